@@ -1,0 +1,15 @@
+# The two commands of the README. Both install what they need on first use (scripts/bootstrap.sh).
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test
+
+$(STAMP): pyproject.toml constraints.txt scripts/bootstrap.sh
+	bash scripts/bootstrap.sh
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/sape-geo fit1d --method sape-ff --out runs/demo --overwrite
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -n 2 -q tests

@@ -1,0 +1,113 @@
+"""The ``sape-geo`` command line: one subcommand per installed task plugin, plus the apps' commands.
+
+Task subcommands come from the plugin registry (``sape_geo.tasks`` entry points), so installing a
+plugin package adds its subcommand here without editing this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import warnings
+from collections.abc import Sequence
+
+from sape_geo.fitting import FitDivergedWarning
+from sape_geo.registry import TaskPlugin, discover_tasks
+from sape_geo.runs import RunDirectoryExistsError
+
+EPILOG = """\
+Every task writes a run directory: config.json (all settings, versions, input checksums),
+metrics.json, history.csv, progress.npy (the frequency heat map), result.*, model.pt.
+Run `sape-geo TASK --help` for a task's options."""
+
+
+# Apps that add commands of their own (viewer, landmark picker, batch runs). Each module exposes
+# COMMAND, an AppCommand; a module that is not installed is skipped.
+APP_MODULES: tuple[str, ...] = ()
+
+
+class AppCommand:
+    """A non-task command: ``name``, ``summary``, ``description``, ``add_arguments(parser)`` and
+    ``run(args) -> int`` (the exit code)."""
+
+    def __init__(self, name, summary, description, add_arguments, run) -> None:
+        self.name, self.summary, self.description = name, summary, description
+        self.add_arguments, self.run = add_arguments, run
+
+
+def app_commands() -> dict[str, AppCommand]:
+    commands = {}
+    for module_name in APP_MODULES:
+        command = importlib.import_module(module_name).COMMAND
+        commands[command.name] = command
+    return commands
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, TaskPlugin]]:
+    parser = argparse.ArgumentParser(
+        prog="sape-geo",
+        description="Geometry processing with SAPE: spatially-adaptive progressive encoding.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    plugins = discover_tasks()
+    for plugin in plugins.values():
+        sub = subcommands.add_parser(
+            plugin.name, help=plugin.summary, description=plugin.description, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        plugin.add_arguments(sub)
+    for command in app_commands().values():
+        sub = subcommands.add_parser(
+            command.name, help=command.summary, description=command.description, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        command.add_arguments(sub)
+    return parser, plugins
+
+
+def print_summary(plugin: TaskPlugin, result) -> None:
+    """A one-screen summary of a finished run on stdout."""
+    metrics = result.metrics
+    print(f"\n{plugin.name}: {metrics.get('stop_reason', 'completed')} after {metrics['steps_done']} steps "
+          f"in {metrics['fit_seconds']:.1f} s")
+    if plugin.summarise is not None:
+        for line in plugin.summarise(result):
+            print(f"  {line}")
+    if metrics.get("stop_message"):
+        print(f"  note: {metrics['stop_message']}")
+    print(f"  run directory: {result.path}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, plugins = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    if args.command not in plugins:
+        try:
+            return int(app_commands()[args.command].run(args))
+        except (ValueError, FileNotFoundError, RunDirectoryExistsError, IsADirectoryError, PermissionError) as error:
+            print(f"sape-geo {args.command}: error: {error}", file=sys.stderr)
+            return 2
+    plugin = plugins[args.command]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FitDivergedWarning)  # reported in the summary instead
+            result = plugin.run(args)
+    except (ValueError, FileNotFoundError, RunDirectoryExistsError, IsADirectoryError, PermissionError) as error:
+        print(f"sape-geo {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sape-geo {args.command}: interrupted; no result was written under a final name", file=sys.stderr)
+        return 130
+    print_summary(plugin, result)
+    if getattr(args, "json", False):
+        print(json.dumps(result.metrics, indent=2, default=str))
+    return 1 if result.metrics.get("stop_reason") in ("diverged", "non_finite") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

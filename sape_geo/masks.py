@@ -1,0 +1,295 @@
+"""Mask policies: which encoding levels are open, where, and when (SAPE.md sections 3-4).
+
+The state of every policy is a **progress** ``P`` in ``[0, L]`` per location (one number, not a mask):
+level ``j = 1..L`` is open by ``alpha_j = clamp(P - (j - 1), 0, 1)`` (Eq. 4's linear ramp) and the
+identity level 0 is always open. Policies:
+
+- :class:`StaticMask`: every level open (a static encoding, ``m = 1``).
+- :class:`ProgressiveMask`: ``Phi_P``, one global progress that grows by ``1 / tau`` per step,
+  ``tau = T / (2 L)``, so every level is open by ``T / 2``.
+- :class:`SampleMask`: ``Phi_SA`` with one progress per training sample (pixels, vertices, curve points).
+- :class:`GridMask`: ``Phi_SA`` with progress on a regular grid, read by multilinear interpolation
+  (Eq. 6) and fed back by scatter-add (Eq. 7); resolution 1 is the global progressive policy driven by
+  loss.
+
+All policies share one API: ``level_mask(coords, index) -> (N, L + 1)``, ``progress(coords, index)
+-> (N,)`` (the heat map), ``feedback(coords, per_point_loss, index)`` once per optimisation step, and
+their state lives in buffers so it is saved and restored with the model's ``state_dict``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from sape_geo.grid import cell_count, multilinear_corners, scatter_weighted_sum
+
+
+def progressive_tau(total_steps: int, num_levels: int) -> float:
+    """Steps per level, ``tau = T / (2 L)``: every level is fully open at ``T / 2``."""
+    if total_steps < 1:
+        raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+    return total_steps / (2.0 * max(num_levels, 1))
+
+
+def level_mask_from_progress(progress: Tensor, num_levels: int) -> Tensor:
+    """Eq. 4 for each location: ``(N,)`` progress -> ``(N, L + 1)`` level mask (column 0 = identity)."""
+    offsets = torch.arange(num_levels, dtype=progress.dtype, device=progress.device)
+    ramps = (progress[:, None] - offsets[None, :]).clamp(0.0, 1.0)
+    return torch.cat([torch.ones_like(progress)[:, None], ramps], dim=1)
+
+
+def interpolated_level_mask(corner_progress: Tensor, weights: Tensor, num_levels: int) -> Tensor:
+    """Eq. 6 exactly: ``m(p) = sum_u w(p, u) m(u)`` from the corners' progress, without a per-corner mask.
+
+    Each corner ``k`` contributes ``w_k`` to the levels below ``floor(P_k)``, ``w_k * frac(P_k)`` to
+    level ``floor(P_k) + 1`` and nothing above; a difference array and one cumulative sum give the sum
+    over corners in ``O(N * (K + L))`` time and ``O(N * L)`` memory (not ``O(N * K * L)``).
+
+    Parameters
+    ----------
+    corner_progress, weights : (N, K) progress at the corners and their interpolation weights.
+    num_levels : ``L``.
+
+    Returns
+    -------
+    (N, L + 1) mask in ``[0, 1]``; column 0 (identity) is 1.
+    """
+    n_points = corner_progress.shape[0]
+    whole = torch.floor(corner_progress).clamp(0, num_levels)
+    fraction = corner_progress - whole
+    whole = whole.long()
+    weights = weights.to(corner_progress.dtype)
+    difference = torch.zeros(n_points, num_levels + 2, dtype=corner_progress.dtype, device=corner_progress.device)
+    difference.scatter_add_(1, whole, weights * (fraction - 1.0))
+    difference.scatter_add_(1, whole + 1, -weights * fraction)
+    ramps = (weights.sum(dim=1, keepdim=True) + torch.cumsum(difference[:, :num_levels], dim=1)).clamp(0.0, 1.0)
+    return torch.cat([torch.ones(n_points, 1, dtype=ramps.dtype, device=ramps.device), ramps], dim=1)
+
+
+class MaskPolicy(nn.Module):
+    """Base class of mask policies over ``L`` levels beyond the identity."""
+
+    def __init__(self, num_levels: int) -> None:
+        super().__init__()
+        if num_levels < 0:
+            raise ValueError(f"num_levels must be >= 0, got {num_levels}")
+        self.num_levels = int(num_levels)
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+
+    def progress(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
+        """Progress ``P`` in ``[0, L]`` at each point, ``(N,)``: the frequency heat map."""
+        raise NotImplementedError
+
+    def level_mask(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
+        """Mask per level, ``(N, L + 1)`` (or ``(1, L + 1)`` when it does not depend on position)."""
+        return level_mask_from_progress(self.progress(coords, index), self.num_levels)
+
+    def channel_mask(self, coords: Tensor, levels: Tensor, index: Tensor | None = None) -> Tensor:
+        """Mask per encoding channel, ``(N, n)``, for channels whose level is ``levels`` ``(n,)``."""
+        return self.level_mask(coords, index)[:, levels]
+
+    def feedback(self, coords: Tensor, per_point_loss: Tensor, index: Tensor | None = None) -> None:
+        """Read the per-point loss of one optimisation step and advance the progress (once per step)."""
+        self.step += 1
+
+    def mean_progress(self) -> float:
+        """Mean progress over the policy's locations (for logs)."""
+        return float(self.num_levels)
+
+    def extra_repr(self) -> str:
+        return f"num_levels={self.num_levels}"
+
+
+class StaticMask(MaskPolicy):
+    """Every level open at every step: a static encoding."""
+
+    def progress(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
+        return torch.full((coords.shape[0],), float(self.num_levels), dtype=coords.dtype, device=coords.device)
+
+    def level_mask(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
+        return torch.ones(1, self.num_levels + 1, dtype=coords.dtype, device=coords.device)
+
+
+class ProgressiveMask(MaskPolicy):
+    """``Phi_P``: one progress for all locations, ``+1 / tau`` per step (coarse to fine, Eq. 3-4).
+
+    Parameters
+    ----------
+    num_levels : ``L``.
+    total_steps : ``T``, the length of the optimisation; every level is open by ``T / 2``.
+    """
+
+    def __init__(self, num_levels: int, total_steps: int) -> None:
+        super().__init__(num_levels)
+        self.tau = progressive_tau(total_steps, num_levels)
+        self.register_buffer("global_progress", torch.zeros(()))
+
+    def progress(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
+        value = self.global_progress.to(device=coords.device, dtype=coords.dtype)
+        return value.expand(coords.shape[0])
+
+    def level_mask(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
+        return level_mask_from_progress(self.global_progress.reshape(1).to(coords.dtype), self.num_levels)
+
+    def feedback(self, coords: Tensor, per_point_loss: Tensor, index: Tensor | None = None) -> None:
+        super().feedback(coords, per_point_loss, index)
+        self.global_progress.add_(1.0 / self.tau).clamp_(max=float(self.num_levels))
+
+    def mean_progress(self) -> float:
+        return float(self.global_progress)
+
+
+class SpatialMask(MaskPolicy):
+    """``Phi_SA`` (Eq. 5) on a set of ``C`` locations, each with its own progress.
+
+    ``P(t + 1, u) = P(t, u) + 1 / tau`` where the location's loss ``L(t, u) >= epsilon``, else unchanged.
+
+    Mini-batches: a location's loss is the weighted mean of its points' losses this step (Eq. 7); with
+    ``smoothing_steps > 1`` it is further averaged over steps by a running mean whose old evidence
+    decays by ``1 - 1 / smoothing_steps`` per step. A location that no point touched this step has no
+    evidence: it does not advance (no advancing on noise) and keeps its history, so it advances again
+    as soon as a visit shows a high loss (it never freezes). A visit after a gap of ``g`` steps catches
+    up ``min(g, smoothing_steps)`` steps of progress, so sparsely visited cells keep pace with the
+    schedule instead of lagging by the visit rate.
+
+    Memory: four numbers per location (progress, smoothed loss, evidence, last visit), never a mask per
+    location; masks exist only for the points of a batch.
+    """
+
+    def __init__(
+        self,
+        num_levels: int,
+        num_locations: int,
+        total_steps: int,
+        epsilon: float,
+        smoothing_steps: int = 1,
+    ) -> None:
+        super().__init__(num_levels)
+        if num_locations < 1:
+            raise ValueError(f"need at least one location, got {num_locations}")
+        if not (epsilon >= 0 and math.isfinite(epsilon)):
+            raise ValueError(f"epsilon must be a finite number >= 0, got {epsilon}")
+        if smoothing_steps < 1:
+            raise ValueError(f"smoothing_steps must be >= 1, got {smoothing_steps}")
+        self.tau = progressive_tau(total_steps, num_levels)
+        self.epsilon = float(epsilon)
+        self.smoothing_steps = int(smoothing_steps)
+        self.num_locations = int(num_locations)
+        self.register_buffer("location_progress", torch.zeros(num_locations))
+        self.register_buffer("smoothed_loss", torch.zeros(num_locations))
+        self.register_buffer("evidence", torch.zeros(num_locations))
+        self.register_buffer("last_visit", torch.full((num_locations,), -1, dtype=torch.int32))
+
+    def locate(self, coords: Tensor, index: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Locations ``(N, K)`` and weights ``(N, K)`` that a batch of points reads and feeds."""
+        raise NotImplementedError
+
+    def progress(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
+        locations, weights = self.locate(coords, index)
+        values = self.location_progress[locations].to(coords.dtype)
+        return (values * weights.to(coords.dtype)).sum(dim=1)
+
+    def level_mask(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
+        locations, weights = self.locate(coords, index)
+        corner_progress = self.location_progress[locations].to(coords.dtype)
+        if locations.shape[1] == 1:
+            return level_mask_from_progress(corner_progress[:, 0], self.num_levels)
+        return interpolated_level_mask(corner_progress, weights, self.num_levels)
+
+    @torch.no_grad()
+    def feedback(self, coords: Tensor, per_point_loss: Tensor, index: Tensor | None = None) -> None:
+        if per_point_loss.shape != (coords.shape[0],):
+            raise ValueError(
+                f"per-point loss must have shape ({coords.shape[0]},), got {tuple(per_point_loss.shape)}"
+            )
+        locations, weights = self.locate(coords, index)
+        loss = per_point_loss.detach().to(self.smoothed_loss.dtype)
+        weighted_sum, weight_sum = scatter_weighted_sum(locations, weights, loss, self.num_locations)
+        visited = torch.nonzero(weight_sum > 0).squeeze(1)
+        step = int(self.step)
+        gap = (step - self.last_visit[visited]).clamp_min(1).to(loss.dtype)
+        step_loss = weighted_sum[visited] / weight_sum[visited]
+        if self.smoothing_steps > 1:
+            kept = self.evidence[visited] * (1.0 - 1.0 / self.smoothing_steps) ** gap
+            total = kept + weight_sum[visited]
+            step_loss = (kept * self.smoothed_loss[visited] + weight_sum[visited] * step_loss) / total
+            self.evidence[visited] = total
+        self.smoothed_loss[visited] = step_loss
+        catch_up = gap.clamp(max=float(self.smoothing_steps))
+        advance = torch.where(step_loss >= self.epsilon, catch_up / self.tau, torch.zeros_like(catch_up))
+        self.location_progress[visited] = (self.location_progress[visited] + advance).clamp(max=float(self.num_levels))
+        self.last_visit[visited] = step
+        self.step += 1
+
+    def mean_progress(self) -> float:
+        return float(self.location_progress.mean())
+
+    def extra_repr(self) -> str:
+        return (
+            f"num_levels={self.num_levels}, locations={self.num_locations}, tau={self.tau:.3g}, "
+            f"epsilon={self.epsilon:g}, smoothing_steps={self.smoothing_steps}"
+        )
+
+
+class SampleMask(SpatialMask):
+    """``Phi_SA`` per training sample: point ``i`` of the fixed training set owns progress ``i``.
+
+    Every call needs ``index`` ``(N,)``, the sample ids of the points; coordinates are not used to find
+    the location (use :class:`GridMask` for coordinates never seen in training).
+    """
+
+    def locate(self, coords: Tensor, index: Tensor | None) -> tuple[Tensor, Tensor]:
+        if index is None:
+            raise ValueError("a per-sample mask needs the sample index of every point (index=...)")
+        index = index.reshape(-1, 1).long()
+        if index.shape[0] != coords.shape[0]:
+            raise ValueError(f"got {index.shape[0]} sample indices for {coords.shape[0]} points")
+        if index.numel() and (int(index.min()) < 0 or int(index.max()) >= self.num_locations):
+            raise IndexError(f"sample index out of range 0..{self.num_locations - 1}")
+        return index, torch.ones(index.shape, dtype=coords.dtype, device=coords.device)
+
+
+class GridMask(SpatialMask):
+    """``Phi_SA`` on a regular grid over ``[-1, 1]^d`` (Eq. 6-7).
+
+    Parameters
+    ----------
+    num_levels : ``L``.
+    resolution : nodes per axis, e.g. ``(128, 128)``; ``(1,) * d`` is non-spatial.
+    total_steps, epsilon, smoothing_steps : as :class:`SpatialMask`.
+    periodic : per-axis flags for wrapping coordinates (a closed curve's parameter).
+    """
+
+    def __init__(
+        self,
+        num_levels: int,
+        resolution: Sequence[int],
+        total_steps: int,
+        epsilon: float,
+        smoothing_steps: int = 1,
+        periodic: Sequence[bool] | None = None,
+    ) -> None:
+        resolution = tuple(int(r) for r in resolution)
+        if not resolution or any(r < 1 for r in resolution):
+            raise ValueError(f"grid resolution must be positive integers, got {resolution}")
+        if len(resolution) > 3:
+            raise ValueError(f"grid masks support d = 1, 2, 3; got d = {len(resolution)}")
+        super().__init__(num_levels, cell_count(resolution), total_steps, epsilon, smoothing_steps)
+        self.resolution = resolution
+        self.periodic = tuple(bool(p) for p in periodic) if periodic is not None else (False,) * len(resolution)
+        if len(self.periodic) != len(resolution):
+            raise ValueError("periodic needs one flag per grid axis")
+
+    def locate(self, coords: Tensor, index: Tensor | None) -> tuple[Tensor, Tensor]:
+        return multilinear_corners(coords, self.resolution, self.periodic)
+
+    def progress_grid(self) -> Tensor:
+        """The progress as a ``resolution``-shaped tensor (for pictures of the grid itself)."""
+        return self.location_progress.reshape(self.resolution)
+
+    def extra_repr(self) -> str:
+        return f"resolution={self.resolution}, periodic={self.periodic}, " + super().extra_repr()

@@ -1,0 +1,168 @@
+"""Coordinate networks: an encoded ReLU MLP behind a mask policy, and SIREN.
+
+Every network is a :class:`FieldModel`: ``forward(coords, index) -> (N, out_dim)``, plus the hooks the
+fitting loop calls (``feedback`` after each step, ``progress`` for heat maps). Networks without a mask
+(SIREN) keep those hooks as no-ops so every method runs through the same loop.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from sape_geo.encodings import Encoding
+from sape_geo.masks import MaskPolicy
+
+
+class FieldModel(nn.Module):
+    """Base class of every network the fitting loop trains.
+
+    Subclasses implement ``forward(coords (N, d), index (N,) | None) -> (N, out_dim)``.
+    """
+
+    in_dim: int
+    out_dim: int
+
+    def feedback(self, coords: Tensor, per_point_loss: Tensor, index: Tensor | None = None) -> None:
+        """Called once after each optimisation step with the step's per-point loss ``(N,)``."""
+
+    def progress(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
+        """Frequency heat map ``(N,)``: how many encoding levels are open at each point."""
+        return torch.zeros(coords.shape[0], dtype=coords.dtype, device=coords.device)
+
+    def mean_progress(self) -> float:
+        """Mean progress over the mask's locations (0 for networks without a mask)."""
+        return 0.0
+
+    @property
+    def max_progress(self) -> float:
+        """The largest value :meth:`progress` can take (the number of levels), for colour scales."""
+        return 0.0
+
+
+def relu_mlp(in_dim: int, hidden_dim: int, num_hidden_layers: int, out_dim: int) -> nn.Sequential:
+    """``num_hidden_layers`` ReLU layers of width ``hidden_dim``, then a linear output layer."""
+    if num_hidden_layers < 1 or hidden_dim < 1:
+        raise ValueError("an MLP needs at least one hidden layer of positive width")
+    layers: list[nn.Module] = []
+    width = in_dim
+    for _ in range(num_hidden_layers):
+        layers += [nn.Linear(width, hidden_dim), nn.ReLU(inplace=True)]
+        width = hidden_dim
+    layers.append(nn.Linear(width, out_dim))
+    return nn.Sequential(*layers)
+
+
+class MaskedEncodingMLP(FieldModel):
+    """``f_theta(m(t, p) * E(p))``: encoding, mask, ReLU MLP (SAPE.md section 1).
+
+    Parameters
+    ----------
+    encoding : the encoding ``E`` (its levels define the mask's levels).
+    mask : the mask policy over ``encoding.num_levels`` levels.
+    out_dim : output size.
+    hidden_dim, num_hidden_layers : the MLP (paper: 3 x 256 for images, 2 x 256 for curves).
+    zero_output : start the last layer at zero so the output is exactly 0 at step 0 (used to learn a
+        correction on top of an initialisation).
+    """
+
+    def __init__(
+        self,
+        encoding: Encoding,
+        mask: MaskPolicy,
+        out_dim: int,
+        hidden_dim: int = 256,
+        num_hidden_layers: int = 3,
+        zero_output: bool = False,
+    ) -> None:
+        super().__init__()
+        if mask.num_levels != encoding.num_levels:
+            raise ValueError(f"mask has {mask.num_levels} levels but the encoding has {encoding.num_levels}")
+        self.encoding = encoding
+        self.mask = mask
+        self.in_dim = encoding.in_dim
+        self.out_dim = int(out_dim)
+        self.mlp = relu_mlp(encoding.out_dim, hidden_dim, num_hidden_layers, out_dim)
+        if zero_output:
+            nn.init.zeros_(self.mlp[-1].weight)
+            nn.init.zeros_(self.mlp[-1].bias)
+
+    def forward(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
+        features = self.encoding(coords)
+        if self.encoding.num_levels > 0:
+            features = features * self.mask.channel_mask(coords, self.encoding.levels, index)
+        return self.mlp(features)
+
+    def feedback(self, coords: Tensor, per_point_loss: Tensor, index: Tensor | None = None) -> None:
+        self.mask.feedback(coords, per_point_loss, index)
+
+    def progress(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
+        return self.mask.progress(coords, index)
+
+    def mean_progress(self) -> float:
+        return self.mask.mean_progress()
+
+    @property
+    def max_progress(self) -> float:
+        return float(self.encoding.num_levels)
+
+
+class SineLayer(nn.Module):
+    """``sin(omega_0 * (W x + b))`` with SIREN's initialisation (Sitzmann et al. 2020, Sec. 3.2).
+
+    First layer: ``W ~ U(-1 / in, 1 / in)``; later layers: ``W ~ U(-sqrt(6 / in) / omega_0, +...)``.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, omega_0: float, is_first: bool) -> None:
+        super().__init__()
+        self.omega_0 = float(omega_0)
+        self.linear = nn.Linear(in_dim, out_dim)
+        bound = 1.0 / in_dim if is_first else math.sqrt(6.0 / in_dim) / self.omega_0
+        with torch.no_grad():
+            self.linear.weight.uniform_(-bound, bound)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.sin(self.omega_0 * self.linear(x))
+
+
+class Siren(FieldModel):
+    """SIREN: sine layers with ``omega_0`` scaling and the published initialisation, linear output.
+
+    Parameters
+    ----------
+    in_dim, out_dim : input and output sizes.
+    hidden_dim, num_hidden_layers : width and number of sine layers.
+    omega_0 : first-layer frequency scale (30 in the paper); hidden layers use ``hidden_omega``.
+    zero_output : start the output layer at zero.
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        hidden_dim: int = 256,
+        num_hidden_layers: int = 3,
+        omega_0: float = 30.0,
+        hidden_omega: float = 30.0,
+        zero_output: bool = False,
+    ) -> None:
+        super().__init__()
+        if num_hidden_layers < 1:
+            raise ValueError("SIREN needs at least one sine layer")
+        self.in_dim, self.out_dim = int(in_dim), int(out_dim)
+        layers = [SineLayer(in_dim, hidden_dim, omega_0, is_first=True)]
+        layers += [SineLayer(hidden_dim, hidden_dim, hidden_omega, is_first=False) for _ in range(num_hidden_layers - 1)]
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(hidden_dim, out_dim)
+        bound = math.sqrt(6.0 / hidden_dim) / hidden_omega
+        with torch.no_grad():
+            if zero_output:
+                self.head.weight.zero_()
+                self.head.bias.zero_()
+            else:
+                self.head.weight.uniform_(-bound, bound)
+
+    def forward(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
+        return self.head(self.body(coords))
