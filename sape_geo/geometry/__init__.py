@@ -1,0 +1,6 @@
+"""Geometry: plain ``(V, F)`` arrays in, arrays out (libigl / gpytoolbox style).
+
+Submodules: :mod:`~sape_geo.geometry.chamfer` (differentiable nearest-point distances in any
+dimension); the mesh-transfer modules (I/O, alignment, biharmonic deformation, energies, metrics) live
+beside it.
+"""
