@@ -25,7 +25,7 @@ Run `sape-geo TASK --help` for a task's options."""
 
 # Apps that add commands of their own (viewer, landmark picker, batch runs). Each module exposes
 # COMMAND, an AppCommand; a module that is not installed is skipped.
-APP_MODULES: tuple[str, ...] = ()
+APP_MODULES: tuple[str, ...] = ("sape_geo_apps.viewer.command",)
 
 
 class AppCommand:

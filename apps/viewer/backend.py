@@ -1,0 +1,193 @@
+"""Starting Polyscope (window, offscreen EGL, or the mock backend of tests), cameras and screenshots.
+
+A missing display or a missing EGL library is a :class:`ViewerUnavailableError` whose message says
+what to install or which option to use instead, never a crash deep inside OpenGL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from sape_geo.runs import atomic_path
+
+MODES = ("window", "offscreen", "mock")
+CAMERAS = ("auto", "front", "back", "left", "right", "top", "bottom", "iso")
+_BACKENDS = {"window": "openGL3_glfw", "offscreen": "openGL3_egl", "mock": "openGL_mock"}
+EGL_PACKAGES = "libegl1 libegl-mesa0 libgl1 libgles2"
+"""Debian/Ubuntu packages that provide EGL with Mesa's software renderer."""
+
+BACKGROUND = (1.0, 1.0, 1.0)
+
+
+class ViewerUnavailableError(RuntimeError):
+    """Polyscope cannot start in the requested mode here (no display, no EGL); the message says why."""
+
+
+_started_mode: str | None = None
+
+
+def has_display() -> bool:
+    """True when a window can plausibly open (X11 or Wayland on Linux; always elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def start_polyscope(mode: str) -> None:
+    """Initialise Polyscope once per process in ``mode`` (``window``, ``offscreen`` or ``mock``).
+
+    Polyscope keeps one global context, so a second call with the same mode only clears the scene;
+    another mode in the same process is refused (run the second mode in its own process).
+
+    Raises
+    ------
+    ViewerUnavailableError : no display for ``window``; no working EGL for ``offscreen``; or Polyscope
+        already started in another mode.
+    """
+    global _started_mode
+    import polyscope as ps
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if _started_mode is not None:
+        if _started_mode != mode:
+            raise ViewerUnavailableError(f"Polyscope already runs in {_started_mode!r} mode in this process; cannot switch to {mode!r}")
+        _clear_scene()
+        return
+    if mode == "window" and not has_display():
+        raise ViewerUnavailableError(
+            "no display found (DISPLAY and WAYLAND_DISPLAY are unset): the interactive viewer needs a screen. "
+            "Render a picture offscreen instead with --screenshot OUT.png, or run over ssh -X / on a desktop."
+        )
+    ps.set_use_prefs_file(False)  # never leave .polyscope.ini in the user's folder
+    ps.set_errors_throw_exceptions(True)
+    ps.set_program_name("sape-geo")
+    ps.set_verbosity(0)
+    if mode == "offscreen":
+        ps.set_allow_headless_backends(True)
+    try:
+        ps.init(_BACKENDS[mode])
+    except Exception as error:  # Polyscope reports every backend failure as a plain RuntimeError
+        raise ViewerUnavailableError(_start_failure_message(mode, error)) from None
+    _started_mode = mode
+    ps.set_background_color(BACKGROUND)
+
+
+def _start_failure_message(mode: str, error: Exception) -> str:
+    if mode == "offscreen":
+        return (
+            f"offscreen rendering needs EGL, which failed to start ({error}). On Debian/Ubuntu install "
+            f"the packages {EGL_PACKAGES} (Mesa renders without a GPU); with a GPU, its driver's EGL."
+        )
+    if mode == "window":
+        return f"cannot open a window ({error}); render offscreen with --screenshot OUT.png instead"
+    return f"Polyscope failed to start in {mode} mode: {error}"
+
+
+def _clear_scene() -> None:
+    import polyscope as ps
+
+    ps.remove_all_structures()
+    ps.remove_all_groups()
+    ps.remove_all_slice_planes()
+    ps.clear_user_callback()
+
+
+def setup_navigation(dimension: int) -> None:
+    """2-D scenes: planar navigation, no ground plane; 3-D: turntable with a soft shadow under the shapes."""
+    import polyscope as ps
+
+    ps.set_up_dir("y_up")
+    ps.set_front_dir("z_front")
+    if dimension == 2:
+        ps.set_navigation_style("planar")
+        ps.set_ground_plane_mode("none")
+    else:
+        ps.set_navigation_style("turntable")
+        ps.set_ground_plane_mode("shadow_only")
+
+
+_DIRECTIONS = {
+    "front": (0.0, 0.0, 1.0),
+    "back": (0.0, 0.0, -1.0),
+    "left": (-1.0, 0.0, 0.0),
+    "right": (1.0, 0.0, 0.0),
+    "top": (0.0, 1.0, 0.0),
+    "bottom": (0.0, -1.0, 0.0),
+    "iso": (0.6, 0.45, 0.9),
+}
+
+
+def set_camera(camera: str, dimension: int) -> None:
+    """Point the camera at the whole scene (call after setting the window size: the fit uses its aspect).
+
+    Parameters
+    ----------
+    camera : a preset (``auto``, ``front``, ``back``, ``left``, ``right``, ``top``, ``bottom``, ``iso``:
+        the direction the camera looks from) or a JSON file saved from Polyscope's view
+        (``polyscope.get_view_as_json()``, the viewer's "save camera" button).
+    dimension : 2 or 3; ``auto`` is ``front`` in 2-D, ``iso`` in 3-D.
+
+    Raises
+    ------
+    ValueError : an unknown preset, or a camera file that is not Polyscope's view JSON.
+    """
+    import polyscope as ps
+
+    if camera not in CAMERAS:
+        path = Path(camera)
+        if not path.is_file():
+            raise ValueError(f"--camera must be one of {', '.join(CAMERAS)} or a view JSON file; {camera!r} is neither")
+        text = path.read_text(encoding="utf-8")
+        try:
+            json.loads(text)
+            ps.set_view_from_json(text)
+        except Exception as error:
+            raise ValueError(f"{path} is not a Polyscope view file (from get_view_as_json): {error}") from None
+        return
+    if camera == "auto":
+        camera = "front" if dimension == 2 else "iso"
+    low, high = (np.asarray(corner, dtype=np.float64) for corner in ps.get_bounding_box())
+    centre = (low + high) / 2.0
+    direction = np.asarray(_DIRECTIONS[camera], dtype=np.float64)
+    direction /= np.linalg.norm(direction)
+    up = np.array((0.0, 0.0, -1.0) if camera == "top" else (0.0, 0.0, 1.0) if camera == "bottom" else (0.0, 1.0, 0.0))
+    right = np.cross(up, direction)
+    right /= np.linalg.norm(right)
+    true_up = np.cross(direction, right)
+    # Fit the bounding box's silhouette as seen from this direction into the field of view, 5% margin.
+    corners = np.array([[x, y, z] for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])]) - centre
+    half_width, half_height = np.abs(corners @ right).max(), np.abs(corners @ true_up).max()
+    half_depth = np.abs(corners @ direction).max()
+    tan_half = np.tan(np.radians(ps.get_vertical_fov_degrees()) / 2.0)
+    width, height = ps.get_window_size()
+    distance = half_depth + 1.05 * max(half_height / tan_half, half_width / (tan_half * width / max(height, 1)), 1e-6)
+    ps.look_at_dir(centre + distance * direction, centre, up)
+
+
+def save_screenshot(path: str | os.PathLike, size: tuple[int, int], include_overlay: bool = False) -> np.ndarray:
+    """Render the current scene at ``size`` (width, height) pixels and write it to ``path`` as PNG.
+
+    Returns the RGBA image (H, W, 4) uint8. Written atomically: an interrupted render leaves no file.
+    ``include_overlay`` draws the ImGui layer too (the landmark names), not the panels.
+    """
+    from PIL import Image as PILImage
+
+    import polyscope as ps
+
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"screenshots are PNG files; {path} does not end in .png")
+    if not path.parent.exists():
+        raise FileNotFoundError(f"folder for the screenshot does not exist: {path.parent}")
+    width, height = size
+    ps.set_window_size(int(width), int(height))
+    pixels = ps.screenshot_to_buffer(transparent_bg=False, include_UI=include_overlay)
+    with atomic_path(path) as temporary:
+        PILImage.fromarray(pixels[..., :3]).save(temporary, format="PNG", optimize=True)
+    return pixels

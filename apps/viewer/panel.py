@@ -1,0 +1,193 @@
+"""The viewer's side panel (Polyscope's ImGui user callback): runs, metrics, config, playback, slice,
+screenshots; and the names of labelled points drawn next to them in the 3-D view."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sape_geo.runs import write_text_atomic
+from sape_geo_apps.viewer.items import Points
+from sape_geo_apps.viewer.scene import Scene, set_run_shown, set_slice_position, show_frame
+
+LABEL_COLOUR = 0xFF202020  # ImGui colours are 0xAABBGGRR
+
+
+def project_to_screen(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """World points (N, 3) -> window pixel coordinates (N, 2) of the current perspective camera, and
+    (N,) True where the point is in front of the camera."""
+    import polyscope as ps
+
+    camera = ps.get_view_camera_parameters()
+    view = np.asarray(camera.get_view_mat(), dtype=np.float64)
+    homogeneous = np.column_stack([np.asarray(points, dtype=np.float64), np.ones(len(points))])
+    eye = homogeneous @ view.T
+    depth = -eye[:, 2]
+    in_front = depth > 1e-9
+    tan_half = np.tan(np.radians(camera.get_fov_vertical_deg()) / 2.0)
+    safe_depth = np.where(in_front, depth, 1.0)
+    x_ndc = eye[:, 0] / safe_depth / (tan_half * camera.get_aspect())
+    y_ndc = eye[:, 1] / safe_depth / tan_half
+    width, height = ps.get_window_size()
+    return np.column_stack([(x_ndc + 1.0) / 2.0 * width, (1.0 - y_ndc) / 2.0 * height]), in_front
+
+
+def draw_point_labels(scene: Scene) -> int:
+    """Write each labelled point's name beside it (ImGui foreground layer); returns how many were drawn."""
+    import polyscope as ps
+    import polyscope.imgui as psim
+
+    draw_list = psim.GetForegroundDrawList()
+    drawn = 0
+    for run_index, registered in enumerate(scene.registered):
+        for entry in registered.values():
+            item = entry.item
+            if not isinstance(item, Points) or not item.labels or not ps.get_point_cloud(entry.structure).is_enabled():
+                continue
+            if item.shared_key is None and not scene.shown[run_index]:
+                continue
+            screen, in_front = project_to_screen(np.asarray(item.points) + entry.offset)
+            for (x, y), visible, label in zip(screen, in_front, item.labels):
+                if visible and label:
+                    draw_list.AddText((float(x) + 6.0, float(y) - 6.0), LABEL_COLOUR, label)
+                    drawn += 1
+    return drawn
+
+
+class ViewerPanel:
+    """The ImGui callback of ``sape-geo view``: call it once per frame (Polyscope does).
+
+    Parameters
+    ----------
+    scene : the registered runs.
+    output_dir : where the "screenshot" and "save camera" buttons write their files.
+    """
+
+    def __init__(self, scene: Scene, output_dir: str | Path = ".") -> None:
+        self.scene = scene
+        self.output_dir = Path(output_dir)
+        self.playing = False
+        self.slice_fraction = 0.5
+        self.messages: list[str] = []
+        self.frames_drawn = 0
+
+    def __call__(self) -> None:
+        import polyscope.imgui as psim
+
+        self.frames_drawn += 1
+        psim.PushItemWidth(180)
+        for index, view in enumerate(self.scene.views):
+            self._run_section(index, view)
+        self._playback()
+        self._slice()
+        self._buttons()
+        for message in self.messages[-3:]:
+            psim.TextWrapped(message)
+        psim.PopItemWidth()
+        draw_point_labels(self.scene)
+
+    def _run_section(self, index: int, view) -> None:
+        import polyscope.imgui as psim
+
+        changed, shown = psim.Checkbox(f"##show{index}", self.scene.shown[index])
+        if changed:
+            set_run_shown(self.scene, index, shown)
+        psim.SameLine()
+        method = view.config.get("method", {}).get("name", "?")
+        if psim.CollapsingHeader(f"{self.scene.groups[index]}  [{view.task}, {method}]##run{index}", psim.ImGuiTreeNodeFlags_DefaultOpen):
+            for note in view.notes:
+                psim.TextColored((0.8, 0.3, 0.1, 1.0), note)
+            if psim.TreeNodeEx(f"metrics##{index}", psim.ImGuiTreeNodeFlags_DefaultOpen):
+                _value_table(f"metrics table {index}", view.metrics)
+                psim.TreePop()
+            if psim.TreeNode(f"config##{index}"):
+                _tree(view.config, f"config {index}")
+                psim.TreePop()
+
+    def _playback(self) -> None:
+        import polyscope.imgui as psim
+
+        count = self.scene.frame_count
+        if count == 0:
+            return
+        psim.Separator()
+        steps = self.scene.views[0].steps
+        label = "final result" if self.scene.frame < 0 else f"step {int(steps[self.scene.frame])}"
+        changed, frame = psim.SliderInt(f"snapshot ({label})", self.scene.frame, -1, count - 1)
+        if psim.Button("pause" if self.playing else "play"):
+            self.playing = not self.playing
+        if self.playing:
+            frame, changed = (self.scene.frame + 1) % count, True
+        if changed:
+            show_frame(self.scene, frame)
+
+    def _slice(self) -> None:
+        import polyscope.imgui as psim
+
+        if not self.scene.slice_planes:
+            return
+        psim.Separator()
+        changed, self.slice_fraction = psim.SliderFloat("slice height", self.slice_fraction, 0.0, 1.0)
+        if changed:
+            set_slice_position(self.scene, self.slice_fraction)
+
+    def _buttons(self) -> None:
+        import polyscope as ps
+        import polyscope.imgui as psim
+
+        psim.Separator()
+        if psim.Button("screenshot"):
+            path = self._next_free("sape-geo-screenshot-{:03d}.png")
+            ps.screenshot(str(path), transparent_bg=False)
+            self.messages.append(f"saved {path}")
+        psim.SameLine()
+        if psim.Button("save camera"):
+            path = self._next_free("sape-geo-camera-{:03d}.json")
+            write_text_atomic(path, ps.get_view_as_json())
+            self.messages.append(f"saved {path} (use it with --camera {path})")
+
+    def _next_free(self, pattern: str) -> Path:
+        index = 0
+        while (self.output_dir / pattern.format(index)).exists():
+            index += 1
+        return self.output_dir / pattern.format(index)
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)[:80]
+    return str(value)
+
+
+def _value_table(identifier: str, values: dict[str, Any]) -> None:
+    import polyscope.imgui as psim
+
+    if not values:
+        psim.TextDisabled("(none)")
+        return
+    if psim.BeginTable(identifier, 2, psim.ImGuiTableFlags_RowBg | psim.ImGuiTableFlags_BordersInnerV):
+        for key, value in values.items():
+            psim.TableNextRow()
+            psim.TableNextColumn()
+            psim.TextUnformatted(str(key))
+            psim.TableNextColumn()
+            psim.TextUnformatted(_format(value))
+        psim.EndTable()
+
+
+def _tree(values: dict[str, Any], identifier: str) -> None:
+    """Nested config as a tree: objects open as nodes, everything else is one line."""
+    import polyscope.imgui as psim
+
+    for key, value in values.items():
+        if isinstance(value, dict):
+            if psim.TreeNode(f"{key}##{identifier}"):
+                _tree(value, f"{identifier}/{key}")
+                psim.TreePop()
+        else:
+            psim.BulletText(f"{key}: {_format(value)}")
