@@ -1,0 +1,221 @@
+"""Rigid, similarity and affine alignment in 3-D, and the common normalised frame.
+
+- :func:`fit_affine`: least-squares 3x4 transform taking source landmarks onto target landmarks
+  (needs >= 4 non-coplanar pairs).
+- :func:`fit_similarity`: rotation, uniform scale and translation (Umeyama 1991); works from 3 pairs
+  and for coplanar points.
+- :func:`fit_landmark_transform`: the affine fit, falling back to the similarity when the landmarks
+  are too few or (nearly) coplanar.
+- :func:`align_without_landmarks`: principal axes or bounding boxes, for shapes without
+  correspondences.
+- :func:`normalising_transform`: the frame the optimisation runs in (target's bounding box centred at
+  0, its longest half-side scaled to :data:`NORMALISED_HALF_EXTENT`), and back.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+# The target's longest half-side in the normalised frame: the shape fills most of [-1, 1]^3 while the
+# deformed source (and the Fourier features' inputs) keep some room inside it.
+NORMALISED_HALF_EXTENT = 0.9
+
+# Landmarks whose smallest principal spread is below this fraction of the largest are "coplanar" for
+# the affine fit: the fit would have to invent the normal direction's scale.
+COPLANAR_RATIO = 1e-3
+
+
+@dataclass(frozen=True)
+class AffineTransform:
+    """``x -> matrix @ x + translation`` on points ``(n, 3)``.
+
+    Attributes
+    ----------
+    matrix : (3, 3).
+    translation : (3,).
+    kind : how it was made ("affine", "similarity", "principal-axes", "bounding-box", "normalise", ...).
+    """
+
+    matrix: np.ndarray
+    translation: np.ndarray
+    kind: str = "affine"
+
+    @staticmethod
+    def identity() -> "AffineTransform":
+        return AffineTransform(np.eye(3), np.zeros(3), "identity")
+
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        """Transform points ``(n, 3)``."""
+        return np.asarray(points, dtype=np.float64) @ self.matrix.T + self.translation
+
+    def inverse(self) -> "AffineTransform":
+        inverse = np.linalg.inv(self.matrix)
+        return AffineTransform(inverse, -inverse @ self.translation, f"inverse {self.kind}")
+
+    def then(self, other: "AffineTransform") -> "AffineTransform":
+        """``other`` after ``self``."""
+        return AffineTransform(other.matrix @ self.matrix, other.matrix @ self.translation + other.translation, f"{self.kind} then {other.kind}")
+
+    @property
+    def determinant(self) -> float:
+        return float(np.linalg.det(self.matrix))
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "matrix": self.matrix.tolist(), "translation": self.translation.tolist()}
+
+
+def _check_pairs(source: np.ndarray, target: np.ndarray, minimum: int) -> tuple[np.ndarray, np.ndarray]:
+    source = np.asarray(source, dtype=np.float64)
+    target = np.asarray(target, dtype=np.float64)
+    if source.ndim != 2 or source.shape[1] != 3 or source.shape != target.shape:
+        raise ValueError(f"need two (k, 3) arrays of corresponding points, got {source.shape} and {target.shape}")
+    if source.shape[0] < minimum:
+        raise ValueError(f"need at least {minimum} point pairs, got {source.shape[0]}")
+    if not (np.isfinite(source).all() and np.isfinite(target).all()):
+        raise ValueError("corresponding points contain NaN/Inf")
+    return source, target
+
+
+def is_coplanar(points: np.ndarray, ratio: float = COPLANAR_RATIO) -> bool:
+    """True when the points' smallest principal spread is below ``ratio`` times the largest (or k < 4)."""
+    points = np.asarray(points, dtype=np.float64)
+    if points.shape[0] < 4:
+        return True
+    singular = np.linalg.svd(points - points.mean(axis=0), compute_uv=False)
+    return bool(singular[0] == 0 or singular[2] < ratio * singular[0])
+
+
+def fit_affine(source: np.ndarray, target: np.ndarray) -> AffineTransform:
+    """Least-squares affine map ``A x + t`` taking ``source`` ``(k, 3)`` onto ``target`` ``(k, 3)``, k >= 4.
+
+    Raises
+    ------
+    ValueError : fewer than 4 pairs, NaN/Inf, or coplanar source points (use :func:`fit_similarity`).
+    """
+    source, target = _check_pairs(source, target, 4)
+    if is_coplanar(source):
+        raise ValueError("source points are (nearly) coplanar: an affine fit is undetermined; use a similarity")
+    homogeneous = np.hstack([source, np.ones((source.shape[0], 1))])
+    solution, *_ = np.linalg.lstsq(homogeneous, target, rcond=None)  # (4, 3)
+    return AffineTransform(solution[:3].T.copy(), solution[3].copy(), "affine")
+
+
+def fit_similarity(source: np.ndarray, target: np.ndarray, allow_reflection: bool = False) -> AffineTransform:
+    """Least-squares ``s R x + t`` (rotation, uniform scale, translation) from k >= 3 pairs (Umeyama 1991).
+
+    Raises
+    ------
+    ValueError : fewer than 3 pairs, NaN/Inf, or all source points equal.
+    """
+    source, target = _check_pairs(source, target, 3)
+    source_mean, target_mean = source.mean(axis=0), target.mean(axis=0)
+    a, b = source - source_mean, target - target_mean
+    variance = (a**2).sum() / source.shape[0]
+    if variance <= 0:
+        raise ValueError("all source points coincide: no transform is determined")
+    covariance = b.T @ a / source.shape[0]
+    u, singular, vt = np.linalg.svd(covariance)
+    signs = np.ones(3)
+    if not allow_reflection and np.linalg.det(u) * np.linalg.det(vt) < 0:
+        signs[2] = -1.0
+    rotation = u @ np.diag(signs) @ vt
+    scale = float((singular * signs).sum() / variance)
+    return AffineTransform(scale * rotation, target_mean - scale * rotation @ source_mean, "similarity")
+
+
+def fit_landmark_transform(source: np.ndarray, target: np.ndarray) -> AffineTransform:
+    """The affine fit from >= 4 non-coplanar pairs, else the similarity fit (3 pairs or coplanar).
+
+    A fit that flips orientation (negative determinant) would turn the mesh inside out; the similarity
+    fallback is used then too.
+    """
+    source, target = _check_pairs(source, target, 3)
+    if source.shape[0] >= 4 and not is_coplanar(source):
+        affine = fit_affine(source, target)
+        if affine.determinant > 0:
+            return affine
+    return fit_similarity(source, target)
+
+
+def principal_axes(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centroid ``(3,)``, axes ``(3, 3)`` (rows, largest spread first, right-handed) and standard deviations ``(3,)``."""
+    centroid = points.mean(axis=0)
+    _, singular, vt = np.linalg.svd(points - centroid, full_matrices=False)
+    if np.linalg.det(vt) < 0:
+        vt[2] *= -1.0
+    return centroid, vt, singular / np.sqrt(points.shape[0])
+
+
+def _nearest_mean_distance(a: np.ndarray, b_tree: cKDTree) -> float:
+    return float(b_tree.query(a)[0].mean())
+
+
+def align_without_landmarks(source: np.ndarray, target: np.ndarray, mode: str = "principal-axes", max_points: int = 4000) -> AffineTransform:
+    """Align ``source`` points onto ``target`` points without correspondences.
+
+    Modes
+    -----
+    ``"principal-axes"``: centroids matched, principal axes matched, each axis scaled by the ratio of
+    standard deviations; the sign ambiguity of the axes is resolved by trying the 4 proper rotations
+    and keeping the one with the smallest symmetric nearest-point distance. Limits: near-symmetric
+    shapes (two equal spreads) have no stable axes, and a source in a different pose (a raised arm)
+    shifts the axes; give landmarks then.
+    ``"bounding-box"``: axis-aligned boxes matched (per-axis scale, no rotation). Limits: assumes both
+    shapes are already oriented alike.
+
+    Parameters
+    ----------
+    source, target : (n, 3) and (m, 3) points (vertices or samples).
+    mode : ``"principal-axes"`` or ``"bounding-box"``.
+    max_points : subsample size for choosing the axis signs.
+    """
+    source = np.asarray(source, dtype=np.float64)
+    target = np.asarray(target, dtype=np.float64)
+    if mode == "bounding-box":
+        source_low, source_high = source.min(axis=0), source.max(axis=0)
+        target_low, target_high = target.min(axis=0), target.max(axis=0)
+        source_size = source_high - source_low
+        if np.any(source_size <= 0):
+            raise ValueError("the source is flat along an axis: a bounding-box alignment is undetermined")
+        scale = (target_high - target_low) / source_size
+        matrix = np.diag(scale)
+        return AffineTransform(matrix, target_low - matrix @ source_low, "bounding-box")
+    if mode != "principal-axes":
+        raise ValueError(f"unknown alignment mode {mode!r}; use 'principal-axes' or 'bounding-box'")
+    source_centroid, source_axes, source_spread = principal_axes(source)
+    target_centroid, target_axes, target_spread = principal_axes(target)
+    if np.any(source_spread <= 1e-12 * source_spread[0]):
+        raise ValueError("the source is flat: principal axes are undetermined")
+    rng = np.random.default_rng(0)
+    source_subset = source[rng.choice(source.shape[0], min(max_points, source.shape[0]), replace=False)]
+    target_subset = target[rng.choice(target.shape[0], min(max_points, target.shape[0]), replace=False)]
+    target_tree = cKDTree(target_subset)
+    best: tuple[float, AffineTransform] | None = None
+    for flip_x, flip_y in itertools.product((1.0, -1.0), repeat=2):
+        signs = np.array([flip_x, flip_y, flip_x * flip_y])  # determinant +1: a rotation, never a mirror
+        matrix = target_axes.T @ np.diag(signs * target_spread / source_spread) @ source_axes
+        candidate = AffineTransform(matrix, target_centroid - matrix @ source_centroid, "principal-axes")
+        moved = candidate.apply(source_subset)
+        score = _nearest_mean_distance(moved, target_tree) + _nearest_mean_distance(target_subset, cKDTree(moved))
+        if best is None or score < best[0]:
+            best = (score, candidate)
+    return best[1]
+
+
+def normalising_transform(points: np.ndarray, half_extent: float = NORMALISED_HALF_EXTENT) -> AffineTransform:
+    """Uniform scale and translation taking ``points``' bounding box to the centre, longest half-side = ``half_extent``.
+
+    Uniform, so angles and the conformal energy are the same in both frames; :meth:`AffineTransform.inverse`
+    maps results back to the original units.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    low, high = points.min(axis=0), points.max(axis=0)
+    longest = float((high - low).max()) / 2.0
+    if not longest > 0:
+        raise ValueError("all points coincide: the shape has no extent to normalise")
+    scale = half_extent / longest
+    return AffineTransform(np.eye(3) * scale, -scale * (low + high) / 2.0, "normalise")

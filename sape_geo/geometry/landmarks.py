@@ -1,0 +1,267 @@
+"""Correspondence points (landmarks) between a source mesh and a target shape.
+
+A landmark pairs a source vertex with a target position. Files:
+
+- **text** (any suffix but ``.csv`` / ``.json``): one pair a line, ``source_vertex target_vertex`` (both
+  0-based; the target vertex indexes the target's vertices or points) or ``source_vertex x y z`` (a
+  position in the target's file units); ``#`` starts a comment, and a comment after a pair is its name.
+- **CSV**: the same two or four fields separated by commas; an optional header line (``source,target``
+  or ``source,x,y,z``) and an optional last ``name`` column.
+- **JSON**: a list of objects ``{"source": 12, "target": 40}`` or ``{"source": 12, "position": [x, y,
+  z]}``, each with an optional ``"name"``; or ``{"landmarks": [...]}``.
+
+Every error names the file and the line (or JSON entry): malformed numbers, index out of range, a
+duplicated source vertex, NaN/Inf, too few pairs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MIN_LANDMARKS = 3
+
+
+class LandmarkError(ValueError):
+    """A landmark file or array that cannot be used; the message names the file and the line."""
+
+
+@dataclass(frozen=True)
+class Landmarks:
+    """Pairs of a source vertex and a target position.
+
+    Attributes
+    ----------
+    source_indices : (k,) int64 source vertex ids, 0-based, unique.
+    target_positions : (k, 3) float64 positions in the target's file units.
+    names : k names (empty strings where the file gave none).
+    """
+
+    source_indices: np.ndarray
+    target_positions: np.ndarray
+    names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return int(self.source_indices.shape[0])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source_indices": self.source_indices.tolist(),
+            "target_positions": self.target_positions.tolist(),
+            "names": list(self.names),
+        }
+
+
+@dataclass(frozen=True)
+class _Row:
+    where: str  # "line 3" or "entry 2"
+    source: Any
+    target: Any  # an index, or a sequence of 3 coordinates
+    name: str
+
+
+def _whole_number(text: Any, where: str, what: str) -> int:
+    try:
+        number = float(text)
+    except (TypeError, ValueError):
+        raise LandmarkError(f"{where}: {what} must be a whole number, got {text!r}") from None
+    if not math.isfinite(number) or number != int(number):
+        raise LandmarkError(f"{where}: {what} must be a whole number, got {text!r}")
+    return int(number)
+
+
+def _coordinates(values: Any, where: str) -> np.ndarray:
+    try:
+        array = np.asarray([float(v) for v in values], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise LandmarkError(f"{where}: target position must be 3 numbers, got {values!r}") from None
+    if array.shape != (3,):
+        raise LandmarkError(f"{where}: target position must be 3 numbers, got {len(array)}")
+    if not np.isfinite(array).all():
+        raise LandmarkError(f"{where}: target position has NaN/Inf: {array.tolist()}")
+    return array
+
+
+def _rows_from_fields(fields: list[str], where: str, name: str) -> _Row:
+    if len(fields) == 2:
+        return _Row(where, fields[0], fields[1], name)
+    if len(fields) == 4:
+        return _Row(where, fields[0], fields[1:4], name)
+    raise LandmarkError(
+        f"{where}: expected 'source_vertex target_vertex' or 'source_vertex x y z', got {len(fields)} fields"
+    )
+
+
+def _parse_text(text: str, label: str) -> list[_Row]:
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        content, _, comment = line.partition("#")
+        fields = content.replace(",", " ").split()
+        if fields:
+            rows.append(_rows_from_fields(fields, f"{label}, line {number}", comment.strip()))
+    return rows
+
+
+def _parse_csv(text: str, label: str) -> list[_Row]:
+    rows = []
+    for number, record in enumerate(csv.reader(io.StringIO(text)), start=1):
+        fields = [field.strip() for field in record]
+        if not any(fields) or fields[0].startswith("#"):
+            continue
+        if number == 1 and fields[0].lower() in ("source", "source_vertex", "src"):
+            continue  # header
+        name = ""
+        if len(fields) in (3, 5):  # a trailing name column
+            name, fields = fields[-1], fields[:-1]
+        rows.append(_rows_from_fields(fields, f"{label}, line {number}", name))
+    return rows
+
+
+def _parse_json(text: str, label: str) -> list[_Row]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise LandmarkError(f"{label}, line {error.lineno}: invalid JSON: {error.msg}") from None
+    if isinstance(data, dict):
+        data = data.get("landmarks")
+    if not isinstance(data, list):
+        raise LandmarkError(f"{label}: expected a list of landmarks (or {{\"landmarks\": [...]}})")
+    rows = []
+    for number, entry in enumerate(data):
+        where = f"{label}, entry {number}"
+        if isinstance(entry, (list, tuple)):
+            rows.append(_rows_from_fields([str(v) for v in entry], where, ""))
+            continue
+        if not isinstance(entry, dict) or "source" not in entry:
+            raise LandmarkError(f"{where}: expected an object with 'source' and 'target' or 'position'")
+        if ("target" in entry) == ("position" in entry):
+            raise LandmarkError(f"{where}: give exactly one of 'target' (a vertex id) or 'position' ([x, y, z])")
+        target = entry["target"] if "target" in entry else entry["position"]
+        if "position" in entry and not isinstance(target, (list, tuple)):
+            raise LandmarkError(f"{where}: 'position' must be [x, y, z]")
+        rows.append(_Row(where, entry["source"], target, str(entry.get("name", ""))))
+    return rows
+
+
+def _resolve_rows(
+    rows: list[_Row],
+    num_source_vertices: int,
+    target_points: np.ndarray | None,
+    label: str,
+    minimum: int,
+) -> Landmarks:
+    sources: list[int] = []
+    positions: list[np.ndarray] = []
+    first_seen: dict[int, str] = {}
+    for row in rows:
+        source = _whole_number(row.source, row.where, "source vertex")
+        if not 0 <= source < num_source_vertices:
+            raise LandmarkError(
+                f"{row.where}: source vertex {source} is out of range; the source has {num_source_vertices} vertices (0-based)"
+            )
+        if source in first_seen:
+            raise LandmarkError(f"{row.where}: source vertex {source} already has a landmark ({first_seen[source]})")
+        first_seen[source] = row.where
+        if isinstance(row.target, (list, tuple, np.ndarray)):
+            position = _coordinates(row.target, row.where)
+        else:
+            target = _whole_number(row.target, row.where, "target vertex")
+            if target_points is None:
+                raise LandmarkError(f"{row.where}: a target vertex id needs the target's vertices; give x y z instead")
+            if not 0 <= target < target_points.shape[0]:
+                raise LandmarkError(
+                    f"{row.where}: target vertex {target} is out of range; the target has {target_points.shape[0]} "
+                    "vertices/points (0-based)"
+                )
+            position = np.asarray(target_points[target], dtype=np.float64)
+        sources.append(source)
+        positions.append(position)
+    if len(sources) < minimum:
+        raise LandmarkError(
+            f"{label}: {len(sources)} landmark{'s' if len(sources) != 1 else ''} found, at least {minimum} are needed "
+            "(or align without landmarks)"
+        )
+    return Landmarks(
+        np.asarray(sources, dtype=np.int64).reshape(-1),
+        np.asarray(positions, dtype=np.float64).reshape(-1, 3),
+        tuple(row.name for row in rows),
+    )
+
+
+def load_landmarks(
+    path: str | os.PathLike,
+    num_source_vertices: int,
+    target_points: np.ndarray | None = None,
+    minimum: int = MIN_LANDMARKS,
+) -> Landmarks:
+    """Read and validate a landmark file (text, CSV or JSON; see the module docstring).
+
+    Parameters
+    ----------
+    path : the file.
+    num_source_vertices : the source's vertex count (ids are checked against it).
+    target_points : (n, 3) target vertices or points, needed when the file gives target vertex ids.
+    minimum : fewest pairs accepted.
+
+    Raises
+    ------
+    FileNotFoundError : no such file.
+    LandmarkError : any fault, naming the file and the line or entry.
+
+    Example
+    -------
+    >>> marks = load_landmarks("assets/creatures.landmarks.txt", len(V_source), V_target)  # doctest: +SKIP
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"landmark file not found: {path}")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        rows = _parse_json(text, str(path))
+    elif suffix == ".csv":
+        rows = _parse_csv(text, str(path))
+    else:
+        rows = _parse_text(text, str(path))
+    return _resolve_rows(rows, num_source_vertices, target_points, str(path), minimum)
+
+
+def landmarks_from_arrays(
+    source_indices: np.ndarray,
+    target_positions: np.ndarray,
+    num_source_vertices: int,
+    names: tuple[str, ...] | None = None,
+    minimum: int = MIN_LANDMARKS,
+) -> Landmarks:
+    """Validated :class:`Landmarks` from arrays (the Python API's path); errors name the entry."""
+    indices = np.asarray(source_indices).reshape(-1)
+    positions = np.asarray(target_positions, dtype=np.float64)
+    if positions.shape != (indices.shape[0], 3):
+        raise LandmarkError(f"landmarks: target positions must be ({indices.shape[0]}, 3), got {positions.shape}")
+    names = tuple(names) if names is not None else ("",) * indices.shape[0]
+    rows = [_Row(f"landmarks, entry {k}", indices[k], list(positions[k]), names[k]) for k in range(indices.shape[0])]
+    return _resolve_rows(rows, num_source_vertices, None, "landmarks", minimum)
+
+
+def save_landmarks(path: str | os.PathLike, landmarks: Landmarks, target_indices: np.ndarray | None = None) -> None:
+    """Write the text format atomically: ``source target`` when ``target_indices`` is given, else ``source x y z``."""
+    from sape_geo.runs import write_text_atomic
+
+    lines = ["# source_vertex " + ("target_vertex" if target_indices is not None else "x y z") + "  # name"]
+    for k in range(len(landmarks)):
+        if target_indices is not None:
+            pair = f"{landmarks.source_indices[k]} {int(target_indices[k])}"
+        else:
+            x, y, z = landmarks.target_positions[k]
+            pair = f"{landmarks.source_indices[k]} {x:.9g} {y:.9g} {z:.9g}"
+        name = landmarks.names[k] if k < len(landmarks.names) else ""
+        lines.append(f"{pair}  # {name}" if name else pair)
+    write_text_atomic(path, "\n".join(lines) + "\n")

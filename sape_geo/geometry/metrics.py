@@ -1,0 +1,157 @@
+"""Reference metrics of a mesh transfer (NumPy + libigl; not differentiable, not used in losses).
+
+Units: distances are reported in **percent of the target's bounding-box diagonal** (``*_pct_diag``),
+so shapes of any size compare; squared distances in units of the squared diagonal (``*_diag2``).
+
+- Chamfer L1 (``chamfer_l1_pct_diag``): ``mean_a d(a, B) + mean_b d(b, A)`` over dense surface samples
+  of the result ``A`` and of the target ``B``, ``d`` the non-squared distance to the other **surface**
+  (libigl's point-to-mesh distance; to the nearest point for a point-cloud target).
+- Chamfer L2 (``chamfer_l2_diag2``): the same with squared distances.
+- Hausdorff (``hausdorff_pct_diag``): ``max(sup_a d(a, B), sup_b d(b, A))`` over the vertices plus the
+  dense samples of each side.
+- Dirichlet and conformal energies over the source's area (``dirichlet_ratio``, ``conformal_ratio``):
+  identity/rigid = 1 and 0; see :mod:`sape_geo.geometry.energies` (computed here independently by
+  SVD).
+- ``flipped_triangles``: triangles that fold over in the result (normal against the area-weighted
+  normal of their edge neighbours) but not in the source.
+- ``degenerate_triangles``: result triangles whose area fell below 1e-8 of their source area (scaled
+  by the overall area ratio) or that have zero area.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import igl
+import numpy as np
+import scipy.sparse
+from scipy.spatial import cKDTree
+
+from sape_geo.geometry.mesh_io import bbox_diagonal, face_areas
+
+
+@dataclass(frozen=True)
+class TargetShape:
+    """A target surface (``faces`` given) or point cloud (``faces`` None), with dense samples for metrics."""
+
+    vertices: np.ndarray
+    faces: np.ndarray | None
+    samples: np.ndarray
+
+    @property
+    def diagonal(self) -> float:
+        return bbox_diagonal(self.vertices if self.faces is None else self.vertices[np.unique(self.faces)])
+
+    def squared_distances(self, points: np.ndarray) -> np.ndarray:
+        """Squared distance from ``points`` ``(n, 3)`` to the target surface (or nearest target point)."""
+        if self.faces is None:
+            return cKDTree(self.vertices).query(points)[0] ** 2
+        return igl.point_mesh_squared_distance(np.ascontiguousarray(points, dtype=np.float64), self.vertices, self.faces)[0]
+
+
+def sample_surface(vertices: np.ndarray, faces: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
+    """``count`` points uniformly distributed by area on a triangle mesh (trimesh's sampler, seeded)."""
+    import trimesh
+
+    mesh = trimesh.Trimesh(vertices, faces, process=False, validate=False)
+    points, _ = trimesh.sample.sample_surface(mesh, count, seed=seed)
+    return np.asarray(points, dtype=np.float64)
+
+
+def make_target(vertices: np.ndarray, faces: np.ndarray | None, samples: int = 20000, seed: int = 0) -> TargetShape:
+    """A :class:`TargetShape` with ``samples`` surface samples (a point cloud is its own sample set)."""
+    vertices = np.ascontiguousarray(vertices, dtype=np.float64)
+    if faces is None:
+        return TargetShape(vertices, None, vertices)
+    faces = np.ascontiguousarray(faces, dtype=np.int64)
+    return TargetShape(vertices, faces, sample_surface(vertices, faces, samples, seed))
+
+
+def surface_distances(
+    vertices: np.ndarray, faces: np.ndarray, target: TargetShape, samples: int = 20000, seed: int = 0
+) -> dict[str, float]:
+    """Chamfer L1/L2 and Hausdorff between a result mesh and a target, normalised by the target's diagonal."""
+    diagonal = target.diagonal
+    result_samples = sample_surface(vertices, faces, samples, seed)
+    result_to_target = np.sqrt(np.maximum(target.squared_distances(result_samples), 0.0))
+    vertex_to_target = np.sqrt(np.maximum(target.squared_distances(vertices[np.unique(faces)]), 0.0))
+    target_queries = target.samples if target.faces is None else np.vstack([target.samples, target.vertices[np.unique(target.faces)]])
+    squared_to_result = igl.point_mesh_squared_distance(target_queries, np.ascontiguousarray(vertices, dtype=np.float64), np.ascontiguousarray(faces, dtype=np.int64))[0]
+    target_to_result = np.sqrt(np.maximum(squared_to_result, 0.0))
+    target_samples_to_result = target_to_result[: target.samples.shape[0]]
+    chamfer_l1 = result_to_target.mean() + target_samples_to_result.mean()
+    chamfer_l2 = (result_to_target**2).mean() + (target_samples_to_result**2).mean()
+    hausdorff = max(result_to_target.max(), vertex_to_target.max(), target_to_result.max())
+    return {
+        "chamfer_l1_pct_diag": float(100.0 * chamfer_l1 / diagonal),
+        "chamfer_l2_diag2": float(chamfer_l2 / diagonal**2),
+        "hausdorff_pct_diag": float(100.0 * hausdorff / diagonal),
+        "target_diagonal": float(diagonal),
+    }
+
+
+def singular_values(source: np.ndarray, result: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Singular values ``(m, 2)`` of each triangle's Jacobian (source triangle in its own 2-D frame) and source areas ``(m,)``."""
+    e1 = source[faces[:, 1]] - source[faces[:, 0]]
+    e2 = source[faces[:, 2]] - source[faces[:, 0]]
+    normal = np.cross(e1, e2)
+    double_area = np.linalg.norm(normal, axis=1)
+    x_axis = e1 / np.linalg.norm(e1, axis=1, keepdims=True)
+    y_axis = np.cross(normal / double_area[:, None], x_axis)
+    rest = np.zeros((faces.shape[0], 2, 2))
+    rest[:, 0, 0] = np.linalg.norm(e1, axis=1)
+    rest[:, 0, 1] = (e2 * x_axis).sum(axis=1)
+    rest[:, 1, 1] = (e2 * y_axis).sum(axis=1)
+    deformed = np.stack([result[faces[:, 1]] - result[faces[:, 0]], result[faces[:, 2]] - result[faces[:, 0]]], axis=2)
+    jacobians = deformed @ np.linalg.inv(rest)
+    return np.linalg.svd(jacobians, compute_uv=False), 0.5 * double_area
+
+
+def distortion_energies(source: np.ndarray, result: np.ndarray, faces: np.ndarray) -> dict[str, float]:
+    """``dirichlet_ratio`` = E_D / A_source and ``conformal_ratio`` = E_C / A_source (see the module docstring)."""
+    sigma, areas = singular_values(source, result, faces)
+    total = areas.sum()
+    dirichlet = 0.5 * (areas * (sigma**2).sum(axis=1)).sum()
+    conformal = 0.5 * (areas * (sigma[:, 0] - sigma[:, 1]) ** 2).sum()
+    return {"dirichlet_ratio": float(dirichlet / total), "conformal_ratio": float(conformal / total)}
+
+
+def _fold_mask(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Triangles whose unit normal points against the area-weighted normal sum of their edge neighbours."""
+    normals = np.cross(vertices[faces[:, 1]] - vertices[faces[:, 0]], vertices[faces[:, 2]] - vertices[faces[:, 0]])
+    neighbour_normals = _edge_adjacency(faces) @ normals
+    return (normals * neighbour_normals).sum(axis=1) < 0
+
+
+def _edge_adjacency(faces: np.ndarray) -> scipy.sparse.csr_matrix:
+    """Face-face adjacency through shared edges ``(m, m)``."""
+    m = faces.shape[0]
+    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    owner = np.tile(np.arange(m), 3)
+    _, edge_id = np.unique(edges, axis=0, return_inverse=True)
+    incidence = scipy.sparse.csr_matrix((np.ones(owner.size), (owner, edge_id.reshape(-1))), shape=(m, int(edge_id.max()) + 1))
+    adjacency = (incidence @ incidence.T).tocsr()
+    adjacency.setdiag(0)
+    adjacency.eliminate_zeros()
+    return adjacency
+
+
+def triangle_quality(source: np.ndarray, result: np.ndarray, faces: np.ndarray) -> dict[str, int]:
+    """``flipped_triangles`` (new fold-overs) and ``degenerate_triangles`` of the result."""
+    source_areas = face_areas(source, faces)
+    result_areas = face_areas(result, faces)
+    overall = result_areas.sum() / max(source_areas.sum(), 1e-300)
+    degenerate = (result_areas <= 1e-8 * source_areas * overall) | (result_areas == 0)
+    flipped = _fold_mask(result, faces) & ~_fold_mask(source, faces)
+    return {"flipped_triangles": int(flipped.sum()), "degenerate_triangles": int(degenerate.sum())}
+
+
+def transfer_metrics(
+    source: np.ndarray, result: np.ndarray, faces: np.ndarray, target: TargetShape, samples: int = 20000, seed: int = 0
+) -> dict[str, float]:
+    """Every metric of a transfer result (all of this module's numbers in one dictionary)."""
+    metrics: dict[str, float] = {}
+    metrics.update(surface_distances(result, faces, target, samples, seed))
+    metrics.update(distortion_energies(source, result, faces))
+    metrics.update(triangle_quality(source, result, faces))
+    return metrics
