@@ -71,13 +71,37 @@ class Encoding(nn.Module):
         """Channels beyond the identity: ``(N, d) -> (N, n - d)``."""
         raise NotImplementedError
 
-    def forward(self, coords: Tensor) -> Tensor:
-        """Encode ``coords`` ``(N, d)`` into ``(N, n)``: identity channels, then the levels in order."""
+    def _check_coords(self, coords: Tensor) -> None:
         if coords.ndim != 2 or coords.shape[1] != self.in_dim:
             raise ValueError(f"expected coordinates of shape (N, {self.in_dim}), got {tuple(coords.shape)}")
+
+    def forward(self, coords: Tensor) -> Tensor:
+        """Encode ``coords`` ``(N, d)`` into ``(N, n)``: identity channels, then the levels in order."""
+        self._check_coords(coords)
         if self.num_levels == 0:
             return coords
         return torch.cat([coords, self.encode_levels(coords)], dim=1)
+
+    def encode_levels_masked(self, coords: Tensor, ramps: Tensor) -> Tensor:
+        """Channels beyond the identity times their level's openness; ``ramps`` is ``(N or 1, L)``.
+
+        Subclasses whose levels have equal widths override this to scale per level without gathering
+        an ``(N, n)`` mask.
+        """
+        return self.encode_levels(coords) * ramps[:, self.levels[self.in_dim :] - 1]
+
+    def forward_masked(self, coords: Tensor, ramps: Tensor) -> Tensor:
+        """``m * E(p)``: the encoding with level ``j`` scaled by ``ramps[:, j - 1]``, identity unscaled.
+
+        Parameters
+        ----------
+        coords : (N, d) coordinates.
+        ramps : (N, L) or (1, L) openness of levels ``1..L`` in ``[0, 1]``.
+        """
+        self._check_coords(coords)
+        if self.num_levels == 0:
+            return coords
+        return torch.cat([coords, self.encode_levels_masked(coords, ramps)], dim=1)
 
 
 class IdentityEncoding(Encoding):
@@ -126,13 +150,24 @@ class FourierFeatures(Encoding):
         magnitudes = torch.randn(num_frequencies, generator=generator).abs() * sigma
         magnitudes, _ = torch.sort(magnitudes)
         self.register_buffer("frequencies", directions * magnitudes[:, None])  # (L, d) cycles per unit
+        self.register_buffer("quarter_turn", torch.tensor([math.pi / 2, 0.0]), persistent=False)
         levels = torch.arange(1, num_frequencies + 1).repeat_interleave(2)
         self._set_levels(levels, 2 * math.pi * magnitudes)
 
+    def _cos_sin(self, coords: Tensor) -> Tensor:
+        """``(N, L, 2)``: cos and sin of each frequency side by side, so a level is a contiguous pair.
+
+        One ``sin`` of ``phase + (pi / 2, 0)`` writes that layout directly; stacking separate cos and
+        sin tensors costs more than computing them.
+        """
+        phase = (2 * math.pi) * (coords @ self.frequencies.T)  # (N, L)
+        return torch.sin(phase[:, :, None] + self.quarter_turn)
+
     def encode_levels(self, coords: Tensor) -> Tensor:
-        phase = 2 * math.pi * coords @ self.frequencies.T  # (N, L)
-        # cos and sin of one frequency sit side by side so each level is a contiguous pair of channels.
-        return torch.stack([torch.cos(phase), torch.sin(phase)], dim=2).flatten(1)
+        return self._cos_sin(coords).flatten(1)
+
+    def encode_levels_masked(self, coords: Tensor, ramps: Tensor) -> Tensor:
+        return (self._cos_sin(coords) * ramps[:, :, None]).flatten(1)
 
 
 class PositionalEncoding(Encoding):
@@ -159,6 +194,10 @@ class PositionalEncoding(Encoding):
     def encode_levels(self, coords: Tensor) -> Tensor:
         phase = coords[:, None, :] * self.scales[None, :, None]  # (N, K, d)
         return torch.cat([torch.cos(phase), torch.sin(phase)], dim=2).flatten(1)
+
+    def encode_levels_masked(self, coords: Tensor, ramps: Tensor) -> Tensor:
+        phase = coords[:, None, :] * self.scales[None, :, None]
+        return (torch.cat([torch.cos(phase), torch.sin(phase)], dim=2) * ramps[:, :, None]).flatten(1)
 
 
 class RBFGrid(Encoding):

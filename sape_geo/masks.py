@@ -35,14 +35,23 @@ def progressive_tau(total_steps: int, num_levels: int) -> float:
     return total_steps / (2.0 * max(num_levels, 1))
 
 
+def ramps_from_progress(progress: Tensor, num_levels: int) -> Tensor:
+    """Eq. 4 for each location: ``(N,)`` progress -> ``(N, L)`` openness of levels ``1..L``."""
+    offsets = torch.arange(num_levels, dtype=progress.dtype, device=progress.device)
+    return (progress[:, None] - offsets[None, :]).clamp_(0.0, 1.0)
+
+
+def with_identity_level(ramps: Tensor) -> Tensor:
+    """``(N, L)`` ramps of levels ``1..L`` -> ``(N, L + 1)`` mask with the always-open identity level 0."""
+    return torch.cat([torch.ones(ramps.shape[0], 1, dtype=ramps.dtype, device=ramps.device), ramps], dim=1)
+
+
 def level_mask_from_progress(progress: Tensor, num_levels: int) -> Tensor:
     """Eq. 4 for each location: ``(N,)`` progress -> ``(N, L + 1)`` level mask (column 0 = identity)."""
-    offsets = torch.arange(num_levels, dtype=progress.dtype, device=progress.device)
-    ramps = (progress[:, None] - offsets[None, :]).clamp(0.0, 1.0)
-    return torch.cat([torch.ones_like(progress)[:, None], ramps], dim=1)
+    return with_identity_level(ramps_from_progress(progress, num_levels))
 
 
-def interpolated_level_mask(corner_progress: Tensor, weights: Tensor, num_levels: int) -> Tensor:
+def interpolated_ramps(corner_progress: Tensor, weights: Tensor, num_levels: int) -> Tensor:
     """Eq. 6 exactly: ``m(p) = sum_u w(p, u) m(u)`` from the corners' progress, without a per-corner mask.
 
     Each corner ``k`` contributes ``w_k`` to the levels below ``floor(P_k)``, ``w_k * frac(P_k)`` to
@@ -56,7 +65,7 @@ def interpolated_level_mask(corner_progress: Tensor, weights: Tensor, num_levels
 
     Returns
     -------
-    (N, L + 1) mask in ``[0, 1]``; column 0 (identity) is 1.
+    (N, L) openness of levels ``1..L`` in ``[0, 1]``.
     """
     n_points = corner_progress.shape[0]
     whole = torch.floor(corner_progress).clamp(0, num_levels)
@@ -64,10 +73,15 @@ def interpolated_level_mask(corner_progress: Tensor, weights: Tensor, num_levels
     whole = whole.long()
     weights = weights.to(corner_progress.dtype)
     difference = torch.zeros(n_points, num_levels + 2, dtype=corner_progress.dtype, device=corner_progress.device)
+    difference[:, 0] = weights.sum(dim=1)  # every corner starts fully open at level 1
     difference.scatter_add_(1, whole, weights * (fraction - 1.0))
     difference.scatter_add_(1, whole + 1, -weights * fraction)
-    ramps = (weights.sum(dim=1, keepdim=True) + torch.cumsum(difference[:, :num_levels], dim=1)).clamp(0.0, 1.0)
-    return torch.cat([torch.ones(n_points, 1, dtype=ramps.dtype, device=ramps.device), ramps], dim=1)
+    return torch.cumsum(difference[:, :num_levels], dim=1).clamp_(0.0, 1.0)
+
+
+def interpolated_level_mask(corner_progress: Tensor, weights: Tensor, num_levels: int) -> Tensor:
+    """:func:`interpolated_ramps` with the identity level: ``(N, L + 1)``, column 0 = 1."""
+    return with_identity_level(interpolated_ramps(corner_progress, weights, num_levels))
 
 
 class MaskPolicy(nn.Module):
@@ -84,12 +98,23 @@ class MaskPolicy(nn.Module):
         """Progress ``P`` in ``[0, L]`` at each point, ``(N,)``: the frequency heat map."""
         raise NotImplementedError
 
+    def level_ramps(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
+        """Openness of levels ``1..L``, ``(N, L)`` (or ``(1, L)`` when it does not depend on position).
+
+        The network multiplies encoding channels by these; the identity level needs no factor.
+        """
+        return ramps_from_progress(self.progress(coords, index), self.num_levels)
+
     def level_mask(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
-        """Mask per level, ``(N, L + 1)`` (or ``(1, L + 1)`` when it does not depend on position)."""
-        return level_mask_from_progress(self.progress(coords, index), self.num_levels)
+        """Mask per level including the identity, ``(N, L + 1)`` (or ``(1, L + 1)``)."""
+        return with_identity_level(self.level_ramps(coords, index))
 
     def channel_mask(self, coords: Tensor, levels: Tensor, index: Tensor | None = None) -> Tensor:
-        """Mask per encoding channel, ``(N, n)``, for channels whose level is ``levels`` ``(n,)``."""
+        """Mask per encoding channel, ``(N, n)``, for channels whose level is ``levels`` ``(n,)``.
+
+        For pictures and tests; the network applies :meth:`level_ramps` per level instead, which avoids
+        materialising an ``(N, n)`` mask.
+        """
         return self.level_mask(coords, index)[:, levels]
 
     def feedback(self, coords: Tensor, per_point_loss: Tensor, index: Tensor | None = None) -> None:
@@ -110,8 +135,8 @@ class StaticMask(MaskPolicy):
     def progress(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
         return torch.full((coords.shape[0],), float(self.num_levels), dtype=coords.dtype, device=coords.device)
 
-    def level_mask(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
-        return torch.ones(1, self.num_levels + 1, dtype=coords.dtype, device=coords.device)
+    def level_ramps(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
+        return torch.ones(1, self.num_levels, dtype=coords.dtype, device=coords.device)
 
 
 class ProgressiveMask(MaskPolicy):
@@ -132,8 +157,8 @@ class ProgressiveMask(MaskPolicy):
         value = self.global_progress.to(device=coords.device, dtype=coords.dtype)
         return value.expand(coords.shape[0])
 
-    def level_mask(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
-        return level_mask_from_progress(self.global_progress.reshape(1).to(coords.dtype), self.num_levels)
+    def level_ramps(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
+        return ramps_from_progress(self.global_progress.reshape(1).to(coords.dtype), self.num_levels)
 
     def feedback(self, coords: Tensor, per_point_loss: Tensor, index: Tensor | None = None) -> None:
         super().feedback(coords, per_point_loss, index)
@@ -193,12 +218,12 @@ class SpatialMask(MaskPolicy):
         values = self.location_progress[locations].to(coords.dtype)
         return (values * weights.to(coords.dtype)).sum(dim=1)
 
-    def level_mask(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
+    def level_ramps(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
         locations, weights = self.locate(coords, index)
         corner_progress = self.location_progress[locations].to(coords.dtype)
         if locations.shape[1] == 1:
-            return level_mask_from_progress(corner_progress[:, 0], self.num_levels)
-        return interpolated_level_mask(corner_progress, weights, self.num_levels)
+            return ramps_from_progress(corner_progress[:, 0], self.num_levels)
+        return interpolated_ramps(corner_progress, weights, self.num_levels)
 
     @torch.no_grad()
     def feedback(self, coords: Tensor, per_point_loss: Tensor, index: Tensor | None = None) -> None:
@@ -208,15 +233,14 @@ class SpatialMask(MaskPolicy):
             )
         locations, weights = self.locate(coords, index)
         loss = per_point_loss.detach().to(self.smoothed_loss.dtype)
-        weighted_sum, weight_sum = scatter_weighted_sum(locations, weights, loss, self.num_locations)
-        visited = torch.nonzero(weight_sum > 0).squeeze(1)
+        visited, weighted_sum, weight_sum = scatter_weighted_sum(locations, weights, loss, self.num_locations)
         step = int(self.step)
         gap = (step - self.last_visit[visited]).clamp_min(1).to(loss.dtype)
-        step_loss = weighted_sum[visited] / weight_sum[visited]
+        step_loss = weighted_sum / weight_sum
         if self.smoothing_steps > 1:
             kept = self.evidence[visited] * (1.0 - 1.0 / self.smoothing_steps) ** gap
-            total = kept + weight_sum[visited]
-            step_loss = (kept * self.smoothed_loss[visited] + weight_sum[visited] * step_loss) / total
+            total = kept + weight_sum
+            step_loss = (kept * self.smoothed_loss[visited] + weight_sum * step_loss) / total
             self.evidence[visited] = total
         self.smoothed_loss[visited] = step_loss
         catch_up = gap.clamp(max=float(self.smoothing_steps))
@@ -283,9 +307,19 @@ class GridMask(SpatialMask):
         self.periodic = tuple(bool(p) for p in periodic) if periodic is not None else (False,) * len(resolution)
         if len(self.periodic) != len(resolution):
             raise ValueError("periodic needs one flag per grid axis")
+        self._located: tuple | None = None
 
     def locate(self, coords: Tensor, index: Tensor | None) -> tuple[Tensor, Tensor]:
-        return multilinear_corners(coords, self.resolution, self.periodic)
+        # The fitting loop looks up the same batch twice per step (forward, then feedback). The cache
+        # holds the coordinates tensor itself, so its memory cannot be reused by another batch and a
+        # hit (same storage, shape, strides and version) always means the same values.
+        key = (coords.data_ptr(), coords.shape, coords.stride(), coords._version, coords.device)
+        cached = self._located
+        if cached is not None and cached[0] == key:
+            return cached[2]
+        located = multilinear_corners(coords, self.resolution, self.periodic)
+        self._located = (key, coords, located)
+        return located
 
     def progress_grid(self) -> Tensor:
         """The progress as a ``resolution``-shaped tensor (for pictures of the grid itself)."""

@@ -90,10 +90,11 @@ class MaskedEncodingMLP(FieldModel):
             nn.init.zeros_(self.mlp[-1].bias)
 
     def forward(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
-        features = self.encoding(coords)
-        if self.encoding.num_levels > 0:
-            features = features * self.mask.channel_mask(coords, self.encoding.levels, index)
-        return self.mlp(features)
+        if self.encoding.num_levels == 0:
+            return self.mlp(self.encoding(coords))
+        with torch.no_grad():  # the mask is a schedule, not a function to differentiate
+            ramps = self.mask.level_ramps(coords.detach(), index)
+        return self.mlp(self.encoding.forward_masked(coords, ramps))
 
     def feedback(self, coords: Tensor, per_point_loss: Tensor, index: Tensor | None = None) -> None:
         self.mask.feedback(coords, per_point_loss, index)

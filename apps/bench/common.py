@@ -1,0 +1,34 @@
+"""Helpers every benchmark uses: where results go, and writing them as JSON plus a markdown table."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sape_geo.runs import environment_versions, write_json_atomic, write_text_atomic
+
+RESULTS_DIR = Path(os.environ.get("SAPE_GEO_BENCH_DIR", Path(__file__).resolve().parents[2] / "benchmarks"))
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], float_format: str = "{:.4g}") -> str:
+    """Rows of dicts -> a GitHub markdown table with the given columns."""
+
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return float_format.format(value)
+        return "" if value is None else str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(name: str, payload: Mapping[str, Any], markdown: str, directory: Path = RESULTS_DIR) -> tuple[Path, Path]:
+    """Write ``benchmarks/<name>.json`` (payload + versions) and ``benchmarks/<name>.md``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = directory / f"{name}.json", directory / f"{name}.md"
+    write_json_atomic(json_path, {**payload, "versions": environment_versions()})
+    write_text_atomic(md_path, markdown)
+    return json_path, md_path

@@ -1,0 +1,98 @@
+"""Cost of SAPE's grid mask in a training step (issue 2's performance benchmark).
+
+For 16,384 points, 256 Fourier frequencies and a 3 x 256 ReLU MLP, time one optimisation step
+(forward, backward, Adam, and for SAPE the mask lookup and the feedback) with
+
+- ``ff``: the same encoding and MLP with every level open (no mask work at all),
+- ``sape-ff``: the grid mask, 128^2 for d = 2 and 128^3 for d = 3,
+
+and report the overhead of the mask and the memory of its state. Target: overhead <= 10 %, the 128^3
+grid's state < 50 MB.
+
+    python -m sape_geo_apps.bench.core [--repeats 30] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from sape_geo.methods import MaskDomain, MethodConfig, ModelSpec, build_model
+from sape_geo_apps.bench.common import markdown_table, write_results
+
+POINTS = 16_384
+
+
+class StepTimer:
+    """One model, its optimiser and a closure that times a full training step."""
+
+    def __init__(self, model, coords: torch.Tensor, target: torch.Tensor) -> None:
+        self.model, self.coords, self.target = model, coords, target
+        self.optimiser = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+    def step(self) -> float:
+        """Seconds for forward, loss, backward, Adam and the mask feedback."""
+        started = time.perf_counter()
+        output = self.model(self.coords)
+        per_point = ((output - self.target) ** 2).sum(dim=1)
+        self.optimiser.zero_grad(set_to_none=True)
+        per_point.mean().backward()
+        self.optimiser.step()
+        self.model.feedback(self.coords, per_point.detach())
+        return time.perf_counter() - started
+
+
+def benchmark_dimension(d: int, resolution: int, repeats: int, warmup: int = 3) -> dict:
+    """Time ff and sape-ff steps alternately, so load from other processes hits both alike."""
+    generator = torch.Generator().manual_seed(d)
+    coords = torch.rand(POINTS, d, generator=generator) * 2 - 1
+    target = torch.rand(POINTS, 3, generator=generator)
+    domain = MaskDomain("grid", resolution=(resolution,) * d)
+    timers = {}
+    for name in ("ff", "sape-ff"):
+        # epsilon 0: every visited cell keeps advancing, so the feedback does its full work every step.
+        timers[name] = StepTimer(build_model(ModelSpec(MethodConfig(name, sigma=10.0, epsilon=0.0), d, 3, 1000, domain)), coords, target)
+    times: dict[str, list[float]] = {name: [] for name in timers}
+    for repeat in range(warmup + repeats):
+        for name, timer in timers.items():
+            seconds = timer.step()
+            if repeat >= warmup:
+                times[name].append(seconds)
+    ratios = [sape / ff for ff, sape in zip(times["ff"], times["sape-ff"])]
+    mask = timers["sape-ff"].model.mask
+    return {
+        "d": d,
+        "grid": f"{resolution}^{d}",
+        "points": POINTS,
+        "ff_step_ms": 1000 * statistics.median(times["ff"]),
+        "sape-ff_step_ms": 1000 * statistics.median(times["sape-ff"]),
+        "overhead_pct": 100 * (statistics.median(ratios) - 1),
+        "mask_state_mb": sum(b.numel() * b.element_size() for b in mask.buffers()) / 2**20,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=30, help="timed steps per configuration (median reported)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = [benchmark_dimension(2, 128, args.repeats), benchmark_dimension(3, 128, args.repeats)]
+    columns = ["d", "grid", "points", "ff_step_ms", "sape-ff_step_ms", "overhead_pct", "mask_state_mb"]
+    table = markdown_table(rows, columns, "{:.2f}")
+    header = (
+        "# SAPE grid-mask overhead per training step\n\n"
+        f"16,384 points, 256 Fourier frequencies, 3 x 256 ReLU MLP, Adam; median of {args.repeats} alternating steps (overhead = median of per-pair ratios); "
+        f"torch threads = {torch.get_num_threads()}, device = CPU.\n"
+        "Targets: overhead <= 10 %, 128^3 mask state < 50 MB.\n\n"
+    )
+    write_results("core", {"rows": rows, "repeats": args.repeats, "threads": torch.get_num_threads()}, header + table)
+    print(header + table)
+
+
+if __name__ == "__main__":
+    main()

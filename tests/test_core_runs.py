@@ -1,0 +1,72 @@
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+
+from sape_geo.runs import (
+    RunDirectory,
+    RunDirectoryExistsError,
+    atomic_path,
+    is_complete_run,
+    write_json_atomic,
+)
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "result.obj"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as temporary:
+            temporary.write_text("half a mesh")
+            raise RuntimeError("crash mid-write")
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []  # no temporary left behind either
+
+
+def test_atomic_write_replaces_whole_file(tmp_path):
+    target = tmp_path / "metrics.json"
+    write_json_atomic(target, {"a": 1})
+    write_json_atomic(target, {"a": 2})
+    assert json.loads(target.read_text()) == {"a": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_atomic_temporary_keeps_suffix(tmp_path):
+    with atomic_path(tmp_path / "result.png") as temporary:
+        assert temporary.suffix == ".png" and temporary.parent == tmp_path
+        temporary.write_bytes(b"x")
+
+
+def test_existing_run_directory_is_refused(tmp_path):
+    run = RunDirectory(tmp_path / "run")
+    run.write_config({"seed": 1})
+    with pytest.raises(RunDirectoryExistsError, match="--overwrite"):
+        RunDirectory(tmp_path / "run")
+    RunDirectory(tmp_path / "run", overwrite=True)
+    assert list((tmp_path / "run").iterdir()) == []
+
+
+def test_overwrite_never_deletes_a_foreign_directory(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "holiday.jpg").write_bytes(b"precious")
+    with pytest.raises(RunDirectoryExistsError, match="not a sape-geo run directory"):
+        RunDirectory(folder, overwrite=True)
+    assert (folder / "holiday.jpg").read_bytes() == b"precious"
+
+
+def test_run_files_and_completion_marker(tmp_path):
+    run = RunDirectory(tmp_path / "run")
+    run.write_config({"seed": 7})
+    run.write_history([{"step": 0, "loss": 1.0, "seconds": 0.1, "mean_progress": 0.0}])
+    run.write_array("progress.npy", np.arange(3.0))
+    assert not is_complete_run(run.path)
+    run.write_metrics({"mse": 0.5})
+    assert is_complete_run(run.path)
+    config = json.loads((run.path / "config.json").read_text())
+    assert config["seed"] == 7 and config["versions"]["torch"]
+    with open(run.path / "history.csv") as handle:
+        assert next(csv.reader(handle)) == ["step", "loss", "seconds", "mean_progress"]
+    assert np.array_equal(np.load(run.path / "progress.npy"), np.arange(3.0))
+    assert not [name for name in os.listdir(run.path) if ".tmp" in name]
