@@ -82,13 +82,15 @@ class Item:
 
 @dataclass
 class Surface(Item):
-    """A triangle mesh: ``vertices`` (N, 3), ``faces`` (M, 3) int; ``face_colors`` (M, 3) optional."""
+    """A triangle mesh: ``vertices`` (N, 3), ``faces`` (M, 3) int; ``face_colors`` (M, 3) optional;
+    ``material`` a Polyscope material (``"flat"`` shows colours unshaded, for pictures of images)."""
 
     vertices: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     faces: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), dtype=np.int64))
     face_colors: np.ndarray | None = None
     transparency: float = 1.0
     edge_width: float = 0.0
+    material: str = "clay"
 
 
 @dataclass

@@ -70,7 +70,6 @@ class ViewerPanel:
         self.scene = scene
         self.output_dir = Path(output_dir)
         self.playing = False
-        self.slice_fraction = 0.5
         self.messages: list[str] = []
         self.frames_drawn = 0
 
@@ -127,12 +126,12 @@ class ViewerPanel:
     def _slice(self) -> None:
         import polyscope.imgui as psim
 
-        if not self.scene.slice_planes:
+        if not self.scene.slices:
             return
         psim.Separator()
-        changed, self.slice_fraction = psim.SliderFloat("slice height", self.slice_fraction, 0.0, 1.0)
+        changed, fraction = psim.SliderFloat("heat-map slice height", self.scene.slice_fraction, 0.0, 1.0)
         if changed:
-            set_slice_position(self.scene, self.slice_fraction)
+            set_slice_position(self.scene, fraction)
 
     def _buttons(self) -> None:
         import polyscope as ps

@@ -39,7 +39,8 @@ class Scene:
     registered : ``registered[run_index][item_name]`` -> :class:`RegisteredItem`.
     groups : Polyscope group name of each run.
     shown : whether each run's group is switched on (Polyscope's groups cannot be asked).
-    slice_planes : slice planes added for volumes (one per scene).
+    slices : the heat-map slice sheet of each volume: (sheet structure name, the volume's entry).
+    slice_fraction : height of the slice sheets, 0 = bottom of the volume, 1 = top.
     frame : the playback frame shown (-1 = the final state from ``result.*``).
     """
 
@@ -48,7 +49,8 @@ class Scene:
     registered: list[dict[str, RegisteredItem]] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
     shown: list[bool] = field(default_factory=list)
-    slice_planes: list = field(default_factory=list)
+    slices: list[tuple[str, RegisteredItem]] = field(default_factory=list)
+    slice_fraction: float = 0.5
     frame: int = -1
 
     @property
@@ -99,7 +101,10 @@ def build_scene(views: list[RunView], layout: str = "auto") -> Scene:
             name = item.name if shared is not None else f"{label}: {item.name}"
             entry = RegisteredItem(name, _register(item, name, offset), item, offset)
             if entry.kind == "volume":
-                scene.slice_planes.append(_add_slice_plane(item, offset))
+                sheet = _register_slice_sheet(entry, scene.slice_fraction)
+                scene.slices.append((sheet, entry))
+                if shared is None:
+                    ps.get_surface_mesh(sheet).add_to_group(group)
             if shared is not None:
                 drawn_shared[shared] = entry
             elif entry.kind != "image":
@@ -160,7 +165,7 @@ def _register(item: ViewItem, name: str, offset: np.ndarray) -> str:
         structure = ps.register_surface_mesh(
             name, np.asarray(item.vertices, dtype=np.float64), np.asarray(item.faces, dtype=np.int64),
             enabled=item.enabled, color=item.color, transparency=item.transparency, edge_width=item.edge_width,
-            smooth_shade=True,
+            material=item.material, smooth_shade=True,
         )
         if item.face_colors is not None:
             structure.add_color_quantity("colour", np.asarray(item.face_colors, dtype=np.float64), defined_on="faces", enabled=True)
@@ -178,7 +183,8 @@ def _register(item: ViewItem, name: str, offset: np.ndarray) -> str:
         kind = "points"
     elif isinstance(item, Volume):
         values = np.asarray(item.values, dtype=np.float64)
-        structure = ps.register_volume_grid(name, values.shape, item.bound_low, item.bound_high, enabled=item.enabled)
+        structure = ps.register_volume_grid(name, values.shape, np.asarray(item.bound_low, dtype=np.float64),
+                                            np.asarray(item.bound_high, dtype=np.float64), enabled=item.enabled)
         kind = "volume"
     else:
         raise TypeError(f"cannot draw {type(item).__name__}")
@@ -216,15 +222,45 @@ def _add_image(item: Image, name: str) -> None:
         ps.add_color_image_quantity(name, pixels[..., :3], enabled=item.enabled, show_in_imgui_window=True)
 
 
-def _add_slice_plane(item: Volume, offset: np.ndarray):
-    """A scene slice plane through the volume's middle, normal +z, that cuts the volume and the surface."""
+def slice_sheet(volume: Volume, fraction: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A horizontal sheet (normal +y, the viewer's up) through ``volume`` at ``fraction`` of its height.
+
+    Returns
+    -------
+    vertices (nx nz, 3) at the grid's x, z nodes; faces (2 (nx-1)(nz-1), 3); values (nx nz,) linearly
+    interpolated between the two node layers around the height.
+    """
+    values = np.asarray(volume.values, dtype=np.float64)
+    nx, ny, nz = values.shape
+    low, high = np.asarray(volume.bound_low, dtype=np.float64), np.asarray(volume.bound_high, dtype=np.float64)
+    fraction = float(np.clip(fraction, 0.0, 1.0))
+    layer = fraction * (ny - 1)
+    below = min(int(np.floor(layer)), max(ny - 2, 0))
+    above = min(below + 1, ny - 1)
+    weight = layer - below
+    sheet = (1.0 - weight) * values[:, below, :] + weight * values[:, above, :]
+    x, z = np.meshgrid(np.linspace(low[0], high[0], nx), np.linspace(low[2], high[2], nz), indexing="ij")
+    y = low[1] + fraction * (high[1] - low[1])
+    vertices = np.column_stack([x.ravel(), np.full(x.size, y), z.ravel()])
+    corner = (np.arange(nx - 1)[:, None] * nz + np.arange(nz - 1)[None, :]).ravel()
+    faces = np.concatenate([np.column_stack([corner, corner + 1, corner + nz + 1]), np.column_stack([corner, corner + nz + 1, corner + nz])])
+    return vertices, faces, sheet.ravel()
+
+
+def _register_slice_sheet(entry: RegisteredItem, fraction: float) -> str:
+    """The volume's heat map on a movable horizontal sheet; the full grid stays available (off at first)."""
     import polyscope as ps
 
-    plane = ps.add_scene_slice_plane()
-    centre = (np.asarray(item.bound_low) + np.asarray(item.bound_high)) / 2.0 + offset
-    plane.set_pose(centre, (0.0, 0.0, 1.0))
-    plane.set_draw_widget(True)
-    return plane
+    volume = entry.item
+    vertices, faces, values = slice_sheet(volume, fraction)
+    name = f"{entry.structure} slice"
+    sheet = ps.register_surface_mesh(name, vertices, faces, material="flat", smooth_shade=True)
+    scalar = volume.scalars[0] if volume.scalars else None
+    vrange = scalar.vrange if scalar is not None and scalar.vrange is not None else (float(values.min()), float(values.max()))
+    sheet.add_scalar_quantity(scalar.name if scalar else "values", values, cmap=volume.cmap, vminmax=vrange, enabled=True)
+    sheet.translate(entry.offset)
+    ps.get_volume_grid(entry.structure).set_enabled(False)
+    return name
 
 
 def set_run_shown(scene: Scene, run_index: int, shown: bool) -> None:
@@ -236,16 +272,16 @@ def set_run_shown(scene: Scene, run_index: int, shown: bool) -> None:
 
 
 def set_slice_position(scene: Scene, fraction: float) -> None:
-    """Move the scene's slice plane(s) along z to ``fraction`` in [0, 1] of the first volume's height."""
-    volumes = [entry for run in scene.registered for entry in run.values() if entry.kind == "volume"]
-    if not volumes or not scene.slice_planes:
-        return
-    volume = volumes[0].item
-    low, high = float(volume.bound_low[2]), float(volume.bound_high[2])
-    for plane in scene.slice_planes:
-        centre = np.asarray(plane.get_center(), dtype=np.float64)
-        centre[2] = low + float(np.clip(fraction, 0.0, 1.0)) * (high - low) + volumes[0].offset[2]
-        plane.set_pose(centre, (0.0, 0.0, 1.0))
+    """Move every heat-map slice sheet to ``fraction`` in [0, 1] of its volume's height (along y, up)."""
+    import polyscope as ps
+
+    scene.slice_fraction = float(np.clip(fraction, 0.0, 1.0))
+    for name, entry in scene.slices:
+        vertices, _, values = slice_sheet(entry.item, scene.slice_fraction)
+        sheet = ps.get_surface_mesh(name)
+        sheet.update_vertex_positions(vertices)
+        quantity = entry.item.scalars[0].name if entry.item.scalars else "values"
+        sheet.get_quantity_buffer(quantity, "values").update_data(values)
 
 
 def show_frame(scene: Scene, frame: int) -> None:

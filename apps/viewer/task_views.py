@@ -22,6 +22,7 @@ from sape_geo_apps.viewer.items import (
     Scalar,
     Surface,
     Track,
+    Volume,
     open_polyline_edges,
     planar,
 )
@@ -41,7 +42,7 @@ SOURCE_COLOUR = (0.3, 0.55, 0.85)
 
 def heat_scalar(values: np.ndarray, run: ViewerRun, on: str, enabled: bool = True) -> Scalar:
     """The progress heat map as a scalar quantity, on a fixed ``[0, L]`` scale so runs and frames compare."""
-    return Scalar(PROGRESS, np.asarray(values, dtype=np.float64).ravel(), on=on, cmap=HEATMAP_COLORMAP,
+    return Scalar(PROGRESS, np.asarray(values, dtype=np.float64), on=on, cmap=HEATMAP_COLORMAP,
                   vrange=(0.0, max_progress(run)), enabled=enabled)
 
 
@@ -142,8 +143,11 @@ def image_view(run: ViewerRun) -> RunView:
     view = _new_view(run, dimension=2)
     result = _read_png(run.result_file(".png"))
     view.items.append(Image("result image", pixels=result))
+    original = input_path(run)
+    if original is not None:
+        view.items.append(Image("input image", pixels=_read_png(original), shared_key=f"input:{original}", enabled=False))
     vertices, faces, face_pixel = image_plane(result)
-    plane = Surface("result", vertices=vertices, faces=faces, face_colors=result[face_pixel[:, 0], face_pixel[:, 1]])
+    plane = Surface("result", vertices=vertices, faces=faces, face_colors=result[face_pixel[:, 0], face_pixel[:, 1]], material="flat")
     progress = run.progress
     if progress is not None and progress.shape == result.shape[:2]:
         view.items.append(Image("heat map", pixels=progress.astype(np.float64), enabled=False))
@@ -151,6 +155,43 @@ def image_view(run: ViewerRun) -> RunView:
     elif progress is not None:
         view.notes.append(f"progress.npy has shape {progress.shape}, not the image's {result.shape[:2]}: no heat map")
     view.items.append(plane)
+    return view
+
+
+def input_path(run: ViewerRun, key: str = "input") -> Path | None:
+    """The input file the task's config names under ``key`` (``{"path": ...}`` or a string), if it still exists."""
+    entry = run.task_config.get(key)
+    path = entry.get("path") if isinstance(entry, dict) else entry
+    return Path(path) if isinstance(path, str) and Path(path).is_file() else None
+
+
+def occupancy_view(run: ViewerRun) -> RunView:
+    """Occupancy: the extracted surface (input mesh frame), the input mesh (off at first), and the heat
+    map on the SAPE grid as a volume cut by a movable slice plane."""
+    from sape_geo.geometry.mesh_io import load_mesh
+
+    view = _new_view(run, dimension=3)
+    view.notes.append("the heat map is drawn on a horizontal slice: move it with the slider below")
+    task = run.task_config
+    centre = np.asarray(task.get("normalisation_centre", (0.0, 0.0, 0.0)), dtype=np.float64)
+    scale = float(task.get("normalisation_scale", 1.0))
+    source = input_path(run)
+    if source is not None:
+        vertices, faces = load_mesh(source, repair=False)
+        view.items.append(Surface("input mesh", color=TARGET_COLOUR, column=2, shared_key=f"input:{source}",
+                                  vertices=vertices, faces=faces, enabled=False))
+    result = run.file("result.ply")
+    if result.is_file():
+        vertices, faces = load_mesh(result, repair=False)
+        view.items.append(Surface("result", color=RESULT_COLOUR, vertices=vertices, faces=faces))
+    else:
+        view.notes.append("no result.ply: the network's logit never crossed 0 (no surface)")
+    progress = run.progress
+    if progress is not None and progress.ndim == 3:
+        # progress.npy holds the grid nodes over the normalised [-1, 1]^3, mapped back to the input frame.
+        low, high = -1.0 / scale + centre, 1.0 / scale + centre
+        view.items.append(Volume("heat map", values=progress, bound_low=tuple(low), bound_high=tuple(high),
+                                 scalars=[heat_scalar(progress, run, on="nodes")]))
     return view
 
 
@@ -182,6 +223,7 @@ def generic_view(run: ViewerRun) -> RunView:
 TASK_VIEWS: dict[str, Callable[[ViewerRun], RunView]] = {
     "fit1d": fit1d_view,
     "image": image_view,
+    "occupancy": occupancy_view,
 }
 """Task name (``config.json`` ``task.task``) -> its view; other tasks get :func:`generic_view`."""
 
