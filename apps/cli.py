@@ -25,7 +25,7 @@ Run `sape-geo TASK --help` for a task's options."""
 
 # Apps that add commands of their own (viewer, landmark picker, batch runs). Each module exposes
 # COMMAND, an AppCommand; a module that is not installed is skipped.
-APP_MODULES: tuple[str, ...] = ("sape_geo_apps.viewer.command",)
+APP_MODULES: tuple[str, ...] = ("sape_geo_apps.viewer.command", "sape_geo_apps.batch.command")
 
 
 class AppCommand:
@@ -40,7 +40,11 @@ class AppCommand:
 def app_commands() -> dict[str, AppCommand]:
     commands = {}
     for module_name in APP_MODULES:
-        command = importlib.import_module(module_name).COMMAND
+        try:
+            command = importlib.import_module(module_name).COMMAND
+        except Exception as error:  # one broken app must not take the task commands down with it
+            warnings.warn(f"command module {module_name} failed to load: {error}", RuntimeWarning, stacklevel=2)
+            continue
         commands[command.name] = command
     return commands
 
