@@ -25,7 +25,7 @@ Run `sape-geo TASK --help` for a task's options."""
 
 # Apps that add commands of their own (viewer, landmark picker, batch runs). Each module exposes
 # COMMAND, an AppCommand; a module that is not installed is skipped.
-APP_MODULES: tuple[str, ...] = ("sape_geo_apps.viewer.command", "sape_geo_apps.batch.command")
+APP_MODULES: tuple[str, ...] = ("sape_geo_apps.viewer.command", "sape_geo_apps.landmarks_picker", "sape_geo_apps.batch.command")
 
 
 class AppCommand:

@@ -1,0 +1,94 @@
+"""``sape-geo batch``: run a pipeline file, locally or on Ray."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sape_geo_apps.batch.pipeline import load_pipeline
+from sape_geo_apps.batch.runner import ENGINES, BatchInterrupted, BatchReport, run_pipeline
+from sape_geo_apps.batch.worker import finished_outcome
+from sape_geo_apps.cli import AppCommand
+
+DESCRIPTION = """\
+Run every job of a pipeline file (YAML: tasks, inputs as paths or globs, methods, settings, seeds;
+lists expand into a matrix). The whole file is validated first, errors name the line. Each job writes
+its own run directory under --out; running the same command again resumes (finished runs are skipped,
+unfinished ones redone). A failing job is recorded in RUN/error.json and never stops the others.
+Writes DIR/summary.csv and DIR/summary.md (every job's status and metrics).
+
+exit status: 0 all jobs finished, 1 some failed, 2 invalid pipeline, 130 interrupted (Ctrl-C).
+
+example pipeline:
+  defaults:
+    settings: {steps: 500}
+  jobs:
+    - name: sweep
+      task: fit1d
+      methods: [ff, sape-ff]
+      seeds: [0, 1]
+      settings: {frequency: [4, 8]}
+
+example: sape-geo batch pipeline.yaml --out runs/batch --workers 2
+         sape-geo batch pipeline.yaml --out runs/batch --engine ray --address ray://head:10001"""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("pipeline", help="the pipeline file (YAML)")
+    parser.add_argument("--out", required=True, help="output folder: one run directory per job, summary.csv, summary.md")
+    parser.add_argument("--engine", choices=ENGINES, default="local", help="local process pool (default) or ray")
+    parser.add_argument("--address", default=None, help="Ray cluster address (ray engine; default: start a local Ray for the run)")
+    parser.add_argument("--workers", type=_positive_int, default=None, help="jobs at a time (default: the cores; ray: the cluster's choice)")
+    parser.add_argument("--dry-run", action="store_true", help="validate and list the jobs (and which are finished), run nothing")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        return _dry_run(args)
+    try:
+        report = run_pipeline(args.pipeline, args.out, engine=args.engine, workers=args.workers, address=args.address, progress=not args.quiet)
+    except BatchInterrupted as interruption:
+        _print_report(interruption.report)
+        print("batch interrupted: unfinished runs have no metrics.json and are redone by the same command")
+        return 130
+    _print_report(report)
+    return 0 if report.ok else 1
+
+
+def _dry_run(args: argparse.Namespace) -> int:
+    pipeline = load_pipeline(args.pipeline)
+    finished = 0
+    for job in pipeline.jobs:
+        done = finished_outcome(job, args.out) is not None
+        finished += done
+        print(f"{'done' if done else 'todo'}  {job.run_name}  sape-geo {job.task} {' '.join(job.argv)}")
+    print(f"{len(pipeline.jobs)} jobs, {finished} already finished in {Path(args.out)}")
+    return 0
+
+
+def _print_report(report: BatchReport) -> None:
+    counts = ", ".join(f"{n} {status}" for status, n in report.counts().items())
+    print(f"batch: {len(report.outcomes)} jobs: {counts}")
+    for outcome in report.failed:
+        print(f"  failed  {outcome.run_name}: {outcome.error}  (details: {report.out / outcome.run_name / 'error.json'})")
+    print(f"summary: {report.summary_markdown}  {report.summary_csv}")
+
+
+COMMAND = AppCommand(
+    name="batch",
+    summary="run a pipeline file of many jobs, locally or on a Ray cluster; resumable",
+    description=DESCRIPTION,
+    add_arguments=add_arguments,
+    run=run,
+)

@@ -1,0 +1,139 @@
+"""A job's settings as its task's own command line, checked by the task's own parser.
+
+A batch job runs ``plugin.run(parser.parse_args(argv))``, exactly what ``sape-geo TASK ...`` does, so a
+pipeline can use every option a task has, and the task's parser (types, ranges, choices) validates the
+pipeline before any job starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+from sape_geo.registry import TaskPlugin
+
+# Options the batch runner sets itself for every job; a pipeline may not set them.
+RESERVED_OPTIONS = {
+    "out": "each job's run directory is chosen by the batch runner (under --out DIR)",
+    "overwrite": "the batch runner redoes incomplete runs itself and never overwrites finished ones",
+    "quiet": "jobs never draw their own progress bar; the batch draws one for all jobs",
+    "threads": "threads per job come from the engine (cores // workers locally, resources.cpus on Ray)",
+    "help": "not a setting",
+}
+
+
+class TaskArgumentError(ValueError):
+    """The task's parser rejected a command line (the message is argparse's)."""
+
+
+class _RaisingParser(argparse.ArgumentParser):
+    """An argparse parser that raises instead of printing usage and exiting the process."""
+
+    def error(self, message: str) -> None:  # argparse's documented hook for parse errors
+        raise TaskArgumentError(message)
+
+
+class TaskArguments:
+    """The command-line interface of one task plugin, seen as named settings.
+
+    Parameters
+    ----------
+    plugin : the task plugin.
+
+    Raises
+    ------
+    ValueError : the task has no ``--out`` option, so a batch cannot give its jobs a run directory.
+    """
+
+    def __init__(self, plugin: TaskPlugin) -> None:
+        self.plugin = plugin
+        self.parser = _RaisingParser(prog=f"sape-geo {plugin.name}", add_help=False)
+        plugin.add_arguments(self.parser)
+        # argparse keeps its actions in a private list; it has been stable API in practice since 2.7.
+        actions = list(self.parser._actions)
+        self._options = {option: action for action in actions for option in action.option_strings}
+        self._positionals = [action for action in actions if not action.option_strings]
+        if "--out" not in self._options:
+            raise ValueError(f"task {plugin.name!r} has no --out option, so batch jobs cannot give it a run directory")
+
+    @property
+    def positional_names(self) -> list[str]:
+        """Positional arguments in command-line order (their ``dest``)."""
+        return [action.dest for action in self._positionals]
+
+    def option_names(self) -> list[str]:
+        """Every long option without its dashes, e.g. ``["method", "sigma", ...]``."""
+        return sorted(option[2:] for option in self._options if option.startswith("--") and len(option) > 2)
+
+    def has_option(self, name: str) -> bool:
+        return _option_string(name) in self._options
+
+    def is_positional(self, name: str) -> bool:
+        return name.replace("-", "_") in self.positional_names
+
+    def is_flag(self, name: str) -> bool:
+        """True for options that take no value (``store_true`` and the like)."""
+        return self._options[_option_string(name)].nargs == 0
+
+    def takes_several_values(self, name: str) -> bool:
+        """True when the option (or positional) takes a list of values (``nargs`` of ``+``, ``*`` or > 1)."""
+        action = self._options.get(_option_string(name))
+        if action is None:
+            action = next(a for a in self._positionals if a.dest == name.replace("-", "_"))
+        return action.nargs in ("+", "*") or (isinstance(action.nargs, int) and action.nargs > 1)
+
+    def default(self, name: str) -> Any:
+        return self._options[_option_string(name)].default
+
+    def command_line(self, positionals: dict[str, Any], options: Sequence[tuple[str, Any]]) -> list[str]:
+        """The argument list for ``positionals`` (by name) and ``options`` (name, value) pairs.
+
+        Flags are included when their value is true and left out when false; list values become
+        several words for options that take several values.
+        """
+        argv: list[str] = []
+        for name in self.positional_names:
+            if name in positionals:
+                argv.extend(_words(positionals[name]))
+        for name, value in options:
+            if self.is_flag(name):
+                if value:
+                    argv.append(_option_string(name))
+                continue
+            argv.append(_option_string(name))
+            argv.extend(_words(value))
+        return argv
+
+    def parse(self, argv: Sequence[str]) -> argparse.Namespace:
+        """Parse ``argv`` with the task's parser.
+
+        Raises
+        ------
+        TaskArgumentError : argparse's message (``argument --steps: must be >= 1, got 0``).
+        """
+        return self.parser.parse_args(list(argv))
+
+    def offending_name(self, message: str, names: Sequence[str]) -> str | None:
+        """Which of ``names`` an argparse error message is about (``argument --steps: ...``), if any."""
+        for name in names:
+            for spelling in (_option_string(name), name.replace("-", "_")):
+                if f"argument {spelling}:" in message or f"argument {spelling}/" in message:
+                    return name
+        return None
+
+
+def _option_string(name: str) -> str:
+    """Pipeline keys may use ``_`` or ``-``: ``train_samples`` -> ``--train-samples``."""
+    return "--" + name.replace("_", "-")
+
+
+def _words(value: Any) -> list[str]:
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return [_word(item) for item in values]
+
+
+def _word(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,96 @@
+"""YAML that remembers where each value was written, so a pipeline error can name its line.
+
+``yaml.safe_load`` throws the marks away; composing the node tree keeps them. :func:`parse_yaml`
+returns :class:`Node` objects: a value plus its 1-based line, with mappings and lists of nodes inside.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+
+class YamlSyntaxError(ValueError):
+    """The text is not valid YAML (or uses a feature pipelines do not allow); the message names the line."""
+
+
+@dataclass(frozen=True)
+class Node:
+    """A parsed YAML value and the line it starts on.
+
+    Attributes
+    ----------
+    value : a scalar (str, int, float, bool, None), a ``dict[str, Node]`` or a ``list[Node]``.
+    line : 1-based line of the value in the source.
+    key_lines : for mappings, the 1-based line of each key.
+    """
+
+    value: Any
+    line: int
+    key_lines: dict[str, int] | None = None
+
+    @property
+    def is_mapping(self) -> bool:
+        return isinstance(self.value, dict)
+
+    @property
+    def is_list(self) -> bool:
+        return isinstance(self.value, list)
+
+    @property
+    def is_scalar(self) -> bool:
+        return not (self.is_mapping or self.is_list)
+
+    def plain(self) -> Any:
+        """The value with every nested node unwrapped into plain Python."""
+        if self.is_mapping:
+            return {key: node.plain() for key, node in self.value.items()}
+        if self.is_list:
+            return [node.plain() for node in self.value]
+        return self.value
+
+
+def parse_yaml(text: str, source: str = "<string>") -> Node | None:
+    """Parse one YAML document into :class:`Node` objects; None for an empty document.
+
+    Raises
+    ------
+    YamlSyntaxError : invalid YAML, a duplicate key, a non-text key or a merge key (``<<``). An alias
+        (``*name``) is allowed and reports the line of its anchor.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        return None if root is None else _convert(loader, root, source)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark is not None else 0
+        raise YamlSyntaxError(f"{source}:{line}: invalid YAML: {error.problem or error}") from None
+    except yaml.YAMLError as error:
+        raise YamlSyntaxError(f"{source}: invalid YAML: {error}") from None
+    finally:
+        loader.dispose()
+
+
+def _convert(loader: yaml.SafeLoader, node: yaml.Node, source: str) -> Node:
+    line = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        values: dict[str, Node] = {}
+        key_lines: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node)
+            key_line = key_node.start_mark.line + 1
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise YamlSyntaxError(f"{source}:{key_line}: YAML merge keys ('<<') are not supported in pipelines")
+            if not isinstance(key, str):
+                raise YamlSyntaxError(f"{source}:{key_line}: keys must be text, got {key!r}")
+            if key in values:
+                raise YamlSyntaxError(f"{source}:{key_line}: duplicate key {key!r} (first on line {key_lines[key]})")
+            values[key] = _convert(loader, value_node, source)
+            key_lines[key] = key_line
+        return Node(values, line, key_lines)
+    if isinstance(node, yaml.SequenceNode):
+        return Node([_convert(loader, item, source) for item in node.value], line)
+    return Node(loader.construct_object(node), line)
