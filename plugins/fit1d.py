@@ -151,18 +151,18 @@ def plot_regression(path, x, target, prediction, progress, x_train, y_train, max
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(8, 4.5), sharex=True, height_ratios=(3, 1))
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(8, 4.5), sharex=True, height_ratios=(3, 1), layout="constrained")
     top.plot(x, target, color="0.6", lw=2, label="signal")
     top.plot(x, prediction, color="tab:blue", lw=1.2, label="network")
     top.scatter(x_train, y_train, s=12, color="black", zorder=3, label="training samples")
     top.legend(loc="upper left", fontsize=8)
     top.set_ylabel("f(x)")
     extent = (x[0], x[-1], 0, 1)
-    bottom.imshow(progress[None, :], aspect="auto", cmap="inferno", extent=extent, vmin=0, vmax=max(max_progress, 1e-6))
+    heat = bottom.imshow(progress[None, :], aspect="auto", cmap="inferno", extent=extent, vmin=0, vmax=max(max_progress, 1e-6))
     bottom.set_yticks([])
     bottom.set_xlabel("x")
-    bottom.set_ylabel("progress", fontsize=8)
-    figure.tight_layout()
+    bottom.set_ylabel("heat map", fontsize=8)
+    figure.colorbar(heat, ax=[top, bottom], location="right", shrink=0.35, anchor=(0.0, 0.0), label="levels open")
     figure.savefig(path, dpi=110, format="png")
     plt.close(figure)
 
