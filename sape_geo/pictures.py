@@ -72,7 +72,7 @@ def save_heatmaps(
         axis.set_yticks([])
     colour_bar = figure.colorbar(image, ax=list(axes[0]), fraction=0.046 if count == 1 else 0.02, pad=0.02)
     colour_bar.set_label("progress (encoding levels open)", fontsize=8)
-    figure.savefig(path, dpi=dpi, format="png")
+    figure.savefig(path, dpi=dpi, format="png", bbox_inches="tight")
     plt.close(figure)
 
 
