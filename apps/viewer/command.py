@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sape_geo_apps.cli import AppCommand
-from sape_geo_apps.viewer.backend import CAMERAS, ViewerUnavailableError, save_screenshot, set_camera, setup_navigation, start_polyscope
+from sape_geo_apps.viewer.backend import CAMERAS, ViewerUnavailableError, check_camera, save_screenshot, set_camera, setup_navigation, start_polyscope
 from sape_geo_apps.viewer.loading import load_viewer_run
 from sape_geo_apps.viewer.panel import ViewerPanel
 from sape_geo_apps.viewer.scene import LAYOUTS, Scene, build_scene, show_frame
@@ -73,6 +73,10 @@ def screenshot(
     """
     import polyscope as ps
 
+    check_camera(camera)
+    out = Path(out)
+    if out.suffix.lower() != ".png" or not out.parent.is_dir():
+        raise ValueError(f"--screenshot must be a .png file in an existing folder, got {out}")
     scene, _ = prepare(runs, "offscreen", layout)
     if frame != -1:
         show_frame(scene, frame)

@@ -1,0 +1,211 @@
+"""The viewer, driven through Polyscope's mock backend: what each run type registers, the quantities'
+values, shared items drawn once, playback, the heat-map slice, the panel callback, and clear errors."""
+
+import json
+
+import numpy as np
+import pytest
+import trimesh
+
+from sape_geo.runs import RunDirectory
+from sape_geo_apps.cli import main
+from sape_geo_apps.viewer import RunLoadError, load_viewer_run, prepare, show_frame, start_polyscope, view_of
+from sape_geo_apps.viewer.backend import ViewerUnavailableError
+from sape_geo_apps.viewer.scene import set_run_shown, set_slice_position, slice_sheet
+from sape_geo_apps.viewer.task_views import PROGRESS, image_plane
+from sape_geo_plugins.fit1d import fit_1d
+
+ps = pytest.importorskip("polyscope")
+
+
+def _vec(buffer, index):
+    return np.array(buffer.get_value(index).as_tuple())
+
+
+def make_run(path, task, metrics=None, arrays=None, files=None, method="sape-ff"):
+    """A run directory written by hand (no training): config, optional arrays and files, metrics last."""
+    run = RunDirectory(path)
+    run.write_config({"task": task, "method": {"name": method, "num_frequencies": 16}, "seed": 0})
+    for name, array in (arrays or {}).items():
+        run.write_array(name, array)
+    for name, write in (files or {}).items():
+        with run.atomic(name) as temporary:
+            write(temporary)
+    if metrics is not None:
+        run.write_metrics(metrics)
+    return path
+
+
+@pytest.fixture(scope="module")
+def fit1d_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fit1d")
+    for method in ("sape-ff", "ff"):
+        fit_1d(method, out=root / method, steps=30, seed=0, progress_bar=False, device="cpu", snapshot_every=10)
+    return root / "sape-ff", root / "ff"
+
+
+@pytest.fixture
+def mock():
+    start_polyscope("mock")
+    yield
+    start_polyscope("mock")  # clears the scene for the next test
+
+
+def test_fit1d_runs_compare_with_shared_signal_and_heat_map(fit1d_runs, mock):
+    scene, _ = prepare(fit1d_runs, "mock")
+    assert scene.layout == "overlay" and scene.dimension == 2
+    names = scene.structure_names()
+    # the signal is the same input for both runs: drawn once; each run has its own network curve
+    assert names == sorted(["sape-ff: network", "ff: network", "signal"])
+    for label in ("sape-ff", "ff"):
+        curve = ps.get_curve_network(f"{label}: network")
+        table = np.genfromtxt(fit1d_runs[0].parent / label / "result.csv", delimiter=",", names=True)
+        values = curve.get_quantity_buffer(PROGRESS, "values")
+        assert values.get_value(10) == pytest.approx(table["progress"][10], rel=1e-5)
+        assert _vec(curve.get_buffer("nodePositions"), 7)[1] == pytest.approx(table["prediction"][7], rel=1e-5)
+    # one fixed colour scale [0, L] per run, so frames and runs compare by eye
+    run = load_viewer_run(fit1d_runs[1])
+    assert view_of(run).item("network").scalars[0].vrange == (0.0, run.metrics["max_progress"])
+
+
+def test_playback_moves_the_curve_and_returns_to_the_result(fit1d_runs, mock):
+    scene, _ = prepare(fit1d_runs[:1], "mock")
+    snapshots = np.load(fit1d_runs[0] / "snapshots.npz")
+    assert scene.frame_count == len(snapshots["step"]) == 4  # steps 0, 10, 20, 29
+    nodes = ps.get_curve_network("sape-ff: network").get_buffer("nodePositions")
+    final_y = _vec(nodes, 5)[1]
+    show_frame(scene, 0)
+    assert _vec(nodes, 5)[1] == pytest.approx(snapshots["prediction"][0][5], rel=1e-5)
+    assert _vec(nodes, 5)[1] != pytest.approx(final_y)
+    show_frame(scene, -1)
+    assert _vec(nodes, 5)[1] == pytest.approx(final_y)
+    with pytest.raises(ValueError, match="out of range"):
+        show_frame(scene, 4)
+
+
+def test_panel_callback_runs_every_frame_and_plays(fit1d_runs, mock, tmp_path):
+    scene, panel = prepare(fit1d_runs, "mock", output_dir=tmp_path)
+    ps.frame_tick()
+    ps.frame_tick()
+    assert panel.frames_drawn == 2
+    panel.playing = True
+    ps.frame_tick()
+    assert scene.frame == 0  # one step forward from the final result (-1)
+    ps.frame_tick()
+    assert scene.frame == 1
+    set_run_shown(scene, 1, False)
+    ps.frame_tick()
+    assert scene.shown == [True, False]
+
+
+def _sphere(path):
+    trimesh.creation.icosphere(subdivisions=2, radius=0.5).export(path)
+
+
+def test_occupancy_run_shows_surface_and_movable_heat_map_slice(tmp_path, mock):
+    progress = np.arange(6 * 5 * 4, dtype=np.float32).reshape(6, 5, 4)
+    run = make_run(
+        tmp_path / "occ", {"task": "occupancy", "normalisation_centre": [1.0, 2.0, 3.0], "normalisation_scale": 2.0},
+        {"max_progress": 16.0}, {"progress.npy": progress}, {"result.ply": _sphere},
+    )
+    scene, _ = prepare([run], "mock")
+    assert ps.has_surface_mesh("occ: result") and ps.has_volume_grid("occ: heat map")
+    sheet = ps.get_surface_mesh("occ: heat map slice")
+    values = sheet.get_quantity_buffer(PROGRESS, "values")
+    # the grid spans [-1, 1]^3 of the normalised frame -> centre +- 1/scale in the input frame
+    volume = scene.views[0].item("heat map")
+    assert volume.bound_low == pytest.approx((0.5, 1.5, 2.5)) and volume.bound_high == pytest.approx((1.5, 2.5, 3.5))
+    set_slice_position(scene, 0.0)
+    assert [values.get_value(i) for i in range(4)] == pytest.approx(progress[0, 0, :])
+    assert _vec(sheet.get_buffer("vertexPositions"), 0)[1] == pytest.approx(1.5)
+    set_slice_position(scene, 1.0)
+    assert [values.get_value(i) for i in range(4)] == pytest.approx(progress[0, -1, :])
+
+
+def test_slice_sheet_interpolates_between_layers():
+    from sape_geo_apps.viewer.items import Volume
+
+    values = np.zeros((2, 3, 2))
+    values[:, 1, :] = 10.0
+    vertices, faces, sheet = slice_sheet(Volume("v", values=values), 0.25)  # halfway between layers 0 and 1
+    assert sheet == pytest.approx(np.full(4, 5.0))
+    assert vertices[:, 1] == pytest.approx(np.full(4, -0.5))
+    assert faces.shape == (2, 3) and faces.max() == 3
+
+
+def test_image_run_shows_result_and_heat_map_as_image_quantities(tmp_path, mock):
+    from PIL import Image
+
+    pixels = np.zeros((10, 12, 3), dtype=np.uint8)
+    pixels[:, :6] = (255, 0, 0)
+    pixels[:, 6:] = (0, 0, 255)
+    progress = np.tile(np.arange(12, dtype=np.float32), (10, 1))
+    run = make_run(tmp_path / "img", {"task": "image"}, {"max_progress": 16.0}, {"progress.npy": progress},
+                   {"result.png": lambda p: Image.fromarray(pixels).save(p, format="PNG")})
+    scene, _ = prepare([run], "mock")
+    plane = scene.views[0].item("result")
+    assert plane.face_colors[: 10 * 12].reshape(10, 12, 3)[0, 0] == pytest.approx((1.0, 0.0, 0.0))
+    assert plane.face_colors[: 10 * 12].reshape(10, 12, 3)[0, 11] == pytest.approx((0.0, 0.0, 1.0))
+    assert plane.scalars[0].values[:12] == pytest.approx(np.arange(12))
+    assert {item.name for item in scene.views[0].items} >= {"result image", "heat map", "result"}
+    assert ps.has_surface_mesh("img: result")
+
+
+def test_image_plane_subsamples_large_images_and_keeps_aspect():
+    vertices, faces, face_pixel = image_plane(np.zeros((600, 300)), max_side=100)
+    assert len(faces) == 2 * 100 * 50
+    assert np.ptp(vertices[:, 1]) == pytest.approx(2.0) and np.ptp(vertices[:, 0]) == pytest.approx(1.0)
+    assert face_pixel.max(axis=0).tolist() == [594, 294]
+
+
+def test_unknown_task_gets_generic_mesh_view_with_heat_map(tmp_path, mock):
+    mesh = trimesh.creation.icosphere(subdivisions=1)
+    run = make_run(tmp_path / "third", {"task": "someone-elses-task"}, {"max_progress": 16.0},
+                   {"progress.npy": np.linspace(0, 16, len(mesh.vertices))}, {"result.obj": lambda p: mesh.export(p)})
+    prepare([run], "mock")
+    structure = ps.get_surface_mesh("third: result")
+    assert structure.n_vertices() == len(mesh.vertices)
+    assert structure.get_quantity_buffer(PROGRESS, "values").get_value(len(mesh.vertices) - 1) == pytest.approx(16.0)
+
+
+def test_unfinished_run_is_shown_with_a_note(tmp_path, mock):
+    mesh = trimesh.creation.box()
+    run = make_run(tmp_path / "live", {"task": "x"}, None, None, {"result.obj": lambda p: mesh.export(p)})
+    view = view_of(load_viewer_run(run))
+    assert any("unfinished" in note for note in view.notes) and view.metrics == {}
+
+
+def test_bad_run_directories_raise_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not found"):
+        load_viewer_run(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        load_viewer_run(tmp_path / "empty")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "config.json").write_text(json.dumps({"seed": 0}))
+    with pytest.raises(RunLoadError, match="no task name"):
+        load_viewer_run(tmp_path / "bad")
+    run = make_run(tmp_path / "snap", {"task": "fit1d"}, {})
+    (run / "snapshots.npz").write_bytes(b"not a zip")
+    with pytest.raises(RunLoadError, match="snapshots.npz"):
+        load_viewer_run(run)
+    run = make_run(tmp_path / "nocsv", {"task": "fit1d"}, {})
+    with pytest.raises(RunLoadError, match="no result.csv"):
+        view_of(load_viewer_run(run))
+
+
+def test_cli_reports_bad_run_and_bad_frame_without_traceback(tmp_path, fit1d_runs, capsys):
+    assert main(["view", str(tmp_path / "nope"), "--screenshot", str(tmp_path / "x.png")]) == 2
+    assert "run directory not found" in capsys.readouterr().err
+    # the camera is checked before Polyscope starts, so nothing is rendered or written
+    assert main(["view", str(fit1d_runs[0]), "--camera", "sideways", "--screenshot", str(tmp_path / "x.png")]) == 2
+    assert "--camera must be one of" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_window_without_display_says_what_to_do(monkeypatch):
+    monkeypatch.setattr("sys.platform", "linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with pytest.raises(ViewerUnavailableError, match="no display found.*--screenshot"):
+        start_polyscope("window")
