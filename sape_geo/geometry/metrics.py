@@ -30,6 +30,33 @@ from scipy.spatial import cKDTree
 from sape_geo.geometry.mesh_io import bbox_diagonal, face_areas
 
 
+class SurfaceDistance:
+    """Squared distances from query points to a fixed surface (libigl AABB tree, built once) or, when
+    ``faces`` is None, to the nearest of fixed points (k-d tree).
+
+    Parameters
+    ----------
+    vertices : (n, 3) surface vertices or points.
+    faces : (m, 3) triangles, or None for a point cloud.
+    """
+
+    def __init__(self, vertices: np.ndarray, faces: np.ndarray | None) -> None:
+        self.vertices = np.ascontiguousarray(vertices, dtype=np.float64)
+        self.faces = None if faces is None else np.ascontiguousarray(faces, dtype=np.int64)
+        if self.faces is None:
+            self._tree = cKDTree(self.vertices)
+        else:
+            self._tree = igl.AABB()
+            self._tree.init(self.vertices, self.faces)
+
+    def __call__(self, points: np.ndarray) -> np.ndarray:
+        """Squared distances ``(k,)`` from ``points`` ``(k, 3)``."""
+        points = np.ascontiguousarray(points, dtype=np.float64)
+        if self.faces is None:
+            return self._tree.query(points)[0] ** 2
+        return self._tree.squared_distance(self.vertices, self.faces, points)[0]
+
+
 @dataclass(frozen=True)
 class TargetShape:
     """A target surface (``faces`` given) or point cloud (``faces`` None), with dense samples for metrics."""
@@ -44,9 +71,7 @@ class TargetShape:
 
     def squared_distances(self, points: np.ndarray) -> np.ndarray:
         """Squared distance from ``points`` ``(n, 3)`` to the target surface (or nearest target point)."""
-        if self.faces is None:
-            return cKDTree(self.vertices).query(points)[0] ** 2
-        return igl.point_mesh_squared_distance(np.ascontiguousarray(points, dtype=np.float64), self.vertices, self.faces)[0]
+        return SurfaceDistance(self.vertices, self.faces)(points)
 
 
 def sample_surface(vertices: np.ndarray, faces: np.ndarray, count: int, seed: int = 0) -> np.ndarray:

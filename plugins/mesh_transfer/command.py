@@ -1,0 +1,161 @@
+"""``sape-geo transfer``: the command line of mesh transfer and its one-screen summary."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from sape_geo.registry import TaskPlugin, add_common_arguments, fit_config_from_args
+
+from .pipeline import (
+    DEFAULT_EPSILON,
+    DEFAULT_FREQUENCIES,
+    DEFAULT_HIDDEN,
+    DEFAULT_LAYERS,
+    DEFAULT_LR,
+    DEFAULT_SIGMA,
+    DEFAULT_STEPS,
+    INIT_METHODS,
+    TransferResult,
+    default_method_config,
+    transfer_mesh,
+)
+from .task import LossWeights
+
+DESCRIPTION = f"""\
+Transfer the tessellation of SOURCE onto the shape of TARGET: the result has the source's faces and
+vertex order, with positions on the target, in the target's coordinates.
+
+Stages: landmarks -> affine fit (>= 4 non-coplanar pairs; similarity for 3 or coplanar) ->
+biharmonic deformation (landmarks land exactly) -> a network learns a correction of the vertex
+positions (loss: symmetric Chamfer to the target + conformal energy against the source + landmark
+term). With sape-ff, each vertex opens higher frequencies only while it is still far from the target.
+
+Inputs: SOURCE mesh (OBJ, OFF, PLY, STL); TARGET mesh or point cloud (PLY, XYZ, OBJ without faces).
+Landmark file: one pair a line, 'source_vertex target_vertex' (0-based) or 'source_vertex x y z'
+(target units); '#' starts a comment (a name); CSV and JSON also accepted.
+
+Without landmarks, --align principal-axes matches centroids, principal axes and spreads (4 axis
+sign choices tried), --align bounding-box matches axis-aligned boxes. Limits: no correspondences are
+known, so near-symmetric shapes (equal spreads), different poses, or differently oriented inputs
+(bounding-box) can align wrongly; the network then pulls the wrong parts together. Give landmarks
+when you can.
+
+Methods: the network methods, plus 'affine' and 'biharmonic' (the initialisation alone).
+Writes RUN/result.obj, RUN/init.obj (the initialisation), metrics.json (Chamfer L1 and Hausdorff in %
+of the target's bounding-box diagonal, Dirichlet and conformal energy over the source area: identity =
+1 and 0, flipped/degenerate triangles, seconds per stage), progress.npy (levels open per vertex: the
+heat map), history.csv, model.pt, snapshots.npz with --snapshots.
+
+example: sape-geo transfer assets/creature_source.obj assets/creature_target.obj \\
+             --landmarks assets/creature_landmarks.txt --out runs/demo
+defaults: {DEFAULT_STEPS} steps, lr {DEFAULT_LR:g} (cosine), MLP {DEFAULT_LAYERS}x{DEFAULT_HIDDEN}, {DEFAULT_FREQUENCIES} frequencies,
+sigma {', '.join(f'{k} {v:g}' for k, v in DEFAULT_SIGMA.items())}, epsilon {DEFAULT_EPSILON:g} (normalised units)."""
+
+
+def _set_default(parser: argparse.ArgumentParser, dest: str, value: Any, help_text: str) -> None:
+    """Give a shared option this task's default, and say so in ``--help``."""
+    for action in parser._actions:  # argparse has no public API to edit an added option
+        if action.dest == dest:
+            action.default = value
+            action.help = help_text
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", help="source mesh (OBJ, OFF, PLY, STL): its faces and vertex order are kept")
+    parser.add_argument("target", help="target mesh or point cloud (OBJ, OFF, PLY, STL, XYZ)")
+    task = parser.add_argument_group("transfer")
+    task.add_argument("--landmarks", metavar="FILE", help="correspondences: text, CSV or JSON (see above)")
+    task.add_argument(
+        "--align",
+        choices=("principal-axes", "bounding-box"),
+        default=None,
+        help="align without landmarks (see the limits above); ignored when --landmarks is given",
+    )
+    defaults = LossWeights()
+    task.add_argument("--conformal-weight", type=float, default=defaults.conformal_weight, help=f"weight of the conformal energy (default {defaults.conformal_weight:g})")
+    task.add_argument("--landmark-weight", type=float, default=defaults.landmark_weight, help=f"weight of the landmark term; 0 = landmarks only initialise (default {defaults.landmark_weight:g})")
+    task.add_argument("--samples", type=int, default=defaults.surface_samples, help=f"surface samples of the deformed mesh per step (default {defaults.surface_samples})")
+    task.add_argument("--target-batch", type=int, default=defaults.target_batch, help=f"target samples per step (default {defaults.target_batch})")
+    task.add_argument("--json", action="store_true", help="also print metrics.json")
+    add_common_arguments(parser, default_steps=DEFAULT_STEPS, default_lr=DEFAULT_LR, default_hidden_layers=DEFAULT_LAYERS, default_epsilon=DEFAULT_EPSILON)
+    for action in parser._actions:
+        if action.dest == "method":
+            action.choices = [*action.choices, *INIT_METHODS]
+            action.help += "; affine: the landmark affine fit alone; biharmonic: affine + biharmonic deformation alone"
+    _set_default(parser, "hidden", DEFAULT_HIDDEN, f"MLP width (default {DEFAULT_HIDDEN})")
+    _set_default(parser, "frequencies", DEFAULT_FREQUENCIES, f"Fourier frequencies = SAPE levels (default {DEFAULT_FREQUENCIES})")
+
+
+def _run(args: argparse.Namespace) -> TransferResult:
+    if args.landmarks is None and args.align is None:
+        raise ValueError("no landmarks: give --landmarks FILE (>= 3 pairs), or --align principal-axes / bounding-box")
+    weights = LossWeights(args.conformal_weight, args.landmark_weight, args.samples, args.target_batch)
+    method: Any = args.method
+    if args.method not in INIT_METHODS:
+        changes = {"num_frequencies": args.frequencies, "hidden_dim": args.hidden, "num_hidden_layers": args.layers, "epsilon": args.epsilon, "omega_0": args.omega0}
+        if args.sigma is not None:
+            changes["sigma"] = args.sigma
+        method = default_method_config(args.method, **changes)
+    fit = fit_config_from_args(args)
+    fit_options = {"lr": fit.lr, "device": fit.device, "progress_bar": fit.progress_bar, "threads": fit.threads, "snapshot_every": fit.snapshot_every, "lr_schedule": "cosine"}
+    return transfer_mesh(
+        args.source,
+        args.target,
+        args.landmarks,
+        method=method,
+        out=args.out,
+        steps=args.steps,
+        seed=args.seed,
+        alignment="landmarks" if args.landmarks is not None else args.align,
+        weights=weights,
+        overwrite=args.overwrite,
+        extra_config={"argv": vars(args)},
+        **fit_options,
+    )
+
+
+def _row(label: str, metrics: dict[str, Any], prefix: str = "") -> str:
+    get = lambda key: metrics.get(prefix + key, float("nan"))  # noqa: E731
+    return (
+        f"{label:<15}{get('chamfer_l1_pct_diag'):>10.3f}{get('hausdorff_pct_diag'):>11.3f}"
+        f"{get('dirichlet_ratio'):>11.3f}{get('conformal_ratio'):>11.4f}{int(get('flipped_triangles')):>9d}"
+    )
+
+
+def summarise(result: TransferResult) -> list[str]:
+    """The one-screen summary: inputs, stage times, initialisation vs result, heat map, notes."""
+    m = result.metrics
+    prepared = result.prepared
+    lines = [f"source: {prepared.source_report.describe()}"]
+    target = prepared.target
+    lines.append(
+        f"target: {target.vertices.shape[0]} {'vertices' if target.faces is not None else 'points'}"
+        + (f", {target.faces.shape[0]} faces" if target.faces is not None else " (point cloud)")
+        + f"; aligned by {prepared.alignment.kind}"
+        + (f" from {len(prepared.landmarks)} landmarks" if prepared.landmarks is not None else "")
+    )
+    stages = [(k.replace("_seconds", ""), m[k]) for k in ("load_seconds", "align_seconds", "biharmonic_seconds", "fit_seconds", "evaluate_seconds") if k in m]
+    lines.append("seconds: " + ", ".join(f"{name} {value:.2f}" for name, value in stages))
+    lines.append(f"{'':<15}{'Chamfer%':>10}{'Hausdorff%':>11}{'Dirichlet':>11}{'conformal':>11}{'flipped':>9}")
+    if "init_chamfer_l1_pct_diag" in m:
+        lines.append(_row("initialisation", m, "init_"))
+    lines.append(_row("result", m))
+    if "landmark_error_max_pct_diag" in m:
+        lines.append(f"landmarks: max error {m['landmark_error_max_pct_diag']:.3f} % of the target diagonal")
+    if m.get("max_progress"):
+        lines.append(f"heat map: {m['mean_progress']:.1f} of {m['max_progress']:.0f} levels open on average (progress.npy)")
+    if result.path is not None:
+        lines.append(f"result: {result.path / 'result.obj'} (source faces and vertex order, target frame)")
+    lines += [f"note: {note}" for note in prepared.notes]
+    return lines
+
+
+PLUGIN = TaskPlugin(
+    name="transfer",
+    summary="mesh transfer: the source's tessellation onto the target's shape (landmarks, biharmonic, SAPE)",
+    description=DESCRIPTION,
+    add_arguments=_add_arguments,
+    run=_run,
+    summarise=summarise,
+)

@@ -1,0 +1,150 @@
+"""The mesh-transfer :class:`~sape_geo.fitting.Task`: a network learns a correction of the initialised
+source vertices that pulls the surface onto the target while keeping the triangles' shapes.
+
+Per step (all in the normalised frame, see :mod:`.pipeline`):
+
+- network input: the initial vertex positions ``x0`` ``(n, 3)`` with sample ids ``arange(n)`` (SAPE's
+  progress lives per vertex);
+- deformed vertices ``x = x0 + f(x0)`` (the network starts at exactly zero output, so step 0 is the
+  biharmonic initialisation);
+- loss = symmetric squared Chamfer between ``surface_samples`` area-weighted barycentric samples of the
+  deformed surface and ``target_batch`` target samples, + ``conformal_weight`` x conformal energy of the
+  map source -> deformed over the source's area, + ``landmark_weight`` x mean squared landmark error;
+- per-point loss (SAPE's feedback): each vertex's distance to the target, so vertices already on the
+  target stop opening frequencies and misfit regions keep opening them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from sape_geo.fitting import Batch, Task
+from sape_geo.geometry.chamfer import chamfer_distance
+from sape_geo.geometry.energies import SourceFrames, barycentric_points, conformal_ratio, sample_barycentric
+from sape_geo.geometry.mesh_io import save_mesh
+from sape_geo.geometry.metrics import SurfaceDistance
+from sape_geo.methods import MaskDomain
+from sape_geo.networks import FieldModel
+
+if TYPE_CHECKING:
+    from sape_geo.runs import RunDirectory
+
+    from .pipeline import PreparedTransfer
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Loss settings of the neural stage (immutable).
+
+    Attributes
+    ----------
+    conformal_weight : weight of ``E_C / A_source`` against the squared Chamfer (normalised units).
+    landmark_weight : weight of the mean squared landmark error (0 = landmarks only initialise).
+    surface_samples : barycentric samples of the deformed surface per step.
+    target_batch : target samples per step (drawn from the prepared target samples).
+    """
+
+    conformal_weight: float = 2e-3
+    landmark_weight: float = 1.0
+    surface_samples: int = 6000
+    target_batch: int = 6000
+
+    def __post_init__(self) -> None:
+        if not (self.conformal_weight >= 0 and self.landmark_weight >= 0):
+            raise ValueError("loss weights must be >= 0")
+        if self.surface_samples < 1 or self.target_batch < 1:
+            raise ValueError("sample counts must be >= 1")
+
+
+class MeshTransferTask(Task):
+    """Fit a correction of the initialised source onto the target (see the module docstring)."""
+
+    name = "transfer"
+    in_dim = 3
+    out_dim = 3
+
+    def __init__(self, prepared: "PreparedTransfer", weights: LossWeights = LossWeights()) -> None:
+        self.prepared = prepared
+        self.weights = weights
+        normalised = prepared.normalisation
+        self.initial = torch.tensor(normalised.apply(prepared.initial_vertices), dtype=torch.float32)
+        self.index = torch.arange(self.initial.shape[0])
+        self.faces = torch.tensor(prepared.source_faces, dtype=torch.long)
+        # Energies are measured against the source as given: E_C is invariant to the source's scale.
+        self.frames = SourceFrames(prepared.source_vertices, prepared.source_faces).to("cpu", torch.float32)
+        target_samples = normalised.apply(prepared.target.samples)
+        self.target_samples = torch.tensor(target_samples, dtype=torch.float32)
+        target = prepared.target
+        self._target_distance = SurfaceDistance(normalised.apply(target.vertices), target.faces)
+        marks = prepared.landmarks
+        self.landmark_ids = torch.tensor(marks.source_indices if marks is not None else np.zeros(0), dtype=torch.long)
+        landmark_positions = normalised.apply(marks.target_positions) if marks is not None else np.zeros((0, 3))
+        self.landmark_positions = torch.tensor(landmark_positions, dtype=torch.float32)
+
+    def mask_domain(self) -> MaskDomain:
+        return MaskDomain("samples", num_samples=int(self.initial.shape[0]))
+
+    def to(self, device: torch.device) -> None:
+        for name in ("initial", "index", "faces", "target_samples", "landmark_ids", "landmark_positions"):
+            setattr(self, name, getattr(self, name).to(device))
+        self.frames.to(device)
+
+    def batch(self, step: int, generator: torch.Generator) -> Batch:
+        face_ids, barycentric = sample_barycentric(self.frames.areas, self.weights.surface_samples, generator)
+        count = self.target_samples.shape[0]
+        if self.weights.target_batch < count:
+            chosen = torch.randperm(count, generator=generator)[: self.weights.target_batch].to(self.target_samples.device)
+        else:
+            chosen = torch.arange(count, device=self.target_samples.device)
+        return Batch(self.initial, self.index, {"face_ids": face_ids, "barycentric": barycentric, "target": self.target_samples[chosen]})
+
+    def deformed(self, output: Tensor) -> Tensor:
+        """Deformed vertices in the normalised frame ``(n, 3)``."""
+        return self.initial + output
+
+    def loss(self, output: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
+        deformed = self.deformed(output)
+        samples = barycentric_points(deformed, self.faces, batch.data["face_ids"], batch.data["barycentric"])
+        chamfer, _, _ = chamfer_distance(samples, batch.data["target"], squared=True, backend="auto")
+        total = chamfer
+        if self.weights.conformal_weight > 0:
+            total = total + self.weights.conformal_weight * conformal_ratio(deformed, self.frames)
+        if self.weights.landmark_weight > 0 and self.landmark_ids.numel():
+            error = ((deformed[self.landmark_ids] - self.landmark_positions) ** 2).sum(dim=1).mean()
+            total = total + self.weights.landmark_weight * error
+        return total, self.vertex_distances(deformed)
+
+    def vertex_distances(self, deformed: Tensor) -> Tensor:
+        """Each vertex's distance to the target surface (or nearest target point) ``(n,)``, normalised
+        units, no gradient: SAPE's per-point loss."""
+        squared = self._target_distance(deformed.detach().cpu().double().numpy())
+        return torch.as_tensor(np.sqrt(np.maximum(squared, 0.0)), dtype=deformed.dtype, device=deformed.device)
+
+    def result_vertices(self, model: FieldModel) -> np.ndarray:
+        """The deformed source in the target's original frame ``(n, 3)`` float64."""
+        deformed = self.deformed(model(self.initial, self.index)).detach().cpu().double().numpy()
+        return self.prepared.normalisation.inverse().apply(deformed)
+
+    def evaluate(self, model: FieldModel) -> dict[str, float]:
+        return self.prepared.evaluate(self.result_vertices(model))
+
+    def export(self, model: FieldModel, run: "RunDirectory") -> None:
+        vertices = self.result_vertices(model)
+        if not np.isfinite(vertices).all():
+            raise ValueError("the result has NaN/Inf vertices; result.obj was not written")
+        save_mesh(run.file("result.obj"), vertices, self.prepared.source_faces)
+        self.prepared.export_inputs(run)
+
+    def progress_map(self, model: FieldModel) -> np.ndarray:
+        return model.progress(self.initial, self.index).detach().cpu().numpy()
+
+    def snapshot(self, model: FieldModel) -> dict[str, np.ndarray]:
+        return {"vertices": self.result_vertices(model).astype(np.float32), "progress": self.progress_map(model)}
+
+    def describe(self) -> dict[str, Any]:
+        return {"task": self.name, **self.prepared.describe(), "loss": self.weights.__dict__}
