@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ def run_task(
     zero_output: bool = False,
     extra_config: dict[str, Any] | None = None,
     extra_metrics: dict[str, Any] | None = None,
+    initialise: Callable[[FieldModel], Mapping[str, Any]] | None = None,
 ) -> RunResult:
     """Build the method's network for ``task``, fit it, and write the run directory.
 
@@ -75,6 +77,9 @@ def run_task(
     zero_output : start the network's output at exactly zero (tasks that learn a correction).
     extra_config : more settings for ``config.json`` (e.g. the command line).
     extra_metrics : metrics measured before fitting (e.g. seconds of preprocessing stages).
+    initialise : called with the freshly built network before fitting, to start it somewhere other
+        than its random initialisation (e.g. calibrate it on a simpler task through :func:`fit`); it
+        returns metrics of that stage, recorded with the run's.
     """
     run = RunDirectory(out, overwrite=overwrite) if out is not None else None
     spec = ModelSpec(
@@ -98,11 +103,12 @@ def run_task(
                 **(extra_config or {}),
             }
         )
+    initial_metrics = dict(initialise(model)) if initialise is not None else {}
     result = fit(task, model, fit_config)
     model.eval()
     evaluation_started = time.perf_counter()
     with torch.no_grad():
-        metrics = dict(extra_metrics or {})
+        metrics = {**(extra_metrics or {}), **initial_metrics}
         metrics.update(task.evaluate(model))
         progress = np.asarray(task.progress_map(model), dtype=np.float32)
     metrics.update(

@@ -58,7 +58,8 @@ def nearest_squared_distances(
     with torch.no_grad():
         for start in range(0, queries.shape[0], chunk_size):
             block = torch.cdist(queries[start : start + chunk_size].detach(), points.detach())
-            nearest_chunks.append(block.argmin(dim=1))
+            # min(dim).indices is several times faster than argmin on CPU.
+            nearest_chunks.append(block.min(dim=1).indices)
     nearest = torch.cat(nearest_chunks) if nearest_chunks else torch.zeros(0, dtype=torch.long, device=queries.device)
     squared = ((queries - points[nearest]) ** 2).sum(dim=1)
     return squared, nearest

@@ -1,0 +1,287 @@
+"""The silhouette task (SAPE.md section 5): a closed curve ``s in [0, 1) -> R^2`` fitted to an outline.
+
+The network first learns the unit circle ``(cos 2 pi s, sin 2 pi s)`` (:func:`calibrate_to_circle`,
+its own small task run through :func:`sape_geo.fitting.fit` with the mask held still), then the
+symmetric Chamfer distance between its curve points and the target outline, in a frame where the
+outline is centred and fits the unit disc. Each curve point's squared distance to the outline, plus
+the mean squared distance of the outline samples nearest to it, is the local loss that drives SAPE on
+a periodic 1-D grid over ``s`` (or per curve point).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from sape_geo.fitting import Batch, FitConfig, Task, fit
+from sape_geo.geometry.chamfer import nearest_squared_distances
+from sape_geo.geometry.polygon import mask_iou, resample_closed_polyline
+from sape_geo.methods import MaskDomain
+from sape_geo.networks import FieldModel
+from sape_geo.runs import RunDirectory, describe_input_file, write_text_atomic
+
+from sape_geo_plugins.silhouette.outline import SilhouetteTarget
+
+
+@dataclass(frozen=True)
+class SilhouetteConfig:
+    """Settings of the silhouette task (the loop's are in :class:`~sape_geo.fitting.FitConfig`).
+
+    Attributes
+    ----------
+    points : curve points ``s_k = k / points``; the result is this closed polyline.
+    target_samples : outline samples, evenly spaced by arc length, the Chamfer distance compares with.
+    mask_resolution : nodes of SAPE's periodic grid over ``s``; 0 keeps one progress per curve point.
+    calibration_steps, calibration_lr : the fit to the unit circle before the Chamfer fit.
+    """
+
+    points: int = 500
+    target_samples: int = 2000
+    mask_resolution: int = 128
+    calibration_steps: int = 300
+    calibration_lr: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.points, int) and self.points >= 8):
+            raise ValueError(f"points must be an integer >= 8, got {self.points!r}")
+        if not (isinstance(self.target_samples, int) and self.target_samples >= 8):
+            raise ValueError(f"target_samples must be an integer >= 8, got {self.target_samples!r}")
+        if not (isinstance(self.mask_resolution, int) and self.mask_resolution >= 0):
+            raise ValueError(f"mask_resolution must be an integer >= 0, got {self.mask_resolution!r}")
+        if not (isinstance(self.calibration_steps, int) and self.calibration_steps >= 0):
+            raise ValueError(f"calibration_steps must be an integer >= 0, got {self.calibration_steps!r}")
+        if not (math.isfinite(self.calibration_lr) and self.calibration_lr > 0):
+            raise ValueError(f"calibration_lr must be a positive number, got {self.calibration_lr!r}")
+
+
+@dataclass(frozen=True)
+class NormalisedFrame:
+    """``p_normalised = (p - centre) / scale``: the outline centred on its bounding box, inside the unit disc."""
+
+    centre: tuple[float, float]
+    scale: float
+
+    @classmethod
+    def of(cls, outline: np.ndarray) -> "NormalisedFrame":
+        centre = 0.5 * (outline.min(axis=0) + outline.max(axis=0))
+        scale = float(np.linalg.norm(outline - centre, axis=1).max())
+        return cls((float(centre[0]), float(centre[1])), scale)
+
+    def to_normalised(self, points: np.ndarray) -> np.ndarray:
+        return (np.asarray(points, dtype=np.float64) - np.asarray(self.centre)) / self.scale
+
+    def to_input(self, points: np.ndarray) -> np.ndarray:
+        return np.asarray(points, dtype=np.float64) * self.scale + np.asarray(self.centre)
+
+
+def curve_parameters(points: int) -> Tensor:
+    """Network inputs ``(points, 1)``: ``s_k = k / points`` mapped to the core's domain as ``2 s - 1``.
+
+    ``s`` is periodic: ``s = 1`` is ``s = 0`` again, so the last point is not repeated.
+    """
+    s = torch.arange(points, dtype=torch.float32) / points
+    return (2.0 * s - 1.0)[:, None]
+
+
+def unit_circle(coords: Tensor) -> Tensor:
+    """``(cos 2 pi s, sin 2 pi s)`` for inputs ``2 s - 1`` ``(N, 1)`` -> ``(N, 2)``."""
+    angle = math.pi * (coords[:, 0] + 1.0)
+    return torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)
+
+
+class CircleCalibration(Task):
+    """Regress the unit circle at the curve parameters: squared error per point."""
+
+    name = "silhouette-calibration"
+    in_dim = 1
+    out_dim = 2
+
+    def __init__(self, coords: Tensor) -> None:
+        self.coords = coords
+        self.index = torch.arange(coords.shape[0])
+        self.circle = unit_circle(coords)
+
+    def to(self, device: torch.device) -> None:
+        self.coords, self.index, self.circle = self.coords.to(device), self.index.to(device), self.circle.to(device)
+
+    def batch(self, step: int, generator: torch.Generator) -> Batch:
+        return Batch(self.coords, self.index, {"target": self.circle})
+
+    def loss(self, output: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
+        per_point = ((output - batch.data["target"]) ** 2).sum(dim=1)
+        return per_point.mean(), per_point
+
+    def progress_map(self, model: FieldModel) -> np.ndarray:
+        return model.progress(self.coords, self.index).detach().cpu().numpy()
+
+
+class HeldMask(FieldModel):
+    """A network whose mask policy ignores feedback: a fit through it changes the weights only.
+
+    Calibration must not open frequencies (the mask would then differ between calibration and the
+    real fit, and the calibrated circle would not be what the real fit starts from).
+    """
+
+    def __init__(self, model: FieldModel) -> None:
+        super().__init__()
+        self.model = model
+        self.in_dim, self.out_dim = model.in_dim, model.out_dim
+
+    def forward(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
+        return self.model(coords, index)
+
+    def mean_progress(self) -> float:
+        return self.model.mean_progress()
+
+
+def calibrate_to_circle(model: FieldModel, coords: Tensor, fit_config: FitConfig, steps: int, lr: float) -> dict[str, float]:
+    """Fit ``model`` to the unit circle at ``coords`` with its mask as built (Adam, constant ``lr``).
+
+    Returns
+    -------
+    Metrics of the stage: ``calibration_steps``, ``calibration_mse`` (mean squared distance to the
+    circle at the end, normalised units) and ``calibration_seconds``.
+    """
+    if steps == 0:
+        return {"calibration_steps": 0}
+    task = CircleCalibration(coords)
+    config = fit_config.replace(steps=steps, lr=lr, lr_schedule="constant", early_stop_patience=None, snapshot_every=0)
+    result = fit(task, HeldMask(model), config)
+    with torch.no_grad():
+        device = next(model.parameters()).device
+        task.to(device)
+        mse = float(task.loss(model(task.coords, task.index), task.batch(0, torch.Generator()))[0])
+    return {"calibration_steps": result.steps_done, "calibration_mse": mse, "calibration_seconds": result.seconds}
+
+
+class SilhouetteFit(Task):
+    """Symmetric Chamfer between the network's closed curve and a target outline.
+
+    Parameters
+    ----------
+    target : the outline and the region it encloses (:func:`~sape_geo_plugins.silhouette.outline.load_silhouette`).
+    config : task settings.
+    """
+
+    name = "silhouette"
+    in_dim = 1
+    out_dim = 2
+
+    def __init__(self, target: SilhouetteTarget, config: SilhouetteConfig = SilhouetteConfig()) -> None:
+        self.target = target
+        self.config = config
+        self.frame = NormalisedFrame.of(target.outline)
+        samples = resample_closed_polyline(target.outline, config.target_samples)
+        self.target_points = torch.tensor(self.frame.to_normalised(samples), dtype=torch.float32)
+        self.coords = curve_parameters(config.points)
+        self.index = torch.arange(config.points)
+
+    def mask_domain(self) -> MaskDomain:
+        if self.config.mask_resolution == 0:
+            return MaskDomain("samples", num_samples=self.config.points)
+        return MaskDomain("grid", resolution=(self.config.mask_resolution,), periodic=(True,))
+
+    def to(self, device: torch.device) -> None:
+        self.coords, self.index = self.coords.to(device), self.index.to(device)
+        self.target_points = self.target_points.to(device)
+
+    def batch(self, step: int, generator: torch.Generator) -> Batch:
+        return Batch(self.coords, self.index)
+
+    def loss(self, output: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
+        """Squared symmetric Chamfer; per point: own squared distance + mean of the outline samples it is nearest to.
+
+        The second term lets a curve point next to an outline feature it has not reached yet (a thin
+        protrusion) report that misfit, so SAPE opens frequencies there too.
+        """
+        curve_to_target, _ = nearest_squared_distances(output, self.target_points)
+        target_to_curve, nearest_curve = nearest_squared_distances(self.target_points, output)
+        total = curve_to_target.mean() + target_to_curve.mean()
+        with torch.no_grad():
+            pulled = torch.zeros_like(curve_to_target).index_add_(0, nearest_curve, target_to_curve.detach())
+            counts = torch.zeros_like(curve_to_target).index_add_(0, nearest_curve, torch.ones_like(target_to_curve))
+            per_point = curve_to_target.detach() + pulled / counts.clamp_min(1.0)
+        return total, per_point
+
+    def curve(self, model: FieldModel) -> np.ndarray:
+        """The closed polyline ``(points, 2)`` in the input's coordinates (pixels for images)."""
+        return self.frame.to_input(model(self.coords, self.index).detach().cpu().numpy().astype(np.float64))
+
+    def progress_map(self, model: FieldModel) -> np.ndarray:
+        return model.progress(self.coords, self.index).detach().cpu().numpy()
+
+    def evaluate(self, model: FieldModel) -> dict[str, float]:
+        curve = self.curve(model)
+        scores = score_curve(curve, self.target)
+        return {**scores, "curve_points": self.config.points, "target_samples": self.config.target_samples}
+
+    def snapshot(self, model: FieldModel) -> dict[str, np.ndarray]:
+        return {"curve": self.curve(model).astype(np.float32), "progress": self.progress_map(model)}
+
+    def export(self, model: FieldModel, run: RunDirectory) -> None:
+        from sape_geo_plugins.silhouette.plot import plot_silhouette_fit
+
+        curve = self.curve(model)
+        write_text_atomic(run.file("result.csv"), polyline_csv(curve))
+        with run.atomic("result.png") as temporary:
+            plot_silhouette_fit(temporary, curve, self.progress_map(model), self.target, float(getattr(model, "max_progress", 0.0)))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "task": self.name,
+            "input": describe_input_file(self.target.source),
+            "target": self.target.describe(),
+            "normalised_frame": {"centre": list(self.frame.centre), "scale": self.frame.scale},
+            **self.config.__dict__,
+        }
+
+
+def polyline_csv(curve: np.ndarray) -> str:
+    """One ``x,y`` vertex a line, no header, no repeated last vertex."""
+    buffer = io.StringIO()
+    np.savetxt(buffer, curve, delimiter=",", fmt="%.4f")
+    return buffer.getvalue()
+
+
+def score_curve(curve: np.ndarray, target: SilhouetteTarget) -> dict[str, float]:
+    """IoU and Chamfer distances of a closed curve against the target, in the input's coordinates.
+
+    IoU: the curve's polygon and the target region, both filled even-odd at the pixel centres of the
+    target's grid, grown wherever the shape touches the border or the curve leaves the grid so neither
+    shape is cut off. Chamfer: symmetric, non-squared, between the curve's vertices and the outline
+    resampled at one point per pixel of length, in pixels and in % of the outline's bounding-box diagonal.
+    """
+    grid = target.grid
+    low = (curve.min(axis=0) - np.asarray(grid.origin)) / grid.spacing
+    high = (curve.max(axis=0) - np.asarray(grid.origin)) / grid.spacing
+    top = max(int(target.touches[0]), math.ceil(-low[1]))
+    bottom = max(int(target.touches[1]), math.ceil(high[1] - (grid.height - 1)))
+    left = max(int(target.touches[2]), math.ceil(-low[0]))
+    right = max(int(target.touches[3]), math.ceil(high[0] - (grid.width - 1)))
+    padded = grid.padded(top, bottom, left, right)
+    region = np.pad(target.region, ((top, bottom), (left, right)))
+    iou = mask_iou(padded.fill(curve), region)
+
+    outline = target.outline
+    perimeter = float(np.linalg.norm(np.roll(outline, -1, axis=0) - outline, axis=1).sum())
+    dense = torch.tensor(resample_closed_polyline(outline, max(int(perimeter / grid.spacing), 8)))
+    curve_tensor = torch.tensor(curve)
+    curve_to_target = nearest_squared_distances(curve_tensor, dense)[0].sqrt()
+    target_to_curve = nearest_squared_distances(dense, curve_tensor)[0].sqrt()
+    chamfer = float(curve_to_target.mean() + target_to_curve.mean())
+    hausdorff = float(max(curve_to_target.max(), target_to_curve.max()))
+    diagonal = float(np.linalg.norm(outline.max(axis=0) - outline.min(axis=0)))
+    unit = "px" if target.kind == "image" else "units"
+    return {
+        "iou": iou,
+        f"chamfer_l1_{unit}": chamfer,
+        "chamfer_l1_pct_diag": 100.0 * chamfer / diagonal,
+        f"hausdorff_{unit}": hausdorff,
+        "hausdorff_pct_diag": 100.0 * hausdorff / diagonal,
+    }
