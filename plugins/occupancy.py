@@ -226,8 +226,9 @@ class Occupancy(Task):
         if not (logits.min() < 0.0 < logits.max()):
             return np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64)
         spacing = 2.0 / (self.config.mesh_resolution - 1)
-        # logit is larger inside, so "descent" orients the triangles' normals outwards.
-        vertices, faces, _, _ = marching_cubes(logits, level=0.0, spacing=(spacing,) * 3, gradient_direction="descent")
+        # The inside has the larger values (logit > 0); with that, skimage's "ascent" winding gives
+        # outward normals (positive signed volume, checked by the tests) and "descent" inward ones.
+        vertices, faces, _, _ = marching_cubes(logits, level=0.0, spacing=(spacing,) * 3, gradient_direction="ascent")
         return self.normalisation.inverse(vertices - 1.0), faces.astype(np.int64)
 
     def export(self, model: FieldModel, run: RunDirectory) -> None:
