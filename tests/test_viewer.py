@@ -209,3 +209,81 @@ def test_window_without_display_says_what_to_do(monkeypatch):
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     with pytest.raises(ViewerUnavailableError, match="no display found.*--screenshot"):
         start_polyscope("window")
+
+
+def _transfer_run(tmp_path):
+    sphere = trimesh.creation.icosphere(subdivisions=2)
+    sphere.export(tmp_path / "source.obj")
+    sphere.export(tmp_path / "target.obj")
+    scaled = trimesh.Trimesh(sphere.vertices * 1.2, sphere.faces, process=False)
+    count = len(sphere.vertices)
+    frames = np.stack([sphere.vertices, scaled.vertices]).astype(np.float32)
+    task = {
+        "task": "transfer",
+        "inputs": {"source": {"path": str(tmp_path / "source.obj")}, "target": {"path": str(tmp_path / "target.obj")}},
+        "landmarks": {"source_indices": [0, 5], "target_positions": sphere.vertices[[0, 5]].tolist(), "names": ["nose", ""]},
+    }
+    return make_run(
+        tmp_path / "transfer", task, {"max_progress": 16.0},
+        {"progress.npy": np.linspace(0.0, 16.0, count).astype(np.float32)},
+        {"result.obj": lambda p: scaled.export(p), "init.obj": lambda p: sphere.export(p),
+         "snapshots.npz": lambda p: np.savez(p, vertices=frames, progress=np.zeros((2, count), np.float32), step=np.array([0, 9]))},
+    ), sphere
+
+
+def test_transfer_run_shows_source_target_result_landmarks_and_quantities(tmp_path, mock):
+    run, sphere = _transfer_run(tmp_path)
+    scene, _ = prepare([run], "mock")
+    assert scene.layout == "side-by-side"
+    names = scene.structure_names()
+    for name in ("source", "target", "source landmarks", "target landmarks", "transfer: result", "transfer: initialisation"):
+        assert name in names
+    view = scene.views[0]
+    assert view.item("source landmarks").labels == ["nose", "landmark 1"]
+    result = view.item("result")
+    scalars = {scalar.name: scalar for scalar in result.scalars}
+    # every result vertex is 0.2 outside the unit icosphere: 0.2 / diagonal(2 sqrt 3) in percent
+    assert scalars["distance to target (% of diagonal)"].values == pytest.approx(np.full(len(sphere.vertices), 20.0 / (2 * np.sqrt(3))), rel=1e-6)
+    # a uniform scale keeps every angle: s1 / s2 = 1 on every face
+    assert scalars["conformal distortion (s1/s2)"].values == pytest.approx(np.ones(len(sphere.faces)))
+    assert result.vectors[0].vectors == pytest.approx(0.2 * sphere.vertices)
+    # side by side: source | target | result, one column each
+    offsets = {entry.item.name: entry.offset[0] for entry in scene.registered[0].values()}
+    assert offsets["source"] < offsets["target"] < offsets["result"]
+    show_frame(scene, 0)  # the first snapshot is the unscaled sphere
+    vertex = ps.get_surface_mesh("transfer: result").get_buffer("vertexPositions")
+    assert _vec(vertex, 3) == pytest.approx(sphere.vertices[3], abs=1e-6)
+
+
+def test_transfer_runs_compared_share_inputs_and_get_their_own_columns(tmp_path, mock):
+    run, _ = _transfer_run(tmp_path)
+    import shutil
+
+    shutil.copytree(run, tmp_path / "other")
+    scene, _ = prepare([run, tmp_path / "other"], "mock")
+    names = scene.structure_names()
+    assert names.count("source") == 1 and "other: result" in names and "transfer: result" in names
+    assert scene.registered[1]["result"].offset[0] > scene.registered[0]["result"].offset[0]
+    scene_overlay, _ = prepare([run, tmp_path / "other"], "mock", layout="overlay")
+    assert scene_overlay.registered[0]["result"].offset[0] == scene_overlay.registered[1]["result"].offset[0] == 0.0
+
+
+def test_silhouette_run_shows_curve_over_target_outline_with_playback(tmp_path, mock):
+    square = np.array([[10.0, 10.0], [50.0, 10.0], [50.0, 50.0], [10.0, 50.0]])
+    np.savetxt(tmp_path / "square.csv", square, delimiter=",")
+    angles = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+    circle = np.column_stack([30 + 20 * np.cos(angles), 30 + 20 * np.sin(angles)])
+    run = make_run(
+        tmp_path / "sil", {"task": "silhouette", "input": {"path": str(tmp_path / "square.csv")}}, {"max_progress": 16.0},
+        {"progress.npy": np.arange(40, dtype=np.float32)},
+        {"result.csv": lambda p: np.savetxt(p, circle, delimiter=","),
+         "snapshots.npz": lambda p: np.savez(p, curve=np.stack([circle * 0.5, circle]), progress=np.zeros((2, 40)), step=np.array([0, 5]))},
+    )
+    scene, _ = prepare([run], "mock")
+    outline = ps.get_curve_network("target outline")
+    assert outline.n_nodes() == 4 and outline.n_edges() == 4  # closed
+    assert _vec(outline.get_buffer("nodePositions"), 2)[:2] == pytest.approx([50.0, -50.0])  # y up
+    curve = ps.get_curve_network("sil: curve")
+    assert curve.get_quantity_buffer(PROGRESS, "values").get_value(39) == pytest.approx(39.0)
+    show_frame(scene, 0)
+    assert _vec(curve.get_buffer("nodePositions"), 0)[:2] == pytest.approx([0.5 * circle[0, 0], -0.5 * circle[0, 1]])

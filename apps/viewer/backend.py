@@ -104,12 +104,34 @@ def _clear_scene() -> None:
     ps.clear_user_callback()
 
 
-def setup_navigation(dimension: int) -> None:
-    """2-D scenes: planar navigation, no ground plane; 3-D: turntable with a soft shadow under the shapes."""
+UP_AXES = ("y", "z", "x", "-y", "-z", "-x")
+# Per up axis: (up, front) unit vectors, front being where the "front" camera looks from.
+_FRAMES = {
+    "y": ((0.0, 1.0, 0.0), (0.0, 0.0, 1.0)),
+    "z": ((0.0, 0.0, 1.0), (0.0, -1.0, 0.0)),
+    "x": ((1.0, 0.0, 0.0), (0.0, 0.0, 1.0)),
+}
+_POLYSCOPE_FRONT = {(0.0, 0.0, 1.0): "z_front", (0.0, -1.0, 0.0): "neg_y_front"}
+
+
+def axis_frame(up_axis: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(up, front, right) unit vectors of the scene for ``up_axis`` (``y``, ``z``, ``x``, or negated)."""
+    if up_axis not in UP_AXES:
+        raise ValueError(f"up axis must be one of {', '.join(UP_AXES)}, got {up_axis!r}")
+    sign = -1.0 if up_axis.startswith("-") else 1.0
+    up, front = (np.asarray(v) for v in _FRAMES[up_axis.lstrip("-")])
+    up = sign * up
+    return up, front, np.cross(up, front)
+
+
+def setup_navigation(dimension: int, up_axis: str = "y") -> None:
+    """2-D scenes: planar navigation, no ground plane; 3-D: turntable about ``up_axis`` with a soft
+    shadow under the shapes."""
     import polyscope as ps
 
-    ps.set_up_dir("y_up")
-    ps.set_front_dir("z_front")
+    _, front, _ = axis_frame(up_axis)
+    ps.set_up_dir(("neg_" if up_axis.startswith("-") else "") + up_axis.lstrip("-") + "_up")
+    ps.set_front_dir(_POLYSCOPE_FRONT[tuple(float(v) for v in front)])
     if dimension == 2:
         ps.set_navigation_style("planar")
         ps.set_ground_plane_mode("none")
@@ -118,24 +140,13 @@ def setup_navigation(dimension: int) -> None:
         ps.set_ground_plane_mode("shadow_only")
 
 
-_DIRECTIONS = {
-    "front": (0.0, 0.0, 1.0),
-    "back": (0.0, 0.0, -1.0),
-    "left": (-1.0, 0.0, 0.0),
-    "right": (1.0, 0.0, 0.0),
-    "top": (0.0, 1.0, 0.0),
-    "bottom": (0.0, -1.0, 0.0),
-    "iso": (0.6, 0.45, 0.9),
-}
-
-
 def check_camera(camera: str) -> None:
     """ValueError unless ``camera`` is a preset or an existing file (checked before any rendering)."""
     if camera not in CAMERAS and not Path(camera).is_file():
         raise ValueError(f"--camera must be one of {', '.join(CAMERAS)} or a view JSON file; {camera!r} is neither")
 
 
-def set_camera(camera: str, dimension: int) -> None:
+def set_camera(camera: str, dimension: int, up_axis: str = "y") -> None:
     """Point the camera at the whole scene (call after setting the window size: the fit uses its aspect).
 
     Parameters
@@ -144,6 +155,7 @@ def set_camera(camera: str, dimension: int) -> None:
         the direction the camera looks from) or a JSON file saved from Polyscope's view
         (``polyscope.get_view_as_json()``, the viewer's "save camera" button).
     dimension : 2 or 3; ``auto`` is ``front`` in 2-D, ``iso`` in 3-D.
+    up_axis : the scene's up axis (``y``, ``z``, ``x``, or negated); presets are relative to it.
 
     Raises
     ------
@@ -165,9 +177,14 @@ def set_camera(camera: str, dimension: int) -> None:
         camera = "front" if dimension == 2 else "iso"
     low, high = (np.asarray(corner, dtype=np.float64) for corner in ps.get_bounding_box())
     centre = (low + high) / 2.0
-    direction = np.asarray(_DIRECTIONS[camera], dtype=np.float64)
-    direction /= np.linalg.norm(direction)
-    up = np.array((0.0, 0.0, -1.0) if camera == "top" else (0.0, 0.0, 1.0) if camera == "bottom" else (0.0, 1.0, 0.0))
+    scene_up, front, scene_right = axis_frame(up_axis)
+    direction = {
+        "front": front, "back": -front, "right": scene_right, "left": -scene_right, "top": scene_up, "bottom": -scene_up,
+        "iso": 0.6 * scene_right + 0.45 * scene_up + 0.9 * front,
+    }[camera]
+    direction = direction / np.linalg.norm(direction)
+    # Looking straight down (up), the picture's up is the scene's back (front) so it reads like a map.
+    up = -front if camera == "top" else front if camera == "bottom" else scene_up
     right = np.cross(up, direction)
     right /= np.linalg.norm(right)
     true_up = np.cross(direction, right)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sape_geo_apps.cli import AppCommand
-from sape_geo_apps.viewer.backend import CAMERAS, ViewerUnavailableError, check_camera, save_screenshot, set_camera, setup_navigation, start_polyscope
+from sape_geo_apps.viewer.backend import CAMERAS, UP_AXES, ViewerUnavailableError, axis_frame, check_camera, save_screenshot, set_camera, setup_navigation, start_polyscope
 from sape_geo_apps.viewer.loading import load_viewer_run
 from sape_geo_apps.viewer.panel import ViewerPanel
 from sape_geo_apps.viewer.scene import LAYOUTS, Scene, build_scene, show_frame
@@ -22,7 +22,8 @@ from sape_geo_apps.viewer.task_views import view_of
 DEFAULT_SIZE = (1024, 768)
 
 
-def prepare(runs: Sequence[str | os.PathLike], mode: str, layout: str = "auto", output_dir: str | os.PathLike = ".") -> tuple[Scene, ViewerPanel]:
+def prepare(runs: Sequence[str | os.PathLike], mode: str, layout: str = "auto", output_dir: str | os.PathLike = ".",
+            up_axis: str = "y") -> tuple[Scene, ViewerPanel]:
     """Load ``runs``, start Polyscope in ``mode`` (``window``, ``offscreen``, ``mock``), register every
     run's items and install the side panel. Returns the scene and its panel.
 
@@ -34,21 +35,22 @@ def prepare(runs: Sequence[str | os.PathLike], mode: str, layout: str = "auto", 
     """
     import polyscope as ps
 
+    axis_frame(up_axis)  # validates before anything starts
     views = [view_of(load_viewer_run(path)) for path in runs]
     start_polyscope(mode)
     scene = build_scene(views, layout)
-    setup_navigation(scene.dimension)
+    setup_navigation(scene.dimension, up_axis)
     panel = ViewerPanel(scene, output_dir)
     ps.set_user_callback(panel)
     return scene, panel
 
 
-def show(runs: Sequence[str | os.PathLike], layout: str = "auto") -> None:
+def show(runs: Sequence[str | os.PathLike], layout: str = "auto", up_axis: str = "y") -> None:
     """Open the interactive viewer on ``runs`` (blocks until the window closes)."""
     import polyscope as ps
 
-    scene, _ = prepare(runs, "window", layout)
-    set_camera("auto", scene.dimension)
+    scene, _ = prepare(runs, "window", layout, up_axis=up_axis)
+    set_camera("auto", scene.dimension, up_axis)
     ps.show()
 
 
@@ -59,6 +61,7 @@ def screenshot(
     size: tuple[int, int] = DEFAULT_SIZE,
     layout: str = "auto",
     frame: int = -1,
+    up_axis: str = "y",
 ) -> Path:
     """Render ``runs`` offscreen (EGL) into the PNG ``out``.
 
@@ -70,6 +73,7 @@ def screenshot(
     size : (width, height) in pixels.
     layout : ``auto``, ``overlay`` or ``side-by-side``.
     frame : snapshot frame to show (``-1``: the final result).
+    up_axis : the scene's up axis (``y``, ``z``, ``x``, or negated) for navigation and camera presets.
     """
     import polyscope as ps
 
@@ -77,11 +81,11 @@ def screenshot(
     out = Path(out)
     if out.suffix.lower() != ".png" or not out.parent.is_dir():
         raise ValueError(f"--screenshot must be a .png file in an existing folder, got {out}")
-    scene, _ = prepare(runs, "offscreen", layout)
+    scene, _ = prepare(runs, "offscreen", layout, up_axis=up_axis)
     if frame != -1:
         show_frame(scene, frame)
     ps.set_window_size(*size)
-    set_camera(camera, scene.dimension)
+    set_camera(camera, scene.dimension, up_axis)
     labelled = any(getattr(item, "labels", None) for view in scene.views for item in view.items)
     if labelled:
         # Only the landmark names on the picture, not the panels: draw labels in a bare callback.
@@ -113,16 +117,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--camera", default="auto", metavar="VIEW",
                         help=f"camera of the screenshot: {', '.join(CAMERAS)} or a view JSON file saved by the viewer (default auto)")
     parser.add_argument("--size", type=_size, default=DEFAULT_SIZE, metavar="WxH", help="screenshot size in pixels (default 1024x768)")
+    parser.add_argument("--up", choices=UP_AXES, default="y", help="the data's up axis (default y; z for z-up meshes)")
     parser.add_argument("--frame", type=int, default=-1, help="snapshot frame of the screenshot (default -1: the final result)")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         if args.screenshot:
-            path = screenshot(args.runs, args.screenshot, args.camera, args.size, args.layout, args.frame)
+            path = screenshot(args.runs, args.screenshot, args.camera, args.size, args.layout, args.frame, args.up)
             print(f"wrote {path}")
         else:
-            show(args.runs, args.layout)
+            show(args.runs, args.layout, args.up)
     except ViewerUnavailableError as error:
         print(f"sape-geo view: {error}", file=sys.stderr)
         return 3

@@ -18,11 +18,14 @@ from sape_geo_apps.viewer.items import (
     HEATMAP_COLORMAP,
     Curve,
     Image,
+    Points,
     RunView,
     Scalar,
     Surface,
     Track,
+    Vectors,
     Volume,
+    closed_polyline_edges,
     open_polyline_edges,
     planar,
 )
@@ -36,6 +39,7 @@ IMAGE_PLANE_MAX_SIDE = 256
 the screenshot; the full-resolution image is the floating image quantity)."""
 
 RESULT_COLOUR = (0.95, 0.55, 0.15)
+MARK_COLOUR = (0.85, 0.1, 0.1)
 TARGET_COLOUR = (0.55, 0.55, 0.6)
 SOURCE_COLOUR = (0.3, 0.55, 0.85)
 
@@ -100,13 +104,16 @@ def fit1d_view(run: ViewerRun) -> RunView:
     return view
 
 
-def image_plane(pixels: np.ndarray, max_side: int = IMAGE_PLANE_MAX_SIDE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A flat grid of quads showing an image in the ``z = 0`` plane, ``y`` up, longest side 2 units.
+def image_plane(pixels: np.ndarray, max_side: int = IMAGE_PLANE_MAX_SIDE, pixel_units: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A flat grid of quads showing an image in the ``z = 0`` plane, ``y`` up.
 
     Parameters
     ----------
     pixels : (H, W, C) or (H, W) image, row 0 at the top.
     max_side : the image is subsampled (every k-th pixel) to at most this many quads per side.
+    pixel_units : False: centred, longest side 2 units. True: the image's own pixel coordinates with
+        ``y`` negated (pixel ``(row, column)`` centred at ``(column, -row)``), to lie under data given
+        in pixel coordinates (silhouette curves).
 
     Returns
     -------
@@ -117,9 +124,13 @@ def image_plane(pixels: np.ndarray, max_side: int = IMAGE_PLANE_MAX_SIDE) -> tup
     stride = int(np.ceil(max(height, width) / max_side))
     rows, columns = np.arange(0, height, stride), np.arange(0, width, stride)
     h, w = len(rows), len(columns)
-    scale = 2.0 / max(h, w)
     grid_y, grid_x = np.meshgrid(np.arange(h + 1), np.arange(w + 1), indexing="ij")
-    vertices = np.column_stack([grid_x.ravel() * scale - w * scale / 2, h * scale / 2 - grid_y.ravel() * scale, np.zeros(grid_x.size)])
+    if pixel_units:
+        x, y = grid_x.ravel() * stride - 0.5, 0.5 - grid_y.ravel() * stride
+    else:
+        scale = 2.0 / max(h, w)
+        x, y = grid_x.ravel() * scale - w * scale / 2, h * scale / 2 - grid_y.ravel() * scale
+    vertices = np.column_stack([x, y, np.zeros(grid_x.size)])
     corner = (np.arange(h)[:, None] * (w + 1) + np.arange(w)[None, :]).ravel()
     faces = np.concatenate([
         np.column_stack([corner, corner + w + 2, corner + 1]),
@@ -143,7 +154,7 @@ def image_view(run: ViewerRun) -> RunView:
     view = _new_view(run, dimension=2)
     result = _read_png(run.result_file(".png"))
     view.items.append(Image("result image", pixels=result))
-    original = input_path(run)
+    original = input_path(run, "input")
     if original is not None:
         view.items.append(Image("input image", pixels=_read_png(original), shared_key=f"input:{original}", enabled=False))
     vertices, faces, face_pixel = image_plane(result)
@@ -158,11 +169,97 @@ def image_view(run: ViewerRun) -> RunView:
     return view
 
 
-def input_path(run: ViewerRun, key: str = "input") -> Path | None:
-    """The input file the task's config names under ``key`` (``{"path": ...}`` or a string), if it still exists."""
-    entry = run.task_config.get(key)
+def input_path(run: ViewerRun, *keys: str) -> Path | None:
+    """The input file the task's config names under ``keys`` (default ``"input"``; ``{"path": ...}`` or a
+    string), if it still exists where the run read it."""
+    entry: object = run.task_config
+    for key in keys or ("input",):
+        entry = entry.get(key) if isinstance(entry, dict) else None
     path = entry.get("path") if isinstance(entry, dict) else entry
     return Path(path) if isinstance(path, str) and Path(path).is_file() else None
+
+
+def _distances_to(points: np.ndarray, target_vertices: np.ndarray, target_faces: np.ndarray | None) -> np.ndarray:
+    """Unsigned distance of each point to the target surface (libigl), or to the nearest target point."""
+    if target_faces is None:
+        from scipy.spatial import cKDTree
+
+        return cKDTree(target_vertices).query(points)[0]
+    import igl
+
+    squared = igl.point_mesh_squared_distance(np.ascontiguousarray(points, dtype=np.float64),
+                                              np.ascontiguousarray(target_vertices, dtype=np.float64),
+                                              np.ascontiguousarray(target_faces, dtype=np.int64))[0]
+    return np.sqrt(np.maximum(squared, 0.0))
+
+
+def transfer_view(run: ViewerRun) -> RunView:
+    """Mesh transfer: source (left), target (middle), result (right) or result over the target; the
+    landmarks with their names on both; on the result the heat map, the distance to the target, the
+    conformal distortion per face, and the network's displacement from the initialisation."""
+    from sape_geo.geometry.mesh_io import bbox_diagonal, load_mesh, load_mesh_or_points
+    from sape_geo.geometry.metrics import singular_values
+
+    view = _new_view(run, dimension=3)
+    result_vertices, faces = load_mesh(run.result_file(".obj"), repair=False)
+    result = Surface("result", color=RESULT_COLOUR, vertices=result_vertices, faces=faces)
+    marks = run.task_config.get("landmarks") or {}
+    names = [name or f"landmark {k}" for k, name in enumerate(marks.get("names", []))]
+
+    source_path = input_path(run, "inputs", "source")
+    if source_path is not None:
+        source_vertices, source_faces = load_mesh(source_path, repair=False)
+        view.items.append(Surface("source", color=SOURCE_COLOUR, column=0, shared_key=f"source:{source_path}",
+                                  vertices=source_vertices, faces=source_faces))
+        indices = np.asarray(marks.get("source_indices", []), dtype=np.int64)
+        if len(indices) and indices.max() < len(source_vertices):
+            view.items.append(Points("source landmarks", color=MARK_COLOUR, column=0, shared_key=f"source marks:{source_path}",
+                                     points=source_vertices[indices], labels=names))
+        if len(source_vertices) == len(result_vertices):
+            sigma, _ = singular_values(source_vertices, result_vertices, faces)
+            # s1 / s2 of each triangle's Jacobian: 1 = angles kept (conformal), larger = sheared.
+            ratio = sigma[:, 0] / np.maximum(sigma[:, 1], 1e-12)
+            result.scalars.append(Scalar("conformal distortion (s1/s2)", ratio, on="faces", cmap="reds", vrange=(1.0, max(2.0, float(np.percentile(ratio, 99))))))
+        else:
+            view.notes.append(f"the source file now has {len(source_vertices)} vertices, the result {len(result_vertices)}: no distortion")
+    else:
+        view.notes.append("source mesh not found where the run read it: not shown")
+
+    target_path = input_path(run, "inputs", "target")
+    if target_path is not None:
+        target_vertices, target_faces = load_mesh_or_points(target_path, repair=False)
+        if target_faces is not None:
+            view.items.append(Surface("target", color=TARGET_COLOUR, column=1, shared_key=f"target:{target_path}",
+                                      vertices=target_vertices, faces=target_faces))
+        else:
+            view.items.append(Points("target", color=TARGET_COLOUR, column=1, shared_key=f"target:{target_path}",
+                                     points=target_vertices, radius=0.003))
+        distance = _distances_to(result_vertices, target_vertices, target_faces)
+        result.scalars.append(Scalar("distance to target (% of diagonal)", 100.0 * distance / bbox_diagonal(target_vertices), cmap="viridis"))
+    else:
+        view.notes.append("target not found where the run read it: not shown, no distances")
+    positions = np.asarray(marks.get("target_positions", []), dtype=np.float64).reshape(-1, 3)
+    if len(positions):
+        view.items.append(Points("target landmarks", color=MARK_COLOUR, column=1, shared_key=f"target marks:{target_path}",
+                                 points=positions, labels=names))
+
+    if run.progress is not None and run.progress.shape == (len(result_vertices),):
+        result.scalars.insert(0, heat_scalar(run.progress, run, on="vertices"))
+    initial = run.file("init.obj")
+    if initial.is_file():
+        initial_vertices, _ = load_mesh(initial, repair=False)
+        if initial_vertices.shape == result_vertices.shape:
+            result.vectors.append(Vectors("displacement from initialisation", result_vertices - initial_vertices))
+            view.items.append(Surface("initialisation", color=(0.6, 0.75, 0.6), vertices=initial_vertices, faces=faces, enabled=False))
+    view.items.append(result)
+
+    snapshots = run.snapshots
+    if {"vertices", "step"} <= snapshots.keys() and snapshots["vertices"].shape[1:] == result_vertices.shape:
+        view.tracks.append(Track("result", "positions", snapshots["vertices"]))
+        if "progress" in snapshots and any(scalar.name == PROGRESS for scalar in result.scalars):
+            view.tracks.append(Track("result", PROGRESS, snapshots["progress"]))
+        view.steps = snapshots["step"].astype(np.int64)
+    return view
 
 
 def occupancy_view(run: ViewerRun) -> RunView:
@@ -175,7 +272,7 @@ def occupancy_view(run: ViewerRun) -> RunView:
     task = run.task_config
     centre = np.asarray(task.get("normalisation_centre", (0.0, 0.0, 0.0)), dtype=np.float64)
     scale = float(task.get("normalisation_scale", 1.0))
-    source = input_path(run)
+    source = input_path(run, "input")
     if source is not None:
         vertices, faces = load_mesh(source, repair=False)
         view.items.append(Surface("input mesh", color=TARGET_COLOUR, column=2, shared_key=f"input:{source}",
@@ -192,6 +289,51 @@ def occupancy_view(run: ViewerRun) -> RunView:
         low, high = -1.0 / scale + centre, 1.0 / scale + centre
         view.items.append(Volume("heat map", values=progress, bound_low=tuple(low), bound_high=tuple(high),
                                  scalars=[heat_scalar(progress, run, on="nodes")]))
+    return view
+
+
+def _pixel_curve(xy: np.ndarray) -> np.ndarray:
+    """(N, 2) points in image pixel coordinates (``y`` down) -> (N, 3) scene points (``y`` up)."""
+    xy = np.asarray(xy, dtype=np.float64)
+    return planar(np.column_stack([xy[:, 0], -xy[:, 1]]))
+
+
+def silhouette_view(run: ViewerRun) -> RunView:
+    """Silhouettes: the fitted closed curve coloured by its heat map over the target (the input image as
+    a picture in pixel coordinates, or the input polyline), with playback of the curve."""
+    from sape_geo.geometry.polygon import read_polyline
+
+    view = _new_view(run, dimension=2)
+    try:
+        curve = np.loadtxt(run.result_file(".csv"), delimiter=",", ndmin=2)
+    except ValueError as error:
+        raise RunLoadError(f"{run.path / 'result.csv'}: not an x,y polyline ({error})") from None
+    if curve.shape[1] != 2 or len(curve) < 3:
+        raise RunLoadError(f"{run.path / 'result.csv'}: expected at least 3 rows of x,y, got shape {curve.shape}")
+    source = input_path(run, "input")
+    if source is None:
+        view.notes.append("the input silhouette is not where the run read it: target not shown")
+    elif source.suffix.lower() in (".csv", ".txt", ".xy"):
+        outline = read_polyline(source)
+        view.items.append(Curve("target outline", color=TARGET_COLOUR, column=1, shared_key=f"input:{source}",
+                                nodes=_pixel_curve(outline), edges=closed_polyline_edges(len(outline)), radius=0.002))
+    else:
+        pixels = _read_png(source)
+        vertices, faces, face_pixel = image_plane(pixels, max_side=512, pixel_units=True)
+        # Just behind the curve so the curve is never hidden in the plane.
+        vertices[:, 2] = -0.01 * max(pixels.shape[:2])
+        view.items.append(Surface("target image", column=1, shared_key=f"input:{source}", vertices=vertices, faces=faces,
+                                  face_colors=0.35 + 0.65 * pixels[face_pixel[:, 0], face_pixel[:, 1]], material="flat"))
+    result = Curve("curve", color=RESULT_COLOUR, nodes=_pixel_curve(curve), edges=closed_polyline_edges(len(curve)), radius=0.004)
+    if run.progress is not None and run.progress.shape == (len(curve),):
+        result.scalars.append(heat_scalar(run.progress, run, on="nodes"))
+    view.items.append(result)
+    snapshots = run.snapshots
+    if {"curve", "step"} <= snapshots.keys() and snapshots["curve"].shape[1:] == curve.shape:
+        view.tracks.append(Track("curve", "positions", np.stack([_pixel_curve(frame) for frame in snapshots["curve"]])))
+        if "progress" in snapshots and result.scalars:
+            view.tracks.append(Track("curve", PROGRESS, snapshots["progress"]))
+        view.steps = snapshots["step"].astype(np.int64)
     return view
 
 
@@ -224,6 +366,8 @@ TASK_VIEWS: dict[str, Callable[[ViewerRun], RunView]] = {
     "fit1d": fit1d_view,
     "image": image_view,
     "occupancy": occupancy_view,
+    "silhouette": silhouette_view,
+    "transfer": transfer_view,
 }
 """Task name (``config.json`` ``task.task``) -> its view; other tasks get :func:`generic_view`."""
 
