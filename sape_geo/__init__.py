@@ -24,6 +24,8 @@ from sape_geo.methods import (
     register_method,
 )
 from sape_geo.networks import FieldModel, MaskedEncodingMLP, Siren
+from sape_geo.hashgrid import HashGrid
+from sape_geo.sasnet import SASNet, SASNetSettings  # registers the method "sasnet"; after sape_geo.methods
 from sape_geo.registry import TaskPlugin, discover_tasks
 from sape_geo.runs import RunDirectory, RunDirectoryExistsError, is_complete_run
 
@@ -39,6 +41,7 @@ __all__ = [
     "FitResult",
     "FourierFeatures",
     "GridMask",
+    "HashGrid",
     "IdentityEncoding",
     "LoadedRun",
     "MaskDomain",
@@ -52,6 +55,8 @@ __all__ = [
     "RunDirectory",
     "RunDirectoryExistsError",
     "RunResult",
+    "SASNet",
+    "SASNetSettings",
     "SampleMask",
     "Siren",
     "StaticMask",

@@ -103,8 +103,10 @@ def run_task(
                 **(extra_config or {}),
             }
         )
+    # Methods with several learning rates (sasnet: backbone vs. mask network) expose their Adam groups.
+    parameter_groups = model.parameter_groups() if hasattr(model, "parameter_groups") else None
     initial_metrics = dict(initialise(model)) if initialise is not None else {}
-    result = fit(task, model, fit_config)
+    result = fit(task, model, fit_config, parameter_groups=parameter_groups)
     model.eval()
     evaluation_started = time.perf_counter()
     with torch.no_grad():
