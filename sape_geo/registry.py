@@ -12,6 +12,7 @@ editing this repository. The core never imports a plugin by name.
 from __future__ import annotations
 
 import argparse
+import json
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -82,6 +83,20 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _method_option(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` -> ``(key, value)``; the value is read as JSON (``64``, ``2.2``, ``true``), else kept as text."""
+    key, separator, value = text.partition("=")
+    if not separator or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = value
+    if parsed is None or not isinstance(parsed, (bool, int, float, str)):
+        raise argparse.ArgumentTypeError(f"a method option's value must be a number, true/false or text, got {value!r}")
+    return key.strip(), parsed
+
+
 def _method_help() -> str:
     lines = [f"{name}: {text}" for name, text in method_descriptions().items()]
     return f"method (default {DEFAULT_METHOD}). " + "; ".join(lines)
@@ -105,6 +120,10 @@ def add_common_arguments(
     group.add_argument("--layers", type=_positive_int, default=default_hidden_layers, help=f"MLP hidden layers (default {default_hidden_layers})")
     group.add_argument("--epsilon", type=float, default=default_epsilon, help=f"SAPE loss threshold (default {default_epsilon:g})")
     group.add_argument("--omega0", type=_positive_float, default=30.0, help="SIREN first-layer frequency scale (default 30)")
+    group.add_argument(
+        "--method-option", type=_method_option, action="append", default=[], metavar="KEY=VALUE",
+        help="a method-specific setting, repeatable (e.g. --method-option bandlimit=64 for sasnet)",
+    )
 
     loop = parser.add_argument_group("optimisation")
     loop.add_argument("--steps", type=_positive_int, default=default_steps, help=f"optimisation steps (default {default_steps})")
@@ -128,6 +147,9 @@ def method_config_from_args(
     ``--sigma`` wins; otherwise ``sigma_by_method[method]`` (a task's tuned default) or ``default_sigma``.
     """
     sigma = args.sigma if args.sigma is not None else dict(sigma_by_method or {}).get(args.method, default_sigma)
+    command_line_options = dict(getattr(args, "method_option", None) or [])
+    if command_line_options:
+        fixed["options"] = tuple(sorted({**dict(fixed.get("options", ())), **command_line_options}.items()))
     return MethodConfig(
         name=args.method,
         sigma=float(sigma),

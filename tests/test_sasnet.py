@@ -1,6 +1,7 @@
 """SASNet as the method ``sasnet``: frozen frequency embedding, band split, masks, learning-rate groups,
 and a tiny image fit where the learned masks beat plain SIREN with the same backbone."""
 
+import json
 import math
 
 import numpy as np
@@ -218,3 +219,25 @@ def test_heat_map_is_the_sum_of_high_band_masks(tiny_fits):
     assert np.allclose(progress, band_masks.sum(dim=1).numpy(), atol=1e-5)
     assert progress.std() > 0  # learned masks vary over the image
     assert np.isfinite(results["sasnet"].metrics["mean_progress"])
+
+
+def test_command_line_method_options_reach_the_run(tmp_path):
+    from sape_geo_apps.cli import main
+
+    out = tmp_path / "run"
+    arguments = ["fit1d", "--method", "sasnet", "--hidden", "16", "--layers", "2", "--steps", "3", "--quiet", "--device", "cpu",
+                 "--method-option", "high_bands=2", "--method-option", "period=2.5", "--out", str(out)]
+    assert main(arguments) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["method"]["options"] == {"high_bands": 2, "period": 2.5}
+    assert json.loads((out / "metrics.json").read_text())["max_progress"] == 2.0
+    assert load_model(out).settings.period == 2.5
+
+
+def test_malformed_command_line_method_option_is_a_usage_error(tmp_path, capsys):
+    from sape_geo_apps.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit1d", "--method", "sasnet", "--method-option", "bandlimit", "--out", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
