@@ -192,11 +192,13 @@ def foreground_mask(image: LoadedImage) -> tuple[np.ndarray, str]:
     1. Grey values split by Otsu's threshold into light and dark; the class that covers most of the
        image border is the background (a shape may touch the border but rarely covers most of it);
        when neither class clearly owns the border, the larger class is the background.
-    2. The shape is every pixel whose colour differs from the background's median colour by more than
-       the background's own noise (twice the 99th percentile of that difference over background
-       pixels on the border, at least ``MIN_CONTRAST``, at most Otsu's threshold on the difference).
-       A low threshold keeps a figure of several tones (a grey fill inside a coloured rim) one shape
-       instead of a rim around a "hole", as the reference implementation's ``value <= 240`` did.
+    2. Every pixel is scored by how far its colour is from the background's median colour. Pixels
+       above the background's own noise (twice the 99th percentile of the score over background pixels
+       on the border, at least ``MIN_CONTRAST``) are candidates; the shape is the pixels scoring above
+       half the candidates' median score. For a two-tone image that is the midpoint between the tones
+       (the edge of an anti-aliased shape, robust to JPEG noise); for a figure of several tones (a grey
+       fill inside a coloured rim) it is half way to the dominant tone, so the figure stays one shape
+       instead of a rim around a "hole".
 
     Raises
     ------
@@ -232,6 +234,8 @@ def foreground_mask(image: LoadedImage) -> tuple[np.ndarray, str]:
     on_border[[0, -1], :] = True
     on_border[:, [0, -1]] = True
     noise = float(np.percentile(difference[background & on_border], 99)) if (background & on_border).any() else 0.0
-    tolerance = min(max(MIN_CONTRAST, 2.0 * noise), float(threshold_otsu(difference)))
-    shape = difference > tolerance
+    candidates = difference > max(MIN_CONTRAST, 2.0 * noise)
+    if not candidates.any():
+        raise NoForegroundError(f"{image.path}: no pixel differs from the background by more than its noise")
+    shape = difference > max(MIN_CONTRAST, 2.0 * noise, 0.5 * float(np.median(difference[candidates])))
     return shape, ("dark on light" if background_is_light else "light on dark")

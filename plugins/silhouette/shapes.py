@@ -72,3 +72,41 @@ def render_polygons(polygons: list[np.ndarray], size: int = 128, margin: float =
         pixel = (polygon - low) * scale + offset
         coverage ^= even_odd_fill(pixel * supersample - 0.5, fine, fine)
     return coverage.reshape(size, supersample, size, supersample).mean(axis=(1, 3))
+
+
+STYLES = ("light on dark", "dark on light", "opaque on transparent")
+
+
+def save_silhouette_image(path, coverage: np.ndarray, style: str = "light on dark", mode: str | None = None) -> None:
+    """Write a coverage image (``(H, W)`` in [0, 1], 1 = shape) as a silhouette file.
+
+    Parameters
+    ----------
+    path : output file; the format follows the suffix (PNG, GIF, JPEG, TIFF, BMP...).
+    coverage : the shape's coverage per pixel.
+    style : one of :data:`STYLES`: white shape on black, black shape on white, or a mid-grey shape
+        whose alpha is the coverage on a fully transparent background.
+    mode : PIL mode to store (``"L"``, ``"P"``, ``"RGB"``, ``"RGBA"``, ``"1"``...); default: ``"RGBA"``
+        for the transparent style, else ``"L"``.
+    """
+    from PIL import Image
+
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {STYLES}, got {style!r}")
+    value = np.clip(np.asarray(coverage, dtype=np.float64), 0.0, 1.0)
+    if style == "opaque on transparent":
+        grey = np.full(value.shape, 128, dtype=np.uint8)
+        image = Image.fromarray(np.dstack([grey, grey, grey, np.round(255 * value).astype(np.uint8)]), "RGBA")
+        mode = mode or "RGBA"
+    else:
+        level = value if style == "light on dark" else 1.0 - value
+        if mode == "I;16":
+            Image.fromarray(np.round(65535 * level).astype(np.uint16)).save(path)
+            return
+        image = Image.fromarray(np.round(255 * level).astype(np.uint8), "L")
+        mode = mode or "L"
+    if mode == "P":
+        image = image.convert("RGB").quantize(colors=16)
+    elif mode != image.mode:
+        image = image.convert(mode)
+    image.save(path)

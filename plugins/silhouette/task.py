@@ -21,8 +21,9 @@ from torch import Tensor
 
 from sape_geo.fitting import Batch, FitConfig, Task, fit
 from sape_geo.geometry.chamfer import nearest_squared_distances
-from sape_geo.geometry.polygon import mask_iou, resample_closed_polyline
+from sape_geo.geometry.polygon import resample_closed_polyline
 from sape_geo.methods import MaskDomain
+from sape_geo.metrics import intersection_over_union
 from sape_geo.networks import FieldModel
 from sape_geo.runs import RunDirectory, describe_input_file, write_text_atomic
 
@@ -266,7 +267,7 @@ def score_curve(curve: np.ndarray, target: SilhouetteTarget) -> dict[str, float]
     right = max(int(target.touches[3]), math.ceil(high[0] - (grid.width - 1)))
     padded = grid.padded(top, bottom, left, right)
     region = np.pad(target.region, ((top, bottom), (left, right)))
-    iou = mask_iou(padded.fill(curve), region)
+    iou = intersection_over_union(padded.fill(curve), region)
 
     outline = target.outline
     perimeter = float(np.linalg.norm(np.roll(outline, -1, axis=0) - outline, axis=1).sum())

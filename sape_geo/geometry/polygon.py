@@ -180,12 +180,3 @@ def even_odd_fill(
         np.add.at(toggles, (row_index, first_right), 1)
     return (np.cumsum(toggles[:, :width], axis=1) % 2).astype(bool)
 
-
-def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two boolean masks of one shape (1.0 when both are empty)."""
-    if a.shape != b.shape:
-        raise ValueError(f"masks differ in shape: {a.shape} vs {b.shape}")
-    union = np.logical_or(a, b).sum()
-    if union == 0:
-        return 1.0
-    return float(np.logical_and(a, b).sum() / union)
