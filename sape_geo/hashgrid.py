@@ -125,6 +125,7 @@ class HashGrid(nn.Module):
         # Row-major strides of a dense level's vertex array (the last axis varies fastest).
         strides = [[(r + 1) ** (in_dim - 1 - axis) for axis in range(in_dim)] for r in self.resolutions]
         self.register_buffer("level_strides", torch.tensor(strides, dtype=torch.long), persistent=False)
+        self.register_buffer("hash_primes", torch.tensor(HASH_PRIMES[:in_dim], dtype=torch.long), persistent=False)
         features = torch.randn(sum(sizes), features_per_level, generator=generator) * init_std
         self.features = nn.Parameter(features)  # (total entries, F): all levels' tables back to back
 
@@ -158,10 +159,21 @@ class HashGrid(nn.Module):
         # The last cell is closed at the top border: x = 1 reads cell N_l - 1 with fraction 1.
         lower = torch.minimum(position.floor().long(), (self.level_cells - 1)[None, :, None])
         fraction = position - lower.to(coords.dtype)
-        result = torch.zeros(coords.shape[0], self.num_levels, self.features_per_level, dtype=coords.dtype, device=coords.device)
+        # Per axis, the lower (bit 0) and upper (bit 1) vertex's weight and index terms, (N, L, d) each;
+        # a corner combines one of each per axis: weights multiply, dense terms add, hash terms xor.
+        weight_terms = (1.0 - fraction, fraction)
+        dense_terms = (lower * self.level_strides, (lower + 1) * self.level_strides)
+        hash_terms = (lower * self.hash_primes, (lower + 1) * self.hash_primes)
+        result = coords.new_zeros(coords.shape[0], self.num_levels, self.features_per_level)
         for corner in range(2**self.in_dim):
-            offset = torch.tensor([(corner >> axis) & 1 for axis in range(self.in_dim)], device=coords.device)
-            weight = torch.where(offset.bool(), fraction, 1.0 - fraction).prod(-1)  # (N, L)
-            rows = self.vertex_index(lower + offset)  # (N, L)
-            result = result + weight[..., None] * self.features[rows].to(coords.dtype)
+            bits = [(corner >> axis) & 1 for axis in range(self.in_dim)]
+            weight = weight_terms[bits[0]][..., 0]
+            dense_index = dense_terms[bits[0]][..., 0]
+            hashed_index = hash_terms[bits[0]][..., 0]
+            for axis in range(1, self.in_dim):
+                weight = weight * weight_terms[bits[axis]][..., axis]
+                dense_index = dense_index + dense_terms[bits[axis]][..., axis]
+                hashed_index = hashed_index ^ hash_terms[bits[axis]][..., axis]
+            local = torch.where(self.level_is_dense, dense_index, hashed_index & (self.table_size - 1))
+            result = result + weight[..., None] * self.features[local + self.level_offsets].to(coords.dtype)
         return result.flatten(1)
