@@ -287,3 +287,14 @@ def test_silhouette_run_shows_curve_over_target_outline_with_playback(tmp_path, 
     assert curve.get_quantity_buffer(PROGRESS, "values").get_value(39) == pytest.approx(39.0)
     show_frame(scene, 0)
     assert _vec(curve.get_buffer("nodePositions"), 0)[:2] == pytest.approx([0.5 * circle[0, 0], -0.5 * circle[0, 1]])
+
+
+def test_up_axes_give_right_handed_frames_and_bad_axis_is_refused():
+    from sape_geo_apps.viewer.backend import UP_AXES, axis_frame
+
+    for axis in UP_AXES:
+        up, front, right = axis_frame(axis)
+        assert np.dot(np.cross(right, up), front) == pytest.approx(1.0)  # right x up = front
+        assert abs(up["xyz".index(axis[-1])]) == 1.0
+    with pytest.raises(ValueError, match="up axis"):
+        axis_frame("w")

@@ -84,7 +84,8 @@ def build_scene(views: list[RunView], layout: str = "auto") -> Scene:
         raise ValueError("nothing to show: no runs given")
     scene = Scene(views, resolve_layout(views, layout))
     labels = _unique_labels([view.label for view in views])
-    width = _widest_item(views)
+    pitch = _widest_item(views) * (1.0 + COLUMN_GAP)
+    centres = _column_centres(views, scene.layout)
     drawn_shared: dict[tuple[str, int], RegisteredItem] = {}
     for run_index, (view, label) in enumerate(zip(views, labels)):
         group = ps.create_group(label)
@@ -93,7 +94,7 @@ def build_scene(views: list[RunView], layout: str = "auto") -> Scene:
         registered: dict[str, RegisteredItem] = {}
         for item in view.items:
             column = _column(item.column, run_index, scene.layout)
-            offset = np.array([column * width * (1.0 + COLUMN_GAP), 0.0, 0.0])
+            offset = np.array([column * pitch - centres.get(column, 0.0), 0.0, 0.0])
             shared = (item.shared_key, column) if item.shared_key is not None else None
             if shared is not None and shared in drawn_shared:
                 registered[item.name] = drawn_shared[shared]
@@ -120,6 +121,20 @@ def _column(column: int, run_index: int, layout: str) -> int:
     if layout == "overlay":
         return -1 if column == 0 else 0
     return column + run_index if column >= 2 else column
+
+
+def _column_centres(views: list[RunView], layout: str) -> dict[int, float]:
+    """The x centre of the first item that lands in each column: shifting a column by it centres the
+    column's items (which share one frame, e.g. a target and its landmarks) on the column, whatever the
+    frame each input was given in."""
+    centres: dict[int, float] = {}
+    for run_index, view in enumerate(views):
+        for item in view.items:
+            positions = _positions(item)
+            column = _column(item.column, run_index, layout)
+            if len(positions) and column not in centres:
+                centres[column] = float(positions[:, 0].min() + positions[:, 0].max()) / 2.0
+    return centres if layout == "side-by-side" else {}
 
 
 def _unique_labels(labels: list[str]) -> list[str]:
