@@ -14,12 +14,12 @@ from .pipeline import (
     prepare_transfer,
     transfer_mesh,
 )
-from .task import LossWeights, MeshTransferTask
+from .task import MeshTransferTask, TransferSettings
 
 __all__ = [
     "ALIGNMENTS",
     "INIT_METHODS",
-    "LossWeights",
+    "TransferSettings",
     "MeshTransferTask",
     "PLUGIN",
     "PreparedTransfer",

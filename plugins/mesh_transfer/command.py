@@ -20,7 +20,7 @@ from .pipeline import (
     default_method_config,
     transfer_mesh,
 )
-from .task import LossWeights
+from .task import TransferSettings
 
 DESCRIPTION = f"""\
 Transfer the tessellation of SOURCE onto the shape of TARGET: the result has the source's faces and
@@ -72,7 +72,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="align without landmarks (see the limits above); ignored when --landmarks is given",
     )
-    defaults = LossWeights()
+    defaults = TransferSettings()
     task.add_argument("--conformal-weight", type=float, default=defaults.conformal_weight, help=f"weight of the conformal energy (default {defaults.conformal_weight:g})")
     task.add_argument("--landmark-weight", type=float, default=defaults.landmark_weight, help=f"weight of the landmark term; 0 = landmarks only initialise (default {defaults.landmark_weight:g})")
     task.add_argument("--samples", type=int, default=defaults.surface_samples, help=f"surface samples of the deformed mesh per step (default {defaults.surface_samples})")
@@ -90,7 +90,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> TransferResult:
     if args.landmarks is None and args.align is None:
         raise ValueError("no landmarks: give --landmarks FILE (>= 3 pairs), or --align principal-axes / bounding-box")
-    weights = LossWeights(args.conformal_weight, args.landmark_weight, args.samples, args.target_batch)
+    settings = TransferSettings(args.conformal_weight, args.landmark_weight, args.samples, args.target_batch)
     method: Any = args.method
     if args.method not in INIT_METHODS:
         changes = {"num_frequencies": args.frequencies, "hidden_dim": args.hidden, "num_hidden_layers": args.layers, "epsilon": args.epsilon, "omega_0": args.omega0}
@@ -108,7 +108,7 @@ def _run(args: argparse.Namespace) -> TransferResult:
         steps=args.steps,
         seed=args.seed,
         alignment="landmarks" if args.landmarks is not None else args.align,
-        weights=weights,
+        settings=settings,
         overwrite=args.overwrite,
         extra_config={"argv": vars(args)},
         **fit_options,

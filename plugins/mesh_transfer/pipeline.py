@@ -40,7 +40,7 @@ from sape_geo.geometry.metrics import TargetShape, make_target, transfer_metrics
 from sape_geo.methods import MethodConfig, method_names
 from sape_geo.runs import PROGRESS_FILE, RunDirectory, describe_input_file
 
-from .task import LossWeights, MeshTransferTask
+from .task import MeshTransferTask, TransferSettings
 
 INIT_METHODS = ("affine", "biharmonic")
 ALIGNMENTS = ("landmarks", "principal-axes", "bounding-box")
@@ -316,7 +316,7 @@ def transfer_mesh(
     steps: int = DEFAULT_STEPS,
     seed: int = 0,
     alignment: str = "landmarks",
-    weights: LossWeights = LossWeights(),
+    settings: TransferSettings = TransferSettings(),
     overwrite: bool = False,
     prepared: PreparedTransfer | None = None,
     extra_config: dict[str, Any] | None = None,
@@ -331,7 +331,7 @@ def transfer_mesh(
         :class:`MethodConfig`, or ``"affine"`` / ``"biharmonic"`` (the initialisation alone).
     out : run directory (None: nothing is written).
     steps, seed : optimisation steps and the seed of everything.
-    weights : loss weights and sample counts.
+    settings : loss weights, sample counts, where SAPE keeps progress.
     prepared : reuse a :func:`prepare_transfer` result (benchmarks run many methods on one pair).
     fit_options : more :class:`~sape_geo.fitting.FitConfig` fields (``lr``, ``threads``,
         ``progress_bar``, ``snapshot_every``, ``device``).
@@ -352,7 +352,7 @@ def transfer_mesh(
         raise ValueError(f"unknown method {method_config.name!r}; choose one of {', '.join(method_names() + list(INIT_METHODS))}")
     fit_settings = {"lr": DEFAULT_LR, "lr_schedule": "cosine", **fit_options}
     fit_config = FitConfig(steps=steps, seed=seed, **fit_settings)
-    task = MeshTransferTask(prepared, weights)
+    task = MeshTransferTask(prepared, settings)
     run = run_task(
         task, method_config, fit_config, out, overwrite, zero_output=True,
         extra_config=config, extra_metrics={**prepared.stage_seconds, **prepared.initial_metrics()},
@@ -391,7 +391,7 @@ def _initialisation_only(
 __all__ = [
     "ALIGNMENTS",
     "INIT_METHODS",
-    "LossWeights",
+    "TransferSettings",
     "MeshInputError",
     "PreparedTransfer",
     "TransferInputWarning",

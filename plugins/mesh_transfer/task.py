@@ -38,11 +38,14 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class LossWeights:
-    """Loss settings of the neural stage (immutable).
+class TransferSettings:
+    """Settings of the neural stage (immutable).
 
     Attributes
     ----------
+    mask_resolution : where SAPE keeps its progress: 0 = one progress per vertex; ``r`` > 0 = a
+        regular ``r^3`` grid over the normalised frame, read by trilinear interpolation, so
+        neighbouring vertices always see nearly the same frequencies (a smoother correction).
     conformal_weight : weight of ``E_C / A_source`` against the squared Chamfer (normalised units).
     landmark_weight : weight of the mean squared landmark error (0 = landmarks only initialise).
     surface_samples : barycentric samples of the deformed surface per step.
@@ -53,8 +56,11 @@ class LossWeights:
     landmark_weight: float = 1.0
     surface_samples: int = 6000
     target_batch: int = 6000
+    mask_resolution: int = 0
 
     def __post_init__(self) -> None:
+        if self.mask_resolution < 0:
+            raise ValueError("mask_resolution must be 0 (per vertex) or a positive grid resolution")
         if not (self.conformal_weight >= 0 and self.landmark_weight >= 0):
             raise ValueError("loss weights must be >= 0")
         if self.surface_samples < 1 or self.target_batch < 1:
@@ -68,9 +74,9 @@ class MeshTransferTask(Task):
     in_dim = 3
     out_dim = 3
 
-    def __init__(self, prepared: "PreparedTransfer", weights: LossWeights = LossWeights()) -> None:
+    def __init__(self, prepared: "PreparedTransfer", settings: TransferSettings = TransferSettings()) -> None:
         self.prepared = prepared
-        self.weights = weights
+        self.settings = settings
         normalised = prepared.normalisation
         self.initial = torch.tensor(normalised.apply(prepared.initial_vertices), dtype=torch.float32)
         self.index = torch.arange(self.initial.shape[0])
@@ -87,6 +93,8 @@ class MeshTransferTask(Task):
         self.landmark_positions = torch.tensor(landmark_positions, dtype=torch.float32)
 
     def mask_domain(self) -> MaskDomain:
+        if self.settings.mask_resolution > 0:
+            return MaskDomain("grid", resolution=(self.settings.mask_resolution,) * 3)
         return MaskDomain("samples", num_samples=int(self.initial.shape[0]))
 
     def to(self, device: torch.device) -> None:
@@ -95,10 +103,10 @@ class MeshTransferTask(Task):
         self.frames.to(device)
 
     def batch(self, step: int, generator: torch.Generator) -> Batch:
-        face_ids, barycentric = sample_barycentric(self.frames.areas, self.weights.surface_samples, generator)
+        face_ids, barycentric = sample_barycentric(self.frames.areas, self.settings.surface_samples, generator)
         count = self.target_samples.shape[0]
-        if self.weights.target_batch < count:
-            chosen = torch.randperm(count, generator=generator)[: self.weights.target_batch].to(self.target_samples.device)
+        if self.settings.target_batch < count:
+            chosen = torch.randperm(count, generator=generator)[: self.settings.target_batch].to(self.target_samples.device)
         else:
             chosen = torch.arange(count, device=self.target_samples.device)
         return Batch(self.initial, self.index, {"face_ids": face_ids, "barycentric": barycentric, "target": self.target_samples[chosen]})
@@ -112,11 +120,11 @@ class MeshTransferTask(Task):
         samples = barycentric_points(deformed, self.faces, batch.data["face_ids"], batch.data["barycentric"])
         chamfer, _, _ = chamfer_distance(samples, batch.data["target"], squared=True, backend="auto")
         total = chamfer
-        if self.weights.conformal_weight > 0:
-            total = total + self.weights.conformal_weight * conformal_ratio(deformed, self.frames)
-        if self.weights.landmark_weight > 0 and self.landmark_ids.numel():
+        if self.settings.conformal_weight > 0:
+            total = total + self.settings.conformal_weight * conformal_ratio(deformed, self.frames)
+        if self.settings.landmark_weight > 0 and self.landmark_ids.numel():
             error = ((deformed[self.landmark_ids] - self.landmark_positions) ** 2).sum(dim=1).mean()
-            total = total + self.weights.landmark_weight * error
+            total = total + self.settings.landmark_weight * error
         return total, self.vertex_distances(deformed)
 
     def vertex_distances(self, deformed: Tensor) -> Tensor:
@@ -147,4 +155,4 @@ class MeshTransferTask(Task):
         return {"vertices": self.result_vertices(model).astype(np.float32), "progress": self.progress_map(model)}
 
     def describe(self) -> dict[str, Any]:
-        return {"task": self.name, **self.prepared.describe(), "loss": self.weights.__dict__}
+        return {"task": self.name, **self.prepared.describe(), "settings": self.settings.__dict__}

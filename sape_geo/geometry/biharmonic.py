@@ -70,9 +70,11 @@ class BiharmonicDeformer:
         if self.free.size == 0:
             self._solve = None
             return
-        laplacian = igl.cotmatrix(vertices, faces)
-        mass = igl.massmatrix(vertices, faces, igl.MASSMATRIX_TYPE_VORONOI)
-        mass_diagonal = mass.diagonal()
+        # libigl sizes its matrices by the largest face index: pad for trailing unreferenced vertices.
+        laplacian = _padded(igl.cotmatrix(vertices, faces), self.num_vertices)
+        mass_diagonal = np.zeros(self.num_vertices)
+        mass = igl.massmatrix(vertices, faces, igl.MASSMATRIX_TYPE_VORONOI).diagonal()
+        mass_diagonal[: mass.size] = mass
         inverse_mass = np.zeros_like(mass_diagonal)
         referenced = mass_diagonal > 0
         inverse_mass[referenced] = 1.0 / mass_diagonal[referenced]
@@ -93,6 +95,11 @@ class BiharmonicDeformer:
             right = -(self._coupling @ boundary)
             result[self.free] = np.column_stack([self._solve(np.ascontiguousarray(right[:, k])) for k in range(3)])
         return result
+
+
+def _padded(matrix: scipy.sparse.spmatrix, size: int) -> scipy.sparse.csc_matrix:
+    coo = matrix.tocoo()
+    return scipy.sparse.csc_matrix((coo.data, (coo.row, coo.col)), shape=(size, size))
 
 
 def biharmonic_deform(vertices: np.ndarray, faces: np.ndarray, handles: np.ndarray, handle_positions: np.ndarray) -> np.ndarray:

@@ -12,8 +12,11 @@ so shapes of any size compare; squared distances in units of the squared diagona
 - Dirichlet and conformal energies over the source's area (``dirichlet_ratio``, ``conformal_ratio``):
   identity/rigid = 1 and 0; see :mod:`sape_geo.geometry.energies` (computed here independently by
   SVD).
-- ``flipped_triangles``: triangles that fold over in the result (normal against the area-weighted
-  normal of their edge neighbours) but not in the source.
+- ``flipped_triangles``: result triangles facing the wrong way. With a target surface: the triangle's
+  normal against the normal of the target face closest to its centroid, counted against the
+  (area-weighted) majority so a target with the opposite orientation convention does not flip
+  everything. With a point-cloud target: triangles that fold over (normal against the summed normals
+  of their edge neighbours) in the result but not in the source.
 - ``degenerate_triangles``: result triangles whose area fell below 1e-8 of their source area (scaled
   by the overall area ratio) or that have zero area.
 """
@@ -72,6 +75,14 @@ class TargetShape:
     def squared_distances(self, points: np.ndarray) -> np.ndarray:
         """Squared distance from ``points`` ``(n, 3)`` to the target surface (or nearest target point)."""
         return SurfaceDistance(self.vertices, self.faces)(points)
+
+    def closest_normals(self, points: np.ndarray) -> np.ndarray:
+        """Unit normal ``(n, 3)`` of the target face closest to each point (mesh targets only)."""
+        if self.faces is None:
+            raise ValueError("a point-cloud target has no face normals")
+        _, face_ids, _ = igl.point_mesh_squared_distance(np.ascontiguousarray(points, dtype=np.float64), self.vertices, self.faces)
+        normals = _face_normals(self.vertices, self.faces[face_ids])
+        return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-300)
 
 
 def sample_surface(vertices: np.ndarray, faces: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
@@ -141,9 +152,14 @@ def distortion_energies(source: np.ndarray, result: np.ndarray, faces: np.ndarra
     return {"dirichlet_ratio": float(dirichlet / total), "conformal_ratio": float(conformal / total)}
 
 
+def _face_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Area-weighted (unnormalised) face normals ``(m, 3)``."""
+    return np.cross(vertices[faces[:, 1]] - vertices[faces[:, 0]], vertices[faces[:, 2]] - vertices[faces[:, 0]])
+
+
 def _fold_mask(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Triangles whose unit normal points against the area-weighted normal sum of their edge neighbours."""
-    normals = np.cross(vertices[faces[:, 1]] - vertices[faces[:, 0]], vertices[faces[:, 2]] - vertices[faces[:, 0]])
+    """Triangles whose normal points against the area-weighted normal sum of their edge neighbours."""
+    normals = _face_normals(vertices, faces)
     neighbour_normals = _edge_adjacency(faces) @ normals
     return (normals * neighbour_normals).sum(axis=1) < 0
 
@@ -161,13 +177,20 @@ def _edge_adjacency(faces: np.ndarray) -> scipy.sparse.csr_matrix:
     return adjacency
 
 
-def triangle_quality(source: np.ndarray, result: np.ndarray, faces: np.ndarray) -> dict[str, int]:
-    """``flipped_triangles`` (new fold-overs) and ``degenerate_triangles`` of the result."""
+def triangle_quality(source: np.ndarray, result: np.ndarray, faces: np.ndarray, target: TargetShape | None = None) -> dict[str, int]:
+    """``flipped_triangles`` and ``degenerate_triangles`` of the result (see the module docstring)."""
     source_areas = face_areas(source, faces)
     result_areas = face_areas(result, faces)
     overall = result_areas.sum() / max(source_areas.sum(), 1e-300)
     degenerate = (result_areas <= 1e-8 * source_areas * overall) | (result_areas == 0)
-    flipped = _fold_mask(result, faces) & ~_fold_mask(source, faces)
+    if target is not None and target.faces is not None:
+        normals = _face_normals(result, faces)
+        centroids = result[faces].mean(axis=1)
+        agreement = (normals * target.closest_normals(centroids)).sum(axis=1)
+        majority = 1.0 if agreement.sum() >= 0 else -1.0  # the sum of area-weighted agreements
+        flipped = (agreement * majority < 0) & ~degenerate
+    else:
+        flipped = _fold_mask(result, faces) & ~_fold_mask(source, faces)
     return {"flipped_triangles": int(flipped.sum()), "degenerate_triangles": int(degenerate.sum())}
 
 
@@ -178,5 +201,5 @@ def transfer_metrics(
     metrics: dict[str, float] = {}
     metrics.update(surface_distances(result, faces, target, samples, seed))
     metrics.update(distortion_energies(source, result, faces))
-    metrics.update(triangle_quality(source, result, faces))
+    metrics.update(triangle_quality(source, result, faces, target))
     return metrics

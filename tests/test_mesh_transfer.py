@@ -1,0 +1,217 @@
+"""Mesh transfer end to end: the pipeline's stages, the task, the Python API, the command line, bad input."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sape_geo.geometry.landmarks import LandmarkError
+from sape_geo.geometry.mesh_io import MeshInputError, load_mesh
+from sape_geo.methods import MethodConfig, ModelSpec, build_model
+from sape_geo.networks import FieldModel
+from sape_geo.runs import RunDirectory
+from sape_geo_apps.cli import main
+from sape_geo_plugins.mesh_transfer import (
+    MeshTransferTask,
+    TransferSettings,
+    default_method_config,
+    prepare_transfer,
+    transfer_mesh,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = dict(hidden_dim=32, num_frequencies=16)
+FAST = TransferSettings(surface_samples=800, target_batch=800)
+
+
+def _creatures():
+    spec = importlib.util.spec_from_file_location("make_creatures", ROOT / "assets" / "make_creatures.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """A small creature pair made by the project's generator (low resolution, few faces)."""
+    return _creatures().make_pair("creature", tmp_path_factory.mktemp("pair"), resolution=40, scale=0.15)
+
+
+@pytest.fixture(scope="module")
+def prepared(pair):
+    return prepare_transfer(pair["source"], pair["target"], pair["landmarks"], target_samples=3000, metric_samples=3000)
+
+
+def test_generator_makes_different_tessellations_with_landmarks_on_vertices(pair):
+    source_V, source_F = load_mesh(pair["source"])
+    target_V, target_F = load_mesh(pair["target"])
+    assert source_V.shape[0] != target_V.shape[0]
+    rows = [line.split("#")[0].split() for line in pair["landmarks"].read_text().splitlines()]
+    rows = [r for r in rows if r]
+    assert len(rows) == 8
+    assert all(0 <= int(s) < len(source_V) and 0 <= int(t) < len(target_V) for s, t in rows)
+
+
+def test_landmarks_land_exactly_after_the_biharmonic_stage(prepared):
+    marks = prepared.landmarks
+    np.testing.assert_allclose(prepared.initial_vertices[marks.source_indices], marks.target_positions, atol=1e-9)
+    affine_error = np.abs(prepared.affine_vertices[marks.source_indices] - marks.target_positions).max()
+    assert affine_error > 1e-3  # the affine fit alone does not reach them: the biharmonic stage does
+    assert set(prepared.stage_seconds) == {"load_seconds", "align_seconds", "biharmonic_seconds"}
+
+
+@pytest.mark.parametrize("method", ["sape-ff", "siren", "rbfg"])
+def test_step_zero_reproduces_the_initialisation(prepared, method):
+    task = MeshTransferTask(prepared, FAST)
+    spec = ModelSpec(default_method_config(method, **SMALL), 3, 3, 10, task.mask_domain(), zero_output=True)
+    vertices = task.result_vertices(build_model(spec))
+    np.testing.assert_allclose(vertices, prepared.initial_vertices, atol=1e-5 * prepared.target.diagonal)
+
+
+def test_per_vertex_and_grid_mask_domains(prepared):
+    assert MeshTransferTask(prepared, FAST).mask_domain().kind == "samples"
+    grid = MeshTransferTask(prepared, TransferSettings(mask_resolution=8)).mask_domain()
+    assert grid.kind == "grid" and grid.resolution == (8, 8, 8)
+
+
+def test_loss_is_differentiable_and_feedback_is_the_vertex_distance(prepared):
+    task = MeshTransferTask(prepared, FAST)
+    batch = task.batch(0, torch.Generator().manual_seed(0))
+    output = torch.zeros_like(task.initial, requires_grad=True)
+    total, per_point = task.loss(output, batch)
+    total.backward()
+    assert output.grad.abs().sum() > 0
+    assert per_point.shape == (task.initial.shape[0],)
+    diagonal_normalised = prepared.target.diagonal * prepared.normalisation.matrix[0, 0]
+    expected = np.sqrt(prepared.target.squared_distances(prepared.initial_vertices)) * prepared.normalisation.matrix[0, 0]
+    np.testing.assert_allclose(per_point.numpy(), expected, atol=1e-4 * diagonal_normalised)
+
+
+def test_transfer_end_to_end_improves_on_the_initialisation(pair, prepared, tmp_path):
+    result = transfer_mesh(
+        None, None, method=default_method_config("sape-ff", **SMALL), out=tmp_path / "run", steps=60,
+        settings=FAST, prepared=prepared, progress_bar=False, threads=1, snapshot_every=20,
+    )
+    metrics = result.metrics
+    assert metrics["chamfer_l1_pct_diag"] < metrics["init_chamfer_l1_pct_diag"]
+    assert metrics["flipped_triangles"] <= metrics["init_flipped_triangles"] + 5
+    assert 0.5 < metrics["dirichlet_ratio"] < 3.0
+    run = tmp_path / "run"
+    for name in ("config.json", "metrics.json", "history.csv", "progress.npy", "model.pt", "result.obj", "init.obj", "snapshots.npz"):
+        assert (run / name).is_file(), name
+    V, F = load_mesh(run / "result.obj")
+    np.testing.assert_array_equal(F, prepared.source_faces)
+    np.testing.assert_allclose(V, result.vertices, atol=1e-8)
+    assert result.heatmap.shape == (len(V),) and np.load(run / "progress.npy").shape == (len(V),)
+    snapshots = np.load(run / "snapshots.npz")
+    assert snapshots["vertices"].shape[1:] == V.shape
+    saved = json.loads((run / "metrics.json").read_text())
+    for key in ("chamfer_l1_pct_diag", "chamfer_l2_diag2", "hausdorff_pct_diag", "dirichlet_ratio", "conformal_ratio",
+                "flipped_triangles", "degenerate_triangles", "load_seconds", "biharmonic_seconds", "fit_seconds"):
+        assert key in saved, key
+
+
+@pytest.mark.parametrize("method", ["affine", "biharmonic"])
+def test_initialisation_only_methods(prepared, tmp_path, method):
+    result = transfer_mesh(None, None, method=method, out=tmp_path / method, prepared=prepared)
+    expected = prepared.affine_vertices if method == "affine" else prepared.initial_vertices
+    np.testing.assert_allclose(result.vertices, expected)
+    assert (tmp_path / method / "result.obj").is_file() and (tmp_path / method / "metrics.json").is_file()
+    error = result.metrics["landmark_error_max_pct_diag"]
+    assert (error < 1e-6) == (method == "biharmonic")
+
+
+def test_result_is_in_the_target_frame_for_a_scaled_moved_copy(pair):
+    V, F = load_mesh(pair["source"])
+    target = 40.0 * V + [100.0, -5.0, 7.0]  # other units, other place
+    ids = np.array([0, len(V) // 3, len(V) // 2, len(V) - 1, 17])
+    result = transfer_mesh((V, F), (target, F), (ids, target[ids]), method="biharmonic")
+    np.testing.assert_allclose(result.vertices, target, atol=1e-8 * 40)
+    assert result.metrics["chamfer_l1_pct_diag"] < 1e-6
+
+
+def test_point_cloud_target_without_landmarks(pair, tmp_path):
+    V, F = load_mesh(pair["target"])
+    cloud = tmp_path / "cloud.xyz"
+    np.savetxt(cloud, V)
+    result = transfer_mesh(
+        pair["source"], cloud, alignment="principal-axes", method=default_method_config("ff", **SMALL), steps=20,
+        settings=FAST, progress_bar=False, threads=1,
+    )
+    assert result.prepared.target.faces is None
+    assert result.metrics["chamfer_l1_pct_diag"] < result.metrics["init_chamfer_l1_pct_diag"]
+
+
+def test_no_landmarks_without_an_alignment_is_an_error(pair):
+    with pytest.raises(LandmarkError, match="no landmarks"):
+        prepare_transfer(pair["source"], pair["target"])
+
+
+def test_a_diverging_run_keeps_the_last_good_state(prepared, tmp_path):
+    result = transfer_mesh(
+        None, None, method=default_method_config("ff", **SMALL), out=tmp_path / "run", steps=40, prepared=prepared,
+        settings=FAST, progress_bar=False, threads=1, lr=50.0, lr_schedule="constant", divergence_factor=2.0,
+    )
+    assert result.metrics["stop_reason"] in ("diverged", "non_finite")
+    assert np.isfinite(result.vertices).all()
+    assert (tmp_path / "run" / "result.obj").is_file()
+
+
+class _NaNModel(FieldModel):
+    def forward(self, coords, index=None):
+        return torch.full_like(coords, float("nan"))
+
+
+def test_never_a_partial_result_obj(prepared, tmp_path):
+    run = RunDirectory(tmp_path / "run")
+    with pytest.raises(ValueError, match="NaN"):
+        MeshTransferTask(prepared, FAST).export(_NaNModel(), run)
+    assert not (tmp_path / "run" / "result.obj").exists()
+
+
+# ---------------------------------------------------------------- command line
+
+
+def _cli(pair, out, *extra):
+    return main(["transfer", str(pair["source"]), str(pair["target"]), "--out", str(out), "--quiet", "--threads", "1",
+                 "--hidden", "16", "--frequencies", "8", "--samples", "500", "--target-batch", "500", *extra])
+
+
+def test_command_line_runs_and_prints_the_summary(pair, tmp_path, capsys):
+    assert _cli(pair, tmp_path / "cli", "--landmarks", str(pair["landmarks"]), "--steps", "5") == 0
+    printed = capsys.readouterr().out
+    for text in ("Chamfer%", "initialisation", "result", "landmarks", "heat map", "result.obj"):
+        assert text in printed, text
+    config = json.loads((tmp_path / "cli" / "config.json").read_text())
+    assert config["model"]["method"]["hidden_dim"] == 16
+
+
+def test_command_line_baseline_method(pair, tmp_path, capsys):
+    assert _cli(pair, tmp_path / "bh", "--landmarks", str(pair["landmarks"]), "--method", "biharmonic") == 0
+    assert (tmp_path / "bh" / "result.obj").is_file()
+
+
+def test_command_line_errors(pair, tmp_path, capsys):
+    assert _cli(pair, tmp_path / "a") == 2
+    assert "--align" in capsys.readouterr().err
+    bad = tmp_path / "bad.txt"
+    bad.write_text("0 1\n1 2\n99999 3\n")
+    assert _cli(pair, tmp_path / "b", "--landmarks", str(bad)) == 2
+    assert "line 3" in capsys.readouterr().err
+    assert not (tmp_path / "b" / "result.obj").exists()
+    broken = tmp_path / "broken.obj"
+    broken.write_text("v 0 0 0\nv 1 0 nan\nv 0 1 0\nf 1 2 3\n")
+    assert main(["transfer", str(broken), str(pair["target"]), "--align", "bounding-box", "--out", str(tmp_path / "c"), "--quiet"]) == 2
+    assert "NaN" in capsys.readouterr().err
+
+
+def test_bad_mesh_is_a_mesh_input_error(tmp_path, pair):
+    empty = tmp_path / "empty.off"
+    empty.write_text("OFF\n0 0 0\n")
+    with pytest.raises(MeshInputError):
+        prepare_transfer(empty, pair["target"], alignment="bounding-box")
