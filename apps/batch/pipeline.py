@@ -41,8 +41,9 @@ from pathlib import Path
 from typing import Any
 
 from sape_geo.methods import method_names
-from sape_geo.registry import TaskPlugin, discover_tasks
+from sape_geo.registry import TaskPlugin
 from sape_geo_apps.batch.task_arguments import RESERVED_OPTIONS, TaskArgumentError, TaskArguments
+from sape_geo_apps.batch.task_registry import InstalledTasks
 from sape_geo_apps.batch.yaml_nodes import Node, YamlSyntaxError, parse_yaml
 
 _TOP_KEYS = ("defaults", "jobs")
@@ -133,7 +134,7 @@ def load_pipeline(path: str | os.PathLike, plugins: Mapping[str, TaskPlugin] | N
     Parameters
     ----------
     path : the YAML file; relative input paths and globs in it are relative to its folder.
-    plugins : task plugins by name (default: every installed one, :func:`sape_geo.registry.discover_tasks`).
+    plugins : task plugins by name (default: the installed ones, each imported when the file names it).
 
     Raises
     ------
@@ -157,7 +158,7 @@ def parse_pipeline(
         root = parse_yaml(text, source)
     except YamlSyntaxError as error:
         raise PipelineError(source, _line_of(str(error)), str(error).split(": ", 1)[1]) from None
-    reader = _PipelineReader(source, Path(base_dir), dict(plugins) if plugins is not None else discover_tasks())
+    reader = _PipelineReader(source, Path(base_dir), dict(plugins) if plugins is not None else InstalledTasks())
     return Pipeline(source, tuple(reader.read(root)))
 
 
@@ -179,7 +180,7 @@ class _Axis:
 class _PipelineReader:
     """Turns the parsed YAML into jobs; every check raises :class:`PipelineError` with a line."""
 
-    def __init__(self, source: str, base_dir: Path, plugins: dict[str, TaskPlugin]) -> None:
+    def __init__(self, source: str, base_dir: Path, plugins: Mapping[str, TaskPlugin]) -> None:
         self.source, self.base_dir, self.plugins = source, Path(os.path.abspath(base_dir)), plugins
         self._arguments: dict[str, TaskArguments] = {}
 
@@ -232,7 +233,11 @@ class _PipelineReader:
 
     def _task_arguments(self, node: Node) -> TaskArguments:
         task = node.value
-        if not isinstance(task, str) or task not in self.plugins:
+        try:
+            installed = isinstance(task, str) and task in self.plugins
+        except Exception as error:  # a plugin that fails to import: say which, and why
+            raise self.error(node.line, f"task {task!r} failed to load: {type(error).__name__}: {error}") from None
+        if not installed:
             known = ", ".join(sorted(self.plugins)) or "none installed"
             raise self.error(node.line, f"unknown task {task!r}; installed tasks: {known}")
         if task not in self._arguments:
@@ -341,7 +346,8 @@ class _PipelineReader:
         if arguments.is_positional(name):
             raise self.error(line, f"{name!r} is an input of task {task!r}: list it under 'inputs'")
         if not arguments.has_option(name):
-            raise self.error(line, f"task {task!r} has no option --{name}; its options: {', '.join(arguments.option_names())}")
+            options = ", ".join(option for option in arguments.option_names() if option not in RESERVED_OPTIONS)
+            raise self.error(line, f"task {task!r} has no option --{name}; its options: {options}")
         if node.is_mapping:
             raise self.error(node.line, f"setting {name!r} must be a value or a list of values, not a mapping")
         several = arguments.takes_several_values(name)

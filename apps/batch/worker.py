@@ -15,17 +15,16 @@ import time
 import traceback
 import warnings
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from sape_geo.fitting import FitDivergedWarning
-from sape_geo.registry import TaskPlugin, discover_tasks
 from sape_geo.runs import CONFIG_FILE, METRICS_FILE, RunDirectoryExistsError, is_complete_run, read_json, write_json_atomic
 from sape_geo_apps.batch.pipeline import Job
 from sape_geo_apps.batch.task_arguments import TaskArguments
+from sape_geo_apps.batch.task_registry import load_task
 
 FAILURE_FILE = "error.json"
 
@@ -94,11 +93,6 @@ def clear_incomplete_run(run_dir: Path) -> None:
     )
 
 
-@lru_cache(maxsize=1)
-def _installed_tasks() -> dict[str, TaskPlugin]:
-    return discover_tasks()
-
-
 def execute_job(job: Job, out_root: str | os.PathLike, threads: int) -> JobOutcome:
     """Run ``job`` into ``out_root / job.run_name`` with ``threads`` torch threads.
 
@@ -114,7 +108,7 @@ def execute_job(job: Job, out_root: str | os.PathLike, threads: int) -> JobOutco
         if finished is not None:
             return finished
         clear_incomplete_run(run_dir)
-        plugin = _installed_tasks().get(job.task)
+        plugin = load_task(job.task)
         if plugin is None:
             raise LookupError(f"task {job.task!r} is not installed on {socket.gethostname()}")
         arguments = TaskArguments(plugin)

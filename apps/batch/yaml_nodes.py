@@ -67,7 +67,10 @@ def parse_yaml(text: str, source: str = "<string>") -> Node | None:
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark is not None else 0
-        raise YamlSyntaxError(f"{source}:{line}: invalid YAML: {error.problem or error}") from None
+        context = ""
+        if error.context and error.context_mark is not None and error.context_mark.line + 1 != line:
+            context = f" ({error.context} started on line {error.context_mark.line + 1})"
+        raise YamlSyntaxError(f"{source}:{line}: invalid YAML: {error.problem or error}{context}") from None
     except yaml.YAMLError as error:
         raise YamlSyntaxError(f"{source}: invalid YAML: {error}") from None
     finally:
