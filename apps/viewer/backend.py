@@ -56,8 +56,8 @@ def start_polyscope(mode: str) -> None:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if mode == "window" and not has_display():
         raise ViewerUnavailableError(
-            "no display found (DISPLAY and WAYLAND_DISPLAY are unset): the interactive viewer needs a screen. "
-            "Render a picture offscreen instead with --screenshot OUT.png, or run over ssh -X / on a desktop."
+            "no display found (DISPLAY and WAYLAND_DISPLAY are unset): an interactive window needs a screen "
+            "(run on a desktop, or over ssh -X)."
         )
     if _started_mode is not None:
         if _started_mode != mode:

@@ -129,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             show(args.runs, args.layout, args.up)
     except ViewerUnavailableError as error:
-        print(f"sape-geo view: {error}", file=sys.stderr)
+        hint = "" if args.screenshot else " Or render a picture offscreen with --screenshot OUT.png."
+        print(f"sape-geo view: {error}{hint}", file=sys.stderr)
         return 3
     return 0
 
