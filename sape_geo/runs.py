@@ -50,6 +50,12 @@ class RunDirectoryExistsError(FileExistsError):
     """The output directory already holds files and ``overwrite`` was not given."""
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(final_path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``final_path``; on success rename it into place, else delete it.
@@ -71,6 +77,8 @@ def atomic_path(final_path: str | os.PathLike) -> Iterator[Path]:
     temporary = Path(name)
     try:
         yield temporary
+        # mkstemp creates 0600; results are meant to be shared like any file the user writes.
+        os.chmod(temporary, 0o666 & ~_current_umask())
         os.replace(temporary, final_path)
     except BaseException:
         temporary.unlink(missing_ok=True)

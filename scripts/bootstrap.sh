@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debian_packages=(libusb-1.0-0 libgl1 libegl1 libgomp1)
+# open3d needs libusb and OpenMP; Polyscope's offscreen (EGL) rendering needs Mesa's EGL/GLES.
+debian_packages=(libusb-1.0-0 libgomp1 libgl1 libegl1 libegl-mesa0 libgles2)
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
   for package in "${debian_packages[@]}"; do

@@ -70,3 +70,12 @@ def test_run_files_and_completion_marker(tmp_path):
         assert next(csv.reader(handle)) == ["step", "loss", "seconds", "mean_progress"]
     assert np.array_equal(np.load(run.path / "progress.npy"), np.arange(3.0))
     assert not [name for name in os.listdir(run.path) if ".tmp" in name]
+
+
+def test_atomic_files_get_ordinary_permissions(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        write_json_atomic(tmp_path / "metrics.json", {})
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "metrics.json").stat().st_mode & 0o777 == 0o644
