@@ -236,7 +236,8 @@ class SilhouetteFit(Task):
     def describe(self) -> dict[str, Any]:
         return {
             "task": self.name,
-            "input": describe_input_file(self.target.source),
+            # A target built in memory (not read from a file) has no checksum to record.
+            "input": describe_input_file(self.target.source) if self.target.source.is_file() else {"path": str(self.target.source)},
             "target": self.target.describe(),
             "normalised_frame": {"centre": list(self.frame.centre), "scale": self.frame.scale},
             **self.config.__dict__,

@@ -1,0 +1,138 @@
+"""The silhouette task: calibration, the Chamfer loss and its per-point feedback, scores, outputs, SAPE."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from sape_geo import MaskDomain, MethodConfig, ModelSpec, build_model, method_names
+from sape_geo.geometry.polygon import read_polyline
+from sape_geo_apps.cli import main
+from sape_geo_plugins.silhouette import SilhouetteConfig, SilhouetteFit, fit_silhouette, load_silhouette, score_curve
+from sape_geo_plugins.silhouette.outline import silhouette_from_polyline
+from sape_geo_plugins.silhouette.shapes import render_polygons, save_silhouette_image, star_outline
+from sape_geo_plugins.silhouette.task import calibrate_to_circle, curve_parameters, unit_circle
+from sape_geo.fitting import FitConfig
+
+TINY = dict(num_frequencies=32, hidden_dim=64, num_hidden_layers=2, rbf_max_channels=128)
+QUICK = SilhouetteConfig(points=96, target_samples=384, mask_resolution=32, calibration_steps=150, calibration_lr=3e-3)
+FIT = dict(progress_bar=False, threads=1, lr=1e-3)
+
+
+@pytest.fixture(scope="module")
+def star_png(tmp_path_factory):
+    path = tmp_path_factory.mktemp("star") / "star.png"
+    save_silhouette_image(path, render_polygons([star_outline(5, inner=0.5)], 64, 0.1))
+    return path
+
+
+def test_curve_parameters_are_periodic_and_in_the_core_domain():
+    coords = curve_parameters(8)
+    assert coords.shape == (8, 1)
+    assert float(coords.min()) == -1.0 and float(coords.max()) < 1.0
+    circle = unit_circle(coords)
+    assert torch.allclose(circle[0], torch.tensor([1.0, 0.0]))
+    assert torch.allclose(circle[2], torch.tensor([0.0, 1.0]), atol=1e-6)  # s = 1/4
+
+
+@pytest.mark.parametrize("method", ["sape-ff", "pff"])
+def test_calibration_fits_the_circle_and_leaves_the_mask_closed(method):
+    coords = curve_parameters(64)
+    domain = MaskDomain("grid", resolution=(16,), periodic=(True,))
+    model = build_model(ModelSpec(MethodConfig(method, sigma=3.0, **TINY), 1, 2, 500, domain))
+    with torch.no_grad():
+        before = float(((model(coords, torch.arange(64)) - unit_circle(coords)) ** 2).sum(1).mean())
+    metrics = calibrate_to_circle(model, coords, FitConfig(progress_bar=False, threads=1), steps=200, lr=3e-3)
+    assert metrics["calibration_mse"] < 0.02 < before
+    assert model.mean_progress() == 0.0  # calibration changed weights only
+
+
+def test_loss_feedback_flags_the_misplaced_point():
+    square = np.array([[0.0, 0.0], [100.0, 0.0], [100.0, 100.0], [0.0, 100.0]])
+    task = SilhouetteFit(silhouette_from_polyline(square), SilhouetteConfig(points=100, target_samples=400))
+    on_target = task.target_points[::4].clone()
+    total, before = task.loss(on_target, None)
+    assert float(total) < 1e-3 and float(before.max()) < 1e-3
+    moved = on_target.clone()
+    moved[10, 1] += 0.5  # half the normalised radius off the outline
+    total_moved, per_point = task.loss(moved.requires_grad_(), None)
+    assert float(total_moved) > float(total)
+    assert int(per_point.argmax()) == 10 and float(per_point[10]) > 0.2
+    # The outline samples the moved point left behind now pull its neighbours: they report misfit too.
+    assert float(per_point[9]) > 2 * float(before[9]) and float(per_point[11]) > 2 * float(before[11])
+    total_moved.backward()
+
+
+def test_score_counts_area_outside_the_image(tmp_path):
+    coverage = render_polygons([star_outline(6, inner=0.7)], 80, -0.05)
+    save_silhouette_image(tmp_path / "cropped.png", coverage)
+    target = load_silhouette(tmp_path / "cropped.png")
+    perfect = score_curve(target.outline, target)
+    assert perfect["iou"] == 1.0 and perfect["chamfer_l1_px"] < 0.5
+    centre = target.outline.mean(axis=0)
+    grown = score_curve((target.outline - centre) * 1.2 + centre, target)
+    # A shape grown by 1.2 about its centre has 1.44 times the area: IoU = 1 / 1.44 when nothing is cut off.
+    assert grown["iou"] == pytest.approx(1 / 1.44, abs=0.02)
+    assert grown["chamfer_l1_px"] > 2.0
+
+
+def test_fit_writes_the_run_directory_in_pixel_coordinates(tmp_path, star_png):
+    method = MethodConfig("sape-ff", sigma=2.0, epsilon=1e-3, **TINY)
+    result = fit_silhouette(star_png, method, tmp_path / "run", points=QUICK.points, steps=400, config=QUICK, **FIT)
+    run = result.path
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["iou"] > 0.85, metrics["iou"]
+    assert metrics["calibration_steps"] == QUICK.calibration_steps
+    lines = (run / "result.csv").read_text().splitlines()
+    assert len(lines) == QUICK.points and all(len(line.split(",")) == 2 for line in lines)
+    curve = read_polyline(run / "result.csv")
+    assert curve.shape == (QUICK.points, 2)
+    target = load_silhouette(star_png)
+    assert np.abs(curve.mean(axis=0) - target.outline.mean(axis=0)).max() < 2.0  # image pixel frame
+    assert score_curve(curve, target)["iou"] == pytest.approx(metrics["iou"], abs=2e-3)
+    assert np.load(run / "progress.npy").shape == (QUICK.points,)
+    assert (run / "result.png").stat().st_size > 1000
+    config = json.loads((run / "config.json").read_text())
+    assert config["task"]["input"]["sha256"] and config["task"]["target"]["foreground"] == "light on dark"
+
+
+def toothed_half_circle(teeth: int = 10, samples: int = 400) -> np.ndarray:
+    """Radius 1 on the left half; square-ish teeth between radii 0.8 and 1 on the right half."""
+    angle = np.arange(samples) * 2 * np.pi / samples
+    right = np.cos(angle) > 0
+    phase = (angle * teeth * 2 / (2 * np.pi)) % 1.0
+    radius = np.where(right & (phase > 0.5), 0.8, 1.0)
+    return np.column_stack([radius * np.cos(angle), radius * np.sin(angle)]) * 100 + 120
+
+
+def test_sape_opens_frequencies_where_the_outline_has_detail():
+    target = silhouette_from_polyline(toothed_half_circle())
+    config = SilhouetteConfig(points=128, target_samples=800, mask_resolution=64, calibration_steps=300, calibration_lr=3e-3)
+    method = MethodConfig("sape-ff", sigma=6.0, epsilon=5e-3, **TINY)
+    result = fit_silhouette(target, method, None, points=config.points, steps=300, config=config, **FIT)
+    task = SilhouetteFit(target, config)
+    curve = task.curve(result.model.cpu())
+    progress = result.progress
+    smooth = curve[:, 0] < 120 - 30
+    detailed = curve[:, 0] > 120 + 30
+    assert progress[detailed].mean() > 2 * progress[smooth].mean() + 1.0, (progress[detailed].mean(), progress[smooth].mean())
+
+
+@pytest.mark.parametrize("method", method_names()[:7])
+def test_every_method_runs_through_the_same_task(method, star_png):
+    config = SilhouetteConfig(points=48, target_samples=192, mask_resolution=0, calibration_steps=10)
+    result = fit_silhouette(star_png, MethodConfig(method, sigma=3.0, **TINY), None, points=48, steps=15, config=config, **FIT)
+    assert 0.0 <= result.metrics["iou"] <= 1.0 and math.isfinite(result.metrics["chamfer_l1_px"])
+
+
+def test_command_line_runs_and_summarises(tmp_path, star_png, capsys):
+    out = tmp_path / "cli"
+    args = ["silhouette", str(star_png), "--out", str(out), "--steps", "20", "--points", "64", "--frequencies", "16",
+            "--hidden", "32", "--calibration-steps", "10", "--threads", "1", "--quiet"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "IoU" in printed and str(out) in printed
+    assert len((out / "result.csv").read_text().splitlines()) == 64
+    assert main(args) == 2  # the run directory exists: refused, not overwritten
