@@ -86,8 +86,11 @@ def write_report(settings: dict, runs: list[dict], timing: list[dict], robustnes
             verdicts.append(f"- sape-ff mean IoU {sape['mean_iou']:.4f}: target {met}")
     if timing:
         slowest = max(row["seconds_total"] for row in timing)
-        verdicts.append(f"- default sape-ff run: slowest {slowest:.0f} s per mesh, target {TARGET_SECONDS:.0f} s "
-                        f"{'met' if slowest < TARGET_SECONDS else 'NOT met'}")
+        slowest_cpu = max(row["cpu_seconds_total"] for row in timing)
+        verdicts.append(f"- default sape-ff run: slowest {slowest:.0f} s wall on the shared machine, {slowest_cpu:.0f} CPU seconds "
+                        f"(= wall seconds on an idle core); target {TARGET_SECONDS:.0f} s "
+                        f"{'met' if slowest_cpu < TARGET_SECONDS else 'NOT met'} by CPU time, "
+                        f"{'met' if slowest < TARGET_SECONDS else 'NOT met'} by wall time")
     sections = [
         "# Occupancy: every method on the watertight meshes\n",
         f"Comparison settings: {settings['steps']} Adam steps at lr 1e-3, batch {settings['batch_size']}, pool "
@@ -109,7 +112,7 @@ def write_report(settings: dict, runs: list[dict], timing: list[dict], robustnes
         sections += [
             "## Default run, timed end to end (sape-ff, every task default)\n",
             markdown_table(timing, ["mesh", "steps", "iou_uniform", "iou_near_surface", "seconds_setup", "seconds_fit",
-                                    "seconds_total", "load_average_1min"], "{:.4f}"),
+                                    "seconds_total", "cpu_seconds_total", "load_average_1min"], "{:.4f}"),
         ]
     if robustness:
         sections += [
@@ -161,14 +164,15 @@ def main(argv: list[str] | None = None) -> int:
                   f"near {row['iou_near_surface']:.4f} in {row['seconds']:.0f} s", flush=True)
             write_report(settings, runs, timing, robustness, args.methods)
     for path in watertight[: args.timing_meshes]:
-        begin = time.perf_counter()
+        begin, cpu_begin = time.perf_counter(), time.process_time()
         task = load_occupancy_task(path, OccupancyConfig(seed=args.seed))
         setup = time.perf_counter() - begin
         with tempfile.TemporaryDirectory() as folder:
             metrics = fit_metrics(task, "sape-ff", DEFAULT_STEPS, args.seed, args.threads, Path(folder) / "run")
         timing.append({"mesh": path.name, "steps": DEFAULT_STEPS, "iou_uniform": metrics["iou_uniform"],
                        "iou_near_surface": metrics["iou_near_surface"], "seconds_setup": setup, "seconds_fit": metrics["seconds"],
-                       "seconds_total": time.perf_counter() - begin, "load_average_1min": load_average()})
+                       "seconds_total": time.perf_counter() - begin, "cpu_seconds_total": time.process_time() - cpu_begin,
+                       "load_average_1min": load_average()})
         print(f"[{time.perf_counter() - started:7.0f} s] default run {path.name}: {timing[-1]['seconds_total']:.0f} s", flush=True)
         write_report(settings, runs, timing, robustness, args.methods)
     if args.defective_steps > 0:
