@@ -32,7 +32,13 @@ import torch
 from torch import Tensor, nn
 
 from sape_geo.hashgrid import HashGrid
-from sape_geo.methods import ModelSpec, register_method
+from sape_geo.methods import MaskDomain, ModelSpec, register_method
+
+# The authors' image setting: band limit 42 (a third of a 256-sample grid's Nyquist frequency) and
+# low band up to 9.
+DEFAULT_BANDLIMIT = 42
+BANDLIMIT_PER_NYQUIST = 1.0 / 3.0
+LOW_RANGE_PER_BANDLIMIT = 9.0 / 42.0
 from sape_geo.networks import FieldModel, SineLayer
 
 
@@ -43,7 +49,9 @@ class SASNetSettings:
     Attributes
     ----------
     bandlimit : largest integer frequency ``|k|_inf`` of the first layer (cycles per ``period``).
-    low_range : the low band holds integer frequencies with ``|k|_inf <= low_range``.
+        None: derived from the task's sampling density by :meth:`for_domain`.
+    low_range : the low band holds integer frequencies with ``|k|_inf <= low_range``. None: the
+        authors' ratio to the band limit, ``9 / 42``.
     low_fraction : share of the first layer's neurons in the low band (the rest is the high band).
     high_bands : number of bands the high band is split into, by ``|k|``; each gets its own mask.
     hidden_groups : neuron groups per later sine layer; each group gets its own mask.
@@ -57,8 +65,8 @@ class SASNetSettings:
     mask_lr_scale : learning rate of the hash grid and mask MLP relative to the backbone's.
     """
 
-    bandlimit: int = 42
-    low_range: int = 9
+    bandlimit: int | None = None
+    low_range: int | None = None
     low_fraction: float = 0.5
     high_bands: int = 4
     hidden_groups: int = 8
@@ -73,13 +81,15 @@ class SASNetSettings:
     mask_lr_scale: float = 0.5
 
     def __post_init__(self) -> None:
-        for name in ("bandlimit", "high_bands", "hidden_groups", "grid_levels", "grid_features",
+        for name in ("bandlimit", "low_range", "high_bands", "hidden_groups", "grid_levels", "grid_features",
                      "grid_log2_table_size", "grid_min_resolution", "grid_max_resolution", "mask_hidden"):
             value = getattr(self, name)
+            if value is None and name in ("bandlimit", "low_range"):
+                continue
             if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
                 raise ValueError(f"sasnet option {name} must be a positive integer, got {value!r}")
-        if not (isinstance(self.low_range, int) and 1 <= self.low_range < self.bandlimit):
-            raise ValueError(f"sasnet needs 1 <= low_range < bandlimit, got {self.low_range!r} and {self.bandlimit!r}")
+        if self.bandlimit is not None and self.low_range is not None and self.low_range >= self.bandlimit:
+            raise ValueError(f"sasnet needs low_range < bandlimit, got {self.low_range} and {self.bandlimit}")
         if not 0.0 < self.low_fraction < 1.0:
             raise ValueError(f"sasnet option low_fraction must be in (0, 1), got {self.low_fraction!r}")
         for name in ("period", "mask_lr_scale"):
@@ -98,7 +108,7 @@ class SASNetSettings:
             raise ValueError(f"unknown sasnet option(s) {', '.join(unknown)}; known: {', '.join(fields)}")
         values: dict[str, Any] = {}
         for key, value in options.items():
-            kind = type(getattr(cls, key))
+            kind = int if key in ("bandlimit", "low_range") else type(getattr(cls, key))
             try:
                 converted = kind(value)
             except (TypeError, ValueError):
@@ -107,6 +117,29 @@ class SASNetSettings:
                 raise ValueError(f"sasnet option {key} must be a whole number, got {value!r}")
             values[key] = converted
         return cls(**values)
+
+    def for_domain(self, domain: MaskDomain | None) -> "SASNetSettings":
+        """These settings with the band limits filled in (the ones given are kept).
+
+        The band limit is a third of the Nyquist frequency of the task's sampling grid (its mask
+        domain's grid: the training pixels of an image, the samples of a 1-D signal, SAPE's grid of an
+        occupancy field), in cycles per ``period``. A third is the authors' ratio: ``bandlimit = 42``
+        for an image of 256 samples per axis, whose Nyquist frequency is 134 cycles per ``2 / 0.95``;
+        the SIREN layers after the first add the harmonics above it. A frequency far above the training
+        Nyquist only aliases between the samples. Tasks with per-sample domains (no grid) get 42.
+        """
+        bandlimit = self.bandlimit
+        if bandlimit is None:
+            bandlimit = DEFAULT_BANDLIMIT
+            if domain is not None and domain.kind == "grid":
+                periodic = domain.periodic or (False,) * len(domain.resolution)
+                # Nyquist = 1 / (2 spacing) with spacing 2 / r (periodic) or 2 / (r - 1), in cycles per unit.
+                nyquist = max((r if wraps else r - 1) / 4.0 for r, wraps in zip(domain.resolution, periodic))
+                bandlimit = max(2, round(nyquist * self.period * BANDLIMIT_PER_NYQUIST))
+            if self.low_range is not None:
+                bandlimit = max(bandlimit, self.low_range + 1)
+        low_range = self.low_range if self.low_range is not None else min(bandlimit - 1, max(1, round(bandlimit * LOW_RANGE_PER_BANDLIMIT)))
+        return dataclasses.replace(self, bandlimit=int(bandlimit), low_range=int(low_range))
 
 
 def half_space_integer_vectors(in_dim: int, radius: int, exclude_radius: int = 0) -> Tensor:
@@ -149,7 +182,8 @@ def frequency_bands(
     ----------
     in_dim : input dimension ``d``.
     width : number of first-layer neurons.
-    settings : band limits and split.
+    settings : band limits and split (band limits left None take :meth:`SASNetSettings.for_domain`'s
+        per-sample default).
     generator : source of the random choice of frequencies.
 
     Returns
@@ -164,6 +198,7 @@ def frequency_bands(
     >>> k.shape, int(band.max())
     (torch.Size([64, 2]), 3)
     """
+    settings = settings.for_domain(None)
     low_count = max(in_dim, round(settings.low_fraction * width))
     high_count = width - low_count
     if high_count < settings.high_bands:
@@ -216,7 +251,8 @@ class SASNet(FieldModel):
     num_hidden_layers : sine layers, the frozen first one included (as :class:`~sape_geo.networks.Siren`).
     omega_0 : SIREN's frequency scale of the later sine layers (the first layer's scale is fixed by
         its integer frequencies and ``settings.period``).
-    settings : frequency bands and the mask network.
+    settings : frequency bands and the mask network (band limits left None: the per-sample default;
+        :func:`build_sasnet` fills them from the task's sampling grid first).
     zero_output : start the output layer at zero.
     generator : source of the first layer's frequencies and the hash grid's initial features.
 
@@ -244,6 +280,7 @@ class SASNet(FieldModel):
         if num_hidden_layers > 1 and hidden_dim < settings.hidden_groups:
             raise ValueError(f"hidden_dim {hidden_dim} is smaller than hidden_groups {settings.hidden_groups}")
         self.in_dim, self.out_dim = int(in_dim), int(out_dim)
+        settings = settings.for_domain(None)
         self.settings = settings
         integer_frequencies, band = frequency_bands(in_dim, hidden_dim, settings, generator)
         self.register_buffer("integer_frequencies", integer_frequencies)  # (W, d) cycles per period
@@ -323,7 +360,8 @@ class SASNet(FieldModel):
 
 
 def build_sasnet(spec: ModelSpec, generator: torch.Generator) -> SASNet:
-    """The ``sasnet`` method: sizes from ``spec.method``, SASNet settings from its ``options``."""
+    """The ``sasnet`` method: sizes from ``spec.method``, SASNet settings from its ``options``, band
+    limits not given there from the task's sampling grid (:meth:`SASNetSettings.for_domain`)."""
     method = spec.method
     return SASNet(
         spec.in_dim,
@@ -331,7 +369,7 @@ def build_sasnet(spec: ModelSpec, generator: torch.Generator) -> SASNet:
         method.hidden_dim,
         method.num_hidden_layers,
         method.omega_0,
-        SASNetSettings.from_options(dict(method.options)),
+        SASNetSettings.from_options(dict(method.options)).for_domain(spec.domain),
         spec.zero_output,
         generator,
     )

@@ -71,7 +71,24 @@ def test_options_reach_the_network_and_typos_are_errors():
     with pytest.raises(ValueError, match="whole number"):
         SASNetSettings.from_options({"bandlimit": 20.5})
     with pytest.raises(ValueError, match="low_range < bandlimit"):
-        SASNetSettings(low_range=50)
+        SASNetSettings(bandlimit=20, low_range=50)
+
+
+def test_band_limit_follows_the_task_sampling_grid():
+    defaults = SASNetSettings()
+    # a third of the grid's Nyquist frequency in cycles per period: the authors' 42 at 256 samples per axis
+    assert defaults.for_domain(MaskDomain("grid", resolution=(256, 256))).bandlimit == round(255 / 4 * defaults.period / 3)
+    assert 40 <= defaults.for_domain(MaskDomain("grid", resolution=(256, 200))).bandlimit <= 48
+    coarse = defaults.for_domain(MaskDomain("grid", resolution=(32, 32)))
+    assert (coarse.bandlimit, coarse.low_range) == (5, 1)
+    periodic = defaults.for_domain(MaskDomain("grid", resolution=(64,), periodic=(True,)))
+    assert periodic.bandlimit == round(64 / 4 * defaults.period / 3)
+    assert defaults.for_domain(MaskDomain("samples", num_samples=10)).bandlimit == 42
+    assert defaults.for_domain(MaskDomain("samples", num_samples=10)).low_range == 9
+    given = SASNetSettings(bandlimit=30, low_range=4).for_domain(MaskDomain("grid", resolution=(32, 32)))
+    assert (given.bandlimit, given.low_range) == (30, 4)
+    spec = ModelSpec(MethodConfig("sasnet", hidden_dim=32, num_hidden_layers=2), 2, 1, 10, MaskDomain("grid", resolution=(32, 32)))
+    assert int(build_model(spec).integer_frequencies.abs().max()) <= 5
 
 
 def test_first_layer_is_frozen_and_phases_train():
