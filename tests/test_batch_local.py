@@ -10,9 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from sape_geo.runs import CONFIG_FILE, METRICS_FILE, is_complete_run
 from sape_geo_apps.batch import load_pipeline, run_pipeline
@@ -23,13 +21,32 @@ TINY = "{steps: 20, hidden: 16, layers: 1, frequencies: 8}"
 RUN_FILES = {CONFIG_FILE, METRICS_FILE, "history.csv", "model.pt", "progress.npy"}
 
 
-@pytest.fixture
-def data(tmp_path):
-    """A small image and a file that only claims to be one."""
-    y, x = np.mgrid[0:16, 0:16]
-    Image.fromarray((127 + 120 * np.sin(x / 2.0) * np.cos(y / 3.0)).astype(np.uint8)).save(tmp_path / "wave.png")
-    (tmp_path / "broken.png").write_bytes(b"this is not a png")
-    return tmp_path
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+TINY_TRANSFER = "{steps: 10, samples: 400, target-batch: 400, hidden: 16, frequencies: 8}"
+
+
+def transfer_pipeline(folder: Path) -> Path:
+    """Two of the project's mesh pairs, one pair whose source is not a mesh, and a 1-D fit."""
+    (folder / "broken.obj").write_text("this is not a mesh\n")
+    pairs = [
+        f"{{source: {ASSETS}/{name}_source.obj, target: {ASSETS}/{name}_target.obj, landmarks: {ASSETS}/{name}_landmarks.txt}}"
+        for name in ("creature", "teddy")
+    ]
+    pairs.append(f"{{source: broken.obj, target: {ASSETS}/teddy_target.obj, landmarks: {ASSETS}/teddy_landmarks.txt}}")
+    listed = "\n".join(f"      - {pair}" for pair in pairs)
+    return write_pipeline(
+        folder,
+        f"""jobs:
+  - name: meshes
+    task: transfer
+    inputs:
+{listed}
+    settings: {TINY_TRANSFER}
+  - name: curve
+    task: fit1d
+    settings: {TINY}
+""",
+    )
 
 
 def write_pipeline(folder: Path, text: str) -> Path:
@@ -38,54 +55,44 @@ def write_pipeline(folder: Path, text: str) -> Path:
     return path
 
 
-def test_jobs_run_in_parallel_a_failing_job_never_stops_the_others_and_a_rerun_resumes(data):
-    pipeline = write_pipeline(
-        data,
-        f"""jobs:
-  - name: curve
-    task: fit1d
-    settings: {TINY}
-  - name: pictures
-    task: image
-    inputs: {{image: [wave.png, broken.png]}}
-    methods: [sape-ff]
-    settings: {TINY}
-""",
-    )
-    out = data / "out"
+def test_jobs_run_in_parallel_a_failing_job_never_stops_the_others_and_a_rerun_resumes(tmp_path):
+    pipeline = transfer_pipeline(tmp_path)
+    out = tmp_path / "out"
     report = run_pipeline(pipeline, out, workers=2, progress=False)
 
-    assert [o.status for o in report.outcomes] == ["done", "done", "failed"]
+    assert [o.status for o in report.outcomes] == ["done", "done", "failed", "done"]
     failed = report.failed[0]
-    assert failed.run_name.startswith("pictures/broken-") and not report.ok
-    assert "ImageReadError" in failed.error and "broken.png" in failed.error
+    assert failed.run_name.startswith("meshes/broken-teddy_target-") and not report.ok
+    assert "broken.obj" in failed.error and "no vertices" in failed.error
     assert not is_complete_run(out / failed.run_name)
     record = json.loads((out / failed.run_name / FAILURE_FILE).read_text())
-    assert record["task"] == "image" and record["pipeline_line"] == 5 and "Traceback" in record["traceback"]
-    assert record["command"][:3] == ["sape-geo", "image", str(data / "broken.png")]
-    for outcome in report.outcomes[:2]:
-        assert RUN_FILES <= {p.name for p in (out / outcome.run_name).iterdir()}
-        assert json.loads((out / outcome.run_name / METRICS_FILE).read_text())["steps_done"] == 20
+    assert record["task"] == "transfer" and record["pipeline_line"] == 2 and "Traceback" in record["traceback"]
+    assert record["command"][:3] == ["sape-geo", "transfer", str(tmp_path / "broken.obj")]
+    for index, steps in ((0, 10), (1, 10), (3, 20)):
+        run_dir = out / report.outcomes[index].run_name
+        assert RUN_FILES <= {p.name for p in run_dir.iterdir()}
+        assert json.loads((run_dir / METRICS_FILE).read_text())["steps_done"] == steps
+    assert (out / report.outcomes[0].run_name / "result.obj").is_file()
     assert len({o.worker for o in report.outcomes}) == 2  # two worker processes shared the jobs
 
-    curve, wave, broken = csv.DictReader(report.summary_csv.open())
-    assert [curve["status"], wave["status"], broken["status"]] == ["done", "done", "failed"]
-    assert float(curve["mse_all"]) > 0 and curve["psnr_all_db"] == ""  # each task has its own metrics
-    assert float(wave["psnr_all_db"]) > 0 and wave["image"] == "wave.png" and wave["method"] == "sape-ff"
-    assert "ImageReadError" in broken["error"]
+    creature, teddy, broken, curve = csv.DictReader(report.summary_csv.open())
+    assert [creature["status"], teddy["status"], broken["status"], curve["status"]] == ["done", "done", "failed", "done"]
+    assert creature["source"] == str(ASSETS / "creature_source.obj") and teddy["landmarks"].endswith("teddy_landmarks.txt")
+    assert float(creature["chamfer_l1_pct_diag"]) > 0 and curve["chamfer_l1_pct_diag"] == ""  # each task its metrics
+    assert float(curve["mse_all"]) > 0 and "no vertices" in broken["error"]
     markdown = report.summary_markdown.read_text()
-    assert "## fit1d" in markdown and "## image" in markdown and "1 failed" in markdown
+    assert "## transfer" in markdown and "## fit1d" in markdown and "1 failed" in markdown
 
     # resume after an interruption: the curve run is half-written (no metrics.json, a temporary file
-    # left over); the picture run is finished and must not be touched; the failed job is retried
-    curve_run, wave_run = out / report.outcomes[0].run_name, out / report.outcomes[1].run_name
+    # left over); the creature run is finished and must not be touched; the failed job is retried
+    curve_run, creature_run = out / report.outcomes[3].run_name, out / report.outcomes[0].run_name
     (curve_run / METRICS_FILE).unlink()
     (curve_run / ".model.pt.abc123.tmp.pt").write_bytes(b"partial")
-    untouched = (wave_run / METRICS_FILE).stat().st_mtime_ns
+    untouched = (creature_run / METRICS_FILE).stat().st_mtime_ns
     again = run_pipeline(pipeline, out, workers=2, progress=False)
-    assert [o.status for o in again.outcomes] == ["done", "already done", "failed"]
+    assert [o.status for o in again.outcomes] == ["already done", "already done", "failed", "done"]
     assert is_complete_run(curve_run) and not (curve_run / ".model.pt.abc123.tmp.pt").exists()
-    assert (wave_run / METRICS_FILE).stat().st_mtime_ns == untouched
+    assert (creature_run / METRICS_FILE).stat().st_mtime_ns == untouched
 
 
 def test_incomplete_run_folder_with_foreign_files_is_refused_not_deleted(tmp_path):

@@ -114,7 +114,7 @@ def test_inputs_glob_pairs_and_nargs_options(meshes, plugins):
         ("jobs:\n  - task: fit1d\n    settings:\n      hidden: 8\n      steps: 0\n", 5, "--steps: must be >= 1"),
         ("jobs:\n  - task: fit1d\n    settings:\n      stepz: 3\n", 4, "has no option --stepz"),
         ("jobs:\n  - task: fit1d\n    settings:\n      steps: [10, ten]\n", 4, "expected a whole number"),
-        ("jobs:\n  - task: fit1d\n\n    methods: [ff, bogus]\n", 4, "unknown method 'bogus'"),
+        ("jobs:\n  - task: fit1d\n\n    methods: [ff, bogus]\n", 4, "--method: invalid choice: 'bogus'"),
         ("jobs:\n  - task: fit1d\n    settings: {out: x}\n", 3, "not allowed"),
         ("jobs:\n  - task: fit1d\n    settings:\n      quiet: yes\n", 4, "not allowed"),
         ("jobs:\n  - task: fit1d\n    settings:\n      method: ff\n", 4, "methods: [...]"),

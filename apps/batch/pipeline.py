@@ -40,7 +40,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sape_geo.methods import method_names
 from sape_geo.registry import TaskPlugin
 from sape_geo_apps.batch.task_arguments import RESERVED_OPTIONS, TaskArgumentError, TaskArguments
 from sape_geo_apps.batch.task_registry import InstalledTasks
@@ -359,10 +358,6 @@ class _PipelineReader:
             values = [node.plain()]
         for value in values:
             self._check_value(name, value, node.line, arguments)
-        if name == "method":
-            unknown = [v for v in values if v not in method_names()]
-            if unknown:
-                raise self.error(node.line, f"unknown method {unknown[0]!r}; methods: {' '.join(method_names())}")
         return _Axis(name, tuple(values), line, len(values) > 1)
 
     def _check_value(self, name: str, value: Any, line: int, arguments: TaskArguments) -> None:

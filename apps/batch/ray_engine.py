@@ -59,7 +59,10 @@ class RayEngine:
         if started_here:
             self._connect(ray)
         try:
-            self._run(ray, list(jobs), out_root, on_outcome)
+            jobs = list(jobs)
+            if started_here and not self.address:
+                jobs = _reject_unschedulable(ray, jobs, out_root, on_outcome)
+            self._run(ray, jobs, out_root, on_outcome)
         finally:
             if started_here:
                 ray.shutdown()
@@ -94,6 +97,24 @@ class RayEngine:
                 outcome = _outcome(ray, reference, job, out_root) if reference in ready else None
                 on_outcome(outcome if outcome is not None and outcome.status != FAILED else JobOutcome(job.run_name, INTERRUPTED))
             raise
+
+
+def _reject_unschedulable(ray, jobs: list[Job], out_root: Path, on_outcome: Callable[[JobOutcome], None]) -> list[Job]:
+    """Fail at once the jobs asking for more than the local Ray has (Ray would wait for them forever)."""
+    totals = ray.cluster_resources()
+    schedulable = []
+    for job in jobs:
+        cpus, gpus = totals.get("CPU", 0), totals.get("GPU", 0)
+        if job.resources.cpus <= cpus and job.resources.gpus <= gpus:
+            schedulable.append(job)
+            continue
+        message = (
+            f"Unschedulable: the job asks for {job.resources.cpus} CPU(s) and {job.resources.gpus:g} GPU(s); "
+            f"the local Ray has {cpus:g} and {gpus:g} (lower 'resources' or give --workers / --address)"
+        )
+        record_failure(out_root / job.run_name, job, message, "", f"ray:{os.getpid()}")
+        on_outcome(JobOutcome(job.run_name, FAILED, error=message))
+    return schedulable
 
 
 def _outcome(ray, reference, job: Job, out_root: Path) -> JobOutcome:
