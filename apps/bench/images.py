@@ -54,6 +54,7 @@ def fit_once(task, method: MethodConfig, steps: int, seed: int, threads: int) ->
         "mean_progress": m["mean_progress"],
         "seconds": m["fit_seconds"],
         "stop_reason": m["stop_reason"],
+        "parameters": m["parameters"],
     }
 
 
@@ -106,7 +107,8 @@ def write_report(settings: dict, runs: list[dict], sweep: list[dict], methods: l
         "## Means per set\n",
         markdown_table(rows, ["set", "method", "images", "mean_psnr_all_db", "mean_psnr_heldout_db", "mean_psnr_train_db", "mean_seconds"], "{:.2f}"),
         "## Every run\n",
-        markdown_table(runs, ["set", "image", "method", "psnr_all_db", "psnr_heldout_db", "psnr_train_db", "mean_progress", "seconds"], "{:.2f}"),
+        markdown_table(runs, ["set", "image", "method", "psnr_all_db", "psnr_heldout_db", "psnr_train_db", "mean_progress", "seconds",
+                              "parameters"], "{:.2f}"),
     ]
     if sweep:
         sections += [

@@ -56,7 +56,8 @@ def fit_metrics(task: Occupancy, method: str, steps: int, seed: int, threads: in
                                                                       threads=threads, device="cpu"), out)
     m = result.metrics
     return {"iou_uniform": m["iou_uniform"], "iou_near_surface": m["iou_near_surface"], "iou_mean": m["iou_mean"],
-            "mean_progress": m["mean_progress"], "seconds": m["fit_seconds"], "stop_reason": m["stop_reason"]}
+            "mean_progress": m["mean_progress"], "seconds": m["fit_seconds"], "stop_reason": m["stop_reason"],
+            "parameters": m["parameters"]}
 
 
 def summary_rows(runs: list[dict], methods: list[str]) -> list[dict]:
@@ -106,7 +107,8 @@ def write_report(settings: dict, runs: list[dict], timing: list[dict], robustnes
         "## Means over meshes\n",
         markdown_table(rows, ["method", "meshes", "mean_iou_uniform", "mean_iou_near_surface", "mean_iou", "mean_seconds"], "{:.4f}"),
         "## Every run\n",
-        markdown_table(runs, ["mesh", "method", "iou_uniform", "iou_near_surface", "iou_mean", "mean_progress", "seconds"], "{:.4f}"),
+        markdown_table(runs, ["mesh", "method", "iou_uniform", "iou_near_surface", "iou_mean", "mean_progress", "seconds", "parameters"],
+                       "{:.4f}"),
     ]
     if timing:
         sections += [
