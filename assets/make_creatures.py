@@ -57,23 +57,36 @@ class Ellipsoid:
 
 @dataclass(frozen=True)
 class Creature:
+    """Parts joined by a smooth union; ``ridges`` > 0 adds bumps of that height (and ``ridge_wavelength``)
+    on the upper back only: local high-frequency detail that the smooth source lacks, the case SAPE is
+    made for (high frequencies there, none elsewhere)."""
+
     parts: tuple = field(default_factory=tuple)
+    ridges: float = 0.0
+    ridge_wavelength: float = 0.2
 
     def field(self, points: np.ndarray) -> np.ndarray:
-        """Smooth union (polynomial smooth minimum) of the parts' fields; negative inside."""
+        """Smooth union (polynomial smooth minimum) of the parts' fields, minus the back's bumps; negative inside."""
         value = self.parts[0].distance(points)
         for part in self.parts[1:]:
             other = part.distance(points)
             h = np.clip(0.5 + 0.5 * (other - value) / SMOOTHING, 0.0, 1.0)
             value = other * (1 - h) + value * h - SMOOTHING * h * (1 - h)
+        if self.ridges > 0:
+            x, y, z = points.T
+            back = np.clip((z - 0.12) / 0.12, 0.0, 1.0) * np.clip((0.6 - np.abs(x)) / 0.2, 0.0, 1.0)
+            k = 2.0 * np.pi / self.ridge_wavelength
+            value = value - self.ridges * back * np.sin(k * x) ** 2 * np.cos(0.5 * k * y) ** 2
         return value
 
     def tips(self) -> dict[str, np.ndarray]:
         return {part.tip: part.tip_point() for part in self.parts if isinstance(part, Capsule) and part.tip}
 
 
-def quadruped(leg: float = 0.55, tail: float = 0.6, ear: float = 0.22, snout: float = 0.25, body: float = 0.75) -> Creature:
-    """A four-legged creature facing +x: body, head, snout, two ears, four legs, a tail."""
+def quadruped(
+    leg: float = 0.55, tail: float = 0.6, ear: float = 0.22, snout: float = 0.25, body: float = 0.75, ridges: float = 0.0
+) -> Creature:
+    """A four-legged creature facing +x: body, head, snout, two ears, four legs, a tail; ``ridges`` on its back."""
     parts = [
         Ellipsoid((0.0, 0.0, 0.0), (body, 0.32, 0.3)),
         Ellipsoid((body + 0.05, 0.0, 0.22), (0.27, 0.22, 0.22)),
@@ -85,7 +98,7 @@ def quadruped(leg: float = 0.55, tail: float = 0.6, ear: float = 0.22, snout: fl
     ]
     for name, x, y in (("front left", 0.45, 0.18), ("front right", 0.45, -0.18), ("hind left", -0.45, 0.18), ("hind right", -0.45, -0.18)):
         parts.append(Capsule((x * body / 0.75, y, -0.1), (x * body / 0.75 + 0.05, y * 1.2, -0.1 - leg), 0.09, f"{name} foot"))
-    return Creature(tuple(parts))
+    return Creature(tuple(parts), ridges=ridges)
 
 
 def biped(arm: float = 0.5, leg: float = 0.55, ear: float = 0.15, head: float = 0.3) -> Creature:
@@ -106,7 +119,7 @@ def biped(arm: float = 0.5, leg: float = 0.55, ear: float = 0.15, head: float = 
 
 PAIRS = {
     # (source creature, target creature, source faces, target faces)
-    "creature": (quadruped(), quadruped(leg=0.7, tail=1.0, ear=0.4, snout=0.35, body=0.85), 4000, 6000),
+    "creature": (quadruped(), quadruped(leg=0.7, tail=1.0, ear=0.4, snout=0.35, body=0.85, ridges=0.06), 4000, 8000),
     "teddy": (biped(), biped(arm=0.7, leg=0.45, ear=0.3, head=0.36), 3600, 5200),
 }
 

@@ -36,7 +36,8 @@ Landmark file: one pair a line, 'source_vertex target_vertex' (0-based) or 'sour
 (target units); '#' starts a comment (a name); CSV and JSON also accepted.
 
 Without landmarks, --align principal-axes matches centroids, principal axes and spreads (4 axis
-sign choices tried), --align bounding-box matches axis-aligned boxes. Limits: no correspondences are
+sign choices tried), --align bounding-box matches axis-aligned boxes, --align identity keeps the
+inputs as they are (already in one frame, e.g. two resolutions of one model). Limits: no correspondences are
 known, so near-symmetric shapes (equal spreads), different poses, or differently oriented inputs
 (bounding-box) can align wrongly; the network then pulls the wrong parts together. Give landmarks
 when you can.
@@ -68,7 +69,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     task.add_argument("--landmarks", metavar="FILE", help="correspondences: text, CSV or JSON (see above)")
     task.add_argument(
         "--align",
-        choices=("principal-axes", "bounding-box"),
+        choices=("principal-axes", "bounding-box", "identity"),
         default=None,
         help="align without landmarks (see the limits above); ignored when --landmarks is given",
     )
@@ -89,7 +90,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> TransferResult:
     if args.landmarks is None and args.align is None:
-        raise ValueError("no landmarks: give --landmarks FILE (>= 3 pairs), or --align principal-axes / bounding-box")
+        raise ValueError("no landmarks: give --landmarks FILE (>= 3 pairs), or --align principal-axes / bounding-box / identity")
     settings = TransferSettings(args.conformal_weight, args.landmark_weight, args.samples, args.target_batch)
     method: Any = args.method
     if args.method not in INIT_METHODS:

@@ -43,7 +43,7 @@ from sape_geo.runs import PROGRESS_FILE, RunDirectory, describe_input_file
 from .task import MeshTransferTask, TransferSettings
 
 INIT_METHODS = ("affine", "biharmonic")
-ALIGNMENTS = ("landmarks", "principal-axes", "bounding-box")
+ALIGNMENTS = ("landmarks", "principal-axes", "bounding-box", "identity")
 DEFAULT_STEPS = 600
 # Fourier sigma per method, in cycles per unit of the normalised frame. SAPE opens frequencies only
 # where vertices still misfit, so it affords a higher sigma than static FF (the paper uses 2x).
@@ -181,8 +181,8 @@ def prepare_transfer(
     target : mesh or point-cloud file (PLY/XYZ/OBJ without faces), ``(V, F)``, ``(P, None)`` or ``P``.
     landmarks : landmark file, :class:`Landmarks`, ``(source_indices, target_positions)`` or None.
     alignment : ``"landmarks"`` (needs landmarks), or without landmarks ``"principal-axes"`` /
-        ``"bounding-box"`` (see :func:`~sape_geo.geometry.alignment.align_without_landmarks` for their
-        limits). With landmarks, the no-landmark modes are ignored.
+        ``"bounding-box"`` or ``"identity"`` (inputs already in one frame); see
+        :func:`~sape_geo.geometry.alignment.align_without_landmarks` for their limits. With landmarks, the no-landmark modes are ignored.
     target_samples : dense samples of a target surface (the loss's target points and the metrics').
     metric_samples : samples of the result for the metrics.
     seed : seed of the samplers.

@@ -166,15 +166,18 @@ def align_without_landmarks(source: np.ndarray, target: np.ndarray, mode: str = 
     shifts the axes; give landmarks then.
     ``"bounding-box"``: axis-aligned boxes matched (per-axis scale, no rotation). Limits: assumes both
     shapes are already oriented alike.
+    ``"identity"``: no change; the inputs already share a frame (e.g. two resolutions of one model).
 
     Parameters
     ----------
     source, target : (n, 3) and (m, 3) points (vertices or samples).
-    mode : ``"principal-axes"`` or ``"bounding-box"``.
+    mode : ``"principal-axes"``, ``"bounding-box"`` or ``"identity"``.
     max_points : subsample size for choosing the axis signs.
     """
     source = np.asarray(source, dtype=np.float64)
     target = np.asarray(target, dtype=np.float64)
+    if mode == "identity":
+        return AffineTransform.identity()
     if mode == "bounding-box":
         source_low, source_high = source.min(axis=0), source.max(axis=0)
         target_low, target_high = target.min(axis=0), target.max(axis=0)
@@ -185,7 +188,7 @@ def align_without_landmarks(source: np.ndarray, target: np.ndarray, mode: str = 
         matrix = np.diag(scale)
         return AffineTransform(matrix, target_low - matrix @ source_low, "bounding-box")
     if mode != "principal-axes":
-        raise ValueError(f"unknown alignment mode {mode!r}; use 'principal-axes' or 'bounding-box'")
+        raise ValueError(f"unknown alignment mode {mode!r}; use 'principal-axes', 'bounding-box' or 'identity'")
     source_centroid, source_axes, source_spread = principal_axes(source)
     target_centroid, target_axes, target_spread = principal_axes(target)
     if np.any(source_spread <= 1e-12 * source_spread[0]):
