@@ -123,6 +123,7 @@ def test_inputs_glob_pairs_and_nargs_options(meshes, plugins):
         ("jobs:\n  - task: fit1d\n    settings:\n      steps: 3\n      steps: 4\n", 5, "duplicate key"),
         ("jobs:\n  - task: fit1d\n    settings: [steps\n", 4, "flow sequence started on line 3"),
         ("jobs:\n  - name: ../escape\n    task: fit1d\n", 2, "names a folder"),
+        ("jobs:\n  - task: fit1d\n    seeds: [0, 1, 0]\n", 2, "would run twice"),
     ],
 )
 def test_invalid_pipelines_name_the_line(text, line, fragment):

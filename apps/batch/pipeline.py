@@ -207,7 +207,12 @@ class _PipelineReader:
             if group in groups:
                 raise self.error(entry.line, f"job name {group!r} is used twice (first on line {groups[group]}); names must be unique")
             groups[group] = entry.line
-            jobs.extend(self._expand(entry, group, defaults))
+            expanded = self._expand(entry, group, defaults)
+            runs = [job.run_name for job in expanded]
+            repeated = next((run for run in runs if runs.count(run) > 1), None)
+            if repeated is not None:
+                raise self.error(entry.line, f"job {repeated!r} would run twice with the same settings (a value repeated in a list?)")
+            jobs.extend(expanded)
         return jobs
 
     def _check_keys(self, node: Node, allowed: tuple[str, ...], where: str) -> None:
