@@ -33,18 +33,18 @@ from torch import Tensor, nn
 
 from sape_geo.hashgrid import HashGrid
 from sape_geo.methods import MaskDomain, ModelSpec, register_method
+from sape_geo.networks import FieldModel, SineLayer
 
-# The authors' image setting: band limit 42 (a third of a 256-sample grid's Nyquist frequency) and
-# low band up to 9.
+# The authors' image setting: band limit 42 (about a third of a 256-sample grid's Nyquist frequency,
+# 134 cycles per period) and a low band up to 9.
 DEFAULT_BANDLIMIT = 42
 BANDLIMIT_PER_NYQUIST = 1.0 / 3.0
 LOW_RANGE_PER_BANDLIMIT = 9.0 / 42.0
-from sape_geo.networks import FieldModel, SineLayer
 
 
 @dataclass(frozen=True)
 class SASNetSettings:
-    """SASNet's own settings; the defaults are the authors' image configuration (``tiger_d.yaml``).
+    """SASNet's own settings; the defaults follow the authors' image configuration (``tiger_d.yaml``).
 
     Attributes
     ----------
@@ -123,8 +123,8 @@ class SASNetSettings:
 
         The band limit is a third of the Nyquist frequency of the task's sampling grid (its mask
         domain's grid: the training pixels of an image, the samples of a 1-D signal, SAPE's grid of an
-        occupancy field), in cycles per ``period``. A third is the authors' ratio: ``bandlimit = 42``
-        for an image of 256 samples per axis, whose Nyquist frequency is 134 cycles per ``2 / 0.95``;
+        occupancy field), in cycles per ``period``. About a third is the authors' ratio: ``bandlimit =
+        42`` for an image of 256 samples per axis, whose Nyquist frequency is 134 cycles per ``2 / 0.95``;
         the SIREN layers after the first add the harmonics above it. A frequency far above the training
         Nyquist only aliases between the samples. Tasks with per-sample domains (no grid) get 42.
         """
