@@ -58,7 +58,7 @@ def test_loss_feedback_flags_the_misplaced_point():
     moved = on_target.clone()
     moved[10, 1] += 0.5  # half the normalised radius off the outline
     total_moved, per_point = task.loss(moved.requires_grad_(), None)
-    assert float(total_moved) > float(total)
+    assert float(total_moved.detach()) > float(total)
     assert int(per_point.argmax()) == 10 and float(per_point[10]) > 0.2
     # The outline samples the moved point left behind now pull its neighbours: they report misfit too.
     assert float(per_point[9] + per_point[11]) > 1.5 * float(before[9] + before[11])

@@ -40,19 +40,24 @@ __all__ = [
     "SilhouetteError",
     "SilhouetteFit",
     "SilhouetteTarget",
+    "default_fit_options",
     "default_method_config",
     "fit_silhouette",
     "load_silhouette",
     "score_curve",
 ]
 
-DEFAULT_STEPS = 2000
-DEFAULT_LR = 1e-3
+DEFAULT_STEPS = 1500
 DEFAULT_EPSILON = 1e-3
 HIDDEN_LAYERS = 2  # the paper's curve network: 2 x 256
-# Fourier sigma (cycles per unit of the [-1, 1] parameter domain) tuned per method on the project's
-# own star, gear and glyph silhouettes; SAPE takes a higher sigma because it opens it only where needed.
+# Tuned per method on the project's own star, gear and glyph silhouettes (assets/make_silhouettes.py).
+# Fourier sigma is in cycles per unit of the [-1, 1] parameter domain; SAPE takes a higher sigma
+# because it opens high frequencies only where the curve still misfits. Chamfer fits fold the curve
+# onto itself when steps are large, so encoded networks use a small learning rate (the reference code
+# used 1e-5 over 10 000 steps, and 1e-4 without an encoding).
 SIGMA_BY_METHOD = {"ff": 5.0, "pff": 5.0, "sape-ff": 10.0}
+DEFAULT_LR = 1e-4
+LR_BY_METHOD = {"none": 1e-3}
 
 
 def default_method_config(method: str = "sape-ff", **changes) -> MethodConfig:
@@ -65,6 +70,11 @@ def default_method_config(method: str = "sape-ff", **changes) -> MethodConfig:
     }
     settings.update(changes)
     return MethodConfig(**settings)
+
+
+def default_fit_options(method: str = "sape-ff") -> dict:
+    """The silhouette task's tuned :class:`~sape_geo.fitting.FitConfig` settings for ``method``."""
+    return {"lr": LR_BY_METHOD.get(method, DEFAULT_LR), "lr_schedule": "cosine"}
 
 
 def fit_silhouette(
@@ -88,7 +98,8 @@ def fit_silhouette(
     points : curve points (overrides ``config.points``).
     steps, seed : optimisation steps after calibration, and the seed of every generator.
     config : other task settings.
-    fit_options : more :class:`~sape_geo.fitting.FitConfig` fields (``lr``, ``threads``, ``progress_bar``...).
+    fit_options : more :class:`~sape_geo.fitting.FitConfig` fields (``lr``, ``threads``, ``progress_bar``...);
+        by default the method's tuned learning rate with a cosine decay (:func:`default_fit_options`).
 
     Returns
     -------
@@ -103,7 +114,7 @@ def fit_silhouette(
     base = config if config is not None else SilhouetteConfig()
     task_config = SilhouetteConfig(**{**base.__dict__, "points": points})
     method_config = method if isinstance(method, MethodConfig) else default_method_config(method)
-    fit_config = FitConfig(**{"steps": steps, "seed": seed, "lr": DEFAULT_LR, "lr_schedule": "cosine", **fit_options})
+    fit_config = FitConfig(**{"steps": steps, "seed": seed, **default_fit_options(method_config.name), **fit_options})
     return run_silhouette(SilhouetteFit(target, task_config), method_config, fit_config, out, overwrite)
 
 
@@ -135,6 +146,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         default_epsilon=DEFAULT_EPSILON,
         sigma_help="Fourier-feature sigma in cycles per unit of the curve parameter mapped to [-1, 1]",
     )
+    parser.set_defaults(lr=None)  # None: the method's tuned rate (LR_BY_METHOD), see the description
 
 
 def _run(args: argparse.Namespace) -> RunResult:
@@ -146,7 +158,10 @@ def _run(args: argparse.Namespace) -> RunResult:
         calibration_steps=args.calibration_steps,
     )
     method = method_config_from_args(args, SIGMA_BY_METHOD, default_sigma=5.0)
-    fit_config = fit_config_from_args(args, lr_schedule="cosine")
+    options = default_fit_options(method.name)
+    if args.lr is not None:
+        options["lr"] = args.lr
+    fit_config = fit_config_from_args(argparse.Namespace(**{**vars(args), "lr": options.pop("lr")}), **options)
     result = run_silhouette(SilhouetteFit(target, config), method, fit_config, args.out, args.overwrite, extra_config={"argv": vars(args)})
     result.extras["notes"] = target.notes
     return result
@@ -171,7 +186,10 @@ PLUGIN = TaskPlugin(
         "Fit a closed curve s in [0, 1) -> R^2 to the outer boundary of the largest shape in an image (any\n"
         "mode; light on dark, dark on light or opaque on transparent, decided from the border) or to a closed\n"
         "polyline file. The network is calibrated to the unit circle first, then fitted by the symmetric\n"
-        "Chamfer distance; SAPE opens higher frequencies along the curve where it still misfits.\n\n"
+        "Chamfer distance; SAPE opens higher frequencies along the curve where it still misfits. The learning\n"
+        f"rate decays by a cosine from {DEFAULT_LR:g} ("
+        + ", ".join(f"{m}: {lr:g}" for m, lr in LR_BY_METHOD.items())
+        + ") unless --lr is given.\n\n"
         "Writes RUN/result.csv (the closed polyline, one x,y a line, in the image's pixel coordinates: x =\n"
         "column, y = row, centre of the top-left pixel at (0, 0)), RUN/result.png (the curve over the\n"
         "silhouette coloured by its heat map), metrics.json (IoU, Chamfer) and the usual run files.\n\n"

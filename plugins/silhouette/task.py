@@ -43,7 +43,7 @@ class SilhouetteConfig:
     """
 
     points: int = 500
-    target_samples: int = 2000
+    target_samples: int = 1000
     mask_resolution: int = 128
     calibration_steps: int = 300
     calibration_lr: float = 1e-3

@@ -1,0 +1,155 @@
+"""2-D silhouette benchmark (issue 4): every method on every silhouette, IoU per shape and mean, seconds.
+
+Each method fits each image of ``--data`` (default ``../shared/data/silhouettes``: MPEG-7 shapes and
+the SAPE repository's examples) with the silhouette task's defaults for that method (``sape-geo
+silhouette IMAGE --method M``: 500 curve points, circle calibration, then the Chamfer fit). The table
+reports IoU (the curve's polygon filled even-odd vs the silhouette on the image's pixel grid), the
+Chamfer distance in % of the outline's bounding-box diagonal, the mean heat-map progress, and wall and
+CPU seconds per run (the machine is shared, so CPU seconds are what an idle core would take).
+
+Targets: ``sape-ff`` mean IoU >= 0.93 and the best of the methods (the paper: 0.928 SAPE+FF, 0.873 FF,
+0.779 SIREN on 20 MPEG-7 shapes); a default run (500 curve points) under 60 s on 2 CPU cores.
+
+    python -m sape_geo_apps.bench.silhouettes [--methods none ff sape-ff ...] [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import torch
+
+from sape_geo_apps.bench.common import markdown_table, write_results
+from sape_geo_plugins.silhouette import DEFAULT_STEPS, default_fit_options, default_method_config, fit_silhouette
+
+DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "silhouettes"
+IMAGE_SUFFIXES = (".gif", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+METHODS = ("none", "siren", "ff", "pff", "sape-ff", "rbfg", "sape-rbfg")
+TARGET_IOU = 0.93
+TARGET_SECONDS = 60.0
+
+
+def fit_one(job: tuple[str, str, int, int, int]) -> dict:
+    """One run with the method's defaults; returns the row of the table (runs in a worker process)."""
+    path, method, steps, seed, threads = job
+    torch.set_num_threads(threads)
+    started_wall, started_cpu = time.perf_counter(), time.process_time()
+    result = fit_silhouette(path, default_method_config(method), None, steps=steps, seed=seed,
+                            **default_fit_options(method), progress_bar=False, threads=threads, device="cpu")
+    m = result.metrics
+    return {
+        "shape": Path(path).name,
+        "method": method,
+        "iou": m["iou"],
+        "chamfer_pct_diag": m["chamfer_l1_pct_diag"],
+        "mean_progress": m["mean_progress"],
+        "seconds": time.perf_counter() - started_wall,
+        "cpu_seconds": time.process_time() - started_cpu,
+        "stop_reason": m["stop_reason"],
+    }
+
+
+def summary_rows(runs: list[dict], methods: list[str]) -> list[dict]:
+    rows = []
+    for method in methods:
+        chosen = [r for r in runs if r["method"] == method]
+        if chosen:
+            rows.append({
+                "method": method,
+                "shapes": len(chosen),
+                "mean_iou": statistics.fmean(r["iou"] for r in chosen),
+                "min_iou": min(r["iou"] for r in chosen),
+                "mean_chamfer_pct_diag": statistics.fmean(r["chamfer_pct_diag"] for r in chosen),
+                "mean_seconds": statistics.fmean(r["seconds"] for r in chosen),
+                "mean_cpu_seconds": statistics.fmean(r["cpu_seconds"] for r in chosen),
+            })
+    return rows
+
+
+def iou_matrix(runs: list[dict], methods: list[str]) -> list[dict]:
+    """One row per shape, one IoU column per method."""
+    shapes = sorted({r["shape"] for r in runs})
+    table = {(r["shape"], r["method"]): r["iou"] for r in runs}
+    return [{"shape": shape, **{method: table.get((shape, method)) for method in methods}} for shape in shapes]
+
+
+def write_report(name: str, settings: dict, runs: list[dict], methods: list[str]) -> None:
+    rows = summary_rows(runs, methods)
+    verdicts = []
+    sape = next((row for row in rows if row["method"] == "sape-ff"), None)
+    if sape is not None:
+        best = max(rows, key=lambda row: row["mean_iou"])
+        verdicts.append(
+            f"- sape-ff mean IoU {sape['mean_iou']:.4f}: >= {TARGET_IOU} {'met' if sape['mean_iou'] >= TARGET_IOU else 'NOT met'}; "
+            f"best of the methods {'met' if best['method'] == 'sape-ff' else 'NOT met (best: ' + best['method'] + ')'}"
+        )
+        slowest = max(r["cpu_seconds"] for r in runs if r["method"] == "sape-ff")
+        slowest_wall = max(r["seconds"] for r in runs if r["method"] == "sape-ff")
+        verdicts.append(
+            f"- default sape-ff run: slowest {slowest:.0f} CPU seconds on one thread (= wall seconds on an idle core), "
+            f"{slowest_wall:.0f} s wall on the shared machine; target {TARGET_SECONDS:.0f} s "
+            f"{'met' if slowest < TARGET_SECONDS else 'NOT met'} by CPU time"
+        )
+    sections = [
+        "# Silhouettes: every method on every shape\n",
+        f"Data: {settings['data']} ({settings['shapes']} shapes). Each run: the task's defaults for the method "
+        f"({settings['points']} curve points, {settings['target_samples']} outline samples, calibration to the unit circle "
+        f"for {settings['calibration_steps']} steps, then {settings['steps']} Adam steps of the symmetric Chamfer distance with a "
+        f"cosine learning-rate decay; 2 x 256 ReLU MLP, 256 frequencies; SAPE on a periodic grid of "
+        f"{settings['mask_resolution']} nodes along the curve). Per-method settings: {settings['per_method']}. "
+        f"Seed {settings['seed']}, one torch thread per run, {settings['jobs']} runs at a time on a CPU shared with other jobs.\n",
+        "IoU: the curve's polygon filled even-odd vs the silhouette (largest component, holes filled) on the image's pixel "
+        "grid, grown where either leaves the image. Chamfer: symmetric, non-squared, % of the outline's bounding-box diagonal.\n",
+        f"Targets: sape-ff mean IoU >= {TARGET_IOU} and the best; a default run under {TARGET_SECONDS:.0f} s on 2 CPU cores.\n",
+        *verdicts,
+        "",
+        "## Means over shapes\n",
+        markdown_table(rows, ["method", "shapes", "mean_iou", "min_iou", "mean_chamfer_pct_diag", "mean_seconds", "mean_cpu_seconds"], "{:.4f}"),
+        "## IoU per shape\n",
+        markdown_table(iou_matrix(runs, methods), ["shape", *methods], "{:.4f}"),
+        "## Every run\n",
+        markdown_table(runs, ["shape", "method", "iou", "chamfer_pct_diag", "mean_progress", "seconds", "cpu_seconds", "stop_reason"], "{:.4f}"),
+    ]
+    write_results(name, {"settings": settings, "summary": rows, "runs": runs}, "\n".join(sections))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from sape_geo_plugins.silhouette import SIGMA_BY_METHOD, SilhouetteConfig
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DATA_DIR, help="folder of silhouette images (default ../shared/data/silhouettes)")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), help=f"methods to compare (default: {' '.join(METHODS)})")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"steps after calibration (default {DEFAULT_STEPS}, the task's)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    parser.add_argument("--jobs", type=int, default=2, help="runs at a time, each in its own process (default 2)")
+    parser.add_argument("--name", default="silhouettes", help="result files benchmarks/<name>.json/.md (default silhouettes)")
+    args = parser.parse_args(argv)
+    shapes = sorted(p for p in args.data.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not shapes:
+        raise FileNotFoundError(f"no silhouette images in {args.data}")
+    defaults = SilhouetteConfig()
+    settings = {
+        "data": str(args.data), "shapes": len(shapes), "steps": args.steps, "seed": args.seed, "jobs": args.jobs,
+        "points": defaults.points, "target_samples": defaults.target_samples, "mask_resolution": defaults.mask_resolution,
+        "calibration_steps": defaults.calibration_steps,
+        "per_method": {m: {"sigma": SIGMA_BY_METHOD.get(m), **default_fit_options(m), "epsilon": default_method_config(m).epsilon}
+                       for m in args.methods},
+    }
+    jobs = [(str(path), method, args.steps, args.seed, args.threads) for method in args.methods for path in shapes]
+    runs = []
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        for row in pool.map(fit_one, jobs):
+            runs.append(row)
+            print(f"{row['shape']:22s} {row['method']:10s} IoU {row['iou']:.4f}  {row['seconds']:.0f} s "
+                  f"({row['cpu_seconds']:.0f} CPU s)", flush=True)
+            write_report(args.name, settings, runs, args.methods)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
