@@ -77,14 +77,9 @@ class TaskArguments:
         return self._options[_option_string(name)].nargs == 0
 
     def takes_several_values(self, name: str) -> bool:
-        """True when the option (or positional) takes a list of values (``nargs`` of ``+``, ``*`` or > 1)."""
-        action = self._options.get(_option_string(name))
-        if action is None:
-            action = next(a for a in self._positionals if a.dest == name.replace("-", "_"))
-        return action.nargs in ("+", "*") or (isinstance(action.nargs, int) and action.nargs > 1)
-
-    def default(self, name: str) -> Any:
-        return self._options[_option_string(name)].default
+        """True when the option takes a list of values (``nargs`` of ``+``, ``*`` or more than 1)."""
+        nargs = self._options[_option_string(name)].nargs
+        return nargs in ("+", "*") or (isinstance(nargs, int) and nargs > 1)
 
     def command_line(self, positionals: dict[str, Any], options: Sequence[tuple[str, Any]]) -> list[str]:
         """The argument list for ``positionals`` (by name) and ``options`` (name, value) pairs.
