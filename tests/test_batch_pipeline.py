@@ -68,6 +68,22 @@ def test_matrix_is_methods_x_settings_x_seeds_with_defaults_merged():
     assert {job.axis_values["seed"] for job in pipeline.jobs} == {0, 1, 2}  # the job's seeds replace the default
 
 
+def test_repeatable_option_takes_a_list_per_job_and_a_list_of_lists_as_an_axis():
+    pipeline = parse(
+        """
+        jobs:
+          - task: fit1d
+            methods: [sasnet]
+            settings:
+              method_option: [[bands=2, bandlimit=16], [bands=3]]
+        """
+    )
+    assert [" ".join(job.argv) for job in pipeline.jobs] == [
+        "--method sasnet --method-option bands=2 --method-option bandlimit=16",
+        "--method sasnet --method-option bands=3",
+    ]
+
+
 def test_run_names_change_with_any_setting_so_a_changed_pipeline_never_reuses_a_run():
     template = "jobs:\n  - {{task: fit1d, settings: {{steps: {}}}}}\n"
     assert parse(template.format(30)).jobs[0].run_name != parse(template.format(31)).jobs[0].run_name

@@ -77,15 +77,23 @@ class TaskArguments:
         return self._options[_option_string(name)].nargs == 0
 
     def takes_several_values(self, name: str) -> bool:
-        """True when the option takes a list of values (``nargs`` of ``+``, ``*`` or more than 1)."""
+        """True when one value of the option is a list: ``nargs`` of ``+``, ``*`` or more than 1, or a
+        repeatable option (``action="append"``, e.g. ``--method-option``)."""
+        return self._is_repeatable(name) or self._takes_several_words(name)
+
+    def _takes_several_words(self, name: str) -> bool:
         nargs = self._options[_option_string(name)].nargs
         return nargs in ("+", "*") or (isinstance(nargs, int) and nargs > 1)
+
+    def _is_repeatable(self, name: str) -> bool:
+        # argparse names its action classes privately; "append"/"extend" are the repeatable ones.
+        return isinstance(self._options[_option_string(name)], (argparse._AppendAction, argparse._ExtendAction))
 
     def command_line(self, positionals: dict[str, Any], options: Sequence[tuple[str, Any]]) -> list[str]:
         """The argument list for ``positionals`` (by name) and ``options`` (name, value) pairs.
 
-        Flags are included when their value is true and left out when false; list values become
-        several words for options that take several values.
+        Flags are included when their value is true and left out when false; a list value becomes
+        several words for options that take several values, and a repeated option for repeatable ones.
         """
         argv: list[str] = []
         for name in self.positional_names:
@@ -95,9 +103,12 @@ class TaskArguments:
             if self.is_flag(name):
                 if value:
                     argv.append(_option_string(name))
-                continue
-            argv.append(_option_string(name))
-            argv.extend(_words(value))
+            elif self._is_repeatable(name) and not self._takes_several_words(name):
+                for item in value if isinstance(value, (list, tuple)) else [value]:
+                    argv += [_option_string(name), _word(item)]
+            else:
+                argv.append(_option_string(name))
+                argv.extend(_words(value))
         return argv
 
     def parse(self, argv: Sequence[str]) -> argparse.Namespace:
