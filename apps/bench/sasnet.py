@@ -1,14 +1,19 @@
 """SASNet beside SAPE and SIREN (issue 8): images and occupancy, same data and step budget, parameter counts.
 
-Three parts, each method run through the task plugins with their defaults and the one loop (Adam at
-lr 1e-3, constant, the budget every method gets in the image and occupancy benchmarks):
+Four parts, each method run with the task's defaults and the one loop (Adam at lr 1e-3, constant, the
+budget every method gets in the image and occupancy benchmarks):
 
 - **images, benchmark setting**: the image benchmark's setting (long side ``--max-size``, 25% training
   grid, ``--steps`` steps, 3 x 256 backbone) on the first ``--images-per-set`` images of each set;
 - **images, small backbone**: a larger image (``--small-max-size``) and a narrow backbone
-  (3 x ``--small-hidden``), the regime where the SASNet authors report their largest gains (a backbone
-  with clearly fewer parameters than the signal has values);
+  (3 x ``--small-hidden``), still scored on all pixels after training on 25%;
+- **images, full fit**: every pixel trained and scored (representation, not interpolation), a narrow
+  backbone (3 x ``--small-hidden``) on ``--small-max-size`` images: the regime where the SASNet
+  authors report their largest gains (a backbone with clearly fewer parameters than the signal has
+  values). SAPE keeps one grid node per pixel;
 - **occupancy**: the occupancy benchmark's comparison setting on the watertight meshes.
+
+``--parts`` re-runs some parts and keeps the others' rows from the previous ``benchmarks/sasnet.json``.
 
 Target (from the issue): report where ``sasnet`` beats ``sape-ff`` and where it does not.
 
@@ -20,23 +25,63 @@ Results go to ``benchmarks/sasnet.json`` and ``.md``, rewritten after every run.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
 from sape_geo.experiment import run_task
-from sape_geo.fitting import FitConfig
-from sape_geo.methods import MethodConfig
-from sape_geo_apps.bench.common import markdown_table, write_results
+from sape_geo.fitting import Batch, FitConfig, Task
+from sape_geo.imaging import read_image
+from sape_geo.methods import MaskDomain, MethodConfig
+from sape_geo.metrics import psnr
+from sape_geo_apps.bench.common import RESULTS_DIR, markdown_table, write_results
 from sape_geo_apps.bench.images import DATA_DIR, IMAGE_SETS, image_files
 from sape_geo_apps.bench.occupancy import DATA_DIR as MESH_DIR
 from sape_geo_apps.bench.occupancy import split_meshes
-from sape_geo_plugins.image import ImageFitConfig, default_sigmas, load_image_task
+from sape_geo_plugins.image import ImageFitConfig, default_sigmas, load_image_task, pixel_coordinates, prepare_image
 from sape_geo_plugins.occupancy import OccupancyConfig, default_method_config, load_occupancy_task
 
 METHODS = ("siren", "sape-ff", "sasnet")
+IMAGE_PARTS = (("images-bench", "benchmark setting"), ("images-small", "small backbone"), ("images-fullfit", "full fit, small backbone"))
+PARTS = (*(part for part, _ in IMAGE_PARTS), "occupancy")
+
+
+class FullImageFit(Task):
+    """Every pixel of an image trained and scored (the image task holds 75% out; this part does not)."""
+
+    name = "image-full-fit"
+    in_dim = 2
+
+    def __init__(self, path: Path, max_size: int) -> None:
+        image = prepare_image(read_image(path), max_size)
+        self.shape = image.values.shape[:2]
+        self.out_dim = image.values.shape[2]
+        self.values = image.values
+        self.coords = pixel_coordinates(*self.shape)
+        self.targets = torch.from_numpy(image.values.reshape(-1, self.out_dim))
+        self.train_coords = self.coords  # signal_values counts these
+
+    def mask_domain(self) -> MaskDomain:
+        return MaskDomain("grid", resolution=self.shape)
+
+    def batch(self, step: int, generator: torch.Generator) -> Batch:
+        return Batch(self.coords, None, {"target": self.targets})
+
+    def loss(self, output: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
+        per_point = ((output - batch.data["target"]) ** 2).mean(dim=1)
+        return per_point.mean(), per_point
+
+    def evaluate(self, model) -> dict[str, float]:
+        prediction = model(self.coords).clamp(0.0, 1.0).numpy().reshape(self.values.shape)
+        score = psnr(prediction, self.values)
+        return {"psnr_all_db": score, "psnr_heldout_db": None, "psnr_train_db": score}
+
+    def progress_map(self, model):
+        return model.progress(self.coords).numpy()
 
 
 def fit_config(steps: int, seed: int, threads: int) -> FitConfig:
@@ -91,7 +136,6 @@ def head_to_head(rows: list[dict], part: str, key: str, score: str) -> str:
 def write_report(settings: dict, images: list[dict], occupancy: list[dict]) -> None:
     image_columns = ["image", "method", "hidden", "parameters", "signal_values", "psnr_all_db", "psnr_heldout_db", "psnr_train_db",
                      "mean_progress", "max_progress", "seconds"]
-    parts = [("images-bench", "benchmark setting"), ("images-small", "small backbone")]
     sections = [
         "# SASNet beside SAPE and SIREN: images and occupancy\n",
         f"Settings: {settings}. Every method: Adam lr 1e-3 (constant), the same steps, seed and data; task defaults "
@@ -104,10 +148,11 @@ def write_report(settings: dict, images: list[dict], occupancy: list[dict]) -> N
         "## Where sasnet beats sape-ff\n",
         head_to_head(images, "images-bench", "image", "psnr_all_db"),
         head_to_head(images, "images-small", "image", "psnr_all_db"),
+        head_to_head(images, "images-fullfit", "image", "psnr_all_db"),
         head_to_head(occupancy, "occupancy", "mesh", "iou_mean"),
         "",
     ]
-    for part, title in parts:
+    for part, title in IMAGE_PARTS:
         sections += [f"## Images, {title}\n", markdown_table(mean_rows(images, part, "psnr_all_db"),
                                                              ["method", "runs", "mean_psnr_all_db", "mean_parameters", "mean_seconds"], "{:.2f}"),
                      markdown_table([r for r in images if r["part"] == part], image_columns, "{:.2f}")]
@@ -116,6 +161,16 @@ def write_report(settings: dict, images: list[dict], occupancy: list[dict]) -> N
                  markdown_table(occupancy, ["mesh", "method", "parameters", "iou_uniform", "iou_near_surface", "iou_mean", "mean_progress",
                                             "max_progress", "seconds"], "{:.4f}")]
     write_results("sasnet", {"settings": settings, "images": images, "occupancy": occupancy}, "\n".join(sections))
+
+
+def previous_rows(rerun: set[str]) -> tuple[list[dict], list[dict]]:
+    """Rows of the parts not re-run, from the last ``sasnet.json`` (none when there is none)."""
+    path = RESULTS_DIR / "sasnet.json"
+    if not path.is_file():
+        return [], []
+    payload = json.loads(path.read_text())
+    keep = [row for row in payload.get("images", []) if row["part"] not in rerun]
+    return keep, [] if "occupancy" in rerun else list(payload.get("occupancy", []))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,20 +184,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small-hidden", type=int, default=64, help="small-backbone part: width of the 3 layers (default 64)")
     parser.add_argument("--occupancy-steps", type=int, default=300, help="occupancy steps (default 300, the occupancy benchmark's)")
     parser.add_argument("--occupancy-meshes", type=int, default=None, help="first N watertight meshes (default all)")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                        help="parts to run (default all); the others keep their rows from the previous sasnet.json")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     settings = {key: getattr(args, key) for key in ("images_per_set", "max_size", "steps", "small_max_size", "small_hidden",
                                                      "occupancy_steps", "seed", "threads")}
-    images: list[dict] = []
-    occupancy: list[dict] = []
+    images, occupancy = previous_rows(set(args.parts))
     started = time.perf_counter()
-    for part, max_size, hidden in (("images-bench", args.max_size, 256), ("images-small", args.small_max_size, args.small_hidden)):
+    image_parts = (("images-bench", args.max_size, 256), ("images-small", args.small_max_size, args.small_hidden),
+                   ("images-fullfit", args.small_max_size, args.small_hidden))
+    for part, max_size, hidden in image_parts:
+        if part not in args.parts:
+            continue
         for image_set in IMAGE_SETS:
             for path in image_files(args.data / image_set, args.images_per_set):
-                task = load_image_task(path, ImageFitConfig(max_size=max_size))
-                sigmas = default_sigmas(max(task.train_shape))
+                if part == "images-fullfit":
+                    task = FullImageFit(path, max_size)
+                    sigmas = default_sigmas(max(task.shape))
+                else:
+                    task = load_image_task(path, ImageFitConfig(max_size=max_size))
+                    sigmas = default_sigmas(max(task.train_shape))
                 for name in METHODS:
                     method = MethodConfig(name=name, sigma=sigmas.get(name, 10.0), hidden_dim=hidden)
                     images.append(image_row(part, path, task, method, fit_config(args.steps, args.seed, args.threads)))
@@ -150,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"{images[-1]['parameters']} parameters", flush=True)
                     write_report(settings, images, occupancy)
     comparison = OccupancyConfig(train_points=100_000, batch_size=4096, eval_points=50_000, mesh_resolution=64, seed=args.seed)
-    watertight, _ = split_meshes(args.meshes)
+    watertight, _ = split_meshes(args.meshes) if "occupancy" in args.parts else ([], [])
     for path in watertight[: args.occupancy_meshes]:
         task = load_occupancy_task(path, comparison)
         for name in METHODS:
