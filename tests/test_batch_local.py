@@ -178,8 +178,9 @@ def test_ctrl_c_stops_running_jobs_without_a_result_that_looks_whole(tmp_path):
     assert "interrupted" in stdout
     assert not is_complete_run(long_run)
     assert not [p for p in long_run.iterdir() if ".tmp" in p.name]  # atomic writes cleaned up after themselves
-    statuses = {row["run"]: row["status"] for row in csv.DictReader((out / "summary.csv").open())}
-    assert statuses == {jobs[0].run_name: "interrupted", jobs[1].run_name: "done"}
+    summary = (out / "summary.csv").read_text()
+    statuses = {row["run"]: row["status"] for row in csv.DictReader(summary.splitlines())}
+    assert statuses == {jobs[0].run_name: "interrupted", jobs[1].run_name: "done"}, summary
     assert main(["batch", str(pipeline), "--out", str(out), "--dry-run"]) == 0  # resumable: the long job is to do
 
 

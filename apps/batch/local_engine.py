@@ -13,6 +13,7 @@ time). A second Ctrl-C, or a job still running after the grace period, kills the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -20,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -118,8 +119,16 @@ class LocalEngine:
         raise RuntimeError(f"could not start a batch worker process ({sys.executable} -m sape_geo_apps.batch.worker_process)")
 
     def _collect(self, pool: list[_Worker], out_root: Path, on_outcome, timeout: float | None) -> None:
-        """Wait until some job ends (or ``timeout``), report every ended job, replace dead workers."""
+        """Wait until some job ends (or ``timeout``), report every ended job, replace dead workers.
+
+        Ctrl-C is held back while outcomes are read and reported, so an outcome is never received and
+        then lost (it would be waited for until the grace period ends, and misreported).
+        """
         wait([worker.connection for worker in pool if worker.job is not None], timeout)
+        with _interrupts_deferred():
+            self._report_ended(pool, out_root, on_outcome)
+
+    def _report_ended(self, pool: list[_Worker], out_root: Path, on_outcome) -> None:
         for index, worker in enumerate(pool):
             if worker.job is None or not worker.connection.poll():
                 continue
@@ -146,8 +155,23 @@ class LocalEngine:
         for worker in pool:
             if worker.job is not None:
                 worker.process.kill()
-                on_outcome(JobOutcome(worker.job.run_name, INTERRUPTED, error="killed after Ctrl-C"))
+                worker.process.wait()
+                finished = finished_outcome(worker.job, out_root)  # it may have finished as it was killed
+                on_outcome(finished or JobOutcome(worker.job.run_name, INTERRUPTED, error="killed after Ctrl-C"))
                 worker.job = None
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold SIGINT back for the block (it is delivered right after); a no-op where that is impossible."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _shut_down(pool: list[_Worker]) -> None:
