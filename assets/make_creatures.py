@@ -63,7 +63,7 @@ class Creature:
 
     parts: tuple = field(default_factory=tuple)
     ridges: float = 0.0
-    ridge_wavelength: float = 0.2
+    ridge_wavelength: float = 0.4
 
     def field(self, points: np.ndarray) -> np.ndarray:
         """Smooth union (polynomial smooth minimum) of the parts' fields, minus the back's bumps; negative inside."""
@@ -119,7 +119,7 @@ def biped(arm: float = 0.5, leg: float = 0.55, ear: float = 0.15, head: float = 
 
 PAIRS = {
     # (source creature, target creature, source faces, target faces)
-    "creature": (quadruped(), quadruped(leg=0.7, tail=1.0, ear=0.4, snout=0.35, body=0.85, ridges=0.06), 4000, 8000),
+    "creature": (quadruped(), quadruped(leg=0.7, tail=1.0, ear=0.4, snout=0.35, body=0.85, ridges=0.08), 4000, 8000),
     "teddy": (biped(), biped(arm=0.7, leg=0.45, ear=0.3, head=0.36), 3600, 5200),
 }
 

@@ -337,3 +337,42 @@ def test_transfer_metrics_has_every_key(sphere):
     metrics = transfer_metrics(V, V, F, make_target(V, F, 2000), samples=2000)
     expected = {"chamfer_l1_pct_diag", "chamfer_l2_diag2", "hausdorff_pct_diag", "dirichlet_ratio", "conformal_ratio", "flipped_triangles", "degenerate_triangles"}
     assert expected <= set(metrics)
+
+
+# ---------------------------------------------------------------- surface Chamfer (torch + libigl)
+
+
+def _square():
+    V = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]], float)
+    return V, np.array([[0, 1, 2], [0, 2, 3]])
+
+
+def test_squared_distance_to_mesh_is_exact_and_reaches_the_vertices():
+    from sape_geo.geometry.surface_chamfer import squared_distance_to_mesh
+
+    V, F = _square()
+    vertices = torch.tensor(V, requires_grad=True)
+    points = torch.tensor([[0.25, 0.5, 0.3], [2.0, 0.5, 0.0], [0.5, 0.5, -0.1]], requires_grad=True)
+    squared = squared_distance_to_mesh(points, vertices, torch.tensor(F))
+    np.testing.assert_allclose(squared.detach().numpy(), [0.09, 1.0, 0.01], atol=1e-12)
+    squared.sum().backward()
+    assert vertices.grad[:, 2].abs().sum() > 0  # pulling the plane towards the points moves its vertices
+    np.testing.assert_allclose(points.grad[0].numpy(), [0, 0, 0.6], atol=1e-12)
+
+
+def test_surface_chamfer_is_zero_on_the_surface_and_has_no_sampling_floor(sphere):
+    from sape_geo.geometry.surface_chamfer import surface_chamfer
+
+    V, F = sphere
+    target = SurfaceDistance(V, F)
+    frames = SourceFrames(V, F)
+    generator = torch.Generator().manual_seed(0)
+    vertices = torch.tensor(V)
+    faces = torch.tensor(F)
+    ids, weights = sample_barycentric(frames.areas, 200, generator)
+    other_ids, other_weights = sample_barycentric(frames.areas, 200, generator)
+    samples = barycentric_points(vertices, faces, ids, weights)
+    target_samples = barycentric_points(vertices, faces, other_ids, other_weights)
+    total, _, _ = surface_chamfer(samples, vertices, faces, target_samples, target)
+    assert float(total) < 1e-20  # two different samplings of one surface: exactly 0
+    assert float(chamfer_distance(samples, target_samples)[0]) > 1e-4  # the point-set Chamfer is not

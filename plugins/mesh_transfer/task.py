@@ -8,7 +8,8 @@ Per step (all in the normalised frame, see :mod:`.pipeline`):
 - deformed vertices ``x = x0 + f(x0)`` (the network starts at exactly zero output, so step 0 is the
   biharmonic initialisation);
 - loss = symmetric squared Chamfer between ``surface_samples`` area-weighted barycentric samples of the
-  deformed surface and ``target_batch`` target samples, + ``conformal_weight`` x conformal energy of the
+  deformed surface and ``target_batch`` target samples (by default each measured to the other
+  *surface*, see :mod:`sape_geo.geometry.surface_chamfer`), + ``conformal_weight`` x conformal energy of the
   map source -> deformed over the source's area, + ``landmark_weight`` x mean squared landmark error;
 - per-point loss (SAPE's feedback): each vertex's distance to the target, so vertices already on the
   target stop opening frequencies and misfit regions keep opening them.
@@ -28,6 +29,7 @@ from sape_geo.geometry.chamfer import chamfer_distance
 from sape_geo.geometry.energies import SourceFrames, barycentric_points, conformal_ratio, sample_barycentric
 from sape_geo.geometry.mesh_io import save_mesh
 from sape_geo.geometry.metrics import SurfaceDistance
+from sape_geo.geometry.surface_chamfer import surface_chamfer
 from sape_geo.methods import MaskDomain
 from sape_geo.networks import FieldModel
 
@@ -43,6 +45,9 @@ class TransferSettings:
 
     Attributes
     ----------
+    chamfer : ``"surface"``: each sample's exact distance to the other surface (libigl closest points;
+        no sampling noise floor, so details finer than the sample spacing still get a gradient);
+        ``"points"``: nearest-sample Chamfer between the two sample sets (the paper's form).
     mask_resolution : where SAPE keeps its progress: 0 = one progress per vertex; ``r`` > 0 = a
         regular ``r^3`` grid over the normalised frame, read by trilinear interpolation, so
         neighbouring vertices always see nearly the same frequencies (a smoother correction).
@@ -57,8 +62,11 @@ class TransferSettings:
     surface_samples: int = 6000
     target_batch: int = 6000
     mask_resolution: int = 0
+    chamfer: str = "surface"
 
     def __post_init__(self) -> None:
+        if self.chamfer not in ("surface", "points"):
+            raise ValueError(f"chamfer must be 'surface' or 'points', got {self.chamfer!r}")
         if self.mask_resolution < 0:
             raise ValueError("mask_resolution must be 0 (per vertex) or a positive grid resolution")
         if not (self.conformal_weight >= 0 and self.landmark_weight >= 0):
@@ -118,7 +126,10 @@ class MeshTransferTask(Task):
     def loss(self, output: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         deformed = self.deformed(output)
         samples = barycentric_points(deformed, self.faces, batch.data["face_ids"], batch.data["barycentric"])
-        chamfer, _, _ = chamfer_distance(samples, batch.data["target"], squared=True, backend="auto")
+        if self.settings.chamfer == "surface":
+            chamfer, _, _ = surface_chamfer(samples, deformed, self.faces, batch.data["target"], self._target_distance)
+        else:
+            chamfer, _, _ = chamfer_distance(samples, batch.data["target"], squared=True, backend="auto")
         total = chamfer
         if self.settings.conformal_weight > 0:
             total = total + self.settings.conformal_weight * conformal_ratio(deformed, self.frames)

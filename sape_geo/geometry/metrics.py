@@ -54,10 +54,16 @@ class SurfaceDistance:
 
     def __call__(self, points: np.ndarray) -> np.ndarray:
         """Squared distances ``(k,)`` from ``points`` ``(k, 3)``."""
+        return self.closest(points)[0]
+
+    def closest(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Squared distances ``(k,)`` and the closest surface points (or nearest points) ``(k, 3)``."""
         points = np.ascontiguousarray(points, dtype=np.float64)
         if self.faces is None:
-            return self._tree.query(points)[0] ** 2
-        return self._tree.squared_distance(self.vertices, self.faces, points)[0]
+            distances, nearest = self._tree.query(points)
+            return distances**2, self.vertices[nearest]
+        squared, _, closest = self._tree.squared_distance(self.vertices, self.faces, points)
+        return squared, closest
 
 
 @dataclass(frozen=True)
