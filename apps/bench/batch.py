@@ -10,10 +10,11 @@ folder, with 1 torch thread per job (so the comparison is between processes, not
 - ``ray x2`` (``--ray``): a local Ray started for the run with 2 CPUs, Ray startup included.
 
 Columns: wall seconds for the whole batch (worker start-up included), jobs per minute, speed-up over
-sequential, the sum of the jobs' own seconds (how much work was done: it grows when the two workers
-slow each other down), and the machine's 1-minute load average before the run (the machine is shared;
-a load above the core count means other processes took part of the cores). Target: close to 2x on a
-2-core machine.
+sequential, the sum of the jobs' own seconds (it grows when the two workers slow each other down), the
+CPU seconds the local workers used and ``cores_busy`` = that / wall (how many cores the batch really
+got: 2 is the most a 2-core machine can give), and the machine's 1-minute load average before the run
+(the machine is shared; a load above the core count means other processes took part of the cores).
+Target: close to 2x on a 2-core machine that nothing else is using.
 
     python -m sape_geo_apps.bench.batch [--steps 150] [--repeats 1] [--ray]
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import tempfile
 import time
@@ -36,7 +38,9 @@ from sape_geo_apps.bench.common import markdown_table, write_results
 ROOT = Path(__file__).resolve().parents[2]
 ASSETS = ROOT / "assets"
 PAIRS = ("creature", "teddy")
-COLUMNS = ("engine", "workers", "jobs", "wall_seconds", "jobs_per_minute", "speedup", "job_seconds_sum", "load_before")
+COLUMNS = (
+    "engine", "workers", "jobs", "wall_seconds", "jobs_per_minute", "speedup", "job_seconds_sum", "worker_cpu_seconds", "cores_busy", "load_before",
+)
 
 
 def pipeline_text(steps: int) -> str:
@@ -59,9 +63,12 @@ def pipeline_text(steps: int) -> str:
 def measure(label: str, engine, pipeline, folder: Path) -> dict[str, Any]:
     """Run the whole pipeline with ``engine`` into a fresh folder; wall time and the jobs' own time."""
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    children_before = _children_cpu_seconds()
     started = time.perf_counter()
     report = run_pipeline(pipeline, folder, engine=engine, progress=False)
     wall = time.perf_counter() - started
+    # local workers are this process's children, so their CPU time is measurable; Ray's are not
+    worker_cpu = _children_cpu_seconds() - children_before if isinstance(engine, LocalEngine) else None
     if not report.ok:
         raise RuntimeError(f"{label}: jobs failed: {[o.error for o in report.failed]}")
     return {
@@ -71,8 +78,15 @@ def measure(label: str, engine, pipeline, folder: Path) -> dict[str, Any]:
         "wall_seconds": wall,
         "jobs_per_minute": 60.0 * len(report.outcomes) / wall,
         "job_seconds_sum": sum(o.seconds for o in report.outcomes),
+        "worker_cpu_seconds": worker_cpu,
+        "cores_busy": worker_cpu / wall if worker_cpu is not None else None,
         "load_before": load_before,
     }
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -105,7 +119,8 @@ def main(argv: list[str] | None = None) -> None:
         "# Batch throughput: 8 small transfer jobs, 2 workers vs one after another\n\n"
         f"Pipeline: {' and '.join(PAIRS)} pairs from assets/ x methods ff, sape-ff x seeds 0, 1; {args.steps} steps "
         f"per job; 1 torch thread per job; {cores} CPU cores; median of {args.repeats} run(s). `job_seconds_sum` is the "
-        "jobs' own time added up; `load_before` the 1-minute load average when the run started (the machine is shared).\n\n"
+        "jobs' own time added up; `cores_busy` the local workers' CPU seconds over the wall time (2 at most here); "
+        "`load_before` the 1-minute load average when the run started (the machine is shared).\n\n"
         + markdown_table(rows, COLUMNS, float_format="{:.2f}")
     )
     payload = {"steps": args.steps, "repeats": args.repeats, "cores": cores, "pipeline": pipeline_text(args.steps), "rows": rows}
