@@ -25,12 +25,12 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets"
 TINY_TRANSFER = "{steps: 10, samples: 400, target-batch: 400, hidden: 16, frequencies: 8}"
 
 
-def transfer_pipeline(folder: Path) -> Path:
-    """Two of the project's mesh pairs, one pair whose source is not a mesh, and a 1-D fit."""
+def transfer_pipeline(folder: Path, names: tuple[str, ...] = ("creature", "teddy")) -> Path:
+    """The project's mesh pairs ``names``, one pair whose source is not a mesh, and a 1-D fit."""
     (folder / "broken.obj").write_text("this is not a mesh\n")
     pairs = [
         f"{{source: {ASSETS}/{name}_source.obj, target: {ASSETS}/{name}_target.obj, landmarks: {ASSETS}/{name}_landmarks.txt}}"
-        for name in ("creature", "teddy")
+        for name in names
     ]
     pairs.append(f"{{source: broken.obj, target: {ASSETS}/teddy_target.obj, landmarks: {ASSETS}/teddy_landmarks.txt}}")
     listed = "\n".join(f"      - {pair}" for pair in pairs)
