@@ -74,7 +74,8 @@ def test_step_zero_reproduces_the_initialisation(prepared, method):
 
 
 def test_per_vertex_and_grid_mask_domains(prepared):
-    assert MeshTransferTask(prepared, FAST).mask_domain().kind == "samples"
+    per_vertex = MeshTransferTask(prepared, TransferSettings(mask_resolution=0)).mask_domain()
+    assert per_vertex.kind == "samples" and per_vertex.num_samples == len(prepared.source_vertices)
     grid = MeshTransferTask(prepared, TransferSettings(mask_resolution=8)).mask_domain()
     assert grid.kind == "grid" and grid.resolution == (8, 8, 8)
 

@@ -47,7 +47,7 @@ ALIGNMENTS = ("landmarks", "principal-axes", "bounding-box", "identity")
 DEFAULT_STEPS = 600
 # Fourier sigma per method, in cycles per unit of the normalised frame. SAPE opens frequencies only
 # where vertices still misfit, so it affords a higher sigma than static FF (the paper uses 2x).
-DEFAULT_SIGMA = {"ff": 3.0, "pff": 5.0, "sape-ff": 6.0}
+DEFAULT_SIGMA = {"ff": 3.0, "pff": 6.0, "sape-ff": 6.0}
 DEFAULT_HIDDEN = 128
 DEFAULT_LAYERS = 2
 DEFAULT_FREQUENCIES = 128
