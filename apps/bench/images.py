@@ -128,7 +128,7 @@ def plot_sweep(sweep: list[dict], sigmas: list[float], path: Path) -> None:
                 series[f"{method} ({image})"] = [values.get(s, float("nan")) for s in sigmas]
     if series:
         save_line_plot(path, sigmas, series, "Fourier sigma (cycles per unit of [-1, 1])", "PSNR all pixels (dB)",
-                       "PSNR vs sigma: FF peaks and falls, SAPE stays flat", log_x=True)
+                       "PSNR vs Fourier sigma (paper Fig. 7 left)", log_x=True)
 
 
 def main(argv: list[str] | None = None) -> int:
