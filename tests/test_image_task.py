@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from sape_geo import MethodConfig, load_model
@@ -31,8 +32,8 @@ def smooth_left_checker_right(size: int = 40, period: float = 6.0) -> np.ndarray
     return np.where(columns >= size // 2, checker, 0.5)
 
 
-def save(path, array, mode=None):
-    Image.fromarray(array, mode=mode).save(path) if mode else Image.fromarray(array).save(path)
+def save(path, array):
+    Image.fromarray(array).save(path)
     return path
 
 
@@ -120,8 +121,6 @@ def test_grid_follows_training_density_and_minibatches_smooth(tmp_path):
     assert task.mask_domain().resolution == (11, 20) and task.mask_domain().smoothing_steps == 1
     batched = load_image_task(path, ImageFitConfig(max_size=None, batch_size=50))
     assert not batched.full_batch and batched.mask_domain().smoothing_steps == 5  # ceil(220 / 50)
-    import torch
-
     batch = batched.batch(0, torch.Generator().manual_seed(0))
     assert batch.coords.shape == (50, 2) and batch.data["target"].shape == (50, 1)
 
