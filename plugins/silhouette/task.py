@@ -24,7 +24,7 @@ from sape_geo.geometry.chamfer import nearest_squared_distances
 from sape_geo.geometry.polygon import resample_closed_polyline
 from sape_geo.methods import MaskDomain
 from sape_geo.metrics import intersection_over_union
-from sape_geo.networks import FieldModel
+from sape_geo.networks import FieldModel, MaskedEncodingMLP
 from sape_geo.runs import RunDirectory, describe_input_file, write_text_atomic
 
 from sape_geo_plugins.silhouette.outline import SilhouetteTarget
@@ -141,16 +141,38 @@ class HeldMask(FieldModel):
         return self.model.mean_progress()
 
 
+def silence_closed_channels(model: FieldModel, coords: Tensor) -> int:
+    """Zero the first-layer weights of encoding channels the mask keeps closed at ``coords`` now.
+
+    A closed channel's weights get no gradient, so they stay random until its level opens; opening it
+    would then add random oscillations to the calibrated curve (with SAPE's schedule, dozens of levels
+    open within a few hundred steps). Started at zero, a level contributes nothing when it opens and
+    grows by gradient only where the loss asks for it. Open channels (every channel of a static
+    encoding) keep their initialisation. Returns the number of channels silenced.
+    """
+    if not isinstance(model, MaskedEncodingMLP) or model.encoding.num_levels == 0:
+        return 0
+    with torch.no_grad():
+        index = torch.arange(coords.shape[0], device=coords.device)
+        mask = model.mask.channel_mask(coords, model.encoding.levels, index)
+        closed = mask.amax(dim=0) == 0
+        model.mlp[0].weight[:, closed] = 0.0
+    return int(closed.sum())
+
+
 def calibrate_to_circle(model: FieldModel, coords: Tensor, fit_config: FitConfig, steps: int, lr: float) -> dict[str, float]:
     """Fit ``model`` to the unit circle at ``coords`` with its mask as built (Adam, constant ``lr``).
+
+    Channels the mask keeps closed are silenced first (:func:`silence_closed_channels`).
 
     Returns
     -------
     Metrics of the stage: ``calibration_steps``, ``calibration_mse`` (mean squared distance to the
     circle at the end, normalised units) and ``calibration_seconds``.
     """
+    silenced = silence_closed_channels(model, coords)
     if steps == 0:
-        return {"calibration_steps": 0}
+        return {"calibration_steps": 0, "calibration_silenced_channels": silenced}
     task = CircleCalibration(coords)
     config = fit_config.replace(steps=steps, lr=lr, lr_schedule="constant", early_stop_patience=None, snapshot_every=0)
     result = fit(task, HeldMask(model), config)
@@ -158,7 +180,12 @@ def calibrate_to_circle(model: FieldModel, coords: Tensor, fit_config: FitConfig
         device = next(model.parameters()).device
         task.to(device)
         mse = float(task.loss(model(task.coords, task.index), task.batch(0, torch.Generator()))[0])
-    return {"calibration_steps": result.steps_done, "calibration_mse": mse, "calibration_seconds": result.seconds}
+    return {
+        "calibration_steps": result.steps_done,
+        "calibration_mse": mse,
+        "calibration_seconds": result.seconds,
+        "calibration_silenced_channels": silenced,
+    }
 
 
 class SilhouetteFit(Task):
