@@ -16,6 +16,7 @@ import json
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import metadata
 from typing import Any
 
@@ -63,7 +64,23 @@ def discover_tasks() -> dict[str, TaskPlugin]:
     return plugins
 
 
-def _positive_int(text: str) -> int:
+@lru_cache(maxsize=None)
+def load_task(name: str) -> TaskPlugin | None:
+    """The installed task plugin called ``name``, importing only its module; None if there is none.
+
+    :func:`discover_tasks` imports every plugin and its libraries; a worker that runs one task should
+    not pay for the others.
+    """
+    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP, name=name):
+        plugin = entry_point.load()
+        if isinstance(plugin, TaskPlugin) and plugin.name == name:
+            return plugin
+    # a plugin whose entry point is named differently from its task: the full scan finds it
+    return discover_tasks().get(name)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1."""
     try:
         value = int(text)
     except ValueError:
@@ -73,7 +90,8 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
+def positive_float(text: str) -> float:
+    """argparse type: a positive finite number."""
     try:
         value = float(text)
     except ValueError:
@@ -114,23 +132,23 @@ def add_common_arguments(
     """Options every task shares: method and its sizes, the loop, the run directory."""
     group = parser.add_argument_group("method")
     group.add_argument("--method", default=DEFAULT_METHOD, choices=method_names(), metavar="M", help=_method_help())
-    group.add_argument("--sigma", type=_positive_float, default=None, help=f"{sigma_help} (default: the task's, per method)")
-    group.add_argument("--frequencies", type=_positive_int, default=256, help="Fourier frequencies = SAPE levels (default 256)")
-    group.add_argument("--hidden", type=_positive_int, default=256, help="MLP width (default 256)")
-    group.add_argument("--layers", type=_positive_int, default=default_hidden_layers, help=f"MLP hidden layers (default {default_hidden_layers})")
+    group.add_argument("--sigma", type=positive_float, default=None, help=f"{sigma_help} (default: the task's, per method)")
+    group.add_argument("--frequencies", type=positive_int, default=256, help="Fourier frequencies = SAPE levels (default 256)")
+    group.add_argument("--hidden", type=positive_int, default=256, help="MLP width (default 256)")
+    group.add_argument("--layers", type=positive_int, default=default_hidden_layers, help=f"MLP hidden layers (default {default_hidden_layers})")
     group.add_argument("--epsilon", type=float, default=default_epsilon, help=f"SAPE loss threshold (default {default_epsilon:g})")
-    group.add_argument("--omega0", type=_positive_float, default=30.0, help="SIREN first-layer frequency scale (default 30)")
+    group.add_argument("--omega0", type=positive_float, default=30.0, help="SIREN first-layer frequency scale (default 30)")
     group.add_argument(
         "--method-option", type=_method_option, action="append", default=[], metavar="KEY=VALUE",
         help="a method-specific setting, repeatable (e.g. --method-option bandlimit=64 for sasnet)",
     )
 
     loop = parser.add_argument_group("optimisation")
-    loop.add_argument("--steps", type=_positive_int, default=default_steps, help=f"optimisation steps (default {default_steps})")
-    loop.add_argument("--lr", type=_positive_float, default=default_lr, help=f"Adam learning rate (default {default_lr:g})")
+    loop.add_argument("--steps", type=positive_int, default=default_steps, help=f"optimisation steps (default {default_steps})")
+    loop.add_argument("--lr", type=positive_float, default=default_lr, help=f"Adam learning rate (default {default_lr:g})")
     loop.add_argument("--seed", type=int, default=0, help="seed of every random generator (default 0)")
     loop.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N (default auto)")
-    loop.add_argument("--threads", type=_positive_int, default=None, help="CPU threads for torch (default: torch's choice)")
+    loop.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch (default: torch's choice)")
     loop.add_argument("--snapshots", type=int, default=0, metavar="EVERY", help="save a playback frame every EVERY steps (default 0 = none)")
     loop.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sape_geo.registry import positive_int
 from sape_geo_apps.batch.pipeline import load_pipeline
 from sape_geo_apps.batch.runner import ENGINES, BatchInterrupted, BatchReport, run_pipeline
 from sape_geo_apps.batch.worker import finished_outcome
@@ -33,22 +34,12 @@ example: sape-geo batch pipeline.yaml --out runs/batch --workers 2
          sape-geo batch pipeline.yaml --out runs/batch --engine ray --address ray://head:10001"""
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pipeline", help="the pipeline file (YAML)")
     parser.add_argument("--out", required=True, help="output folder: one run directory per job, summary.csv, summary.md")
     parser.add_argument("--engine", choices=ENGINES, default="local", help="local process pool (default) or ray")
     parser.add_argument("--address", default=None, help="Ray cluster address (ray engine; default: start a local Ray for the run)")
-    parser.add_argument("--workers", type=_positive_int, default=None, help="jobs at a time (default: the cores; ray: the cluster's choice)")
+    parser.add_argument("--workers", type=positive_int, default=None, help="jobs at a time (default: the cores; ray: the cluster's choice)")
     parser.add_argument("--dry-run", action="store_true", help="validate and list the jobs (and which are finished), run nothing")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 

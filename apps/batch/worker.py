@@ -24,7 +24,7 @@ from sape_geo.fitting import FitDivergedWarning
 from sape_geo.runs import CONFIG_FILE, METRICS_FILE, RunDirectoryExistsError, is_complete_run, read_json, write_json_atomic
 from sape_geo_apps.batch.pipeline import Job
 from sape_geo_apps.batch.task_arguments import TaskArguments
-from sape_geo_apps.batch.task_registry import load_task
+from sape_geo.registry import load_task
 
 FAILURE_FILE = "error.json"
 
