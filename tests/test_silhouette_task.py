@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from sape_geo import MaskDomain, MethodConfig, ModelSpec, build_model, method_names
+from sape_geo import MaskDomain, MethodConfig, ModelSpec, build_model
+from sape_geo.fitting import FitConfig
 from sape_geo.geometry.polygon import read_polyline
 from sape_geo_apps.cli import main
 from sape_geo_plugins.silhouette import SilhouetteConfig, SilhouetteFit, fit_silhouette, load_silhouette, score_curve
 from sape_geo_plugins.silhouette.outline import silhouette_from_polyline
 from sape_geo_plugins.silhouette.shapes import render_polygons, save_silhouette_image, star_outline
 from sape_geo_plugins.silhouette.task import calibrate_to_circle, curve_parameters, unit_circle
-from sape_geo.fitting import FitConfig
 
 TINY = dict(num_frequencies=32, hidden_dim=64, num_hidden_layers=2, rbf_max_channels=128)
 QUICK = SilhouetteConfig(points=96, target_samples=384, mask_resolution=32, calibration_steps=150, calibration_lr=3e-3)
@@ -140,7 +140,7 @@ def test_sape_opens_frequencies_where_the_outline_has_detail():
     assert progress[detailed].mean() > 2 * progress[smooth].mean() + 1.0, (progress[detailed].mean(), progress[smooth].mean())
 
 
-@pytest.mark.parametrize("method", method_names()[:7])
+@pytest.mark.parametrize("method", ["none", "siren", "ff", "pff", "sape-ff", "rbfg", "sape-rbfg"])
 def test_every_method_runs_through_the_same_task(method, star_png):
     config = SilhouetteConfig(points=48, target_samples=192, mask_resolution=0, calibration_steps=10)
     result = fit_silhouette(star_png, MethodConfig(method, sigma=3.0, **TINY), None, points=48, steps=15, config=config, **FIT)
