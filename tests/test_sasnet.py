@@ -207,7 +207,7 @@ def test_run_task_uses_the_mask_learning_rate():
 @pytest.fixture(scope="module")
 def tiny_fits():
     task = TinyImage()
-    # SASNet's published schedule (cosine decay); over seeds 0-3 this gives SASNet 45-49 dB, SIREN 37-41 dB.
+    # SASNet's published schedule (cosine decay); over seeds 0-3 this gives SASNet 56-60 dB, SIREN 37-41 dB.
     fit_config = FitConfig(steps=250, lr=3e-3, lr_schedule="cosine", seed=0, progress_bar=False, device="cpu")
     results = {}
     for name in ("siren", "sasnet"):
@@ -218,7 +218,7 @@ def tiny_fits():
 def test_tiny_image_fit_sasnet_beats_siren_with_the_same_backbone(tiny_fits):
     _, results = tiny_fits
     sasnet, siren = results["sasnet"].metrics, results["siren"].metrics
-    assert sasnet["psnr_db"] > siren["psnr_db"] + 3.0
+    assert sasnet["psnr_db"] > siren["psnr_db"] + 10.0
     # The same backbone: SIREN's parameters are SASNet's trainable backbone plus the first layer's
     # weights, which SASNet freezes; the difference is the mask network.
     model = results["sasnet"].model
