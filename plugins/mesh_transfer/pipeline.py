@@ -53,6 +53,10 @@ DEFAULT_LAYERS = 2
 DEFAULT_FREQUENCIES = 128
 DEFAULT_EPSILON = 3e-3
 DEFAULT_LR = 1e-3
+# One torch thread: a step's matrices are small (a few thousand vertices), and on a shared or busy CPU
+# extra intra-op threads wait on each other (the demo took 321 s with torch's default 2 threads on a
+# loaded 2-core machine, 58 s with 1).
+DEFAULT_THREADS = 1
 SCALE_MISMATCH = 100.0
 
 
@@ -333,7 +337,7 @@ def transfer_mesh(
     steps, seed : optimisation steps and the seed of everything.
     settings : loss weights, sample counts, where SAPE keeps progress.
     prepared : reuse a :func:`prepare_transfer` result (benchmarks run many methods on one pair).
-    fit_options : more :class:`~sape_geo.fitting.FitConfig` fields (``lr``, ``threads``,
+    fit_options : more :class:`~sape_geo.fitting.FitConfig` fields (``lr``, ``threads`` (default 1),
         ``progress_bar``, ``snapshot_every``, ``device``).
 
     Example
@@ -350,7 +354,7 @@ def transfer_mesh(
     method_config = method if isinstance(method, MethodConfig) else default_method_config(method)
     if method_config.name not in method_names():
         raise ValueError(f"unknown method {method_config.name!r}; choose one of {', '.join(method_names() + list(INIT_METHODS))}")
-    fit_settings = {"lr": DEFAULT_LR, "lr_schedule": "cosine", **fit_options}
+    fit_settings = {"lr": DEFAULT_LR, "lr_schedule": "cosine", "threads": DEFAULT_THREADS, **fit_options}
     fit_config = FitConfig(steps=steps, seed=seed, **fit_settings)
     task = MeshTransferTask(prepared, settings)
     run = run_task(
