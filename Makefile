@@ -9,7 +9,8 @@ $(STAMP): pyproject.toml constraints.txt scripts/bootstrap.sh
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/sape-geo fit1d --method sape-ff --out runs/demo --overwrite
+	$(VENV)/bin/sape-geo transfer assets/creature_source.obj assets/creature_target.obj \
+		--landmarks assets/creature_landmarks.txt --out runs/demo --overwrite
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -n 2 -q tests
