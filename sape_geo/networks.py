@@ -128,6 +128,19 @@ class SineLayer(nn.Module):
         return torch.sin(self.omega_0 * self.linear(x))
 
 
+def siren_output_layer(hidden_dim: int, out_dim: int, omega_0: float, zero_output: bool) -> nn.Linear:
+    """SIREN's linear output layer: ``W ~ U(-sqrt(6 / hidden) / omega_0, +...)``, or all zeros."""
+    head = nn.Linear(hidden_dim, out_dim)
+    bound = math.sqrt(6.0 / hidden_dim) / omega_0
+    with torch.no_grad():
+        if zero_output:
+            head.weight.zero_()
+            head.bias.zero_()
+        else:
+            head.weight.uniform_(-bound, bound)
+    return head
+
+
 class Siren(FieldModel):
     """SIREN: sine layers with ``omega_0`` scaling and the published initialisation, linear output.
 
@@ -156,14 +169,7 @@ class Siren(FieldModel):
         layers = [SineLayer(in_dim, hidden_dim, omega_0, is_first=True)]
         layers += [SineLayer(hidden_dim, hidden_dim, hidden_omega, is_first=False) for _ in range(num_hidden_layers - 1)]
         self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(hidden_dim, out_dim)
-        bound = math.sqrt(6.0 / hidden_dim) / hidden_omega
-        with torch.no_grad():
-            if zero_output:
-                self.head.weight.zero_()
-                self.head.bias.zero_()
-            else:
-                self.head.weight.uniform_(-bound, bound)
+        self.head = siren_output_layer(hidden_dim, out_dim, hidden_omega, zero_output)
 
     def forward(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
         return self.head(self.body(coords))

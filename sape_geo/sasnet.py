@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from sape_geo.hashgrid import HashGrid
 from sape_geo.methods import MaskDomain, ModelSpec, register_method
-from sape_geo.networks import FieldModel, SineLayer
+from sape_geo.networks import FieldModel, SineLayer, siren_output_layer
 
 # The authors' image setting: band limit 42 (about a third of a 256-sample grid's Nyquist frequency,
 # 134 cycles per period) and a low band up to 9.
@@ -298,14 +298,7 @@ class SASNet(FieldModel):
         )
         # Neuron -> its group within a later sine layer; groups are contiguous and as equal as possible.
         self.register_buffer("neuron_group", torch.arange(hidden_dim) * settings.hidden_groups // hidden_dim)
-        self.head = nn.Linear(hidden_dim, out_dim)
-        bound = math.sqrt(6.0 / hidden_dim) / omega_0
-        with torch.no_grad():
-            if zero_output:
-                self.head.weight.zero_()
-                self.head.bias.zero_()
-            else:
-                self.head.weight.uniform_(-bound, bound)
+        self.head = siren_output_layer(hidden_dim, out_dim, omega_0, zero_output)
         self.num_masks = settings.high_bands + settings.hidden_groups * len(self.hidden)
         self.masks = MaskNetwork(in_dim, self.num_masks, settings, generator)
         self._last_progress: Tensor | None = None
