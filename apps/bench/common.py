@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import statistics
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,29 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fl
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def group_means(
+    runs: Sequence[Mapping[str, Any]], keys: Sequence[str], fields: Sequence[str], count_name: str, order: Sequence[str]
+) -> list[dict[str, Any]]:
+    """One row per distinct combination of ``keys``: the keys, the number of runs as ``count_name``, and
+    ``mean_<field>`` for each of ``fields``.
+
+    Only runs whose ``method`` is in ``order`` count; rows follow the first key's first appearance, then
+    the methods' order in ``order``.
+    """
+    chosen_runs = sorted((run for run in runs if run["method"] in order), key=lambda run: order.index(run["method"]))
+    groups: dict[tuple, list[Mapping[str, Any]]] = {}
+    for run in chosen_runs:
+        groups.setdefault(tuple(run[key] for key in keys), []).append(run)
+    first_seen = {key: position for position, key in enumerate(dict.fromkeys(run[keys[0]] for run in runs))}
+    rows = []
+    for values, group in sorted(groups.items(), key=lambda item: first_seen[item[0][0]]):
+        row: dict[str, Any] = dict(zip(keys, values))
+        row[count_name] = len(group)
+        row.update({f"mean_{field}": statistics.fmean(run[field] for run in group) for field in fields})
+        rows.append(row)
+    return rows
 
 
 def write_results(name: str, payload: Mapping[str, Any], markdown: str, directory: Path = RESULTS_DIR) -> tuple[Path, Path]:

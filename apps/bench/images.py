@@ -18,7 +18,6 @@ benchmark keeps what it measured) and ``benchmarks/images_sigma.png``.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from sape_geo.experiment import run_task
 from sape_geo.fitting import FitConfig
 from sape_geo.methods import MethodConfig, method_names
 from sape_geo.pictures import save_line_plot
-from sape_geo_apps.bench.common import RESULTS_DIR, markdown_table, write_results
+from sape_geo_apps.bench.common import RESULTS_DIR, group_means, markdown_table, write_results
 from sape_geo_plugins.image import ImageFitConfig, default_sigmas, load_image_task
 
 DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -63,20 +62,9 @@ def method_config(name: str, sigmas: dict[str, float], sigma: float | None = Non
 
 
 def summary_rows(runs: list[dict], methods: list[str]) -> list[dict]:
-    rows = []
-    for image_set in IMAGE_SETS:
-        for method in methods:
-            chosen = [r for r in runs if r["set"] == image_set and r["method"] == method]
-            if chosen:
-                rows.append({
-                    "set": image_set.removeprefix("images_"),
-                    "method": method,
-                    "images": len(chosen),
-                    "mean_psnr_all_db": statistics.fmean(r["psnr_all_db"] for r in chosen),
-                    "mean_psnr_heldout_db": statistics.fmean(r["psnr_heldout_db"] for r in chosen),
-                    "mean_psnr_train_db": statistics.fmean(r["psnr_train_db"] for r in chosen),
-                    "mean_seconds": statistics.fmean(r["seconds"] for r in chosen),
-                })
+    rows = group_means(runs, ("set", "method"), ("psnr_all_db", "psnr_heldout_db", "psnr_train_db", "seconds"), "images", methods)
+    for row in rows:
+        row["set"] = row["set"].removeprefix("images_")
     return rows
 
 

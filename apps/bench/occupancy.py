@@ -21,7 +21,6 @@ Targets: ``sape-ff`` has the best mean IoU; the default run takes under 5 minute
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 import traceback
@@ -33,7 +32,7 @@ from sape_geo.experiment import run_task
 from sape_geo.fitting import FitConfig
 from sape_geo.geometry.mesh_io import MESH_SUFFIXES, inspect_mesh, load_mesh
 from sape_geo.methods import method_names
-from sape_geo_apps.bench.common import markdown_table, write_results
+from sape_geo_apps.bench.common import group_means, markdown_table, write_results
 from sape_geo_plugins.occupancy import DEFAULT_STEPS, Occupancy, OccupancyConfig, default_method_config, load_occupancy_task
 
 DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "meshes_occupancy"
@@ -61,19 +60,9 @@ def fit_metrics(task: Occupancy, method: str, steps: int, seed: int, threads: in
 
 
 def summary_rows(runs: list[dict], methods: list[str]) -> list[dict]:
-    rows = []
-    for method in methods:
-        chosen = [r for r in runs if r["method"] == method]
-        if chosen:
-            rows.append({
-                "method": method,
-                "meshes": len(chosen),
-                "mean_iou_uniform": statistics.fmean(r["iou_uniform"] for r in chosen),
-                "mean_iou_near_surface": statistics.fmean(r["iou_near_surface"] for r in chosen),
-                "mean_iou": statistics.fmean(r["iou_mean"] for r in chosen),
-                "mean_seconds": statistics.fmean(r["seconds"] for r in chosen),
-            })
-    return rows
+    fields = ("iou_uniform", "iou_near_surface", "iou", "seconds")
+    renamed = [{**run, "iou": run["iou_mean"]} for run in runs]
+    return group_means(renamed, ("method",), fields, "meshes", methods)
 
 
 def write_report(settings: dict, runs: list[dict], timing: list[dict], robustness: list[dict], methods: list[str]) -> None:
