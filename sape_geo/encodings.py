@@ -167,7 +167,9 @@ class FourierFeatures(Encoding):
         return self._cos_sin(coords).flatten(1)
 
     def encode_levels_masked(self, coords: Tensor, ramps: Tensor) -> Tensor:
-        return (self._cos_sin(coords) * ramps[:, :, None]).flatten(1)
+        # In place: sin's backward needs its input, not its output, and a fresh (N, L, 2) buffer per
+        # step costs as much as the multiplication itself.
+        return self._cos_sin(coords).mul_(ramps[:, :, None]).flatten(1)
 
 
 class PositionalEncoding(Encoding):
@@ -197,7 +199,7 @@ class PositionalEncoding(Encoding):
 
     def encode_levels_masked(self, coords: Tensor, ramps: Tensor) -> Tensor:
         phase = coords[:, None, :] * self.scales[None, :, None]
-        return (torch.cat([torch.cos(phase), torch.sin(phase)], dim=2) * ramps[:, :, None]).flatten(1)
+        return torch.cat([torch.cos(phase), torch.sin(phase)], dim=2).mul_(ramps[:, :, None]).flatten(1)
 
 
 class RBFGrid(Encoding):

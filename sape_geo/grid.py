@@ -122,7 +122,9 @@ def scatter_weighted_sum(
     nodes, slot = torch.unique(flat_index, return_inverse=True)
     weight_sum = torch.zeros(nodes.numel(), dtype=values.dtype, device=values.device).index_add_(0, slot, flat_weight)
     weighted_sum = torch.zeros(nodes.numel(), dtype=values.dtype, device=values.device).index_add_(0, slot, weighted)
-    positive = weight_sum > 0
+    positive = weight_sum > 0  # a point exactly on a node gives the opposite corners weight 0
+    if bool(positive.all()):
+        return nodes, weighted_sum, weight_sum
     return nodes[positive], weighted_sum[positive], weight_sum[positive]
 
 

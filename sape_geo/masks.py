@@ -215,12 +215,12 @@ class SpatialMask(MaskPolicy):
 
     def progress(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
         locations, weights = self.locate(coords, index)
-        values = self.location_progress[locations].to(coords.dtype)
+        values = self.location_progress.take(locations).to(coords.dtype)
         return (values * weights.to(coords.dtype)).sum(dim=1)
 
     def level_ramps(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
         locations, weights = self.locate(coords, index)
-        corner_progress = self.location_progress[locations].to(coords.dtype)
+        corner_progress = self.location_progress.take(locations).to(coords.dtype)
         if locations.shape[1] == 1:
             return ramps_from_progress(corner_progress[:, 0], self.num_levels)
         return interpolated_ramps(corner_progress, weights, self.num_levels)
@@ -235,18 +235,21 @@ class SpatialMask(MaskPolicy):
         loss = per_point_loss.detach().to(self.smoothed_loss.dtype)
         visited, weighted_sum, weight_sum = scatter_weighted_sum(locations, weights, loss, self.num_locations)
         step = int(self.step)
-        gap = (step - self.last_visit[visited]).clamp_min(1).to(loss.dtype)
+        # index_select / index_copy_ rather than buf[idx]: a 2 M-cell grid makes advanced indexing's
+        # overhead a visible part of the step.
+        gap = (step - self.last_visit.index_select(0, visited)).clamp_min(1).to(loss.dtype)
         step_loss = weighted_sum / weight_sum
         if self.smoothing_steps > 1:
-            kept = self.evidence[visited] * (1.0 - 1.0 / self.smoothing_steps) ** gap
+            kept = self.evidence.index_select(0, visited) * (1.0 - 1.0 / self.smoothing_steps) ** gap
             total = kept + weight_sum
-            step_loss = (kept * self.smoothed_loss[visited] + weight_sum * step_loss) / total
-            self.evidence[visited] = total
-        self.smoothed_loss[visited] = step_loss
+            step_loss = (kept * self.smoothed_loss.index_select(0, visited) + weight_sum * step_loss) / total
+            self.evidence.index_copy_(0, visited, total)
+        self.smoothed_loss.index_copy_(0, visited, step_loss)
         catch_up = gap.clamp(max=float(self.smoothing_steps))
         advance = torch.where(step_loss >= self.epsilon, catch_up / self.tau, torch.zeros_like(catch_up))
-        self.location_progress[visited] = (self.location_progress[visited] + advance).clamp(max=float(self.num_levels))
-        self.last_visit[visited] = step
+        progress = (self.location_progress.index_select(0, visited) + advance).clamp_(max=float(self.num_levels))
+        self.location_progress.index_copy_(0, visited, progress)
+        self.last_visit.index_fill_(0, visited, step)
         self.step += 1
 
     def mean_progress(self) -> float:
