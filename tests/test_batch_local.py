@@ -165,7 +165,15 @@ def test_ctrl_c_stops_running_jobs_without_a_result_that_looks_whole(tmp_path):
     pipeline = write_pipeline(tmp_path, LONG_THEN_SHORT)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "sape_geo_apps.cli", "batch", str(pipeline), "--out", str(out), "--workers", "2", "--quiet"]
-    batch = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Start it as a terminal would: with SIGINT's default disposition. pytest-xdist workers ignore SIGINT,
+    # and a child inheriting SIG_IGN never turns Ctrl-C into KeyboardInterrupt.
+    batch = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     jobs = load_pipeline(pipeline).jobs
     long_run, short_run = out / jobs[0].run_name, out / jobs[1].run_name
     try:
