@@ -81,7 +81,6 @@ def run_task(
         than its random initialisation (e.g. calibrate it on a simpler task through :func:`fit`); it
         returns metrics of that stage, recorded with the run's.
     """
-    run = RunDirectory(out, overwrite=overwrite) if out is not None else None
     spec = ModelSpec(
         method=method,
         in_dim=task.in_dim,
@@ -91,7 +90,10 @@ def run_task(
         zero_output=zero_output,
         seed=fit_config.seed,
     )
+    # The network first: a bad method setting must fail before the run directory is created, or an
+    # existing one replaced.
     model = build_model(spec)
+    run = RunDirectory(out, overwrite=overwrite) if out is not None else None
     if run is not None:
         run.write_config(
             {
