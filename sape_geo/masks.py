@@ -79,11 +79,6 @@ def interpolated_ramps(corner_progress: Tensor, weights: Tensor, num_levels: int
     return torch.cumsum(difference[:, :num_levels], dim=1).clamp_(0.0, 1.0)
 
 
-def interpolated_level_mask(corner_progress: Tensor, weights: Tensor, num_levels: int) -> Tensor:
-    """:func:`interpolated_ramps` with the identity level: ``(N, L + 1)``, column 0 = 1."""
-    return with_identity_level(interpolated_ramps(corner_progress, weights, num_levels))
-
-
 class MaskPolicy(nn.Module):
     """Base class of mask policies over ``L`` levels beyond the identity."""
 

@@ -7,9 +7,10 @@ from sape_geo.masks import (
     ProgressiveMask,
     SampleMask,
     StaticMask,
-    interpolated_level_mask,
+    interpolated_ramps,
     level_mask_from_progress,
     progressive_tau,
+    with_identity_level,
 )
 
 
@@ -138,7 +139,7 @@ def test_periodic_axis_wraps():
 def test_exact_eq6_mask_interpolation():
     corner_progress = torch.tensor([[0.5, 2.5, 4.0], [3.0, 3.0, 3.0]])
     weights = torch.tensor([[0.2, 0.3, 0.5], [0.1, 0.6, 0.3]])
-    got = interpolated_level_mask(corner_progress, weights, num_levels=5)
+    got = with_identity_level(interpolated_ramps(corner_progress, weights, num_levels=5))
     per_corner = torch.stack([level_mask_from_progress(corner_progress[:, k], 5) for k in range(3)], dim=1)
     expected = (per_corner * weights[:, :, None]).sum(dim=1)
     assert torch.allclose(got, expected, atol=1e-6)

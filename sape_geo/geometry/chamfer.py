@@ -21,6 +21,38 @@ def _nearest_kdtree(queries: Tensor, points: Tensor) -> Tensor:
     return torch.as_tensor(nearest, dtype=torch.long, device=queries.device)
 
 
+def _resolve_backend(backend: str, queries: Tensor) -> str:
+    """``"auto"`` -> the k-d tree for CPU tensors with d <= 3, brute force otherwise."""
+    if backend not in NEAREST_BACKENDS:
+        raise ValueError(f"backend must be one of {NEAREST_BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        return "kdtree" if queries.device.type == "cpu" and queries.shape[1] <= 3 else "brute"
+    return backend
+
+
+@torch.no_grad()
+def _nearest_both_ways(a: Tensor, b: Tensor, chunk_size: int) -> tuple[Tensor, Tensor]:
+    """Nearest ``b`` of every ``a`` and nearest ``a`` of every ``b`` from one pass of distance blocks.
+
+    Each ``(chunk, M)`` block gives its rows' minima directly; the columns' minima are kept as a running
+    best over the blocks, so the symmetric Chamfer costs one distance matrix, not two.
+    """
+    if a.shape[0] == 0 or b.shape[0] == 0:
+        raise ValueError("cannot measure distances to an empty point set")
+    a, b = a.detach(), b.detach()
+    a_nearest = []
+    b_best = torch.full((b.shape[0],), float("inf"), dtype=a.dtype, device=a.device)
+    b_nearest = torch.zeros(b.shape[0], dtype=torch.long, device=a.device)
+    for start in range(0, a.shape[0], chunk_size):
+        block = torch.cdist(a[start : start + chunk_size], b)
+        a_nearest.append(block.min(dim=1).indices)
+        column_best, column_row = block.min(dim=0)
+        better = column_best < b_best
+        b_best = torch.where(better, column_best, b_best)
+        b_nearest = torch.where(better, column_row + start, b_nearest)
+    return torch.cat(a_nearest), b_nearest
+
+
 def nearest_squared_distances(
     queries: Tensor, points: Tensor, chunk_size: int = 4096, backend: str = "brute"
 ) -> tuple[Tensor, Tensor]:
@@ -47,10 +79,7 @@ def nearest_squared_distances(
         raise ValueError(f"expected (N, d) and (M, d) point sets, got {tuple(queries.shape)} and {tuple(points.shape)}")
     if points.shape[0] == 0:
         raise ValueError("cannot measure distances to an empty point set")
-    if backend not in NEAREST_BACKENDS:
-        raise ValueError(f"backend must be one of {NEAREST_BACKENDS}, got {backend!r}")
-    if backend == "auto":
-        backend = "kdtree" if queries.device.type == "cpu" and queries.shape[1] <= 3 else "brute"
+    backend = _resolve_backend(backend, queries)
     if backend == "kdtree" and queries.shape[0] > 0:
         nearest = _nearest_kdtree(queries, points)
         return ((queries - points[nearest]) ** 2).sum(dim=1), nearest
@@ -84,8 +113,13 @@ def chamfer_distance(
     >>> float(chamfer_distance(a, b, squared=False)[0])
     10.0
     """
-    a_to_b, _ = nearest_squared_distances(a, b, chunk_size, backend)
-    b_to_a, _ = nearest_squared_distances(b, a, chunk_size, backend)
+    if _resolve_backend(backend, a) == "brute":
+        a_nearest, b_nearest = _nearest_both_ways(a, b, chunk_size)
+        a_to_b = ((a - b[a_nearest]) ** 2).sum(dim=1)
+        b_to_a = ((b - a[b_nearest]) ** 2).sum(dim=1)
+    else:
+        a_to_b, _ = nearest_squared_distances(a, b, chunk_size, backend)
+        b_to_a, _ = nearest_squared_distances(b, a, chunk_size, backend)
     if not squared:
         # sqrt has an infinite gradient at 0; the epsilon keeps coincident points differentiable.
         a_to_b = torch.sqrt(a_to_b + 1e-12)
