@@ -99,9 +99,10 @@ def write_report(name: str, settings: dict, runs: list[dict], methods: list[str]
         f"Data: {settings['data']} ({settings['shapes']} shapes). Each run: the task's defaults for the method "
         f"({settings['points']} curve points, {settings['target_samples']} outline samples, calibration to the unit circle "
         f"for {settings['calibration_steps']} steps, then {settings['steps']} Adam steps of the symmetric Chamfer distance with a "
-        f"cosine learning-rate decay; 2 x 256 ReLU MLP, 256 frequencies; SAPE on a periodic grid of "
-        f"{settings['mask_resolution']} nodes along the curve). Per-method settings: {settings['per_method']}. "
-        f"Seed {settings['seed']}, one torch thread per run, {settings['jobs']} runs at a time on a CPU shared with other jobs.\n",
+        f"cosine learning-rate decay; 2 x 256 ReLU MLP, 256 frequencies; SAPE progress "
+        + ("per curve point" if settings['mask_resolution'] == 0 else f"on a periodic grid of {settings['mask_resolution']} nodes along the curve")
+        + f"). Per-method settings: {settings['per_method']}. "
+        f"Seed {settings['seed']}, one torch thread per run, {settings['jobs']} runs at a time.\n",
         "IoU: the curve's polygon filled even-odd vs the silhouette (largest component, holes filled) on the image's pixel "
         "grid, grown where either leaves the image. Chamfer: symmetric, non-squared, % of the outline's bounding-box diagonal.\n",
         f"Targets: sape-ff mean IoU >= {TARGET_IOU} and the best; a default run under {TARGET_SECONDS:.0f} s on 2 CPU cores.\n",
