@@ -21,9 +21,11 @@ Targets: ``sape-ff`` has the best mean IoU; the default run takes under 5 minute
 from __future__ import annotations
 
 import argparse
+import functools
 import tempfile
 import time
 import traceback
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
@@ -33,7 +35,7 @@ from sape_geo.fitting import FitConfig
 from sape_geo.geometry.mesh_io import MESH_SUFFIXES, inspect_mesh, load_mesh
 from sape_geo.methods import method_names
 from sape_geo_apps.bench.common import group_means, markdown_table, write_results
-from sape_geo_plugins.occupancy import DEFAULT_STEPS, Occupancy, OccupancyConfig, default_method_config, load_occupancy_task
+from sape_geo_plugins.occupancy import DEFAULT_SIGMA_BY_METHOD, DEFAULT_STEPS, Occupancy, OccupancyConfig, default_method_config, load_occupancy_task
 
 DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "meshes_occupancy"
 TARGET_SECONDS = 300.0
@@ -59,13 +61,26 @@ def fit_metrics(task: Occupancy, method: str, steps: int, seed: int, threads: in
             "parameters": m["parameters"]}
 
 
+@functools.lru_cache(maxsize=2)
+def _comparison_task(path: Path, config: OccupancyConfig) -> Occupancy:
+    """The task of ``path``, labelled once per worker process and reused by its next methods."""
+    return load_occupancy_task(path, config)
+
+
+def compare_one(job: tuple[Path, str, OccupancyConfig, int, int, int]) -> dict:
+    """One comparison run (in a worker process when ``--jobs`` > 1): the row of the table."""
+    path, method, config, steps, seed, threads = job
+    torch.set_num_threads(threads)
+    return {"mesh": path.name, "method": method, **fit_metrics(_comparison_task(path, config), method, steps, seed, threads)}
+
+
 def summary_rows(runs: list[dict], methods: list[str]) -> list[dict]:
     fields = ("iou_uniform", "iou_near_surface", "iou", "seconds")
     renamed = [{**run, "iou": run["iou_mean"]} for run in runs]
     return group_means(renamed, ("method",), fields, "meshes", methods)
 
 
-def write_report(settings: dict, runs: list[dict], timing: list[dict], robustness: list[dict], methods: list[str]) -> None:
+def write_report(name: str, settings: dict, runs: list[dict], timing: list[dict], robustness: list[dict], methods: list[str]) -> None:
     rows = summary_rows(runs, methods)
     verdicts = []
     if rows:
@@ -88,7 +103,8 @@ def write_report(settings: dict, runs: list[dict], timing: list[dict], robustnes
         f"{settings['eval_points']} fresh uniform and {settings['eval_points']} fresh near-surface (+N(0, 0.01)) points, "
         f"3 x 256 MLP, 256 frequencies, SAPE grid {settings['resolution']}^3 with smoothing over "
         f"{settings['smoothing_steps']} steps, epsilon 1e-2, seed {settings['seed']}, torch threads = {settings['threads']}, "
-        "CPU shared with other jobs (seconds are indicative only). Sigma (cycles per unit): ff 4, pff and sape-ff 8. "
+        f"{settings.get('jobs', 1)} runs at a time (seconds are indicative only). Sigma (cycles per unit): "
+        + ", ".join(f"{method} {sigma:g}" for method, sigma in settings.get("sigmas", {}).items()) + ". "
         "iou_mean = mean of the uniform and near-surface IoU.\n",
         "Targets: sape-ff best mean IoU; default run under 5 minutes per mesh on 2 CPU cores.\n",
         *verdicts,
@@ -111,8 +127,21 @@ def write_report(settings: dict, runs: list[dict], timing: list[dict], robustnes
             markdown_table(robustness, ["mesh", "boundary_edges", "non_manifold_edges", "steps", "outcome", "iou_uniform",
                                         "iou_near_surface"], "{:.4f}"),
         ]
-    write_results("occupancy", {"settings": settings, "summary": rows, "runs": runs, "default_run": timing,
+    write_results(name, {"settings": settings, "summary": rows, "runs": runs, "default_run": timing,
                                 "defective_meshes": robustness}, "\n".join(sections))
+
+
+class _InProcess:
+    """``map`` in this process (``--jobs 1``), with the executor's context-manager interface."""
+
+    def __enter__(self) -> "_InProcess":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def map(self, function, items):
+        return map(function, items)
 
 
 def load_average() -> float:
@@ -135,25 +164,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--defective-steps", type=int, default=20, help="steps per defective mesh (0 = skip)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=1, help="comparison runs at a time, each in its own process (default 1)")
+    parser.add_argument("--name", default="occupancy", help="result files benchmarks/<name>.json/.md (default occupancy)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     comparison = OccupancyConfig(train_points=args.train_points, batch_size=args.batch_size, resolution=args.resolution,
                                  eval_points=args.eval_points, mesh_resolution=64, seed=args.seed)
-    settings = {"steps": args.steps, "seed": args.seed, "threads": args.threads, "methods": args.methods,
+    settings = {"steps": args.steps, "seed": args.seed, "threads": args.threads, "methods": args.methods, "jobs": args.jobs,
+                "sigmas": {method: default_method_config(method).sigma for method in args.methods if method in DEFAULT_SIGMA_BY_METHOD},
                 **{key: getattr(comparison, key) for key in ("train_points", "batch_size", "eval_points", "resolution", "smoothing_steps")}}
     watertight, defective = split_meshes(args.data)
     runs: list[dict] = []
     timing: list[dict] = []
     robustness: list[dict] = []
     started = time.perf_counter()
-    for path in watertight:
-        task = load_occupancy_task(path, comparison)
-        for method in args.methods:
-            row = {"mesh": path.name, "method": method, **fit_metrics(task, method, args.steps, args.seed, args.threads)}
+    jobs = [(path, method, comparison, args.steps, args.seed, args.threads) for path in watertight for method in args.methods]
+    with ProcessPoolExecutor(args.jobs) if args.jobs > 1 else _InProcess() as pool:
+        for row in pool.map(compare_one, jobs):
             runs.append(row)
-            print(f"[{time.perf_counter() - started:7.0f} s] {path.name} {method}: IoU uniform {row['iou_uniform']:.4f} "
+            print(f"[{time.perf_counter() - started:7.0f} s] {row['mesh']} {row['method']}: IoU uniform {row['iou_uniform']:.4f} "
                   f"near {row['iou_near_surface']:.4f} in {row['seconds']:.0f} s", flush=True)
-            write_report(settings, runs, timing, robustness, args.methods)
+            write_report(args.name, settings, runs, timing, robustness, args.methods)
     for path in watertight[: args.timing_meshes]:
         begin, cpu_begin = time.perf_counter(), time.process_time()
         task = load_occupancy_task(path, OccupancyConfig(seed=args.seed))
@@ -165,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
                        "seconds_total": time.perf_counter() - begin, "cpu_seconds_total": time.process_time() - cpu_begin,
                        "load_average_1min": load_average()})
         print(f"[{time.perf_counter() - started:7.0f} s] default run {path.name}: {timing[-1]['seconds_total']:.0f} s", flush=True)
-        write_report(settings, runs, timing, robustness, args.methods)
+        write_report(args.name, settings, runs, timing, robustness, args.methods)
     if args.defective_steps > 0:
         small = OccupancyConfig(train_points=20_000, batch_size=2048, eval_points=10_000, mesh_resolution=48, seed=args.seed)
         for path in defective:
@@ -182,8 +213,8 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc()
             robustness.append(row)
             print(f"[{time.perf_counter() - started:7.0f} s] defective {path.name}: {row['outcome']}", flush=True)
-            write_report(settings, runs, timing, robustness, args.methods)
-    write_report(settings, runs, timing, robustness, args.methods)
+            write_report(args.name, settings, runs, timing, robustness, args.methods)
+    write_report(args.name, settings, runs, timing, robustness, args.methods)
     return 0
 
 

@@ -16,6 +16,7 @@ Targets: ``sape-ff`` mean IoU >= 0.93 and the best of the methods (the paper: 0.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from sape_geo_apps.bench.common import markdown_table, write_results
+from sape_geo_apps.bench.common import RESULTS_DIR, markdown_table, write_results
 from sape_geo_plugins.silhouette import DEFAULT_STEPS, default_fit_options, default_method_config, fit_silhouette
 
 DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "silhouettes"
@@ -129,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, each in its own process (default 2)")
     parser.add_argument("--name", default="silhouettes", help="result files benchmarks/<name>.json/.md (default silhouettes)")
+    parser.add_argument("--append", action="store_true",
+                        help="keep the other methods' rows of benchmarks/<name>.json and redo only --methods (settings must match)")
     args = parser.parse_args(argv)
     shapes = sorted(p for p in args.data.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not shapes:
@@ -143,12 +146,20 @@ def main(argv: list[str] | None = None) -> int:
     }
     jobs = [(str(path), method, args.steps, args.seed, args.threads) for method in args.methods for path in shapes]
     runs = []
+    methods = list(args.methods)
+    previous_file = RESULTS_DIR / f"{args.name}.json"
+    if args.append and previous_file.is_file():
+        previous = json.loads(previous_file.read_text())
+        runs = [row for row in previous["runs"] if row["method"] not in args.methods]
+        kept = list(dict.fromkeys(row["method"] for row in runs))
+        settings["per_method"] = {**{m: previous["settings"]["per_method"][m] for m in kept}, **settings["per_method"]}
+        methods = [m for m in METHODS if m in kept or m in args.methods] + [m for m in args.methods if m not in METHODS]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for row in pool.map(fit_one, jobs):
             runs.append(row)
             print(f"{row['shape']:22s} {row['method']:10s} IoU {row['iou']:.4f}  {row['seconds']:.0f} s "
                   f"({row['cpu_seconds']:.0f} CPU s)", flush=True)
-            write_report(args.name, settings, runs, args.methods)
+            write_report(args.name, settings, runs, methods)
     return 0
 
 
