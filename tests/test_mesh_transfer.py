@@ -93,6 +93,22 @@ def test_loss_is_differentiable_and_feedback_is_the_vertex_distance(prepared):
     np.testing.assert_allclose(per_point.numpy(), expected, atol=1e-4 * diagonal_normalised)
 
 
+def test_two_sided_feedback_charges_an_unreached_target_part_to_its_nearest_vertex(prepared):
+    task = MeshTransferTask(prepared, TransferSettings(surface_samples=800, target_batch=800, feedback="two-sided"))
+    deformed = task.initial.clone()
+    far = deformed[0] + torch.tensor([0.0, 0.0, 0.5])  # a target sample no part of the surface reaches
+    target = torch.cat([deformed[:5], far[None]])
+    target_to_surface = torch.tensor([0.0, 0.0, 0.0, 0.0, 0.0, 0.25])  # squared distances
+    uncovered = task.uncovered_distances(deformed, target, target_to_surface)
+    nearest = int(((deformed - far) ** 2).sum(dim=1).argmin())
+    assert uncovered[nearest] == pytest.approx(0.5 if nearest not in range(5) else np.sqrt(0.25 / 2))
+    assert (uncovered > 0).sum() == 1
+    batch = task.batch(0, torch.Generator().manual_seed(0))
+    _, two_sided = task.loss(torch.zeros_like(task.initial), batch)
+    _, vertex_only = MeshTransferTask(prepared, FAST).loss(torch.zeros_like(task.initial), batch)
+    assert (two_sided >= vertex_only - 1e-6).all() and (two_sided > vertex_only + 1e-6).any()
+
+
 def test_transfer_end_to_end_improves_on_the_initialisation(pair, prepared, tmp_path):
     result = transfer_mesh(
         None, None, method=default_method_config("sape-ff", **SMALL), out=tmp_path / "run", steps=60,

@@ -81,6 +81,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     task.add_argument("--target-batch", type=int, default=defaults.target_batch, help=f"target samples per step (default {defaults.target_batch})")
     task.add_argument("--mask-grid", type=int, default=defaults.mask_resolution, metavar="R", help=f"SAPE progress on an R^3 grid (trilinear); 0 = one progress per vertex (default {defaults.mask_resolution})")
     task.add_argument("--chamfer", choices=("surface", "points"), default=defaults.chamfer, help="surface: exact sample-to-surface distances (default); points: nearest-sample Chamfer")
+    task.add_argument("--feedback", choices=("vertex", "two-sided"), default=defaults.feedback,
+                      help="SAPE's per-vertex loss: vertex = its distance to the target (default); two-sided = also the misfit of the target samples nearest to it")
     task.add_argument("--json", action="store_true", help="also print metrics.json")
     add_common_arguments(parser, default_steps=DEFAULT_STEPS, default_lr=DEFAULT_LR, default_hidden_layers=DEFAULT_LAYERS, default_epsilon=DEFAULT_EPSILON)
     for action in parser._actions:
@@ -95,7 +97,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> TransferResult:
     if args.landmarks is None and args.align is None:
         raise ValueError("no landmarks: give --landmarks FILE (>= 3 pairs), or --align principal-axes / bounding-box / identity")
-    settings = TransferSettings(args.conformal_weight, args.landmark_weight, args.samples, args.target_batch, args.mask_grid, args.chamfer)
+    settings = TransferSettings(args.conformal_weight, args.landmark_weight, args.samples, args.target_batch, args.mask_grid, args.chamfer, args.feedback)
     method: Any = args.method
     if args.method not in INIT_METHODS:
         changes = {"num_frequencies": args.frequencies, "hidden_dim": args.hidden, "num_hidden_layers": args.layers, "epsilon": args.epsilon, "omega_0": args.omega0}

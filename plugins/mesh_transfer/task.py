@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from sape_geo.fitting import Batch, Task
-from sape_geo.geometry.chamfer import chamfer_distance
+from sape_geo.geometry.chamfer import chamfer_distance, nearest_squared_distances
 from sape_geo.geometry.energies import SourceFrames, barycentric_points, conformal_ratio, sample_barycentric
 from sape_geo.geometry.mesh_io import save_mesh
 from sape_geo.geometry.metrics import SurfaceDistance
@@ -55,6 +55,10 @@ class TransferSettings:
         corrections (11 flipped triangles, conformal 0.049); the 16^3 grid gave 1 flip and 0.027.
     conformal_weight : weight of ``E_C / A_source`` against the squared Chamfer (normalised units).
     landmark_weight : weight of the mean squared landmark error (0 = landmarks only initialise).
+    feedback : SAPE's per-vertex loss. ``"vertex"``: the vertex's distance to the target; ``"two-sided"``:
+        the larger of that and the RMS distance to the deformed surface of the target samples nearest
+        to the vertex (:meth:`MeshTransferTask.uncovered_distances`), so target parts nobody reaches
+        yet also open frequencies.
     surface_samples : barycentric samples of the deformed surface per step.
     target_batch : target samples per step (drawn from the prepared target samples).
     """
@@ -65,8 +69,11 @@ class TransferSettings:
     target_batch: int = 4000
     mask_resolution: int = 16
     chamfer: str = "surface"
+    feedback: str = "vertex"
 
     def __post_init__(self) -> None:
+        if self.feedback not in ("vertex", "two-sided"):
+            raise ValueError(f"feedback must be 'vertex' or 'two-sided', got {self.feedback!r}")
         if self.chamfer not in ("surface", "points"):
             raise ValueError(f"chamfer must be 'surface' or 'points', got {self.chamfer!r}")
         if self.mask_resolution < 0:
@@ -129,16 +136,33 @@ class MeshTransferTask(Task):
         deformed = self.deformed(output)
         samples = barycentric_points(deformed, self.faces, batch.data["face_ids"], batch.data["barycentric"])
         if self.settings.chamfer == "surface":
-            chamfer, _, _ = surface_chamfer(samples, deformed, self.faces, batch.data["target"], self._target_distance)
+            chamfer, _, target_to_surface = surface_chamfer(samples, deformed, self.faces, batch.data["target"], self._target_distance)
         else:
-            chamfer, _, _ = chamfer_distance(samples, batch.data["target"], squared=True, backend="auto")
+            chamfer, _, target_to_surface = chamfer_distance(samples, batch.data["target"], squared=True, backend="auto")
         total = chamfer
         if self.settings.conformal_weight > 0:
             total = total + self.settings.conformal_weight * conformal_ratio(deformed, self.frames)
         if self.settings.landmark_weight > 0 and self.landmark_ids.numel():
             error = ((deformed[self.landmark_ids] - self.landmark_positions) ** 2).sum(dim=1).mean()
             total = total + self.settings.landmark_weight * error
-        return total, self.vertex_distances(deformed)
+        per_vertex = self.vertex_distances(deformed)
+        if self.settings.feedback == "two-sided":
+            per_vertex = torch.maximum(per_vertex, self.uncovered_distances(deformed, batch.data["target"], target_to_surface))
+        return total, per_vertex
+
+    def uncovered_distances(self, deformed: Tensor, target: Tensor, target_to_surface: Tensor) -> Tensor:
+        """Per vertex ``(n,)``: the RMS distance to the deformed surface of the target samples nearest to it.
+
+        A target part that no vertex reaches yet (an ear a sphere has to grow) is far from the deformed
+        surface, but the vertices next to it may sit on the target already; attributing those target
+        samples' misfit to their nearest vertex makes SAPE open frequencies there too.
+        """
+        with torch.no_grad():
+            _, nearest = nearest_squared_distances(target, deformed.detach(), backend="auto")
+            squared = target_to_surface.detach()
+            pulled = torch.zeros(deformed.shape[0], dtype=squared.dtype, device=squared.device).index_add_(0, nearest, squared)
+            counts = torch.zeros_like(pulled).index_add_(0, nearest, torch.ones_like(squared))
+            return (pulled / counts.clamp_min(1.0)).sqrt()
 
     def vertex_distances(self, deformed: Tensor) -> Tensor:
         """Each vertex's distance to the target surface (or nearest target point) ``(n,)``, normalised
