@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from sape_geo.geometry.chamfer import chamfer_distance, nearest_squared_distances
+from sape_geo.geometry.chamfer import chamfer_distance, mean_per_nearest, nearest_squared_distances
 
 
 @pytest.mark.parametrize("chunk_size", [7, 64, 4096])
@@ -19,3 +19,11 @@ def test_chamfer_of_known_sets_and_empty_set():
     assert float(chamfer_distance(a, b, squared=False)[0]) == pytest.approx(1.0 + (5.0 + 1.0) / 2)
     with pytest.raises(ValueError):
         chamfer_distance(a, torch.zeros(0, 2))
+
+
+def test_mean_per_nearest_averages_each_points_queries_and_leaves_the_rest_at_zero():
+    values = torch.tensor([1.0, 3.0, 4.0, 2.0], requires_grad=True)
+    nearest = torch.tensor([0, 0, 2, 0])  # point 0 is nearest to three queries, point 1 to none
+    means = mean_per_nearest(values, nearest, 3)
+    assert means.tolist() == [2.0, 0.0, 4.0]
+    assert not means.requires_grad

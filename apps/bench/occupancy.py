@@ -68,7 +68,7 @@ def _comparison_task(path: Path, config: OccupancyConfig) -> Occupancy:
 
 
 def compare_one(job: tuple[Path, str, OccupancyConfig, int, int, int]) -> dict:
-    """One comparison run (in a worker process when ``--jobs`` > 1): the row of the table."""
+    """One comparison run, in a worker process: the row of the table."""
     path, method, config, steps, seed, threads = job
     torch.set_num_threads(threads)
     return {"mesh": path.name, "method": method, **fit_metrics(_comparison_task(path, config), method, steps, seed, threads)}
@@ -103,8 +103,8 @@ def write_report(name: str, settings: dict, runs: list[dict], timing: list[dict]
         f"{settings['eval_points']} fresh uniform and {settings['eval_points']} fresh near-surface (+N(0, 0.01)) points, "
         f"3 x 256 MLP, 256 frequencies, SAPE grid {settings['resolution']}^3 with smoothing over "
         f"{settings['smoothing_steps']} steps, epsilon 1e-2, seed {settings['seed']}, torch threads = {settings['threads']}, "
-        f"{settings.get('jobs', 1)} runs at a time (seconds are indicative only). Sigma (cycles per unit): "
-        + ", ".join(f"{method} {sigma:g}" for method, sigma in settings.get("sigmas", {}).items()) + ". "
+        f"{settings['jobs']} runs at a time (seconds are indicative only). Sigma (cycles per unit): "
+        + ", ".join(f"{method} {sigma:g}" for method, sigma in settings["sigmas"].items()) + ". "
         "iou_mean = mean of the uniform and near-surface IoU.\n",
         "Targets: sape-ff best mean IoU; default run under 5 minutes per mesh on 2 CPU cores.\n",
         *verdicts,
@@ -129,19 +129,6 @@ def write_report(name: str, settings: dict, runs: list[dict], timing: list[dict]
         ]
     write_results(name, {"settings": settings, "summary": rows, "runs": runs, "default_run": timing,
                                 "defective_meshes": robustness}, "\n".join(sections))
-
-
-class _InProcess:
-    """``map`` in this process (``--jobs 1``), with the executor's context-manager interface."""
-
-    def __enter__(self) -> "_InProcess":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def map(self, function, items):
-        return map(function, items)
 
 
 def load_average() -> float:
@@ -179,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     robustness: list[dict] = []
     started = time.perf_counter()
     jobs = [(path, method, comparison, args.steps, args.seed, args.threads) for path in watertight for method in args.methods]
-    with ProcessPoolExecutor(args.jobs) if args.jobs > 1 else _InProcess() as pool:
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for row in pool.map(compare_one, jobs):
             runs.append(row)
             print(f"[{time.perf_counter() - started:7.0f} s] {row['mesh']} {row['method']}: IoU uniform {row['iou_uniform']:.4f} "

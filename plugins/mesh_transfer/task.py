@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from sape_geo.fitting import Batch, Task
-from sape_geo.geometry.chamfer import chamfer_distance, nearest_squared_distances
+from sape_geo.geometry.chamfer import chamfer_distance, mean_per_nearest, nearest_squared_distances
 from sape_geo.geometry.energies import SourceFrames, barycentric_points, conformal_ratio, sample_barycentric
 from sape_geo.geometry.mesh_io import save_mesh
 from sape_geo.geometry.metrics import SurfaceDistance
@@ -157,12 +157,8 @@ class MeshTransferTask(Task):
         surface, but the vertices next to it may sit on the target already; attributing those target
         samples' misfit to their nearest vertex makes SAPE open frequencies there too.
         """
-        with torch.no_grad():
-            _, nearest = nearest_squared_distances(target, deformed.detach(), backend="auto")
-            squared = target_to_surface.detach()
-            pulled = torch.zeros(deformed.shape[0], dtype=squared.dtype, device=squared.device).index_add_(0, nearest, squared)
-            counts = torch.zeros_like(pulled).index_add_(0, nearest, torch.ones_like(squared))
-            return (pulled / counts.clamp_min(1.0)).sqrt()
+        _, nearest = nearest_squared_distances(target, deformed.detach(), backend="auto")
+        return mean_per_nearest(target_to_surface, nearest, deformed.shape[0]).sqrt()
 
     def vertex_distances(self, deformed: Tensor) -> Tensor:
         """Each vertex's distance to the target surface (or nearest target point) ``(n,)``, normalised

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from sape_geo.fitting import Batch, FitConfig, Task, fit
-from sape_geo.geometry.chamfer import nearest_squared_distances
+from sape_geo.geometry.chamfer import mean_per_nearest, nearest_squared_distances
 from sape_geo.geometry.polygon import resample_closed_polyline
 from sape_geo.methods import MaskDomain
 from sape_geo.metrics import intersection_over_union
@@ -235,10 +235,7 @@ class SilhouetteFit(Task):
         curve_to_target, _ = nearest_squared_distances(output, self.target_points)
         target_to_curve, nearest_curve = nearest_squared_distances(self.target_points, output)
         total = curve_to_target.mean() + target_to_curve.mean()
-        with torch.no_grad():
-            pulled = torch.zeros_like(curve_to_target).index_add_(0, nearest_curve, target_to_curve.detach())
-            counts = torch.zeros_like(curve_to_target).index_add_(0, nearest_curve, torch.ones_like(target_to_curve))
-            per_point = curve_to_target.detach() + pulled / counts.clamp_min(1.0)
+        per_point = curve_to_target.detach() + mean_per_nearest(target_to_curve, nearest_curve, output.shape[0])
         return total, per_point
 
     def curve(self, model: FieldModel) -> np.ndarray:

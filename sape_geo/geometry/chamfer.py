@@ -94,6 +94,29 @@ def nearest_squared_distances(
     return squared, nearest
 
 
+def mean_per_nearest(values: Tensor, nearest: Tensor, count: int) -> Tensor:
+    """Per point of a set: the mean of the values of the queries whose nearest point it is (0 if none).
+
+    With ``nearest`` from :func:`nearest_squared_distances` (queries = target samples, points = the
+    fitted shape's points), this charges each target sample's misfit to the point closest to it, so a
+    target part that nothing reaches yet shows up in the per-point loss that drives SAPE.
+
+    Parameters
+    ----------
+    values : (M,) one value per query (no gradient is kept).
+    nearest : (M,) long, each query's nearest point in ``[0, count)``.
+    count : number of points.
+
+    Returns
+    -------
+    (count,) means, in ``values``' dtype.
+    """
+    values = values.detach()
+    sums = torch.zeros(count, dtype=values.dtype, device=values.device).index_add_(0, nearest, values)
+    counts = torch.zeros_like(sums).index_add_(0, nearest, torch.ones_like(values))
+    return sums / counts.clamp_min(1.0)
+
+
 def chamfer_distance(
     a: Tensor, b: Tensor, squared: bool = True, chunk_size: int = 4096, backend: str = "brute"
 ) -> tuple[Tensor, Tensor, Tensor]:
