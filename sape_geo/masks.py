@@ -28,11 +28,25 @@ from torch import Tensor, nn
 from sape_geo.grid import cell_count, multilinear_corners, scatter_weighted_sum
 
 
-def progressive_tau(total_steps: int, num_levels: int) -> float:
-    """Steps per level, ``tau = T / (2 L)``: every level is fully open at ``T / 2``."""
+DEFAULT_OPEN_FRACTION = 0.5  # Eq. 3: every level open by T / 2
+
+
+def progressive_tau(total_steps: int, num_levels: int, open_fraction: float = DEFAULT_OPEN_FRACTION) -> float:
+    """Steps per level, ``tau = f T / L``: every level is fully open at ``f T``.
+
+    The paper's schedule is ``f = 1/2`` (``tau = T / (2 L)``). A smaller ``f`` opens faster, for tasks
+    whose start is already close to the answer (mesh transfer after the biharmonic initialisation).
+    """
     if total_steps < 1:
         raise ValueError(f"total_steps must be >= 1, got {total_steps}")
-    return total_steps / (2.0 * max(num_levels, 1))
+    check_open_fraction(open_fraction)
+    return open_fraction * total_steps / max(num_levels, 1)
+
+
+def check_open_fraction(open_fraction: float) -> None:
+    """``open_fraction`` must be in ``(0, 1]`` (the fraction of the run by which every level may be open)."""
+    if not (isinstance(open_fraction, (int, float)) and math.isfinite(open_fraction) and 0 < open_fraction <= 1):
+        raise ValueError(f"open_fraction must be in (0, 1], got {open_fraction!r}")
 
 
 def ramps_from_progress(progress: Tensor, num_levels: int) -> Tensor:
@@ -140,12 +154,13 @@ class ProgressiveMask(MaskPolicy):
     Parameters
     ----------
     num_levels : ``L``.
-    total_steps : ``T``, the length of the optimisation; every level is open by ``T / 2``.
+    total_steps : ``T``, the length of the optimisation; every level is open by ``open_fraction * T``.
+    open_fraction : see :func:`progressive_tau` (the paper: 1/2).
     """
 
-    def __init__(self, num_levels: int, total_steps: int) -> None:
+    def __init__(self, num_levels: int, total_steps: int, open_fraction: float = DEFAULT_OPEN_FRACTION) -> None:
         super().__init__(num_levels)
-        self.tau = progressive_tau(total_steps, num_levels)
+        self.tau = progressive_tau(total_steps, num_levels, open_fraction)
         self.register_buffer("global_progress", torch.zeros(()))
 
     def progress(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
@@ -176,6 +191,9 @@ class SpatialMask(MaskPolicy):
     up ``min(g, smoothing_steps)`` steps of progress, so sparsely visited cells keep pace with the
     schedule instead of lagging by the visit rate.
 
+    ``tau = open_fraction * T / L`` (:func:`progressive_tau`): a location that misfits at every step
+    has every level open by ``open_fraction * T``, as the progressive policy does.
+
     Memory: four numbers per location (progress, smoothed loss, evidence, last visit), never a mask per
     location; masks exist only for the points of a batch.
     """
@@ -187,6 +205,7 @@ class SpatialMask(MaskPolicy):
         total_steps: int,
         epsilon: float,
         smoothing_steps: int = 1,
+        open_fraction: float = DEFAULT_OPEN_FRACTION,
     ) -> None:
         super().__init__(num_levels)
         if num_locations < 1:
@@ -195,7 +214,7 @@ class SpatialMask(MaskPolicy):
             raise ValueError(f"epsilon must be a finite number >= 0, got {epsilon}")
         if smoothing_steps < 1:
             raise ValueError(f"smoothing_steps must be >= 1, got {smoothing_steps}")
-        self.tau = progressive_tau(total_steps, num_levels)
+        self.tau = progressive_tau(total_steps, num_levels, open_fraction)
         self.epsilon = float(epsilon)
         self.smoothing_steps = int(smoothing_steps)
         self.num_locations = int(num_locations)
@@ -282,7 +301,7 @@ class GridMask(SpatialMask):
     ----------
     num_levels : ``L``.
     resolution : nodes per axis, e.g. ``(128, 128)``; ``(1,) * d`` is non-spatial.
-    total_steps, epsilon, smoothing_steps : as :class:`SpatialMask`.
+    total_steps, epsilon, smoothing_steps, open_fraction : as :class:`SpatialMask`.
     periodic : per-axis flags for wrapping coordinates (a closed curve's parameter).
     """
 
@@ -294,13 +313,14 @@ class GridMask(SpatialMask):
         epsilon: float,
         smoothing_steps: int = 1,
         periodic: Sequence[bool] | None = None,
+        open_fraction: float = DEFAULT_OPEN_FRACTION,
     ) -> None:
         resolution = tuple(int(r) for r in resolution)
         if not resolution or any(r < 1 for r in resolution):
             raise ValueError(f"grid resolution must be positive integers, got {resolution}")
         if len(resolution) > 3:
             raise ValueError(f"grid masks support d = 1, 2, 3; got d = {len(resolution)}")
-        super().__init__(num_levels, cell_count(resolution), total_steps, epsilon, smoothing_steps)
+        super().__init__(num_levels, cell_count(resolution), total_steps, epsilon, smoothing_steps, open_fraction)
         self.resolution = resolution
         self.periodic = tuple(bool(p) for p in periodic) if periodic is not None else (False,) * len(resolution)
         if len(self.periodic) != len(resolution):

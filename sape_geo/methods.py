@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from sape_geo.encodings import FourierFeatures, IdentityEncoding, RBFGrid
-from sape_geo.masks import GridMask, MaskPolicy, ProgressiveMask, SampleMask, StaticMask
+from sape_geo.masks import DEFAULT_OPEN_FRACTION, GridMask, MaskPolicy, ProgressiveMask, SampleMask, StaticMask, check_open_fraction
 from sape_geo.networks import FieldModel, MaskedEncodingMLP, Siren
 
 DEFAULT_METHOD = "sape-ff"
@@ -67,6 +67,8 @@ class MethodConfig:
     omega_0 : SIREN's first-layer frequency scale.
     rbf_levels, rbf_min_bandwidth, rbf_max_bandwidth, rbf_max_channels : the RBF grid encoding.
     epsilon : SAPE's loss threshold (1e-3 for regression, 1e-2 for geometric tasks in the paper).
+    open_fraction : progressive and SAPE schedules: the fraction of the run by which every level can be
+        open, ``tau = open_fraction * T / L`` (the paper: 1/2).
     options : extra method-specific settings as ``(key, value)`` pairs (hashable, immutable).
     """
 
@@ -81,6 +83,7 @@ class MethodConfig:
     rbf_max_bandwidth: float = 0.5
     rbf_max_channels: int = 1024
     epsilon: float = 1e-3
+    open_fraction: float = DEFAULT_OPEN_FRACTION
     options: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
@@ -95,6 +98,7 @@ class MethodConfig:
                 raise ValueError(f"{field_name} must be a positive integer, got {value!r}")
         if not (math.isfinite(self.epsilon) and self.epsilon >= 0):
             raise ValueError(f"epsilon must be a finite number >= 0, got {self.epsilon!r}")
+        check_open_fraction(self.open_fraction)
 
     def option(self, key: str, default: Any = None) -> Any:
         """A method-specific setting from :attr:`options`."""
@@ -190,7 +194,9 @@ def spatial_mask(spec: ModelSpec, num_levels: int) -> MaskPolicy:
     """SAPE's ``Phi_SA`` on the task's domain: per sample or on a grid."""
     domain = spec.domain
     if domain.kind == "samples":
-        return SampleMask(num_levels, domain.num_samples, spec.total_steps, spec.method.epsilon, domain.smoothing_steps)
+        return SampleMask(
+            num_levels, domain.num_samples, spec.total_steps, spec.method.epsilon, domain.smoothing_steps, spec.method.open_fraction
+        )
     return GridMask(
         num_levels,
         domain.resolution,
@@ -198,6 +204,7 @@ def spatial_mask(spec: ModelSpec, num_levels: int) -> MaskPolicy:
         spec.method.epsilon,
         domain.smoothing_steps,
         domain.periodic or None,
+        spec.method.open_fraction,
     )
 
 
@@ -235,7 +242,7 @@ def _build_static(encoder) -> MethodBuilder:
 def _build_progressive(encoder) -> MethodBuilder:
     def build(spec: ModelSpec, generator: torch.Generator) -> FieldModel:
         encoding = encoder(spec, generator)
-        return _masked_mlp(spec, encoding, ProgressiveMask(encoding.num_levels, spec.total_steps))
+        return _masked_mlp(spec, encoding, ProgressiveMask(encoding.num_levels, spec.total_steps, spec.method.open_fraction))
 
     return build
 

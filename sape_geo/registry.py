@@ -137,6 +137,10 @@ def add_common_arguments(
     group.add_argument("--hidden", type=positive_int, default=256, help="MLP width (default 256)")
     group.add_argument("--layers", type=positive_int, default=default_hidden_layers, help=f"MLP hidden layers (default {default_hidden_layers})")
     group.add_argument("--epsilon", type=float, default=default_epsilon, help=f"SAPE loss threshold (default {default_epsilon:g})")
+    group.add_argument(
+        "--open-fraction", type=float, default=None, metavar="F",
+        help="pff and SAPE schedules: every level can be open by F x the steps, in (0, 1] (default: the task's; the paper's 0.5)",
+    )
     group.add_argument("--omega0", type=positive_float, default=30.0, help="SIREN first-layer frequency scale (default 30)")
     group.add_argument(
         "--method-option", type=_method_option, action="append", default=[], metavar="KEY=VALUE",
@@ -163,8 +167,11 @@ def method_config_from_args(
     """The :class:`MethodConfig` the common arguments describe.
 
     ``--sigma`` wins; otherwise ``sigma_by_method[method]`` (a task's tuned default) or ``default_sigma``.
+    ``--open-fraction``, when given, wins over an ``open_fraction`` in ``fixed``.
     """
     sigma = args.sigma if args.sigma is not None else dict(sigma_by_method or {}).get(args.method, default_sigma)
+    if getattr(args, "open_fraction", None) is not None:
+        fixed["open_fraction"] = args.open_fraction
     command_line_options = dict(getattr(args, "method_option", None) or [])
     if command_line_options:
         fixed["options"] = tuple(sorted({**dict(fixed.get("options", ())), **command_line_options}.items()))

@@ -186,3 +186,33 @@ def test_tau_and_bad_arguments():
         GridMask(4, (2, 2, 2, 2), 10, 0.1)
     with pytest.raises(ValueError):
         SampleMask(4, 3, 10, epsilon=float("nan"))
+
+
+def test_open_fraction_sets_when_every_level_is_open():
+    # L = 4, T = 80, open_fraction 0.25 -> tau = 5: every level open by step 20 (not 40).
+    assert progressive_tau(80, 4, open_fraction=0.25) == 5.0
+    progressive = ProgressiveMask(num_levels=4, total_steps=80, open_fraction=0.25)
+    spatial = SampleMask(num_levels=4, num_locations=2, total_steps=80, epsilon=0.1, open_fraction=0.25)
+    coords, index = torch.zeros(2, 1), torch.arange(2)
+    for step in range(20):
+        assert float(progressive.global_progress) < 4.0
+        progressive.feedback(coords, torch.ones(2))
+        spatial.feedback(coords, torch.tensor([1.0, 0.0]), index)
+    assert float(progressive.global_progress) == pytest.approx(4.0)
+    assert spatial.progress(coords, index).tolist() == pytest.approx([4.0, 0.0])  # the fitted location stays closed
+    for bad in (0.0, -0.5, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="open_fraction"):
+            progressive_tau(80, 4, open_fraction=bad)
+
+
+def test_method_config_open_fraction_reaches_the_mask():
+    from sape_geo.methods import MaskDomain, MethodConfig, ModelSpec, build_model
+
+    for name in ("pff", "sape-ff"):
+        method = MethodConfig(name, num_frequencies=8, hidden_dim=8, num_hidden_layers=1, open_fraction=0.125)
+        model = build_model(ModelSpec(method, 1, 1, 160, MaskDomain("samples", 4)))
+        assert model.mask.tau == pytest.approx(0.125 * 160 / 8)
+        restored = ModelSpec.from_dict(model.spec.to_dict())
+        assert restored.method.open_fraction == 0.125
+    with pytest.raises(ValueError, match="open_fraction"):
+        MethodConfig("pff", open_fraction=2.0)

@@ -103,6 +103,8 @@ def _run(args: argparse.Namespace) -> TransferResult:
         changes = {"num_frequencies": args.frequencies, "hidden_dim": args.hidden, "num_hidden_layers": args.layers, "epsilon": args.epsilon, "omega_0": args.omega0}
         if args.sigma is not None:
             changes["sigma"] = args.sigma
+        if args.open_fraction is not None:
+            changes["open_fraction"] = args.open_fraction
         method = default_method_config(args.method, **changes)
     fit = fit_config_from_args(args)
     fit_options = {"lr": fit.lr, "device": fit.device, "progress_bar": fit.progress_bar, "snapshot_every": fit.snapshot_every, "lr_schedule": "cosine"}
