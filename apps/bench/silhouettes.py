@@ -10,7 +10,11 @@ CPU seconds per run (the machine is shared, so CPU seconds are what an idle core
 Targets: ``sape-ff`` mean IoU >= 0.93 and the best of the methods (the paper: 0.928 SAPE+FF, 0.873 FF,
 0.779 SIREN on 20 MPEG-7 shapes); a default run (500 curve points) under 60 s on 2 CPU cores.
 
-    python -m sape_geo_apps.bench.silhouettes [--methods none ff sape-ff ...] [--jobs 2]
+With ``--seeds 0 1 2`` every (shape, method) runs once per seed (the seed draws the frequencies and
+the weights); the means are over shapes and seeds, and the table gives each seed's mean too, so a gap
+between methods can be read against the spread between seeds.
+
+    python -m sape_geo_apps.bench.silhouettes [--methods none ff sape-ff ...] [--seeds 0 1 2] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ def fit_one(job: tuple[str, str, int, int, int]) -> dict:
     return {
         "shape": Path(path).name,
         "method": method,
+        "seed": seed,
         "iou": m["iou"],
         "chamfer_pct_diag": m["chamfer_l1_pct_diag"],
         "mean_progress": m["mean_progress"],
@@ -55,27 +60,35 @@ def fit_one(job: tuple[str, str, int, int, int]) -> dict:
 
 
 def summary_rows(runs: list[dict], methods: list[str]) -> list[dict]:
+    """Per method: means over every run (shapes x seeds), and each seed's mean IoU as ``iou_seed<k>``."""
     rows = []
     for method in methods:
         chosen = [r for r in runs if r["method"] == method]
         if chosen:
+            seeds = sorted({r.get("seed", 0) for r in chosen})
+            per_seed = {f"iou_seed{seed}": statistics.fmean(r["iou"] for r in chosen if r.get("seed", 0) == seed) for seed in seeds}
             rows.append({
                 "method": method,
-                "shapes": len(chosen),
+                "shapes": len({r["shape"] for r in chosen}),
+                "runs": len(chosen),
                 "mean_iou": statistics.fmean(r["iou"] for r in chosen),
                 "min_iou": min(r["iou"] for r in chosen),
                 "mean_chamfer_pct_diag": statistics.fmean(r["chamfer_pct_diag"] for r in chosen),
                 "mean_seconds": statistics.fmean(r["seconds"] for r in chosen),
                 "mean_cpu_seconds": statistics.fmean(r["cpu_seconds"] for r in chosen),
+                **per_seed,
             })
     return rows
 
 
 def iou_matrix(runs: list[dict], methods: list[str]) -> list[dict]:
-    """One row per shape, one IoU column per method."""
+    """One row per shape, one column per method: the IoU (mean over seeds when there are several)."""
     shapes = sorted({r["shape"] for r in runs})
-    table = {(r["shape"], r["method"]): r["iou"] for r in runs}
-    return [{"shape": shape, **{method: table.get((shape, method)) for method in methods}} for shape in shapes]
+    table: dict[tuple[str, str], list[float]] = {}
+    for r in runs:
+        table.setdefault((r["shape"], r["method"]), []).append(r["iou"])
+    return [{"shape": shape, **{method: statistics.fmean(table[shape, method]) if (shape, method) in table else None for method in methods}}
+            for shape in shapes]
 
 
 def write_report(name: str, settings: dict, runs: list[dict], methods: list[str]) -> None:
@@ -103,18 +116,19 @@ def write_report(name: str, settings: dict, runs: list[dict], methods: list[str]
         f"cosine learning-rate decay; 2 x 256 ReLU MLP, 256 frequencies; SAPE progress "
         + ("per curve point" if settings['mask_resolution'] == 0 else f"on a periodic grid of {settings['mask_resolution']} nodes along the curve")
         + f"). Per-method settings: {settings['per_method']}. "
-        f"Seed {settings['seed']}, one torch thread per run, {settings['jobs']} runs at a time.\n",
+        f"Seeds {', '.join(str(s) for s in settings['seeds'])}, one torch thread per run, {settings['jobs']} runs at a time.\n",
         "IoU: the curve's polygon filled even-odd vs the silhouette (largest component, holes filled) on the image's pixel "
         "grid, grown where either leaves the image. Chamfer: symmetric, non-squared, % of the outline's bounding-box diagonal.\n",
         f"Targets: sape-ff mean IoU >= {TARGET_IOU} and the best; a default run under {TARGET_SECONDS:.0f} s on 2 CPU cores.\n",
         *verdicts,
         "",
         "## Means over shapes\n",
-        markdown_table(rows, ["method", "shapes", "mean_iou", "min_iou", "mean_chamfer_pct_diag", "mean_seconds", "mean_cpu_seconds"], "{:.4f}"),
-        "## IoU per shape\n",
+        markdown_table(rows, ["method", "shapes", "runs", "mean_iou", "min_iou", "mean_chamfer_pct_diag", "mean_seconds", "mean_cpu_seconds",
+                              *[f"iou_seed{seed}" for seed in settings["seeds"]]], "{:.4f}"),
+        "## IoU per shape" + (" (mean over the seeds)" if len(settings["seeds"]) > 1 else "") + "\n",
         markdown_table(iou_matrix(runs, methods), ["shape", *methods], "{:.4f}"),
         "## Every run\n",
-        markdown_table(runs, ["shape", "method", "iou", "chamfer_pct_diag", "mean_progress", "seconds", "cpu_seconds", "stop_reason"], "{:.4f}"),
+        markdown_table(runs, ["shape", "method", "seed", "iou", "chamfer_pct_diag", "mean_progress", "seconds", "cpu_seconds", "stop_reason"], "{:.4f}"),
     ]
     write_results(name, {"settings": settings, "summary": rows, "runs": runs}, "\n".join(sections))
 
@@ -126,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DATA_DIR, help="folder of silhouette images (default ../shared/data/silhouettes)")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), help=f"methods to compare (default: {' '.join(METHODS)})")
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"steps after calibration (default {DEFAULT_STEPS}, the task's)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds; every run is repeated per seed (default: 0)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, each in its own process (default 2)")
     parser.add_argument("--name", default="silhouettes", help="result files benchmarks/<name>.json/.md (default silhouettes)")
@@ -138,18 +152,21 @@ def main(argv: list[str] | None = None) -> int:
         raise FileNotFoundError(f"no silhouette images in {args.data}")
     defaults = SilhouetteConfig()
     settings = {
-        "data": str(args.data), "shapes": len(shapes), "steps": args.steps, "seed": args.seed, "jobs": args.jobs,
+        "data": str(args.data), "shapes": len(shapes), "steps": args.steps, "seeds": args.seeds, "jobs": args.jobs,
         "points": defaults.points, "target_samples": defaults.target_samples, "mask_resolution": defaults.mask_resolution,
         "calibration_steps": defaults.calibration_steps,
         "per_method": {m: {"sigma": SIGMA_BY_METHOD.get(m), **default_fit_options(m), "epsilon": default_method_config(m).epsilon}
                        for m in args.methods},
     }
-    jobs = [(str(path), method, args.steps, args.seed, args.threads) for method in args.methods for path in shapes]
+    jobs = [(str(path), method, args.steps, seed, args.threads) for method in args.methods for seed in args.seeds for path in shapes]
     runs = []
     methods = list(args.methods)
     previous_file = RESULTS_DIR / f"{args.name}.json"
     if args.append and previous_file.is_file():
         previous = json.loads(previous_file.read_text())
+        for key in ("steps", "seeds", "points", "mask_resolution", "calibration_steps"):
+            if previous["settings"].get(key) != settings[key]:
+                parser.error(f"--append: {previous_file} was run with {key} = {previous['settings'].get(key)!r}, not {settings[key]!r}")
         runs = [row for row in previous["runs"] if row["method"] not in args.methods]
         kept = list(dict.fromkeys(row["method"] for row in runs))
         settings["per_method"] = {**{m: previous["settings"]["per_method"][m] for m in kept}, **settings["per_method"]}

@@ -20,7 +20,11 @@ Targets: ``sape-ff`` has the best Chamfer and Hausdorff of the neural methods wi
 than ``ff``'s, beats non-rigid ICP on Chamfer; a ~7k-vertex source finishes its default run in under
 2 minutes on 2 CPU cores, the demo pair in under 1 minute.
 
-    python -m sape_geo_apps.bench.transfer [--steps 600] [--threads 1] [--pairs creature ...] [--methods ...] [--append]
+With ``--seeds 0 1 2`` each network method runs once per seed (frequencies, weights and the samples
+drawn each step change); tables give each pair's mean over its seeds and every run, so a gap between
+methods can be read against the spread between seeds.
+
+    python -m sape_geo_apps.bench.transfer [--steps 600] [--seeds 0 1 2] [--jobs 2] [--pairs creature ...] [--methods ...] [--append]
 
 Results: ``benchmarks/transfer.json`` and ``.md``, rewritten after every run so an interrupted
 benchmark keeps what it measured.
@@ -32,6 +36,7 @@ import argparse
 import json
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -95,77 +100,149 @@ def run_method(prepared: PreparedTransfer, method: str, steps: int, threads: int
     return metrics
 
 
-def summary_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean of each method over the pairs every method ran on (the timing-only pair excluded)."""
-    by_method: dict[str, list[dict[str, Any]]] = {}
+SEED_FREE = (*INIT_METHODS, "nricp")  # deterministic given the initialisation: run for the first seed only
+_PREPARED: dict[tuple[str, int], PreparedTransfer] = {}
+
+
+def run_job(job: tuple[str, str, int, int, int]) -> tuple[dict[str, Any], dict[str, float]]:
+    """One (pair, method, seed) run in a worker process: the table row and the pair's shared stages."""
+    pair, method, steps, threads, seed = job
+    torch.set_num_threads(threads)
+    source, target, landmarks, alignment, _ = PAIRS[pair]
+    key = (pair, seed)
+    if key not in _PREPARED:
+        _PREPARED[key] = prepare_transfer(source, target, landmarks, alignment, seed=seed)
+    prepared = _PREPARED[key]
+    stages = {**prepared.stage_seconds, "source_vertices": int(prepared.source_vertices.shape[0])}
+    started_cpu = time.process_time()
+    try:
+        metrics = run_method(prepared, method, steps, threads, seed)
+    except Exception as error:  # a baseline failing must not lose the other rows
+        return {"pair": pair, "method": method, "seed": seed, "error": f"{type(error).__name__}: {error}"}, stages
+    row = {"pair": pair, "method": method, "seed": seed, **{c: metrics.get(c) for c in COLUMNS[2:]},
+           "cpu_seconds": time.process_time() - started_cpu, "stop_reason": metrics.get("stop_reason", "")}
+    return row, stages
+
+
+def _mean_row(items: list[dict[str, Any]], **label: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {**label, "runs": len(items)}
+    for column in COLUMNS[2:]:
+        entry[column] = statistics.fmean(float(item[column]) for item in items)
+    return entry
+
+
+def pair_means(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (pair, method): the mean over its seeds."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
-        if "error" not in row and PAIRS[row["pair"]][4] is None:
+        if "error" not in row:
+            groups.setdefault((row["pair"], row["method"]), []).append(row)
+    return [_mean_row(items, pair=pair, method=method) for (pair, method), items in groups.items()]
+
+
+def summary_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean of each method over the pairs every method ran on (the timing-only pair excluded), each pair
+    first averaged over its seeds so every pair weighs the same."""
+    by_method: dict[str, list[dict[str, Any]]] = {}
+    for row in pair_means(rows):
+        if PAIRS[row["pair"]][4] is None:
             by_method.setdefault(row["method"], []).append(row)
     summary = []
     for method, items in by_method.items():
-        entry: dict[str, Any] = {"pair": f"mean of {len(items)}", "method": method}
-        for column in COLUMNS[2:]:
-            entry[column] = statistics.fmean(float(item[column]) for item in items)
+        entry = _mean_row(items, pair=f"mean of {len(items)}", method=method)
+        entry["runs"] = sum(item["runs"] for item in items)
         summary.append(entry)
     return summary
+
+
+def verdicts(summary: list[dict[str, Any]]) -> list[str]:
+    """The issue's targets, read off the means over the pairs."""
+    by_method = {row["method"]: row for row in summary}
+    sape, ff = by_method.get("sape-ff"), by_method.get("ff")
+    if sape is None:
+        return []
+    neural = [row for row in summary if row["method"] in method_names()]
+    lines = []
+    for column, label in (("chamfer_l1_pct_diag", "Chamfer"), ("hausdorff_pct_diag", "Hausdorff")):
+        best = min(neural, key=lambda row: row[column])
+        lines.append(f"- best {label} of the neural methods: {best['method']} ({best[column]:.4g}; sape-ff {sape[column]:.4g})")
+    if ff is not None:
+        ok = sape["dirichlet_ratio"] <= ff["dirichlet_ratio"]
+        lines.append(f"- Dirichlet: sape-ff {sape['dirichlet_ratio']:.4g} vs ff {ff['dirichlet_ratio']:.4g}: {'no worse' if ok else 'WORSE'}")
+    if "nricp" in by_method:
+        icp = by_method["nricp"]
+        ok = sape["chamfer_l1_pct_diag"] < icp["chamfer_l1_pct_diag"]
+        lines.append(f"- Chamfer vs non-rigid ICP: {sape['chamfer_l1_pct_diag']:.4g} vs {icp['chamfer_l1_pct_diag']:.4g}: {'beaten' if ok else 'NOT beaten'}")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"steps per network run (default {DEFAULT_STEPS}, the transfer default)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per run (default 1)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
+                        help="seeds; network methods run once per seed, the initialisation and nricp once (default: 0)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time, each in its own process (default 1: seconds undisturbed)")
     parser.add_argument("--pairs", nargs="*", default=list(PAIRS), choices=list(PAIRS))
     parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--append", action="store_true", help="keep the rows of benchmarks/transfer.json that this run does not redo")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
     rows: list[dict[str, Any]] = []
     stages: dict[str, dict[str, float]] = {}
     if args.append and (RESULTS_DIR / "transfer.json").is_file():
         previous = json.loads((RESULTS_DIR / "transfer.json").read_text())
+        if previous.get("steps") != args.steps:
+            parser.error(f"--append: benchmarks/transfer.json was run with {previous.get('steps')} steps, not {args.steps}")
         redo = {(p, m) for p in args.pairs for m in args.methods}
-        rows = [row for row in previous["rows"] if (row["pair"], row["method"]) not in redo]
+        rows = [{"seed": 0, **row} for row in previous["rows"] if (row["pair"], row["method"]) not in redo]
         stages = previous.get("stages", {})
+    jobs = []
     for pair in args.pairs:
-        source, target, landmarks, alignment, only = PAIRS[pair]
+        source, target, _, _, only = PAIRS[pair]
         if not source.is_file() or not target.is_file():
             print(f"{pair}: missing input files, skipped")
             continue
-        prepared = prepare_transfer(source, target, landmarks, alignment, seed=args.seed)
-        stages[pair] = {**prepared.stage_seconds, "source_vertices": int(prepared.source_vertices.shape[0])}
         for method in args.methods:
-            if only is not None and method not in only:
-                continue
-            try:
-                metrics = run_method(prepared, method, args.steps, args.threads, args.seed)
-            except Exception as error:  # a baseline failing must not lose the other rows
-                rows.append({"pair": pair, "method": method, "error": f"{type(error).__name__}: {error}"})
-                print(f"{pair:<32} {method:<11} failed: {error}")
-                continue
-            row = {"pair": pair, "method": method, **{c: metrics.get(c) for c in COLUMNS[2:]}, "stop_reason": metrics.get("stop_reason", "")}
+            if only is None or method in only:
+                jobs += [(pair, method, args.steps, args.threads, seed) for seed in (args.seeds[:1] if method in SEED_FREE else args.seeds)]
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        for row, pair_stages in pool.map(run_job, jobs):
             rows.append(row)
-            print(
-                f"{pair:<32} {method:<11} CD {row['chamfer_l1_pct_diag']:.3f}  HD {row['hausdorff_pct_diag']:.3f}  "
-                f"Dir {row['dirichlet_ratio']:.3f}  conf {row['conformal_ratio']:.4f}  flips {row['flipped_triangles']}  {row['seconds']:.1f}s",
-                flush=True,
-            )
+            stages[row["pair"]] = pair_stages
+            if "error" in row:
+                print(f"{row['pair']:<32} {row['method']:<11} seed {row['seed']} failed: {row['error']}", flush=True)
+            else:
+                print(
+                    f"{row['pair']:<32} {row['method']:<11} seed {row['seed']} CD {row['chamfer_l1_pct_diag']:.3f}  HD {row['hausdorff_pct_diag']:.3f}  "
+                    f"Dir {row['dirichlet_ratio']:.3f}  conf {row['conformal_ratio']:.4f}  flips {row['flipped_triangles']}  {row['seconds']:.1f}s",
+                    flush=True,
+                )
             write(rows, stages, args)
 
 
 def write(rows: list[dict[str, Any]], stages: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
     summary = summary_rows(rows)
+    seeds = sorted({row.get("seed", 0) for row in rows})
     markdown = (
-        f"# Mesh transfer benchmark\n\n{args.steps} steps per network run, {args.threads} torch thread(s), seed {args.seed}. "
+        f"# Mesh transfer benchmark\n\n{args.steps} steps per network run, {args.threads} torch thread(s), "
+        f"seeds {', '.join(map(str, seeds))} (network methods; the initialisation and nricp do not depend on it), "
+        f"{args.jobs} run(s) at a time. "
         "Chamfer L1 and Hausdorff in % of the target's bounding-box diagonal; Dirichlet and conformal energy "
-        "over the source area (identity = 1 and 0); seconds = the method's own stage.\n\n"
-        + markdown_table(rows, COLUMNS, "{:.4g}")
-        + "\n## Mean over the pairs\n\n"
-        + markdown_table(summary, COLUMNS, "{:.4g}")
+        "over the source area (identity = 1 and 0); seconds = the method's own stage (wall).\n\n"
+        "Targets: sape-ff has the best Chamfer and Hausdorff of the neural methods with Dirichlet no worse than "
+        "ff's, and beats non-rigid ICP on Chamfer.\n\n"
+        + "\n".join(verdicts(summary))
+        + "\n\n## Mean over the pairs (each pair averaged over its seeds first)\n\n"
+        + markdown_table(summary, ("pair", "method", "runs", *COLUMNS[2:]), "{:.4g}")
+        + "\n## Per pair (mean over seeds)\n\n"
+        + markdown_table(pair_means(rows), ("pair", "method", "runs", *COLUMNS[2:]), "{:.4g}")
+        + "\n## Every run\n\n"
+        + markdown_table(rows, ("pair", "method", "seed", *COLUMNS[2:], "cpu_seconds"), "{:.4g}")
         + "\n## Shared stages (seconds) and source sizes\n\n"
         + markdown_table([{"pair": p, **s} for p, s in stages.items()], ("pair", "source_vertices", "load_seconds", "align_seconds", "biharmonic_seconds"), "{:.3g}")
     )
-    write_results("transfer", {"steps": args.steps, "threads": args.threads, "seed": args.seed, "rows": rows, "summary": summary, "stages": stages}, markdown)
+    write_results("transfer", {"steps": args.steps, "threads": args.threads, "seeds": seeds, "jobs": args.jobs, "rows": rows,
+                               "summary": summary, "stages": stages}, markdown)
 
 
 if __name__ == "__main__":
