@@ -46,7 +46,7 @@ import torch
 from sape_geo.methods import method_names
 from sape_geo_apps.bench.common import RESULTS_DIR, markdown_table, write_results
 from sape_geo_plugins.mesh_transfer import INIT_METHODS, prepare_transfer, transfer_mesh
-from sape_geo_plugins.mesh_transfer.pipeline import DEFAULT_STEPS, PreparedTransfer
+from sape_geo_plugins.mesh_transfer.pipeline import DEFAULT_STEPS, PreparedTransfer, default_method_config
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSETS = ROOT / "assets"
@@ -88,13 +88,14 @@ def run_nricp(prepared: PreparedTransfer) -> tuple[np.ndarray, float]:
     return np.asarray(result, dtype=np.float64), time.perf_counter() - started
 
 
-def run_method(prepared: PreparedTransfer, method: str, steps: int, threads: int, seed: int) -> dict[str, Any]:
+def run_method(prepared: PreparedTransfer, method: str, steps: int, threads: int, seed: int, sigma: float | None = None) -> dict[str, Any]:
     if method == "nricp":
         vertices, seconds = run_nricp(prepared)
         metrics = prepared.evaluate(vertices)
         metrics["seconds"] = seconds
         return metrics
-    result = transfer_mesh(None, None, method=method, steps=steps, seed=seed, prepared=prepared, progress_bar=False, threads=threads)
+    config = default_method_config(method, **({"sigma": sigma} if sigma is not None else {})) if method not in INIT_METHODS else method
+    result = transfer_mesh(None, None, method=config, steps=steps, seed=seed, prepared=prepared, progress_bar=False, threads=threads)
     metrics = dict(result.metrics)
     metrics["seconds"] = metrics.get("fit_seconds", 0.0) if method not in INIT_METHODS else metrics.get("biharmonic_seconds", 0.0) + metrics.get("align_seconds", 0.0)
     return metrics
@@ -104,9 +105,9 @@ SEED_FREE = (*INIT_METHODS, "nricp")  # deterministic given the initialisation: 
 _PREPARED: dict[tuple[str, int], PreparedTransfer] = {}
 
 
-def run_job(job: tuple[str, str, int, int, int]) -> tuple[dict[str, Any], dict[str, float]]:
+def run_job(job: tuple[str, str, int, int, int, float | None]) -> tuple[dict[str, Any], dict[str, float]]:
     """One (pair, method, seed) run in a worker process: the table row and the pair's shared stages."""
-    pair, method, steps, threads, seed = job
+    pair, method, steps, threads, seed, sigma = job
     torch.set_num_threads(threads)
     source, target, landmarks, alignment, _ = PAIRS[pair]
     key = (pair, seed)
@@ -116,7 +117,7 @@ def run_job(job: tuple[str, str, int, int, int]) -> tuple[dict[str, Any], dict[s
     stages = {**prepared.stage_seconds, "source_vertices": int(prepared.source_vertices.shape[0])}
     started_cpu = time.process_time()
     try:
-        metrics = run_method(prepared, method, steps, threads, seed)
+        metrics = run_method(prepared, method, steps, threads, seed, sigma)
     except Exception as error:  # a baseline failing must not lose the other rows
         return {"pair": pair, "method": method, "seed": seed, "error": f"{type(error).__name__}: {error}"}, stages
     row = {"pair": pair, "method": method, "seed": seed, **{c: metrics.get(c) for c in COLUMNS[2:]},
@@ -185,14 +186,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time, each in its own process (default 1: seconds undisturbed)")
     parser.add_argument("--pairs", nargs="*", default=list(PAIRS), choices=list(PAIRS))
     parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=list(METHODS))
-    parser.add_argument("--append", action="store_true", help="keep the rows of benchmarks/transfer.json that this run does not redo")
+    parser.add_argument("--sigma", type=float, default=None,
+                        help="one Fourier sigma for ff, pff and sape-ff instead of each method's tuned default (a robustness check)")
+    parser.add_argument("--name", default="transfer", help="result files benchmarks/<name>.json/.md (default transfer)")
+    parser.add_argument("--append", action="store_true", help="keep the rows of benchmarks/<name>.json that this run does not redo")
     args = parser.parse_args(argv)
     rows: list[dict[str, Any]] = []
     stages: dict[str, dict[str, float]] = {}
-    if args.append and (RESULTS_DIR / "transfer.json").is_file():
-        previous = json.loads((RESULTS_DIR / "transfer.json").read_text())
-        if previous.get("steps") != args.steps:
-            parser.error(f"--append: benchmarks/transfer.json was run with {previous.get('steps')} steps, not {args.steps}")
+    previous_file = RESULTS_DIR / f"{args.name}.json"
+    if args.append and previous_file.is_file():
+        previous = json.loads(previous_file.read_text())
+        for key in ("steps", "sigma"):
+            if previous.get(key) != getattr(args, key):
+                parser.error(f"--append: {previous_file} was run with {key} = {previous.get(key)!r}, not {getattr(args, key)!r}")
         redo = {(p, m) for p in args.pairs for m in args.methods}
         rows = [{"seed": 0, **row} for row in previous["rows"] if (row["pair"], row["method"]) not in redo]
         stages = previous.get("stages", {})
@@ -204,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
         for method in args.methods:
             if only is None or method in only:
-                jobs += [(pair, method, args.steps, args.threads, seed) for seed in (args.seeds[:1] if method in SEED_FREE else args.seeds)]
+                jobs += [(pair, method, args.steps, args.threads, seed, args.sigma) for seed in (args.seeds[:1] if method in SEED_FREE else args.seeds)]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for row, pair_stages in pool.map(run_job, jobs):
             rows.append(row)
@@ -227,7 +233,8 @@ def write(rows: list[dict[str, Any]], stages: dict[str, dict[str, float]], args:
         f"# Mesh transfer benchmark\n\n{args.steps} steps per network run, {args.threads} torch thread(s), "
         f"seeds {', '.join(map(str, seeds))} (network methods; the initialisation and nricp do not depend on it), "
         f"{args.jobs} run(s) at a time. "
-        "Chamfer L1 and Hausdorff in % of the target's bounding-box diagonal; Dirichlet and conformal energy "
+        + (f"**Every Fourier method at sigma {args.sigma:g}** (not the tuned defaults). " if args.sigma is not None else "")
+        + "Chamfer L1 and Hausdorff in % of the target's bounding-box diagonal; Dirichlet and conformal energy "
         "over the source area (identity = 1 and 0); seconds = the method's own stage (wall).\n\n"
         "Targets: sape-ff has the best Chamfer and Hausdorff of the neural methods with Dirichlet no worse than "
         "ff's, and beats non-rigid ICP on Chamfer.\n\n"
@@ -241,7 +248,7 @@ def write(rows: list[dict[str, Any]], stages: dict[str, dict[str, float]], args:
         + "\n## Shared stages (seconds) and source sizes\n\n"
         + markdown_table([{"pair": p, **s} for p, s in stages.items()], ("pair", "source_vertices", "load_seconds", "align_seconds", "biharmonic_seconds"), "{:.3g}")
     )
-    write_results("transfer", {"steps": args.steps, "threads": args.threads, "seeds": seeds, "jobs": args.jobs, "rows": rows,
+    write_results(args.name, {"steps": args.steps, "sigma": args.sigma, "threads": args.threads, "seeds": seeds, "jobs": args.jobs, "rows": rows,
                                "summary": summary, "stages": stages}, markdown)
 
 
