@@ -138,7 +138,12 @@ def pair_means(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         if "error" not in row:
             groups.setdefault((row["pair"], row["method"]), []).append(row)
-    return [_mean_row(items, pair=pair, method=method) for (pair, method), items in groups.items()]
+    ordered = sorted(groups.items(), key=lambda item: (list(PAIRS).index(item[0][0]), _method_order(item[0][1])))
+    return [_mean_row(items, pair=pair, method=method) for (pair, method), items in ordered]
+
+
+def _method_order(method: str) -> int:
+    return METHODS.index(method) if method in METHODS else len(METHODS)
 
 
 def summary_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -244,7 +249,8 @@ def write(rows: list[dict[str, Any]], stages: dict[str, dict[str, float]], args:
         + "\n## Per pair (mean over seeds)\n\n"
         + markdown_table(pair_means(rows), ("pair", "method", "runs", *COLUMNS[2:]), "{:.4g}")
         + "\n## Every run\n\n"
-        + markdown_table(rows, ("pair", "method", "seed", *COLUMNS[2:], "cpu_seconds"), "{:.4g}")
+        + markdown_table(sorted(rows, key=lambda row: (list(PAIRS).index(row["pair"]), _method_order(row["method"]), row.get("seed", 0))),
+                         ("pair", "method", "seed", *COLUMNS[2:], "cpu_seconds"), "{:.4g}")
         + "\n## Shared stages (seconds) and source sizes\n\n"
         + markdown_table([{"pair": p, **s} for p, s in stages.items()], ("pair", "source_vertices", "load_seconds", "align_seconds", "biharmonic_seconds"), "{:.3g}")
     )
