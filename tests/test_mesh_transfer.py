@@ -22,6 +22,7 @@ from sape_geo_plugins.mesh_transfer import (
     prepare_transfer,
     transfer_mesh,
 )
+from sape_geo_plugins.mesh_transfer.pipeline import DEFAULT_EPSILON, DEFAULT_SIGMA
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(hidden_dim=32, num_frequencies=16)
@@ -200,12 +201,16 @@ def _cli(pair, out, *extra):
 
 
 def test_command_line_runs_and_prints_the_summary(pair, tmp_path, capsys):
-    assert _cli(pair, tmp_path / "cli", "--landmarks", str(pair["landmarks"]), "--steps", "5") == 0
+    assert _cli(pair, tmp_path / "cli", "--landmarks", str(pair["landmarks"]), "--steps", "5",
+                "--open-fraction", "0.25", "--method-option", "note=7") == 0
     printed = capsys.readouterr().out
     for text in ("Chamfer%", "initialisation", "result", "landmarks", "heat map", "result.obj"):
         assert text in printed, text
     config = json.loads((tmp_path / "cli" / "config.json").read_text())
-    assert config["model"]["method"]["hidden_dim"] == 16
+    method = config["model"]["method"]
+    assert method["hidden_dim"] == 16
+    assert method["sigma"] == DEFAULT_SIGMA["sape-ff"] and method["epsilon"] == DEFAULT_EPSILON  # the task's defaults
+    assert method["open_fraction"] == 0.25 and method["options"] == {"note": 7}
 
 
 def test_command_line_baseline_method(pair, tmp_path, capsys):

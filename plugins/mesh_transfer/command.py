@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sape_geo.registry import TaskPlugin, add_common_arguments, fit_config_from_args
+from sape_geo.registry import TaskPlugin, add_common_arguments, fit_config_from_args, method_config_from_args
 
 from .pipeline import (
     DEFAULT_EPSILON,
@@ -17,8 +17,8 @@ from .pipeline import (
     DEFAULT_STEPS,
     DEFAULT_THREADS,
     INIT_METHODS,
+    OTHER_SIGMA,
     TransferResult,
-    default_method_config,
     transfer_mesh,
 )
 from .task import TransferSettings
@@ -98,14 +98,8 @@ def _run(args: argparse.Namespace) -> TransferResult:
     if args.landmarks is None and args.align is None:
         raise ValueError("no landmarks: give --landmarks FILE (>= 3 pairs), or --align principal-axes / bounding-box / identity")
     settings = TransferSettings(args.conformal_weight, args.landmark_weight, args.samples, args.target_batch, args.mask_grid, args.chamfer, args.feedback)
-    method: Any = args.method
-    if args.method not in INIT_METHODS:
-        changes = {"num_frequencies": args.frequencies, "hidden_dim": args.hidden, "num_hidden_layers": args.layers, "epsilon": args.epsilon, "omega_0": args.omega0}
-        if args.sigma is not None:
-            changes["sigma"] = args.sigma
-        if args.open_fraction is not None:
-            changes["open_fraction"] = args.open_fraction
-        method = default_method_config(args.method, **changes)
+    # the shared options carry this task's defaults (see _add_arguments), so they describe the method
+    method: Any = args.method if args.method in INIT_METHODS else method_config_from_args(args, DEFAULT_SIGMA, default_sigma=OTHER_SIGMA)
     fit = fit_config_from_args(args)
     fit_options = {"lr": fit.lr, "device": fit.device, "progress_bar": fit.progress_bar, "snapshot_every": fit.snapshot_every, "lr_schedule": "cosine"}
     if fit.threads is not None:

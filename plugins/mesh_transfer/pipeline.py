@@ -48,6 +48,7 @@ DEFAULT_STEPS = 600
 # Fourier sigma per method, in cycles per unit of the normalised frame. SAPE opens frequencies only
 # where vertices still misfit, so it affords a higher sigma than static FF (the paper uses 2x).
 DEFAULT_SIGMA = {"ff": 3.0, "pff": 6.0, "sape-ff": 6.0}
+OTHER_SIGMA = 5.0  # methods without a tuned sigma (the non-Fourier ones, which do not read it)
 DEFAULT_HIDDEN = 128
 DEFAULT_LAYERS = 2
 DEFAULT_FREQUENCIES = 128
@@ -301,7 +302,7 @@ def default_method_config(name: str, **changes: Any) -> MethodConfig:
     """The mesh-transfer defaults of a network method (tuned on the demo pairs)."""
     settings = dict(
         name=name,
-        sigma=DEFAULT_SIGMA.get(name, 5.0),
+        sigma=DEFAULT_SIGMA.get(name, OTHER_SIGMA),
         num_frequencies=DEFAULT_FREQUENCIES,
         hidden_dim=DEFAULT_HIDDEN,
         num_hidden_layers=DEFAULT_LAYERS,
