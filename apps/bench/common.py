@@ -27,10 +27,11 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fl
 
 
 def group_means(
-    runs: Sequence[Mapping[str, Any]], keys: Sequence[str], fields: Sequence[str], count_name: str, order: Sequence[str]
+    runs: Sequence[Mapping[str, Any]], keys: Sequence[str], fields: Sequence[str], count_name: str, order: Sequence[str],
+    prefix: str = "mean_",
 ) -> list[dict[str, Any]]:
     """One row per distinct combination of ``keys``: the keys, the number of runs as ``count_name``, and
-    ``mean_<field>`` for each of ``fields``.
+    ``<prefix><field>`` (default ``mean_<field>``) for each of ``fields``.
 
     Only runs whose ``method`` is in ``order`` count; rows follow the first key's first appearance, then
     the methods' order in ``order``.
@@ -44,7 +45,7 @@ def group_means(
     for values, group in sorted(groups.items(), key=lambda item: first_seen[item[0][0]]):
         row: dict[str, Any] = dict(zip(keys, values))
         row[count_name] = len(group)
-        row.update({f"mean_{field}": statistics.fmean(run[field] for run in group) for field in fields})
+        row.update({f"{prefix}{field}": statistics.fmean(run[field] for run in group) for field in fields})
         rows.append(row)
     return rows
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from sape_geo_apps.bench.common import RESULTS_DIR, markdown_table, write_results
+from sape_geo_apps.bench.common import RESULTS_DIR, group_means, markdown_table, write_results
 from sape_geo_plugins.silhouette import DEFAULT_STEPS, default_fit_options, default_method_config, fit_silhouette
 
 DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "silhouettes"
@@ -60,24 +60,17 @@ def fit_one(job: tuple[str, str, int, int, int]) -> dict:
 
 
 def summary_rows(runs: list[dict], methods: list[str]) -> list[dict]:
-    """Per method: means over every run (shapes x seeds), and each seed's mean IoU as ``iou_seed<k>``."""
-    rows = []
-    for method in methods:
-        chosen = [r for r in runs if r["method"] == method]
-        if chosen:
-            seeds = sorted({r.get("seed", 0) for r in chosen})
-            per_seed = {f"iou_seed{seed}": statistics.fmean(r["iou"] for r in chosen if r.get("seed", 0) == seed) for seed in seeds}
-            rows.append({
-                "method": method,
-                "shapes": len({r["shape"] for r in chosen}),
-                "runs": len(chosen),
-                "mean_iou": statistics.fmean(r["iou"] for r in chosen),
-                "min_iou": min(r["iou"] for r in chosen),
-                "mean_chamfer_pct_diag": statistics.fmean(r["chamfer_pct_diag"] for r in chosen),
-                "mean_seconds": statistics.fmean(r["seconds"] for r in chosen),
-                "mean_cpu_seconds": statistics.fmean(r["cpu_seconds"] for r in chosen),
-                **per_seed,
-            })
+    """Per method, in ``methods``' order: means over every run (shapes x seeds), the shapes, the worst IoU,
+    and each seed's mean IoU as ``iou_seed<k>``."""
+    in_order = sorted((r for r in runs if r["method"] in methods), key=lambda r: methods.index(r["method"]))
+    rows = group_means(in_order, ("method",), ("iou", "chamfer_pct_diag", "seconds", "cpu_seconds"), "runs", methods)
+    per_seed = group_means(in_order, ("method", "seed"), ("iou",), "runs", methods)
+    for row in rows:
+        chosen = [r for r in in_order if r["method"] == row["method"]]
+        row["shapes"] = len({r["shape"] for r in chosen})
+        row["min_iou"] = min(r["iou"] for r in chosen)
+        row.update({f"iou_seed{seed_row['seed']}": seed_row["mean_iou"]
+                    for seed_row in sorted(per_seed, key=lambda seed_row: seed_row["seed"]) if seed_row["method"] == row["method"]})
     return rows
 
 

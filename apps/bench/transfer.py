@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -44,7 +43,7 @@ import numpy as np
 import torch
 
 from sape_geo.methods import method_names
-from sape_geo_apps.bench.common import RESULTS_DIR, markdown_table, write_results
+from sape_geo_apps.bench.common import RESULTS_DIR, group_means, markdown_table, write_results
 from sape_geo_plugins.mesh_transfer import INIT_METHODS, prepare_transfer, transfer_mesh
 from sape_geo_plugins.mesh_transfer.pipeline import DEFAULT_STEPS, PreparedTransfer, default_method_config
 
@@ -125,21 +124,10 @@ def run_job(job: tuple[str, str, int, int, int, float | None]) -> tuple[dict[str
     return row, stages
 
 
-def _mean_row(items: list[dict[str, Any]], **label: Any) -> dict[str, Any]:
-    entry: dict[str, Any] = {**label, "runs": len(items)}
-    for column in COLUMNS[2:]:
-        entry[column] = statistics.fmean(float(item[column]) for item in items)
-    return entry
-
-
 def pair_means(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (pair, method): the mean over its seeds."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for row in rows:
-        if "error" not in row:
-            groups.setdefault((row["pair"], row["method"]), []).append(row)
-    ordered = sorted(groups.items(), key=lambda item: (list(PAIRS).index(item[0][0]), _method_order(item[0][1])))
-    return [_mean_row(items, pair=pair, method=method) for (pair, method), items in ordered]
+    """One row per (pair, method): the mean over its seeds, in the order of ``PAIRS`` then ``METHODS``."""
+    by_pair = sorted((row for row in rows if "error" not in row), key=lambda row: list(PAIRS).index(row["pair"]))
+    return group_means(by_pair, ("pair", "method"), COLUMNS[2:], "runs", METHODS, prefix="")
 
 
 def _method_order(method: str) -> int:
@@ -148,16 +136,12 @@ def _method_order(method: str) -> int:
 
 def summary_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Mean of each method over the pairs every method ran on (the timing-only pair excluded), each pair
-    first averaged over its seeds so every pair weighs the same."""
-    by_method: dict[str, list[dict[str, Any]]] = {}
-    for row in pair_means(rows):
-        if PAIRS[row["pair"]][4] is None:
-            by_method.setdefault(row["method"], []).append(row)
-    summary = []
-    for method, items in by_method.items():
-        entry = _mean_row(items, pair=f"mean of {len(items)}", method=method)
-        entry["runs"] = sum(item["runs"] for item in items)
-        summary.append(entry)
+    first averaged over its seeds so every pair weighs the same; ``runs`` counts the runs behind it."""
+    per_pair = [row for row in pair_means(rows) if PAIRS[row["pair"]][4] is None]
+    summary = group_means(per_pair, ("method",), COLUMNS[2:], "pairs", METHODS, prefix="")
+    for entry in summary:
+        entry["pair"] = f"mean of {entry.pop('pairs')}"
+        entry["runs"] = sum(row["runs"] for row in per_pair if row["method"] == entry["method"])
     return summary
 
 
@@ -233,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def write(rows: list[dict[str, Any]], stages: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
     summary = summary_rows(rows)
-    seeds = sorted({row.get("seed", 0) for row in rows})
+    seeds = sorted({row["seed"] for row in rows})
     markdown = (
         f"# Mesh transfer benchmark\n\n{args.steps} steps per network run, {args.threads} torch thread(s), "
         f"seeds {', '.join(map(str, seeds))} (network methods; the initialisation and nricp do not depend on it), "
@@ -249,7 +233,7 @@ def write(rows: list[dict[str, Any]], stages: dict[str, dict[str, float]], args:
         + "\n## Per pair (mean over seeds)\n\n"
         + markdown_table(pair_means(rows), ("pair", "method", "runs", *COLUMNS[2:]), "{:.4g}")
         + "\n## Every run\n\n"
-        + markdown_table(sorted(rows, key=lambda row: (list(PAIRS).index(row["pair"]), _method_order(row["method"]), row.get("seed", 0))),
+        + markdown_table(sorted(rows, key=lambda row: (list(PAIRS).index(row["pair"]), _method_order(row["method"]), row["seed"])),
                          ("pair", "method", "seed", *COLUMNS[2:], "cpu_seconds"), "{:.4g}")
         + "\n## Shared stages (seconds) and source sizes\n\n"
         + markdown_table([{"pair": p, **s} for p, s in stages.items()], ("pair", "source_vertices", "load_seconds", "align_seconds", "biharmonic_seconds"), "{:.3g}")
