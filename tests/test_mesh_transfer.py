@@ -237,3 +237,42 @@ def test_bad_mesh_is_a_mesh_input_error(tmp_path, pair):
     empty.write_text("OFF\n0 0 0\n")
     with pytest.raises(MeshInputError):
         prepare_transfer(empty, pair["target"], alignment="bounding-box")
+
+
+def _dirty_source(pair, tmp_path):
+    """The creature source with a repeated-index face, a zero-area face, a duplicated face (reversed
+    order), two unreferenced vertices (one in the middle of the vertex list): all must come back."""
+    V, F = load_mesh(pair["source"])
+    middle = len(V) // 2
+    V = np.vstack([V[:middle], [[5.0, 5.0, 5.0]], V[middle:], [[-5.0, 0.0, 0.0]]])
+    F = np.where(F >= middle, F + 1, F)
+    a, b, c = F[3]
+    collinear = len(V)
+    V = np.vstack([V, V[a]])  # a copy of corner a: the face (a, b, copy) has exactly zero area
+    F = np.vstack([F[:10], [[a, a, b]], F[10:20], [[c, b, a]], [[a, b, collinear]], F[20:]])
+    path = tmp_path / "dirty.obj"
+    path.write_text("".join(f"v {x:.10f} {y:.10f} {z:.10f}\n" for x, y, z in V) + "".join(f"f {i + 1} {j + 1} {k + 1}\n" for i, j, k in F))
+    marks = []
+    for line in pair["landmarks"].read_text().splitlines():
+        fields = line.split("#")[0].split()
+        if fields:
+            marks.append(f"{int(fields[0]) + (int(fields[0]) >= middle)} {' '.join(fields[1:])}\n")
+    landmark_path = tmp_path / "dirty_landmarks.txt"
+    landmark_path.write_text("".join(marks))
+    return path, landmark_path, V, F
+
+
+@pytest.mark.parametrize("method", ["biharmonic", "sape-ff"])
+def test_result_keeps_every_face_and_vertex_of_a_dirty_source(pair, tmp_path, method):
+    path, landmarks, V, F = _dirty_source(pair, tmp_path)
+    with pytest.warns(UserWarning):
+        prepared = prepare_transfer(path, pair["target"], landmarks, target_samples=2000, metric_samples=2000)
+    assert prepared.source_faces.shape == F.shape and (~prepared.usable_faces).sum() == 3
+    config = default_method_config("sape-ff", **SMALL) if method == "sape-ff" else method
+    result = transfer_mesh(None, None, method=config, out=tmp_path / method, steps=10, settings=FAST, prepared=prepared,
+                           progress_bar=False, threads=1)
+    saved_V, saved_F = load_mesh(tmp_path / method / "result.obj", repair=False)
+    np.testing.assert_array_equal(saved_F, F)
+    assert saved_V.shape == V.shape and np.isfinite(saved_V).all()
+    np.testing.assert_array_equal(result.faces, F)
+    assert np.isfinite(result.metrics["chamfer_l1_pct_diag"]) and np.isfinite(result.metrics["conformal_ratio"])

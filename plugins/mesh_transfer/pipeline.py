@@ -29,12 +29,13 @@ from sape_geo.geometry.landmarks import Landmarks, LandmarkError, landmarks_from
 from sape_geo.geometry.mesh_io import (
     MeshInputError,
     MeshReport,
+    repair_faces,
     check_mesh,
     check_points,
     inspect_mesh,
     load_mesh,
     load_mesh_or_points,
-    repair_faces,
+    usable_face_mask,
 )
 from sape_geo.geometry.metrics import TargetShape, make_target, transfer_metrics
 from sape_geo.methods import MethodConfig, method_names
@@ -71,7 +72,10 @@ class PreparedTransfer:
 
     Attributes
     ----------
-    source_vertices, source_faces : the source as loaded (file units), faces repaired.
+    source_vertices, source_faces : the source as loaded (file units), **every** face in file order
+        (``result.obj`` writes exactly these, degenerate and duplicated ones included).
+    usable_faces : ``(m,)`` bool, the faces that energies, samples and metrics use: not degenerate
+        (repeated index or zero area) and not a repeat of an earlier face.
     target : the target surface or point cloud (file units), with dense samples.
     landmarks : validated landmarks (target positions in the target's units), or None.
     alignment : the transform from the source's frame to the target's (affine, similarity, PCA, bbox).
@@ -87,6 +91,7 @@ class PreparedTransfer:
 
     source_vertices: np.ndarray
     source_faces: np.ndarray
+    usable_faces: np.ndarray
     target: TargetShape
     landmarks: Landmarks | None
     alignment: AffineTransform
@@ -100,6 +105,11 @@ class PreparedTransfer:
     metric_samples: int = 20000
     _initial_metrics: dict[str, float] | None = None
 
+    @property
+    def energy_faces(self) -> np.ndarray:
+        """The usable source faces ``(k, 3)`` (see ``usable_faces``): energies, samples, metrics."""
+        return self.source_faces[self.usable_faces]
+
     def initial_metrics(self) -> dict[str, float]:
         """Metrics of the initialisation, keys prefixed ``init_`` (computed once)."""
         if self._initial_metrics is None:
@@ -108,7 +118,7 @@ class PreparedTransfer:
 
     def evaluate(self, vertices: np.ndarray) -> dict[str, float]:
         """Metrics of a result ``(n, 3)`` in the target's frame (see :mod:`sape_geo.geometry.metrics`)."""
-        metrics = transfer_metrics(self.source_vertices, vertices, self.source_faces, self.target, self.metric_samples)
+        metrics = transfer_metrics(self.source_vertices, vertices, self.energy_faces, self.target, self.metric_samples)
         if self.landmarks is not None:
             error = np.linalg.norm(vertices[self.landmarks.source_indices] - self.landmarks.target_positions, axis=1)
             metrics["landmark_error_max_pct_diag"] = float(100.0 * error.max() / self.target.diagonal)
@@ -134,12 +144,13 @@ class PreparedTransfer:
 
 
 def _load_source(source: Any) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Every face is kept (the result must have them all); :func:`usable_face_mask` picks the working ones."""
     if isinstance(source, (str, os.PathLike)):
-        V, F = load_mesh(source)
+        V, F = load_mesh(source, repair=False)
         return V, F, {"source": describe_input_file(source)}
     if isinstance(source, tuple) and len(source) == 2:
         V, F = check_mesh(*source, source="source")
-        return V, repair_faces(V, F, "source"), {"source": "arrays"}
+        return V, F, {"source": "arrays"}
     raise TypeError("source must be a mesh file path or a (vertices, faces) tuple")
 
 
@@ -213,13 +224,22 @@ def prepare_transfer(
     if marks is None and alignment == "landmarks":
         raise LandmarkError("no landmarks given: pass a landmark file, or choose --align principal-axes / bounding-box")
     report = inspect_mesh(source_V, source_F)
+    usable = usable_face_mask(source_V, source_F)
+    if not usable.any():
+        raise MeshInputError("source: every face is degenerate; nothing is left of the mesh")
+    if not usable.all():
+        remark = (f"{int((~usable).sum())} degenerate or duplicated source faces are left out of the energies and samples; "
+                  "result.obj keeps them")
+        notes.append(remark)
+        warnings.warn(remark, TransferInputWarning, stacklevel=2)
+    work_F = source_F[usable]
     for remark in _source_remarks(report):
         notes.append(remark)
         warnings.warn(remark, TransferInputWarning, stacklevel=2)
     target = make_target(target_V, target_F, target_samples, seed)
     loaded = time.perf_counter()
 
-    used = np.unique(source_F)
+    used = np.unique(work_F)
     if marks is not None:
         transform = fit_landmark_transform(source_V[marks.source_indices], marks.target_positions)
     else:
@@ -236,7 +256,7 @@ def prepare_transfer(
     if marks is not None:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            deformer = BiharmonicDeformer(affine_V, source_F, marks.source_indices)
+            deformer = BiharmonicDeformer(affine_V, work_F, marks.source_indices)
             initial_V = affine_V + deformer.displacements(marks.target_positions - affine_V[marks.source_indices])
         for w in caught:
             notes.append(str(w.message))
@@ -245,6 +265,7 @@ def prepare_transfer(
     return PreparedTransfer(
         source_vertices=source_V,
         source_faces=source_F,
+        usable_faces=usable,
         target=target,
         landmarks=marks,
         alignment=transform,

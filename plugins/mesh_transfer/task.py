@@ -97,9 +97,11 @@ class MeshTransferTask(Task):
         normalised = prepared.normalisation
         self.initial = torch.tensor(normalised.apply(prepared.initial_vertices), dtype=torch.float32)
         self.index = torch.arange(self.initial.shape[0])
-        self.faces = torch.tensor(prepared.source_faces, dtype=torch.long)
+        # Energies and samples use the usable faces only (degenerate/duplicated ones have no frame);
+        # the exported result keeps every face (see PreparedTransfer.source_faces).
+        self.faces = torch.tensor(prepared.energy_faces, dtype=torch.long)
         # Energies are measured against the source as given: E_C is invariant to the source's scale.
-        self.frames = SourceFrames(prepared.source_vertices, prepared.source_faces).to("cpu", torch.float32)
+        self.frames = SourceFrames(prepared.source_vertices, prepared.energy_faces).to("cpu", torch.float32)
         target_samples = normalised.apply(prepared.target.samples)
         self.target_samples = torch.tensor(target_samples, dtype=torch.float32)
         target = prepared.target

@@ -226,6 +226,16 @@ def inspect_mesh(vertices: np.ndarray, faces: np.ndarray) -> MeshReport:
     )
 
 
+def usable_face_mask(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """``(m,)`` True for the faces that energies and samples can use: not degenerate (repeated index or
+    zero area) and not a repeat of an earlier usable face. :func:`repair_faces` keeps exactly these."""
+    usable = ~degenerate_face_mask(vertices, faces)
+    if usable.any():
+        kept = np.flatnonzero(usable)
+        usable[kept[duplicate_face_mask(faces[kept])]] = False
+    return usable
+
+
 def repair_faces(vertices: np.ndarray, faces: np.ndarray, source: str | os.PathLike | None = None) -> np.ndarray:
     """Drop degenerate and duplicated faces (safe: no vertex moves or is renumbered), warning if any.
 
