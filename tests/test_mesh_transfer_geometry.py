@@ -307,7 +307,8 @@ def test_energy_metrics_identity_scale_rotation(sphere, rotation):
 def test_flipped_triangles_against_the_target_normals(sphere):
     V, F = sphere
     target = make_target(V, F, 1000)
-    assert triangle_quality(V, V, F, target) == {"flipped_triangles": 0, "degenerate_triangles": 0}
+    assert triangle_quality(V, V, F, target) == {"flipped_triangles": 0, "degenerate_triangles": 0, "inverted_triangles": 0,
+                                                 "folded_edges": 0, "source_folded_edges": 0}
     reversed_some = F.copy()
     reversed_some[:7] = reversed_some[:7, ::-1]  # 7 triangles turned inside out
     assert triangle_quality(V, V, reversed_some, target)["flipped_triangles"] == 7
@@ -318,15 +319,18 @@ def test_flipped_triangles_against_the_target_normals(sphere):
 def test_flipped_and_degenerate_triangle_counts(sphere, with_target):
     V, F = sphere
     target = make_target(V, F, 1000) if with_target else None
-    assert triangle_quality(V, V, F, target) == {"flipped_triangles": 0, "degenerate_triangles": 0}
+    assert triangle_quality(V, V, F, target) == {"flipped_triangles": 0, "degenerate_triangles": 0, "inverted_triangles": 0,
+                                                 "folded_edges": 0, "source_folded_edges": 0}
     vertex = F[0, 0]
     neighbour = F[0, 1]
     folded = V.copy()
     folded[vertex] = V[vertex] + 2.5 * (V[neighbour] - V[vertex])  # dragged across its neighbour: a fold
     assert triangle_quality(V, folded, F, target)["flipped_triangles"] >= 1
+    assert triangle_quality(V, folded, F, target)["inverted_triangles"] >= 1
     dented = V.copy()
     dented[vertex] *= 0.97  # a dent, not a flip
     assert triangle_quality(V, dented, F, target)["flipped_triangles"] == 0
+    assert triangle_quality(V, dented, F, target)["inverted_triangles"] == 0
     collapsed = V.copy()
     collapsed[F[10, 1]] = collapsed[F[10, 0]]
     assert triangle_quality(V, collapsed, F)["degenerate_triangles"] >= 1
@@ -335,7 +339,8 @@ def test_flipped_and_degenerate_triangle_counts(sphere, with_target):
 def test_transfer_metrics_has_every_key(sphere):
     V, F = sphere
     metrics = transfer_metrics(V, V, F, make_target(V, F, 2000), samples=2000)
-    expected = {"chamfer_l1_pct_diag", "chamfer_l2_diag2", "hausdorff_pct_diag", "dirichlet_ratio", "conformal_ratio", "flipped_triangles", "degenerate_triangles"}
+    expected = {"chamfer_l1_pct_diag", "chamfer_l2_diag2", "hausdorff_pct_diag", "dirichlet_ratio", "conformal_ratio", "flipped_triangles", "degenerate_triangles",
+                "inverted_triangles", "folded_edges", "source_folded_edges"}
     assert expected <= set(metrics)
 
 
@@ -376,3 +381,39 @@ def test_surface_chamfer_is_zero_on_the_surface_and_has_no_sampling_floor(sphere
     total, _, _ = surface_chamfer(samples, vertices, faces, target_samples, target)
     assert float(total) < 1e-20  # two different samplings of one surface: exactly 0
     assert float(chamfer_distance(samples, target_samples)[0]) > 1e-4  # the point-set Chamfer is not
+
+
+def _icosphere():
+    import trimesh
+
+    mesh = trimesh.creation.icosphere(3)
+    return np.array(mesh.vertices), np.array(mesh.faces)
+
+
+def test_folded_edges_and_inverted_triangles_count_a_crumple_and_nothing_else():
+    from sape_geo.geometry.metrics import folded_edges, inverted_triangle_mask, triangle_quality
+
+    V, F = _icosphere()
+    rotation = np.linalg.qr(np.random.default_rng(0).normal(size=(3, 3)))[0]
+    rotation *= np.sign(np.linalg.det(rotation))
+    assert folded_edges(V, F) == 0
+    for moved in (V, 1e-6 * V @ rotation.T + 3.0, 1e3 * V * [1.0, 0.4, 2.0], V * [-1.0, 1.0, 1.0]):  # rigid, any scale, stretch, mirror
+        assert folded_edges(moved, F) == 0 and inverted_triangle_mask(V, moved, F).sum() == 0
+    # a vertex pushed across its neighbour: the fan around it turns over
+    neighbour = [v for v in F[(F == 0).any(axis=1)].ravel() if v != 0][0]
+    W = V.copy()
+    W[0] = V[neighbour] + (V[neighbour] - V[0])
+    quality = triangle_quality(V, W, F)
+    assert quality["folded_edges"] >= 2 and quality["inverted_triangles"] >= 1 and quality["source_folded_edges"] == 0
+    # a sheet folded flat onto itself: the edges along the crease are folded edges
+    grid = np.array([[x, y, 0.0] for y in range(4) for x in range(5)], dtype=float)
+    quads = [(y * 5 + x, y * 5 + x + 1, (y + 1) * 5 + x + 1, (y + 1) * 5 + x) for y in range(3) for x in range(4)]
+    sheet_F = np.array([t for a, b, c, d in quads for t in ((a, b, c), (a, c, d))])
+    folded = grid.copy()
+    right = folded[:, 0] > 2
+    folded[right, 0] = 4 - folded[right, 0]
+    folded[right, 2] = 1e-2
+    assert folded_edges(grid, sheet_F) == 0
+    assert folded_edges(folded, sheet_F) == 3  # the three crease edges at x = 2
+    # folding paper is a rotation of each half, not an inversion: the crease is a fold, no triangle turned
+    assert inverted_triangle_mask(grid, folded, sheet_F).sum() == 0

@@ -46,7 +46,8 @@ when you can.
 Methods: the network methods, plus 'affine' and 'biharmonic' (the initialisation alone).
 Writes RUN/result.obj, RUN/init.obj (the initialisation), metrics.json (Chamfer L1 and Hausdorff in %
 of the target's bounding-box diagonal, Dirichlet and conformal energy over the source area: identity =
-1 and 0, flipped/degenerate triangles, seconds per stage), progress.npy (levels open per vertex: the
+1 and 0, flipped/degenerate/inverted triangles, folded edges of source and result, seconds per
+stage), progress.npy (levels open per vertex: the
 heat map), history.csv, model.pt, snapshots.npz with --snapshots.
 
 example: sape-geo transfer assets/creature_source.obj assets/creature_target.obj \\
@@ -122,9 +123,11 @@ def _run(args: argparse.Namespace) -> TransferResult:
 
 def _row(label: str, metrics: dict[str, Any], prefix: str = "") -> str:
     get = lambda key: metrics.get(prefix + key, float("nan"))  # noqa: E731
+    count = lambda key: f"{int(get(key)):>9d}" if prefix + key in metrics else f"{'-':>9}"  # noqa: E731
     return (
-        f"{label:<15}{get('chamfer_l1_pct_diag'):>10.3f}{get('hausdorff_pct_diag'):>11.3f}"
-        f"{get('dirichlet_ratio'):>11.3f}{get('conformal_ratio'):>11.4f}{int(get('flipped_triangles')):>9d}"
+        f"{label:<15}{get('chamfer_l1_pct_diag'):>10.3f} {get('hausdorff_pct_diag'):>10.3f}"
+        f" {get('dirichlet_ratio'):>10.4g} {get('conformal_ratio'):>10.4g}{count('flipped_triangles')}"
+        f"{count('folded_edges')}{count('inverted_triangles')}"
     )
 
 
@@ -142,10 +145,15 @@ def summarise(result: TransferResult) -> list[str]:
     )
     stages = [(k.replace("_seconds", ""), m[k]) for k in ("load_seconds", "align_seconds", "biharmonic_seconds", "fit_seconds", "evaluate_seconds") if k in m]
     lines.append("seconds: " + ", ".join(f"{name} {value:.2f}" for name, value in stages))
-    lines.append(f"{'':<15}{'Chamfer%':>10}{'Hausdorff%':>11}{'Dirichlet':>11}{'conformal':>11}{'flipped':>9}")
+    lines.append(f"{'':<15}{'Chamfer%':>10} {'Hausdorff%':>10} {'Dirichlet':>10} {'conformal':>10}{'flipped':>9}{'folded':>9}{'inverted':>9}")
+    if "source_folded_edges" in m:
+        lines.append(f"{'source':<15}{'':>10} {'':>10} {1.0:>10.4g} {0.0:>10.4g}{'':>9}{int(m['source_folded_edges']):>9d}{0:>9d}")
     if "init_chamfer_l1_pct_diag" in m:
         lines.append(_row("initialisation", m, "init_"))
     lines.append(_row("result", m))
+    if "folded_edges" in m and "source_folded_edges" in m:
+        added = int(m["folded_edges"]) - int(m["source_folded_edges"])
+        lines.append(f"folded edges (normals > 120 degrees apart): source {int(m['source_folded_edges'])} -> result {int(m['folded_edges'])} ({added:+d})")
     if "landmark_error_max_pct_diag" in m:
         lines.append(f"landmarks: max error {m['landmark_error_max_pct_diag']:.3f} % of the target diagonal")
     if m.get("max_progress"):

@@ -19,6 +19,16 @@ so shapes of any size compare; squared distances in units of the squared diagona
   of their edge neighbours) in the result but not in the source.
 - ``degenerate_triangles``: result triangles whose area fell below 1e-8 of their source area (scaled
   by the overall area ratio) or that have zero area.
+- ``folded_edges`` (and ``source_folded_edges``, the same count on the source): interior edges (shared
+  by exactly two triangles) whose two triangle normals are more than 120 degrees apart, i.e. a crease
+  sharper than 60 degrees of opening: a crumple. Zero-area triangles' edges are not counted.
+- ``inverted_triangles``: result triangles whose orientation turned against the map's. The map's local
+  rotation at triangle ``t`` is the best-fit rotation ``R_t`` (Kabsch, ``det = +1``) of the edge vectors
+  of every triangle around ``t``'s three corners, source -> result (the ARAP rotation of those
+  one-rings); ``t`` is inverted when its result normal points against ``R_t n_t`` (the source normal
+  carried by that rotation). A mirroring map (an alignment with negative determinant) turns every
+  normal, so the count is taken against the area-weighted majority, as for ``flipped_triangles``.
+  Unlike ``flipped_triangles`` it needs no target and does not count a source's own creases.
 """
 
 from __future__ import annotations
@@ -183,6 +193,73 @@ def _edge_adjacency(faces: np.ndarray) -> scipy.sparse.csr_matrix:
     return adjacency
 
 
+FOLD_ANGLE_DEGREES = 120.0
+
+
+def _unit_normals(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit face normals ``(m, 3)`` (zero for zero-area faces) and a mask of faces with an area."""
+    normals = _face_normals(vertices, faces)
+    lengths = np.linalg.norm(normals, axis=1)
+    valid = lengths > 0
+    return np.where(valid[:, None], normals / np.maximum(lengths, 1e-300)[:, None], 0.0), valid
+
+
+def interior_edge_faces(faces: np.ndarray) -> np.ndarray:
+    """``(e, 2)`` the two faces of every edge shared by exactly two faces (non-manifold edges excluded)."""
+    m = faces.shape[0]
+    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    owner = np.tile(np.arange(m), 3)
+    _, inverse, counts = np.unique(edges, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
+    order = np.argsort(inverse, kind="stable")
+    pairs = counts[inverse[order]] == 2
+    chosen = order[pairs].reshape(-1, 2)  # each two-face edge's two entries are adjacent after the sort
+    return owner[chosen]
+
+
+def folded_edge_mask(vertices: np.ndarray, faces: np.ndarray, angle_degrees: float = FOLD_ANGLE_DEGREES,
+                     edge_faces: np.ndarray | None = None) -> np.ndarray:
+    """``(e,)`` True for interior edges (see :func:`interior_edge_faces`) whose triangles' normals are more
+    than ``angle_degrees`` apart."""
+    edge_faces = interior_edge_faces(faces) if edge_faces is None else edge_faces
+    normals, valid = _unit_normals(np.asarray(vertices, dtype=np.float64), faces)
+    cosine = (normals[edge_faces[:, 0]] * normals[edge_faces[:, 1]]).sum(axis=1)
+    return (cosine < np.cos(np.radians(angle_degrees))) & valid[edge_faces].all(axis=1)
+
+
+def folded_edges(vertices: np.ndarray, faces: np.ndarray, angle_degrees: float = FOLD_ANGLE_DEGREES) -> int:
+    """Interior edges whose two triangle normals are more than ``angle_degrees`` apart (a crumple)."""
+    return int(folded_edge_mask(vertices, faces, angle_degrees).sum())
+
+
+def local_rotations(source: np.ndarray, result: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """``(m, 3, 3)`` per triangle: the best-fit rotation (det +1) of the edges of all triangles around its
+    three corners, source -> result (see ``inverted_triangles`` in the module docstring)."""
+    n = source.shape[0]
+    covariance = np.zeros((n, 3, 3))
+    for i, j in ((0, 1), (1, 2), (2, 0)):
+        outer = np.einsum("ka,kb->kab", source[faces[:, j]] - source[faces[:, i]], result[faces[:, j]] - result[faces[:, i]])
+        np.add.at(covariance, faces[:, i], outer)
+        np.add.at(covariance, faces[:, j], outer)
+    per_face = covariance[faces].sum(axis=1)
+    u, _, vt = np.linalg.svd(per_face)
+    sign = np.sign(np.linalg.det(np.transpose(vt, (0, 2, 1)) @ np.transpose(u, (0, 2, 1))))
+    sign[sign == 0] = 1.0
+    u[:, :, 2] *= sign[:, None]
+    return np.transpose(vt, (0, 2, 1)) @ np.transpose(u, (0, 2, 1))
+
+
+def inverted_triangle_mask(source: np.ndarray, result: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """``(m,)`` True for triangles whose result normal points against the source normal carried by the
+    map's local rotation (see the module docstring), against the area-weighted majority."""
+    source = np.asarray(source, dtype=np.float64)
+    result = np.asarray(result, dtype=np.float64)
+    expected = np.einsum("kab,kb->ka", local_rotations(source, result, faces), _face_normals(source, faces))
+    agreement = (_face_normals(result, faces) * expected).sum(axis=1)
+    majority = 1.0 if agreement.sum() >= 0 else -1.0
+    return agreement * majority < 0
+
+
 def triangle_quality(source: np.ndarray, result: np.ndarray, faces: np.ndarray, target: TargetShape | None = None) -> dict[str, int]:
     """``flipped_triangles`` and ``degenerate_triangles`` of the result (see the module docstring)."""
     source_areas = face_areas(source, faces)
@@ -197,7 +274,14 @@ def triangle_quality(source: np.ndarray, result: np.ndarray, faces: np.ndarray, 
         flipped = (agreement * majority < 0) & ~degenerate
     else:
         flipped = _fold_mask(result, faces) & ~_fold_mask(source, faces)
-    return {"flipped_triangles": int(flipped.sum()), "degenerate_triangles": int(degenerate.sum())}
+    inverted = inverted_triangle_mask(source, result, faces) & ~degenerate
+    return {
+        "flipped_triangles": int(flipped.sum()),
+        "degenerate_triangles": int(degenerate.sum()),
+        "inverted_triangles": int(inverted.sum()),
+        "folded_edges": folded_edges(result, faces),
+        "source_folded_edges": folded_edges(source, faces),
+    }
 
 
 def transfer_metrics(
