@@ -9,13 +9,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
 
 from sape_geo.fitting import FitDivergedWarning
 from sape_geo.registry import TaskPlugin, discover_tasks
-from sape_geo.runs import RunDirectoryExistsError
+from sape_geo.runs import RunDirectoryError
 
 EPILOG = """\
 Every task writes a run directory: config.json (all settings, versions, input checksums),
@@ -84,6 +86,43 @@ def print_summary(plugin: TaskPlugin, result) -> None:
     print(f"  run directory: {result.path}")
 
 
+# Errors that mean "the input, a setting or the output folder is wrong": one line, exit code 2.
+USER_ERRORS = (ValueError, LookupError, OSError, RunDirectoryError)
+# Set to see the traceback of an unexpected error (a bug) instead of its one-line report.
+TRACEBACK_VARIABLE = "SAPE_GEO_TRACEBACK"
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    if isinstance(error, OSError) and not isinstance(error, RunDirectoryError) and error.filename and str(error.filename) not in text:
+        text = f"{error.filename}: {text}"
+    return text
+
+
+def _report_unexpected(command: str, error: Exception) -> int:
+    """A bug or a library failing in a way we did not foresee: one line, exit code 3 (no traceback unless asked)."""
+    if os.environ.get(TRACEBACK_VARIABLE):
+        raise error
+    print(
+        f"sape-geo {command}: unexpected error: {type(error).__name__}: {_describe(error)}\n"
+        f"  (no run directory was completed; set {TRACEBACK_VARIABLE}=1 to see where it happened, and please report it)",
+        file=sys.stderr,
+    )
+    return 3
+
+
+def _terminate_as_interrupt():
+    """SIGTERM (``kill PID``) stops a task like Ctrl-C does, so the folder being built is cleaned up;
+    returns the previous handler (None when signals cannot be set here, e.g. off the main thread)."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        return signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:
+        return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser, plugins = build_parser()
     args = parser.parse_args(argv)
@@ -93,20 +132,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command not in plugins:
         try:
             return int(app_commands()[args.command].run(args))
-        except (ValueError, FileNotFoundError, RunDirectoryExistsError, IsADirectoryError, PermissionError) as error:
-            print(f"sape-geo {args.command}: error: {error}", file=sys.stderr)
+        except USER_ERRORS as error:
+            print(f"sape-geo {args.command}: error: {_describe(error)}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:
+            print(f"sape-geo {args.command}: interrupted", file=sys.stderr)
+            return 130
+        except Exception as error:  # noqa: BLE001 - the last line of defence against a traceback
+            return _report_unexpected(args.command, error)
     plugin = plugins[args.command]
+    previous_terminate = _terminate_as_interrupt()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FitDivergedWarning)  # reported in the summary instead
             result = plugin.run(args)
-    except (ValueError, FileNotFoundError, RunDirectoryExistsError, IsADirectoryError, PermissionError) as error:
-        print(f"sape-geo {args.command}: error: {error}", file=sys.stderr)
+    except USER_ERRORS as error:
+        print(f"sape-geo {args.command}: error: {_describe(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"sape-geo {args.command}: interrupted; no result was written under a final name", file=sys.stderr)
+        print(
+            f"sape-geo {args.command}: interrupted; nothing was written under {getattr(args, 'out', 'the run directory')} "
+            "(a previous run there is as it was)",
+            file=sys.stderr,
+        )
         return 130
+    except Exception as error:  # noqa: BLE001 - the last line of defence against a traceback
+        return _report_unexpected(args.command, error)
+    finally:
+        if previous_terminate is not None:
+            signal.signal(signal.SIGTERM, previous_terminate)
     print_summary(plugin, result)
     if getattr(args, "json", False):
         print(json.dumps(result.metrics, indent=2, default=str))

@@ -66,7 +66,9 @@ def run_task(
 
     Order of writes: ``config.json`` first (so a crashed run says what it was), then ``history.csv``,
     ``model.pt``, ``progress.npy``, the task's ``result.*``, ``snapshots.npz``, and ``metrics.json``
-    last, which marks the run complete.
+    last, which marks the run complete. The files are written into a folder beside ``out`` that
+    replaces ``out`` only when complete (:class:`~sape_geo.runs.RunDirectory`): an interrupted or
+    failed run leaves the previous run as it was.
 
     Parameters
     ----------
@@ -94,49 +96,56 @@ def run_task(
     # existing one replaced.
     model = build_model(spec)
     run = RunDirectory(out, overwrite=overwrite) if out is not None else None
-    if run is not None:
-        run.write_config(
+    try:
+        if run is not None:
+            run.write_config(
+                {
+                    "task": task.describe(),
+                    "method": method.to_dict(),
+                    "fit": fit_config.to_dict(),
+                    "model": spec.to_dict(),
+                    "seed": fit_config.seed,
+                    **(extra_config or {}),
+                }
+            )
+        # Methods with several learning rates (sasnet: backbone vs. mask network) expose their Adam groups.
+        parameter_groups = model.parameter_groups() if hasattr(model, "parameter_groups") else None
+        initial_metrics = dict(initialise(model)) if initialise is not None else {}
+        result = fit(task, model, fit_config, callbacks=task.callbacks(), parameter_groups=parameter_groups)
+        finish_metrics = task.finish(model)
+        model.eval()
+        evaluation_started = time.perf_counter()
+        with torch.no_grad():
+            metrics = {**(extra_metrics or {}), **initial_metrics, **finish_metrics}
+            metrics.update(task.evaluate(model))
+            progress = np.asarray(task.progress_map(model), dtype=np.float32)
+        metrics.update(
             {
-                "task": task.describe(),
-                "method": method.to_dict(),
-                "fit": fit_config.to_dict(),
-                "model": spec.to_dict(),
-                "seed": fit_config.seed,
-                **(extra_config or {}),
+                "fit_seconds": result.seconds,
+                "evaluate_seconds": time.perf_counter() - evaluation_started,
+                "steps_done": result.steps_done,
+                "final_loss": result.history[-1]["loss"] if result.history else float("nan"),
+                "mean_progress": float(progress.mean()) if progress.size else 0.0,
+                "max_progress": float(getattr(model, "max_progress", 0.0)),
+                "parameters": sum(p.numel() for p in model.parameters()),
+                "stop_reason": result.stop_reason,
+                "stop_message": result.message,
             }
         )
-    # Methods with several learning rates (sasnet: backbone vs. mask network) expose their Adam groups.
-    parameter_groups = model.parameter_groups() if hasattr(model, "parameter_groups") else None
-    initial_metrics = dict(initialise(model)) if initialise is not None else {}
-    result = fit(task, model, fit_config, parameter_groups=parameter_groups)
-    model.eval()
-    evaluation_started = time.perf_counter()
-    with torch.no_grad():
-        metrics = {**(extra_metrics or {}), **initial_metrics}
-        metrics.update(task.evaluate(model))
-        progress = np.asarray(task.progress_map(model), dtype=np.float32)
-    metrics.update(
-        {
-            "fit_seconds": result.seconds,
-            "evaluate_seconds": time.perf_counter() - evaluation_started,
-            "steps_done": result.steps_done,
-            "final_loss": result.history[-1]["loss"] if result.history else float("nan"),
-            "mean_progress": float(progress.mean()) if progress.size else 0.0,
-            "max_progress": float(getattr(model, "max_progress", 0.0)),
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "stop_reason": result.stop_reason,
-            "stop_message": result.message,
-        }
-    )
-    if run is not None:
-        run.write_history(result.history)
-        run.save_model(model)
-        run.write_array(PROGRESS_FILE, progress)
-        with torch.no_grad():
-            task.export(model, run)
-        if result.snapshots:
-            run.write_arrays(SNAPSHOTS_FILE, _stack_snapshots(result.snapshots))
-        run.write_metrics(metrics)
+        if run is not None:
+            run.write_history(result.history)
+            run.save_model(model)
+            run.write_array(PROGRESS_FILE, progress)
+            with torch.no_grad():
+                task.export(model, run)
+            if result.snapshots:
+                run.write_arrays(SNAPSHOTS_FILE, _stack_snapshots(result.snapshots))
+            run.write_metrics(metrics)
+    except BaseException:
+        # Interrupted or failed: the folder being built goes, the previous run (if any) stays as it was.
+        if run is not None:
+            run.discard()
+        raise
     return RunResult(run.path if run is not None else None, metrics, progress, model, result)
 
 

@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import ctypes
+import errno
+import glob
 import hashlib
 import io
 import json
@@ -27,6 +30,7 @@ import platform
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -35,19 +39,189 @@ from typing import Any
 import numpy as np
 import torch
 
+try:
+    import fcntl
+except ImportError:  # Windows: runs are not locked
+    fcntl = None
+
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
 PROGRESS_FILE = "progress.npy"
 MODEL_FILE = "model.pt"
 SNAPSHOTS_FILE = "snapshots.npz"
+PRODUCT_CHECKSUMS = "files"  # metrics.json: {name: {"bytes", "sha256"}} of every other file of the run
 HISTORY_COLUMNS = ("step", "loss", "seconds", "mean_progress")
 
 _VERSIONED_PACKAGES = ("sape-geo", "torch", "numpy", "scipy", "libigl", "trimesh", "open3d", "polyscope", "scikit-image", "pillow")
 
 
-class RunDirectoryExistsError(FileExistsError):
-    """The output directory already holds files and ``overwrite`` was not given."""
+class RunDirectoryError(OSError):
+    """A run directory that cannot be created, replaced or used; the message says why and where."""
+
+
+class RunDirectoryExistsError(RunDirectoryError, FileExistsError):
+    """The output directory already holds files and ``overwrite`` was not given, or it is not ours to replace."""
+
+
+class RunDirectoryBusyError(RunDirectoryError):
+    """Another process is writing this run directory right now (it holds the run's lock)."""
+
+
+# Only this tool writes this file: it names the run's files, so ``--overwrite`` can tell a run
+# directory from a user's folder that happens to hold a config.json.
+MARKER_FILE = ".sape-geo-run"
+MARKER_TOOL = "sape-geo run directory"
+FAILURE_FILE = "error.json"
+_BUILDING = ".sape-geo-building-"
+_LOCK = ".sape-geo-lock"
+
+
+def _is_atomic_temporary(name: str) -> bool:
+    """A leftover of :func:`atomic_path` (``.NAME.RANDOM.tmpSUFFIX``)."""
+    return name.startswith(".") and ".tmp" in name
+
+
+def read_marker(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The run marker of ``path`` (a dict naming the run's files), or None when it has none or it is unreadable."""
+    try:
+        with open(Path(path) / MARKER_FILE, encoding="utf-8") as handle:
+            marker = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(marker, dict) or marker.get("tool") != MARKER_TOOL or not isinstance(marker.get("files", []), list):
+        return None
+    return marker
+
+
+def foreign_entries(path: str | os.PathLike) -> list[str] | None:
+    """What in folder ``path`` this tool did not write: None when it has no run marker, else the names
+    that are neither the marker, a file the marker lists, a batch failure record nor a temporary file."""
+    path = Path(path)
+    marker = read_marker(path)
+    if marker is None:
+        return None
+    ours = {MARKER_FILE, FAILURE_FILE, *marker.get("files", [])}
+    return sorted(
+        entry.name for entry in path.iterdir()
+        if not (entry.name in ours and entry.is_file() and not entry.is_symlink()) and not _is_atomic_temporary(entry.name)
+    )
+
+
+def is_run_directory(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a folder this tool wrote as a run directory and holds nothing else.
+
+    The only folders ``--overwrite`` replaces and a batch redoes.
+    """
+    path = Path(path)
+    return path.is_dir() and not path.is_symlink() and foreign_entries(path) == []
+
+
+def _explain_os_error(error: OSError) -> str:
+    reasons = {
+        errno.EROFS: "the file system is read-only",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.ENOTDIR: "a part of the path is a file, not a folder",
+        errno.EEXIST: "a part of the path is a file, not a folder",
+        errno.ENOSPC: "no space left on the device",
+        errno.EDQUOT: "disk quota exceeded",
+        errno.ENAMETOOLONG: "the name is too long",
+    }
+    return reasons.get(error.errno, error.strerror or str(error))
+
+
+class RunLock:
+    """An exclusive lock on a run directory, held while a process writes it (``fcntl.flock``).
+
+    The lock file sits beside the run (``PARENT/.NAME.sape-geo-lock``), so it survives the run folder
+    being swapped; it is removed when released. Re-entrant within a process (a batch worker locks the
+    run, then the task's :class:`RunDirectory` locks it again). Where ``fcntl`` is missing (Windows)
+    it locks nothing.
+
+    Raises
+    ------
+    RunDirectoryBusyError : another process holds the lock.
+    """
+
+    _held: dict[str, list] = {}  # lock path -> [descriptor, depth], this process's locks
+
+    def __init__(self, run_path: str | os.PathLike) -> None:
+        run_path = Path(os.path.abspath(run_path))
+        self.run_path = run_path
+        self.path = run_path.parent / f".{run_path.name}{_LOCK}"
+
+    def acquire(self) -> "RunLock":
+        key = str(self.path)
+        if key in self._held:
+            self._held[key][1] += 1
+            return self
+        if fcntl is None:
+            self._held[key] = [None, 1]
+            return self
+        while True:
+            try:
+                descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            except OSError as error:
+                raise RunDirectoryError(f"cannot create the run directory {self.run_path}: {_explain_os_error(error)}") from None
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.read(descriptor, 64).decode("ascii", "replace").strip()
+                os.close(descriptor)
+                raise RunDirectoryBusyError(
+                    f"run directory {self.run_path} is being written by another sape-geo process"
+                    f"{f' (pid {holder})' if holder else ''}; wait for it to finish or use another --out"
+                ) from None
+            try:
+                same_file = os.path.samestat(os.fstat(descriptor), os.stat(self.path))
+            except FileNotFoundError:
+                same_file = False
+            if same_file:  # not a lock file its previous holder removed while we waited for it
+                break
+            os.close(descriptor)
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, str(os.getpid()).encode("ascii"))
+        self._held[key] = [descriptor, 1]
+        return self
+
+    def release(self) -> None:
+        key = str(self.path)
+        held = self._held.get(key)
+        if held is None:
+            return
+        held[1] -= 1
+        if held[1] > 0:
+            return
+        del self._held[key]
+        if held[0] is not None:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            os.close(held[0])
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.release()
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two folders in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange) == 0:
+        return True
+    if ctypes.get_errno() in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()), str(second))
 
 
 def _current_umask() -> int:
@@ -140,39 +314,123 @@ def environment_versions() -> dict[str, Any]:
 
 
 class RunDirectory:
-    """A run's output folder.
+    """A run's output folder, built beside its final place and moved there whole when complete.
+
+    Files go into a hidden folder in the same parent (``.NAME.sape-geo-building-XXXX``); writing
+    ``metrics.json`` (:meth:`write_metrics`, always last) records every file's size and SHA-256 in it,
+    writes the run marker (``.sape-geo-run``, the list of the run's files) and puts the folder in
+    place, swapping it with the previous run in one step where the OS allows. So an interrupted or
+    failed run leaves the previous run as it was, and nothing half-written under the final name.
+    While it is built the run is locked (:class:`RunLock`): a second process writing the same run
+    directory is refused.
 
     Parameters
     ----------
-    path : the folder; created if missing.
-    overwrite : if the folder is not empty, replace it (only when it is a previous run directory, i.e.
-        holds ``config.json``; any other non-empty folder is refused so user files are never deleted).
+    path : the final folder.
+    overwrite : replace an existing non-empty folder; only a run directory this tool wrote and that
+        holds nothing else (:func:`is_run_directory`) is ever replaced. Any other non-empty folder is
+        refused, so user files are never deleted.
 
     Raises
     ------
     RunDirectoryExistsError : the folder holds files and ``overwrite`` is False, or it is not a run
-        directory and would have to be deleted.
+        directory of this tool (or holds files it did not write).
+    RunDirectoryBusyError : another process is writing the same run directory.
+    RunDirectoryError : the folder cannot be created (read-only file system, a file in the way, ...).
     """
 
     def __init__(self, path: str | os.PathLike, overwrite: bool = False) -> None:
         self.path = Path(path)
-        if self.path.exists() and not self.path.is_dir():
+        self._final = Path(os.path.abspath(self.path))
+        self._committed = False
+        self._replace = False
+        if self._final.is_symlink() or (self._final.exists() and not self._final.is_dir()):
             raise RunDirectoryExistsError(f"{self.path} exists and is not a directory")
-        if self.path.is_dir() and any(self.path.iterdir()):
-            if not overwrite:
-                raise RunDirectoryExistsError(
-                    f"run directory {self.path} is not empty; pass --overwrite (overwrite=True) to replace it"
-                )
-            if not (self.path / CONFIG_FILE).exists():
-                raise RunDirectoryExistsError(
-                    f"{self.path} is not empty and is not a sape-geo run directory (no {CONFIG_FILE}); "
-                    "refusing to delete it even with --overwrite"
-                )
-            shutil.rmtree(self.path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        self._created_parents = self._make_parents()
+        self._lock = RunLock(self._final)
+        try:
+            self._lock.acquire()
+            self._replace = self._check_existing(overwrite)
+            self._remove_stale_builds()
+            self.staging = Path(tempfile.mkdtemp(prefix=f".{self._final.name}{_BUILDING}", dir=self._final.parent))
+            write_json_atomic(self.staging / MARKER_FILE, self._marker([]))
+        except BaseException as error:
+            self._release_after_failed_start()
+            if isinstance(error, OSError) and not isinstance(error, RunDirectoryError):
+                raise RunDirectoryError(f"cannot create the run directory {self.path}: {_explain_os_error(error)}") from None
+            raise
+
+    def _release_after_failed_start(self) -> None:
+        self._lock.release()
+        self._lock = None
+        self._remove_created_parents()
+
+    def _make_parents(self) -> list[Path]:
+        """Create the missing parent folders; returns them (deepest last) to remove them again on failure."""
+        missing = []
+        for parent in [self._final.parent, *self._final.parent.parents]:
+            if parent.exists() or parent.is_symlink():
+                if not parent.is_dir():
+                    raise RunDirectoryError(f"cannot create the run directory {self.path}: {parent} is a file, not a folder")
+                break
+            missing.append(parent)
+        missing.reverse()
+        for folder in missing:
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                continue
+            except OSError as error:
+                self._created_parents = missing[: missing.index(folder)]
+                self._remove_created_parents()
+                raise RunDirectoryError(f"cannot create the run directory {self.path}: {_explain_os_error(error)}") from None
+        return missing
+
+    def _remove_created_parents(self) -> None:
+        for folder in reversed(self._created_parents):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only while empty
+        self._created_parents = []
+
+    def _check_existing(self, overwrite: bool) -> bool:
+        """Whether a previous run is there to be replaced; raises when the folder is not ours to replace."""
+        if not self._final.is_dir() or not any(self._final.iterdir()):
+            return False
+        if not overwrite:
+            raise RunDirectoryExistsError(
+                f"run directory {self.path} is not empty; pass --overwrite (overwrite=True) to replace it"
+            )
+        foreign = foreign_entries(self._final)
+        if foreign is None:
+            raise RunDirectoryExistsError(
+                f"{self.path} is not empty and is not a sape-geo run directory (no {MARKER_FILE} marker); "
+                "refusing to delete it even with --overwrite; move it away or choose another --out"
+            )
+        if foreign:
+            listed = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+            raise RunDirectoryExistsError(
+                f"{self.path} holds files sape-geo did not write ({listed}); refusing to replace it even with "
+                "--overwrite; move them away or choose another --out"
+            )
+        return True
+
+    def _remove_stale_builds(self) -> None:
+        """Folders that interrupted or killed earlier runs of this name left beside it (we hold the lock,
+        so no one is building them); only folders carrying our marker are removed."""
+        for entry in self._final.parent.glob(f".{glob.escape(self._final.name)}{_BUILDING}*"):
+            if entry.is_dir() and not entry.is_symlink() and read_marker(entry) is not None:
+                shutil.rmtree(entry, ignore_errors=True)
+
+    def _marker(self, files: list[str]) -> dict[str, Any]:
+        return {"tool": MARKER_TOOL, "files": files, "pid": os.getpid(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+    @property
+    def _root(self) -> Path:
+        return self.path if self._committed else self.staging
 
     def file(self, name: str) -> Path:
-        return self.path / name
+        """Where the run's file ``name`` is written (inside the folder being built until the run is complete)."""
+        return self._root / name
 
     @contextlib.contextmanager
     def atomic(self, name: str) -> Iterator[Path]:
@@ -187,8 +445,18 @@ class RunDirectory:
         self.write_json(CONFIG_FILE, {**config, "versions": environment_versions()})
 
     def write_metrics(self, metrics: Mapping[str, Any]) -> None:
-        """Write ``metrics.json``; call it last, it marks the run complete."""
-        self.write_json(METRICS_FILE, dict(metrics))
+        """Write ``metrics.json`` with every file's checksum; call it last: it completes the run and
+        moves it into place (replacing the previous run, if any)."""
+        if self._committed:
+            raise RuntimeError(f"run directory {self.path} is already complete")
+        files = {
+            entry.name: {"bytes": entry.stat().st_size, "sha256": file_sha256(entry)}
+            for entry in sorted(self.staging.iterdir())
+            if entry.is_file() and entry.name not in (MARKER_FILE, METRICS_FILE) and not _is_atomic_temporary(entry.name)
+        }
+        self.write_json(METRICS_FILE, {**dict(metrics), PRODUCT_CHECKSUMS: files})
+        write_json_atomic(self.staging / MARKER_FILE, self._marker(sorted([*files, METRICS_FILE])))
+        self._move_into_place()
 
     def write_history(self, rows: Sequence[Mapping[str, Any]]) -> None:
         buffer = io.StringIO()
@@ -213,6 +481,56 @@ class RunDirectory:
         with self.atomic(MODEL_FILE) as temporary:
             torch.save(payload, temporary)
 
+    def _move_into_place(self) -> None:
+        final = self._final
+        if final.is_dir() and any(final.iterdir()):
+            if not self._replace or not is_run_directory(final):
+                kept = final.parent / f"{final.name}.new-{self.staging.name.rsplit('-', 1)[-1]}"
+                os.rename(self.staging, kept)
+                self._committed = True
+                self._release()
+                raise RunDirectoryExistsError(
+                    f"{self.path} changed while the run was being written (it now holds files sape-geo did not write); "
+                    f"it was left as it is and the new run was kept in {kept}"
+                )
+            if not _exchange(self.staging, final):
+                # No atomic swap here: move the old run aside, the new one in, then delete the old one.
+                old = Path(tempfile.mkdtemp(prefix=f".{final.name}{_BUILDING}", dir=final.parent))
+                os.rename(final, old / "run")
+                try:
+                    os.rename(self.staging, final)
+                except BaseException:
+                    os.rename(old / "run", final)
+                    raise
+                os.rename(old / "run", self.staging)
+                old.rmdir()
+            self._committed = True
+            shutil.rmtree(self.staging, ignore_errors=True)  # the previous run, swapped out
+        else:
+            os.rename(self.staging, final)  # also replaces an empty folder
+            self._committed = True
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+        self._created_parents = []
+
+    def discard(self) -> None:
+        """Give up an unfinished run: delete what was built (the previous run stays as it was) and unlock."""
+        if not self._committed:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            self._remove_created_parents()
+        self._release()
+
+    def __enter__(self) -> "RunDirectory":
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if not self._committed:
+            self.discard()
+
     @property
     def is_complete(self) -> bool:
         return is_complete_run(self.path)
@@ -224,5 +542,50 @@ def is_complete_run(path: str | os.PathLike) -> bool:
 
 
 def read_json(path: str | os.PathLike) -> Any:
+    """The JSON value in ``path``.
+
+    Raises
+    ------
+    FileNotFoundError : no such file.
+    ValueError : the file is empty or not valid JSON; the message names the file.
+    """
     with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+        text = handle.read()
+    if not text.strip():
+        raise ValueError(f"{path} is empty (a damaged or hand-made file?)")
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise ValueError(f"{path} is not valid JSON ({error})") from None
+
+
+def run_problems(path: str | os.PathLike) -> list[str]:
+    """What is wrong with a finished run in ``path``; empty when it is complete and whole.
+
+    A run is complete when ``metrics.json`` is there and readable; it is whole when every file it
+    lists under ``"files"`` has the recorded size and SHA-256 (runs written before checksums were
+    recorded have no list and count as whole).
+    """
+    path = Path(path)
+    metrics_path = path / METRICS_FILE
+    if not metrics_path.is_file():
+        return [f"unfinished: no {METRICS_FILE} in {path}"]
+    try:
+        metrics = read_json(metrics_path)
+    except (OSError, ValueError) as error:
+        return [str(error)]
+    if not isinstance(metrics, dict):
+        return [f"{metrics_path} does not hold a JSON object"]
+    recorded = metrics.get(PRODUCT_CHECKSUMS, {})
+    if not isinstance(recorded, dict):
+        return [f"{metrics_path}: its {PRODUCT_CHECKSUMS!r} entry is not a table of checksums"]
+    problems = []
+    for name, expected in recorded.items():
+        file = path / name
+        if not file.is_file():
+            problems.append(f"{file} is missing")
+        elif not isinstance(expected, dict) or file.stat().st_size != expected.get("bytes"):
+            problems.append(f"{file} has {file.stat().st_size} bytes, the run wrote {expected.get('bytes') if isinstance(expected, dict) else '?'} (truncated or changed)")
+        elif file_sha256(file) != expected.get("sha256"):
+            problems.append(f"{file} changed since the run wrote it (checksum differs)")
+    return problems

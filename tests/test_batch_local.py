@@ -103,9 +103,14 @@ def test_incomplete_run_folder_with_foreign_files_is_refused_not_deleted(tmp_pat
         clear_incomplete_run(folder)
     assert (folder / "thesis.tex").exists()
     (folder / "thesis.tex").unlink()
-    (folder / CONFIG_FILE).write_text("{}")
-    clear_incomplete_run(folder)
-    assert not folder.exists()
+    (folder / CONFIG_FILE).write_text("{}")  # a config.json alone does not make a folder a run directory
+    with pytest.raises(FileExistsError, match="not an unfinished sape-geo run"):
+        clear_incomplete_run(folder)
+    assert (folder / CONFIG_FILE).exists()
+    (folder / FAILURE_FILE).unlink(missing_ok=True)
+    (folder / CONFIG_FILE).unlink()
+    (folder / FAILURE_FILE).write_text("{}")  # only a failure record: removed
+    assert clear_incomplete_run(folder) is False and not folder.exists()
 
 
 def _worker_processes() -> list[int]:
@@ -120,6 +125,11 @@ def _worker_processes() -> list[int]:
         if parent == os.getpid() and b"sape_geo_apps.batch.worker_process" in command:
             found.append(int(stat.parent.name))
     return found
+
+
+def _building(run: Path) -> bool:
+    """A job is writing ``run``: its folder under construction beside it holds a config.json."""
+    return any(run.parent.glob(f".{run.name}.sape-geo-building-*/{CONFIG_FILE}"))
 
 
 def _wait_for(condition, timeout=60.0):
@@ -149,7 +159,7 @@ def test_a_job_that_kills_its_worker_is_recorded_and_the_rest_go_on(tmp_path):
     runner = threading.Thread(target=lambda: result.update(report=run_pipeline(pipeline, out, workers=1, progress=False)))
     runner.start()
     long_run = out / pipeline.jobs[0].run_name
-    _wait_for(lambda: (long_run / CONFIG_FILE).exists())
+    _wait_for(lambda: _building(long_run))
     workers = _worker_processes()
     assert len(workers) == 1
     os.kill(workers[0], signal.SIGKILL)  # what a segfault or the OOM killer would do
@@ -177,7 +187,7 @@ def test_ctrl_c_stops_running_jobs_without_a_result_that_looks_whole(tmp_path):
     jobs = load_pipeline(pipeline).jobs
     long_run, short_run = out / jobs[0].run_name, out / jobs[1].run_name
     try:
-        _wait_for(lambda: is_complete_run(short_run) and (long_run / CONFIG_FILE).exists())
+        _wait_for(lambda: is_complete_run(short_run) and _building(long_run))
         batch.send_signal(signal.SIGINT)
         # bounded by the engine: 30 s grace for running jobs, then kill; generous for a loaded CI machine
         stdout, stderr = batch.communicate(timeout=180)
@@ -186,7 +196,7 @@ def test_ctrl_c_stops_running_jobs_without_a_result_that_looks_whole(tmp_path):
     assert batch.returncode == 130, stderr
     assert "interrupted" in stdout
     assert not is_complete_run(long_run)
-    assert not [p for p in long_run.iterdir() if ".tmp" in p.name]  # atomic writes cleaned up after themselves
+    assert not long_run.exists() and not list(out.rglob("*sape-geo-building*"))  # the half-built run was removed
     summary = (out / "summary.csv").read_text()
     statuses = {row["run"]: row["status"] for row in csv.DictReader(summary.splitlines())}
     assert statuses == {jobs[0].run_name: "interrupted", jobs[1].run_name: "done"}, summary

@@ -41,10 +41,15 @@ def test_atomic_temporary_keeps_suffix(tmp_path):
 def test_existing_run_directory_is_refused(tmp_path):
     run = RunDirectory(tmp_path / "run")
     run.write_config({"seed": 1})
+    run.write_metrics({"mse": 1.0})
     with pytest.raises(RunDirectoryExistsError, match="--overwrite"):
         RunDirectory(tmp_path / "run")
-    RunDirectory(tmp_path / "run", overwrite=True)
-    assert list((tmp_path / "run").iterdir()) == []
+    replacement = RunDirectory(tmp_path / "run", overwrite=True)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["seed"] == 1  # kept until the new one is complete
+    replacement.write_config({"seed": 2})
+    replacement.write_metrics({"mse": 0.5})
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["seed"] == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no building folder or lock file left beside it
 
 
 def test_overwrite_never_deletes_a_foreign_directory(tmp_path):

@@ -8,14 +8,15 @@ from pathlib import Path
 from sape_geo.registry import positive_int
 from sape_geo_apps.batch.pipeline import load_pipeline
 from sape_geo_apps.batch.runner import ENGINES, BatchInterrupted, BatchReport, run_pipeline
-from sape_geo_apps.batch.worker import finished_outcome
+from sape_geo_apps.batch.worker import damage, finished_outcome
 from sape_geo_apps.cli import AppCommand
 
 DESCRIPTION = """\
 Run every job of a pipeline file (YAML: tasks, inputs as paths or globs, methods, settings, seeds;
 lists expand into a matrix). The whole file is validated first, errors name the line. Each job writes
 its own run directory under --out; running the same command again resumes (finished runs are skipped,
-unfinished ones redone). A failing job is recorded in RUN/error.json and never stops the others.
+unfinished ones, and finished ones whose files no longer match the checksums in their metrics.json,
+are redone). A failing job is recorded in RUN/error.json and never stops the others.
 Writes DIR/summary.csv and DIR/summary.md (every job's status and metrics).
 
 exit status: 0 all jobs finished, 1 some failed, 2 invalid pipeline, 130 interrupted (Ctrl-C).
@@ -64,6 +65,9 @@ def _dry_run(args: argparse.Namespace) -> int:
         done = finished_outcome(job, args.out) is not None
         finished += done
         print(f"{'done' if done else 'todo'}  {job.run_name}  sape-geo {job.task} {' '.join(job.argv)}")
+        why = None if done else damage(job, args.out)
+        if why is not None:
+            print(f"      redo: {why}")
     print(f"{len(pipeline.jobs)} jobs, {finished} already finished in {Path(args.out)}")
     return 0
 
@@ -71,6 +75,8 @@ def _dry_run(args: argparse.Namespace) -> int:
 def _print_report(report: BatchReport) -> None:
     counts = ", ".join(f"{n} {status}" for status, n in report.counts().items())
     print(f"batch: {len(report.outcomes)} jobs: {counts}")
+    for run_name, why in report.redone:
+        print(f"  redone  {run_name}: {why}")
     for outcome in report.failed:
         print(f"  failed  {outcome.run_name}: {outcome.error}  (details: {report.out / outcome.run_name / 'error.json'})")
     print(f"summary: {report.summary_markdown}  {report.summary_csv}")

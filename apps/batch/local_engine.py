@@ -100,7 +100,7 @@ class LocalEngine:
     def _start(self, out_root: Path) -> _Worker:
         ours, theirs = socket.socketpair()
         environment = {**os.environ, **{name: str(self.threads) for name in _THREAD_VARIABLES}}
-        command = [sys.executable, "-m", "sape_geo_apps.batch.worker_process", str(theirs.fileno()), str(self.threads), str(out_root)]
+        command = [sys.executable, "-m", "sape_geo_apps.batch.worker_process", str(theirs.fileno()), str(self.threads), str(out_root), str(os.getpid())]
         # A session of its own: the terminal's Ctrl-C reaches only this process, which forwards it once.
         process = subprocess.Popen(command, pass_fds=(theirs.fileno(),), env=environment, start_new_session=True)
         theirs.close()  # the worker holds the only other end, so its death reads as EOF here

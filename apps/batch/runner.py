@@ -22,7 +22,7 @@ from sape_geo_apps.batch.local_engine import LocalEngine
 from sape_geo_apps.batch.pipeline import Job, Pipeline, load_pipeline
 from sape_geo_apps.batch.ray_engine import RayEngine
 from sape_geo_apps.batch.summary import summary_rows, write_summary
-from sape_geo_apps.batch.worker import FAILED, NOT_RUN, JobOutcome, finished_outcome
+from sape_geo_apps.batch.worker import FAILED, NOT_RUN, JobOutcome, damage, finished_outcome
 
 ENGINES = ("local", "ray")
 
@@ -48,6 +48,7 @@ class BatchReport:
     rows : the summary table (as in ``summary.csv``).
     summary_csv, summary_markdown : the summary files.
     interrupted : the batch was stopped by Ctrl-C (unfinished jobs are redone by the next run).
+    redone : ``(run_name, why)`` of runs found damaged or unfinished on resume and run again.
     """
 
     out: Path
@@ -56,6 +57,7 @@ class BatchReport:
     summary_csv: Path
     summary_markdown: Path
     interrupted: bool = False
+    redone: tuple[tuple[str, str], ...] = ()
 
     @property
     def failed(self) -> list[JobOutcome]:
@@ -131,11 +133,14 @@ def run_pipeline(
     out_root.mkdir(parents=True, exist_ok=True)
 
     outcomes: dict[str, JobOutcome] = {job.run_name: JobOutcome(job.run_name, NOT_RUN) for job in pipeline.jobs}
-    todo = []
+    todo, redone = [], []
     for job in pipeline.jobs:
         finished = finished_outcome(job, out_root)
         if finished is None:
             todo.append(job)
+            why = damage(job, out_root)
+            if why is not None:
+                redone.append((job.run_name, why))
         else:
             outcomes[job.run_name] = finished
     bar = tqdm(total=len(pipeline.jobs), initial=len(pipeline.jobs) - len(todo), unit="job", desc="batch", disable=not progress)
@@ -159,7 +164,7 @@ def run_pipeline(
         rows = summary_rows(pipeline.jobs, outcomes)
         csv_path, markdown_path = write_summary(out_root, rows)
     report = BatchReport(
-        out_root, tuple(outcomes[job.run_name] for job in pipeline.jobs), tuple(rows), csv_path, markdown_path, interrupted
+        out_root, tuple(outcomes[job.run_name] for job in pipeline.jobs), tuple(rows), csv_path, markdown_path, interrupted, tuple(redone)
     )
     if interrupted:
         raise BatchInterrupted(report)

@@ -21,12 +21,21 @@ from typing import Any
 import torch
 
 from sape_geo.fitting import FitDivergedWarning
-from sape_geo.runs import CONFIG_FILE, METRICS_FILE, RunDirectoryExistsError, is_complete_run, read_json, write_json_atomic
+from sape_geo.runs import (
+    FAILURE_FILE,
+    METRICS_FILE,
+    RunDirectoryBusyError,
+    RunDirectoryExistsError,
+    RunLock,
+    is_complete_run,
+    is_run_directory,
+    read_json,
+    run_problems,
+    write_json_atomic,
+)
 from sape_geo_apps.batch.pipeline import Job
 from sape_geo_apps.batch.task_arguments import TaskArguments
 from sape_geo.registry import load_task
-
-FAILURE_FILE = "error.json"
 
 DONE = "done"
 ALREADY_DONE = "already done"
@@ -63,30 +72,47 @@ class JobOutcome:
 
 
 def finished_outcome(job: Job, out_root: str | os.PathLike) -> JobOutcome | None:
-    """The outcome of a job whose run directory is already complete, else None."""
+    """The outcome of a job whose run directory is complete and whole, else None.
+
+    Whole: every file the run recorded in ``metrics.json`` has its recorded size and checksum
+    (:func:`~sape_geo.runs.run_problems`); a truncated or deleted result makes the job to do again.
+    """
     run_dir = Path(out_root) / job.run_name
-    if not is_complete_run(run_dir):
+    if run_problems(run_dir):
         return None
     return JobOutcome(job.run_name, ALREADY_DONE, metrics=read_json(run_dir / METRICS_FILE))
 
 
-def clear_incomplete_run(run_dir: Path) -> None:
-    """Remove what an interrupted or failed earlier attempt left in ``run_dir``.
+def damage(job: Job, out_root: str | os.PathLike) -> str | None:
+    """Why an existing run of ``job`` does not count as done (a damaged or unfinished run), else None."""
+    run_dir = Path(out_root) / job.run_name
+    if not run_dir.is_dir() or not any(run_dir.iterdir()):
+        return None
+    problems = run_problems(run_dir)
+    return "; ".join(problems) if problems else None
 
-    Only leftovers of a run are removed: a folder holding ``config.json`` (a run that never wrote its
-    ``metrics.json``), or only a failure record and hidden temporary files of atomic writes.
+
+def clear_incomplete_run(run_dir: Path) -> bool:
+    """Make ``run_dir`` ready for a new attempt; returns whether the new run must replace a previous one.
+
+    A run directory this tool wrote (its marker, nothing else in it) is kept until the new run is
+    complete and then replaced (``--overwrite``). A folder holding only a failure record and temporary
+    files of atomic writes is removed. Anything else may be the user's and is refused.
 
     Raises
     ------
-    RunDirectoryExistsError : the folder holds other files, which may be the user's.
+    RunDirectoryExistsError : the folder holds other files.
     """
     if not run_dir.exists():
-        return
+        return False
+    if not run_dir.is_dir():
+        raise RunDirectoryExistsError(f"{run_dir} is a file where the job's run directory belongs; move it away or use another --out")
+    if is_run_directory(run_dir):
+        return True
     entries = list(run_dir.iterdir())
-    leftovers_only = all(entry.name == FAILURE_FILE or (entry.name.startswith(".") and ".tmp" in entry.name) for entry in entries)
-    if (run_dir / CONFIG_FILE).is_file() or leftovers_only:
+    if all(entry.is_file() and (entry.name == FAILURE_FILE or (entry.name.startswith(".") and ".tmp" in entry.name)) for entry in entries):
         shutil.rmtree(run_dir)
-        return
+        return False
     raise RunDirectoryExistsError(
         f"{run_dir} holds files that are not an unfinished sape-geo run ({', '.join(sorted(e.name for e in entries)[:5])}); "
         "move them away or use another --out"
@@ -97,37 +123,44 @@ def execute_job(job: Job, out_root: str | os.PathLike, threads: int) -> JobOutco
     """Run ``job`` into ``out_root / job.run_name`` with ``threads`` torch threads.
 
     Never raises for a failing job: the error is returned (and written to ``RUN/error.json``).
-    ``KeyboardInterrupt`` during the job gives an ``interrupted`` outcome; the run directory then has
-    no ``metrics.json`` and the next batch redoes it.
+    ``KeyboardInterrupt`` during the job gives an ``interrupted`` outcome; the run directory is then as
+    it was before the job (the new run is built beside it) and the next batch redoes it. The run
+    directory is locked while the job runs: a second process running the same job fails at once.
     """
     run_dir = Path(out_root) / job.run_name
     worker = f"{socket.gethostname()}:{os.getpid()}"
     started = time.perf_counter()
+    lock = RunLock(run_dir)
     try:
-        finished = finished_outcome(job, out_root)
-        if finished is not None:
-            return finished
-        clear_incomplete_run(run_dir)
-        plugin = load_task(job.task)
-        if plugin is None:
-            raise LookupError(f"task {job.task!r} is not installed on {socket.gethostname()}")
-        arguments = TaskArguments(plugin)
-        engine_options = ["--out", str(run_dir)]
-        if arguments.has_option("threads"):
-            engine_options += ["--threads", str(threads)]
-        if arguments.has_option("quiet"):
-            engine_options.append("--quiet")
-        args = arguments.parse([*job.argv, *engine_options])
-        torch.set_num_threads(threads)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FitDivergedWarning)  # the summary reports stop_reason instead
-            result = plugin.run(args)
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        with lock:
+            finished = finished_outcome(job, out_root)
+            if finished is not None:
+                return finished
+            replace = clear_incomplete_run(run_dir)
+            plugin = load_task(job.task)
+            if plugin is None:
+                raise LookupError(f"task {job.task!r} is not installed on {socket.gethostname()}")
+            arguments = TaskArguments(plugin)
+            engine_options = ["--out", str(run_dir)]
+            if replace:
+                engine_options.append("--overwrite")
+            if arguments.has_option("threads"):
+                engine_options += ["--threads", str(threads)]
+            if arguments.has_option("quiet"):
+                engine_options.append("--quiet")
+            args = arguments.parse([*job.argv, *engine_options])
+            torch.set_num_threads(threads)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FitDivergedWarning)  # the summary reports stop_reason instead
+                result = plugin.run(args)
         return JobOutcome(job.run_name, DONE, time.perf_counter() - started, dict(result.metrics), worker=worker)
     except KeyboardInterrupt:
         return JobOutcome(job.run_name, INTERRUPTED, time.perf_counter() - started, worker=worker)
     except Exception as error:  # one failing job must never stop the others
         message = f"{type(error).__name__}: {error}"
-        if not isinstance(error, RunDirectoryExistsError):  # never add files to a folder that is not ours
+        # never add files to a folder that is not ours, nor to one another process is writing
+        if not isinstance(error, (RunDirectoryExistsError, RunDirectoryBusyError)):
             record_failure(run_dir, job, message, traceback.format_exc(), worker)
         return JobOutcome(job.run_name, FAILED, time.perf_counter() - started, error=message, worker=worker)
 
