@@ -276,3 +276,23 @@ def test_result_keeps_every_face_and_vertex_of_a_dirty_source(pair, tmp_path, me
     assert saved_V.shape == V.shape and np.isfinite(saved_V).all()
     np.testing.assert_array_equal(result.faces, F)
     assert np.isfinite(result.metrics["chamfer_l1_pct_diag"]) and np.isfinite(result.metrics["conformal_ratio"])
+
+
+def test_held_back_markers_and_same_connectivity_ground_truth(pair, tmp_path):
+    V, F = load_mesh(pair["source"])
+    moved = V * 1.5 + [0.1, 0.0, 0.0]
+    target = tmp_path / "same_faces.obj"
+    target.write_text("".join(f"v {x:.10f} {y:.10f} {z:.10f}\n" for x, y, z in moved) + "".join(f"f {i + 1} {j + 1} {k + 1}\n" for i, j, k in F))
+    markers = tmp_path / "markers.yml"
+    markers.write_text("markers:\n" + "".join(f'  - "{i}:{i}"  # vertex {i}\n' for i in (3, 50, 120, 200, 260)))
+    prepared = prepare_transfer(pair["source"], target, (np.array([0, 40, 90, 150, 210, 250]), moved[[0, 40, 90, 150, 210, 250]]),
+                                target_samples=2000, metric_samples=2000, check_landmarks=markers)
+    assert prepared.ground_truth_source.startswith("same connectivity")
+    metrics = prepared.evaluate(prepared.initial_vertices)
+    # the source is a similarity of the target: the affine fit is exact, so is the correspondence
+    assert metrics["correspondence_error_pct_diag"] < 1e-6 and metrics["marker_error_max_pct_diag"] < 1e-6
+    metrics = prepared.evaluate(prepared.initial_vertices + [0.01, 0.0, 0.0])
+    shift = 100 * 0.01 / prepared.target.diagonal
+    assert metrics["correspondence_error_pct_diag"] == pytest.approx(shift) and metrics["marker_error_pct_diag"] == pytest.approx(shift)
+    other = prepare_transfer(pair["source"], pair["target"], pair["landmarks"], target_samples=2000, metric_samples=2000)
+    assert other.ground_truth is None and "correspondence_error_pct_diag" not in other.evaluate(other.initial_vertices)

@@ -75,6 +75,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="align without landmarks (see the limits above); ignored when --landmarks is given",
     )
+    task.add_argument("--check-landmarks", metavar="FILE",
+                      help="held-back landmark pairs the fit never sees (same formats, or a YAML 'markers:' list of \"s:t\"): "
+                           "marker_error_pct_diag (mean and max)")
+    task.add_argument("--ground-truth-map", metavar="FILE",
+                      help="dense correspondence 'source_vertex target_vertex' pairs: correspondence_error_pct_diag "
+                           "(found automatically when the target has exactly the source's faces)")
     defaults = TransferSettings()
     task.add_argument("--conformal-weight", type=float, default=defaults.conformal_weight, help=f"weight of the conformal energy (default {defaults.conformal_weight:g})")
     task.add_argument("--landmark-weight", type=float, default=defaults.landmark_weight, help=f"weight of the landmark term; 0 = landmarks only initialise (default {defaults.landmark_weight:g})")
@@ -117,6 +123,8 @@ def _run(args: argparse.Namespace) -> TransferResult:
         settings=settings,
         overwrite=args.overwrite,
         extra_config={"argv": vars(args)},
+        check_landmarks=args.check_landmarks,
+        ground_truth=args.ground_truth_map if args.ground_truth_map is not None else "auto",
         **fit_options,
     )
 
@@ -156,6 +164,10 @@ def summarise(result: TransferResult) -> list[str]:
         lines.append(f"folded edges (normals > 120 degrees apart): source {int(m['source_folded_edges'])} -> result {int(m['folded_edges'])} ({added:+d})")
     if "landmark_error_max_pct_diag" in m:
         lines.append(f"landmarks: max error {m['landmark_error_max_pct_diag']:.3f} % of the target diagonal")
+    for key, label in (("marker_error", "held-back markers"), ("correspondence_error", f"correspondence ({prepared.ground_truth_source})")):
+        if f"{key}_pct_diag" in m:
+            before = f" (initialisation {m['init_' + key + '_pct_diag']:.3f})" if f"init_{key}_pct_diag" in m else ""
+            lines.append(f"{label}: mean error {m[key + '_pct_diag']:.3f} %, max {m[key + '_max_pct_diag']:.3f} % of the target diagonal{before}")
     if m.get("max_progress"):
         lines.append(f"heat map: {m['mean_progress']:.1f} of {m['max_progress']:.0f} levels open on average (progress.npy)")
     if result.path is not None:

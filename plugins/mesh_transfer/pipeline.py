@@ -103,6 +103,9 @@ class PreparedTransfer:
     inputs: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     metric_samples: int = 20000
+    check_landmarks: Landmarks | None = None
+    ground_truth: np.ndarray | None = None
+    ground_truth_source: str = ""
     _initial_metrics: dict[str, float] | None = None
 
     @property
@@ -122,6 +125,7 @@ class PreparedTransfer:
         if self.landmarks is not None:
             error = np.linalg.norm(vertices[self.landmarks.source_indices] - self.landmarks.target_positions, axis=1)
             metrics["landmark_error_max_pct_diag"] = float(100.0 * error.max() / self.target.diagonal)
+        metrics.update(correspondence_metrics(vertices, self.target.diagonal, self.check_landmarks, self.ground_truth))
         return metrics
 
     def export_inputs(self, run: RunDirectory) -> None:
@@ -137,6 +141,8 @@ class PreparedTransfer:
             "target_vertices": int(self.target.vertices.shape[0]),
             "target_faces": int(self.target.faces.shape[0]) if self.target.faces is not None else 0,
             "landmarks": self.landmarks.to_dict() if self.landmarks is not None else None,
+            "check_landmarks": self.check_landmarks.to_dict() if self.check_landmarks is not None else None,
+            "ground_truth": self.ground_truth_source or None,
             "alignment": self.alignment.to_dict(),
             "normalisation": self.normalisation.to_dict(),
         }
@@ -168,9 +174,25 @@ def _load_target(target: Any) -> tuple[np.ndarray, np.ndarray | None, dict[str, 
     raise TypeError("target must be a file path, a (vertices, faces) tuple or an (n, 3) point array")
 
 
+def read_marker_pairs(path: str | os.PathLike) -> np.ndarray:
+    """``(k, 2)`` ``source_vertex, target_vertex`` pairs of a YAML marker list (``markers:`` entries
+    ``"s:t"``, 0-based, as in the Deformation Transfer for Triangle Meshes data sets)."""
+    import re
+
+    pairs = [(int(a), int(b)) for a, b in re.findall(r"^\s*-\s*[\"']?(\d+)\s*:\s*(\d+)", Path(path).read_text(), flags=re.M)]
+    if not pairs:
+        raise LandmarkError(f"{path}: no 'source:target' marker entries found")
+    return np.array(pairs, dtype=np.int64)
+
+
 def _load_landmarks(landmarks: Any, num_source: int, target_points: np.ndarray) -> tuple[Landmarks | None, dict[str, Any]]:
     if landmarks is None:
         return None, {}
+    if isinstance(landmarks, (str, os.PathLike)) and Path(landmarks).suffix.lower() in (".yml", ".yaml"):
+        pairs = read_marker_pairs(landmarks)
+        if pairs[:, 1].max() >= len(target_points):
+            raise LandmarkError(f"{landmarks}: target vertex {int(pairs[:, 1].max())} out of range ({len(target_points)} target vertices)")
+        return landmarks_from_arrays(pairs[:, 0], target_points[pairs[:, 1]], num_source), {"landmarks": describe_input_file(landmarks)}
     if isinstance(landmarks, Landmarks):
         return landmarks_from_arrays(landmarks.source_indices, landmarks.target_positions, num_source, landmarks.names), {}
     if isinstance(landmarks, (str, os.PathLike)):
@@ -178,6 +200,44 @@ def _load_landmarks(landmarks: Any, num_source: int, target_points: np.ndarray) 
     if isinstance(landmarks, tuple) and len(landmarks) == 2:
         return landmarks_from_arrays(landmarks[0], landmarks[1], num_source), {}
     raise TypeError("landmarks must be a file path, a Landmarks object or a (source_indices, target_positions) tuple")
+
+
+def _load_ground_truth(
+    truth: Any, source_V: np.ndarray, source_F: np.ndarray, target_V: np.ndarray, target_F: np.ndarray | None
+) -> tuple[np.ndarray | None, str]:
+    """Dense correspondence ``(n, 3)`` (NaN rows: unknown) and where it came from."""
+    n = source_V.shape[0]
+    if truth is None:
+        return None, ""
+    if isinstance(truth, str) and truth == "auto":
+        if target_F is not None and target_F.shape == source_F.shape and target_V.shape[0] == n and np.array_equal(target_F, source_F):
+            return target_V.copy(), "same connectivity: vertex i -> target vertex i"
+        return None, ""
+    if isinstance(truth, np.ndarray) and truth.shape == (n, 3):
+        return np.asarray(truth, dtype=np.float64), "array"
+    marks, _ = _load_landmarks(truth, n, target_V)
+    positions = np.full((n, 3), np.nan)
+    positions[marks.source_indices] = marks.target_positions
+    return positions, f"{len(marks)} pairs from {truth}" if isinstance(truth, (str, os.PathLike)) else f"{len(marks)} pairs"
+
+
+def correspondence_metrics(
+    vertices: np.ndarray, diagonal: float, held_back: Landmarks | None, truth: np.ndarray | None
+) -> dict[str, float]:
+    """``marker_error_pct_diag`` / ``_max_`` at held-back landmarks and ``correspondence_error_pct_diag``
+    / ``_max_`` against a dense ground truth: distances from where each source vertex landed to where it
+    belongs, in % of the target's diagonal."""
+    metrics: dict[str, float] = {}
+    if held_back is not None:
+        error = np.linalg.norm(vertices[held_back.source_indices] - held_back.target_positions, axis=1)
+        metrics["marker_error_pct_diag"] = float(100.0 * error.mean() / diagonal)
+        metrics["marker_error_max_pct_diag"] = float(100.0 * error.max() / diagonal)
+    if truth is not None:
+        known = np.isfinite(truth).all(axis=1)
+        error = np.linalg.norm(vertices[known] - truth[known], axis=1)
+        metrics["correspondence_error_pct_diag"] = float(100.0 * error.mean() / diagonal)
+        metrics["correspondence_error_max_pct_diag"] = float(100.0 * error.max() / diagonal)
+    return metrics
 
 
 def prepare_transfer(
@@ -188,6 +248,8 @@ def prepare_transfer(
     target_samples: int = 20000,
     metric_samples: int = 20000,
     seed: int = 0,
+    check_landmarks: Any = None,
+    ground_truth: Any = "auto",
 ) -> PreparedTransfer:
     """Load and validate the inputs, align the source to the target, deform it biharmonically.
 
@@ -199,6 +261,12 @@ def prepare_transfer(
     alignment : ``"landmarks"`` (needs landmarks), or without landmarks ``"principal-axes"`` /
         ``"bounding-box"`` or ``"identity"`` (inputs already in one frame); see
         :func:`~sape_geo.geometry.alignment.align_without_landmarks` for their limits. With landmarks, the no-landmark modes are ignored.
+    check_landmarks : held-back landmark pairs the fit never sees (same forms as ``landmarks``), reported
+        as ``marker_error_pct_diag`` (mean) and ``marker_error_max_pct_diag``.
+    ground_truth : where each source vertex belongs on the target: ``(n, 3)`` positions, or a file of
+        ``source_vertex target_vertex`` pairs (the landmark formats); ``"auto"`` (default) uses vertex
+        ``i`` -> target vertex ``i`` when the target has exactly the source's faces. Reported as
+        ``correspondence_error_pct_diag`` (mean over the vertices given) and its max.
     target_samples : dense samples of a target surface (the loss's target points and the metrics').
     metric_samples : samples of the result for the metrics.
     seed : seed of the samplers.
@@ -218,6 +286,9 @@ def prepare_transfer(
         inputs.update(target_inputs)
         marks, landmark_inputs = _load_landmarks(landmarks, source_V.shape[0], target_V)
         inputs.update(landmark_inputs)
+        held_back, held_inputs = _load_landmarks(check_landmarks, source_V.shape[0], target_V)
+        inputs.update({f"check_{k}": v for k, v in held_inputs.items()})
+        truth, truth_source = _load_ground_truth(ground_truth, source_V, source_F, target_V, target_F)
     notes += [str(w.message) for w in caught]
     for w in caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -277,6 +348,9 @@ def prepare_transfer(
         inputs=inputs,
         notes=notes,
         metric_samples=metric_samples,
+        check_landmarks=held_back,
+        ground_truth=truth,
+        ground_truth_source=truth_source,
     )
 
 
@@ -346,6 +420,8 @@ def transfer_mesh(
     overwrite: bool = False,
     prepared: PreparedTransfer | None = None,
     extra_config: dict[str, Any] | None = None,
+    check_landmarks: Any = None,
+    ground_truth: Any = "auto",
     **fit_options: Any,
 ) -> TransferResult:
     """Transfer the source's tessellation onto the target: one call from paths or arrays.
@@ -359,6 +435,7 @@ def transfer_mesh(
     steps, seed : optimisation steps and the seed of everything.
     settings : loss weights, sample counts, where SAPE keeps progress.
     prepared : reuse a :func:`prepare_transfer` result (benchmarks run many methods on one pair).
+    check_landmarks, ground_truth : correspondence checks, see :func:`prepare_transfer`.
     fit_options : more :class:`~sape_geo.fitting.FitConfig` fields (``lr``, ``threads`` (default 1),
         ``progress_bar``, ``snapshot_every``, ``device``).
 
@@ -369,7 +446,7 @@ def transfer_mesh(
     >>> result.metrics["chamfer_l1_pct_diag"], result.vertices.shape  # doctest: +SKIP
     """
     if prepared is None:
-        prepared = prepare_transfer(source, target, landmarks, alignment, seed=seed)
+        prepared = prepare_transfer(source, target, landmarks, alignment, seed=seed, check_landmarks=check_landmarks, ground_truth=ground_truth)
     config = {"transfer": {"steps": steps, "seed": seed, "alignment": alignment}, **(extra_config or {})}
     if isinstance(method, str) and method in INIT_METHODS:
         return _initialisation_only(prepared, method, out, overwrite, seed, config)
