@@ -99,6 +99,7 @@ class MethodConfig:
         if not (math.isfinite(self.epsilon) and self.epsilon >= 0):
             raise ValueError(f"epsilon must be a finite number >= 0, got {self.epsilon!r}")
         check_open_fraction(self.open_fraction)
+        _METHODS[self.name].check_options(dict(self.options))
 
     def option(self, key: str, default: Any = None) -> Any:
         """A method-specific setting from :attr:`options`."""
@@ -157,6 +158,7 @@ class ModelSpec:
 
 
 MethodBuilder = Callable[[ModelSpec, torch.Generator], FieldModel]
+OptionsCheck = Callable[[dict[str, Any]], Any]
 
 
 @dataclass(frozen=True)
@@ -164,16 +166,32 @@ class MethodEntry:
     name: str
     description: str
     build: MethodBuilder
+    check_options: OptionsCheck
 
 
 _METHODS: dict[str, MethodEntry] = {}
 
 
-def register_method(name: str, description: str, build: MethodBuilder) -> None:
-    """Add a method to the table every task and app reads. Names are unique."""
+def register_method(name: str, description: str, build: MethodBuilder, check_options: OptionsCheck | None = None) -> None:
+    """Add a method to the table every task and app reads. Names are unique.
+
+    ``check_options`` validates :attr:`MethodConfig.options` (raises ``ValueError`` naming the bad key);
+    a method without one takes no options, so a typo in ``--method-option`` never passes silently.
+    """
     if name in _METHODS:
         raise ValueError(f"method {name!r} is already registered")
-    _METHODS[name] = MethodEntry(name, description, build)
+    _METHODS[name] = MethodEntry(name, description, build, check_options or _no_options(name))
+
+
+def _no_options(name: str) -> OptionsCheck:
+    def check(options: dict[str, Any]) -> None:
+        if options:
+            raise ValueError(
+                f"method {name} takes no method options, got {', '.join(sorted(options))} "
+                "(--method-option is for methods with their own settings, e.g. sasnet)"
+            )
+
+    return check
 
 
 def method_names() -> list[str]:

@@ -90,6 +90,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """argparse type: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def positive_float(text: str) -> float:
     """argparse type: a positive finite number."""
     try:
@@ -153,7 +164,7 @@ def add_common_arguments(
     loop.add_argument("--seed", type=int, default=0, help="seed of every random generator (default 0)")
     loop.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N (default auto)")
     loop.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch (default: torch's choice)")
-    loop.add_argument("--snapshots", type=int, default=0, metavar="EVERY", help="save a playback frame every EVERY steps (default 0 = none)")
+    loop.add_argument("--snapshots", type=non_negative_int, default=0, metavar="EVERY", help="save a playback frame every EVERY steps (default 0 = none)")
     loop.add_argument("--quiet", action="store_true", help="no progress bar")
 
     output = parser.add_argument_group("output")
@@ -196,6 +207,6 @@ def fit_config_from_args(args: argparse.Namespace, **fixed: Any) -> FitConfig:
         device=args.device,
         progress_bar=not args.quiet,
         threads=args.threads,
-        snapshot_every=max(0, args.snapshots),
+        snapshot_every=args.snapshots,
         **fixed,
     )

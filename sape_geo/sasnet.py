@@ -377,4 +377,5 @@ register_method(
     "sasnet",
     "SASNet: SIREN with a frozen integer-frequency first layer and hash-grid masks learned per band",
     build_sasnet,
+    check_options=SASNetSettings.from_options,
 )
