@@ -202,7 +202,7 @@ def _cli(pair, out, *extra):
 
 def test_command_line_runs_and_prints_the_summary(pair, tmp_path, capsys):
     assert _cli(pair, tmp_path / "cli", "--landmarks", str(pair["landmarks"]), "--steps", "5",
-                "--open-fraction", "0.25", "--method-option", "note=7") == 0
+                "--open-fraction", "0.25") == 0
     printed = capsys.readouterr().out
     for text in ("Chamfer%", "initialisation", "result", "landmarks", "heat map", "result.obj"):
         assert text in printed, text
@@ -210,7 +210,10 @@ def test_command_line_runs_and_prints_the_summary(pair, tmp_path, capsys):
     method = config["model"]["method"]
     assert method["hidden_dim"] == 16
     assert method["sigma"] == DEFAULT_SIGMA["sape-ff"] and method["epsilon"] == DEFAULT_EPSILON  # the task's defaults
-    assert method["open_fraction"] == 0.25 and method["options"] == {"note": 7}
+    assert method["open_fraction"] == 0.25 and method["options"] == {}
+    # sape-ff takes no method options: one that is given reaches the method and is refused, not ignored
+    assert _cli(pair, tmp_path / "bogus", "--landmarks", str(pair["landmarks"]), "--steps", "5", "--method-option", "note=7") == 2
+    assert "takes no method options, got note" in capsys.readouterr().err and not (tmp_path / "bogus").exists()
 
 
 def test_command_line_baseline_method(pair, tmp_path, capsys):

@@ -23,7 +23,13 @@ import numpy as np
 
 from sape_geo.experiment import RunResult, run_task
 from sape_geo.fitting import FitConfig
-from sape_geo.geometry.alignment import AffineTransform, align_without_landmarks, fit_landmark_transform, normalising_transform
+from sape_geo.geometry.alignment import (
+    AffineTransform,
+    align_without_landmarks,
+    check_coordinate_range,
+    fit_landmark_transform,
+    normalising_transform,
+)
 from sape_geo.geometry.biharmonic import BiharmonicDeformer
 from sape_geo.geometry.landmarks import Landmarks, LandmarkError, landmarks_from_arrays, load_landmarks
 from sape_geo.geometry.mesh_io import (
@@ -311,10 +317,16 @@ def prepare_transfer(
     loaded = time.perf_counter()
 
     used = np.unique(work_F)
+    check_coordinate_range(source_V[used], "source")
+    check_coordinate_range(target_V if target_F is None else target_V[np.unique(target_F)], "target")
     if marks is not None:
         transform = fit_landmark_transform(source_V[marks.source_indices], marks.target_positions)
+        if "rejected" in transform.kind:
+            notes.append(f"aligned by {transform.kind}")
+            warnings.warn(notes[-1], TransferInputWarning, stacklevel=2)
     else:
-        transform = align_without_landmarks(source_V[used], target.samples, alignment)
+        # the surfaces' area-weighted axes: a mesh aligned to itself gets the identity
+        transform = align_without_landmarks(source_V, target.vertices, alignment, source_faces=work_F, target_faces=target.faces)
     scale = abs(transform.determinant) ** (1.0 / 3.0)
     if not (1.0 / SCALE_MISMATCH <= scale <= SCALE_MISMATCH):
         remark = f"source and target differ in scale by {scale:.3g}x (different units?); aligned anyway"

@@ -28,6 +28,48 @@ NORMALISED_HALF_EXTENT = 0.9
 # the affine fit: the fit would have to invent the normal direction's scale.
 COPLANAR_RATIO = 1e-3
 
+# Landmarks clearly spread in 3-D: their smallest principal spread is at least this fraction of the
+# largest. Such a source set cannot correspond to a flat target set (nor the reverse).
+SOLID_RATIO = 0.1
+
+# An affine fit whose singular values differ by more than this factor squashes the shape flat along
+# one direction: the landmarks do not determine it, so the similarity fit is used instead.
+DEGENERATE_AFFINE_RATIO = 20.0
+
+# Extents (bounding-box longest side) the fitting computes with safely in single precision: triangle
+# areas and energies of shapes outside under- or overflow.
+COORDINATE_EXTENT_RANGE = (1e-8, 1e8)
+
+
+class DegenerateLandmarksError(ValueError):
+    """Landmarks that cannot determine an alignment (all equal, on a line, flat against 3-D)."""
+
+
+def check_coordinate_range(points: np.ndarray, what: str = "points") -> None:
+    """Refuse coordinates the single-precision fit cannot work with; the message says why and what to do.
+
+    Raises
+    ------
+    ValueError : NaN/Inf, all points equal, or a bounding box outside :data:`COORDINATE_EXTENT_RANGE`
+        (e.g. a mesh in units of 1e-30 or 1e30).
+    """
+    points = np.asarray(points, dtype=np.float64)
+    if points.size == 0:
+        raise ValueError(f"{what}: no points")
+    if not np.isfinite(points).all():
+        raise ValueError(f"{what}: coordinates contain NaN or Inf")
+    extent = float((points.max(axis=0) - points.min(axis=0)).max())
+    largest = float(np.abs(points).max())
+    low, high = COORDINATE_EXTENT_RANGE
+    if extent == 0.0:
+        raise ValueError(f"{what}: all points coincide; the shape has no extent")
+    if not (low <= extent <= high) or largest > high:
+        raise ValueError(
+            f"{what}: coordinates span {extent:.3g} units (largest |coordinate| {largest:.3g}); sape-geo works with "
+            f"shapes between {low:g} and {high:g} units across (single-precision areas under- or overflow "
+            "outside); rescale the file (e.g. to millimetres or metres)"
+        )
+
 
 @dataclass(frozen=True)
 class AffineTransform:
@@ -127,35 +169,146 @@ def fit_similarity(source: np.ndarray, target: np.ndarray, allow_reflection: boo
     return AffineTransform(scale * rotation, target_mean - scale * rotation @ source_mean, "similarity")
 
 
+def spread_ratios(points: np.ndarray) -> tuple[float, float, float]:
+    """The points' principal spreads (singular values of the centred points), largest first, and the
+    ratios ``second / largest`` and ``smallest / largest`` (0 when all points coincide)."""
+    points = np.asarray(points, dtype=np.float64)
+    centred = points - points.mean(axis=0)
+    singular = np.linalg.svd(centred, compute_uv=False)
+    singular = np.concatenate([singular, np.zeros(3 - singular.size)])
+    largest = float(singular[0])
+    scale = float(np.abs(points).max()) if points.size else 0.0
+    if largest <= 1e-12 * scale or largest == 0.0:
+        return 0.0, 0.0, 0.0
+    return largest, float(singular[1] / largest), float(singular[2] / largest)
+
+
+def check_landmark_geometry(source: np.ndarray, target: np.ndarray) -> None:
+    """Refuse landmark sets that cannot determine an alignment, with what is wrong in the message.
+
+    Raises
+    ------
+    DegenerateLandmarksError : the source or target landmarks all coincide or lie on one line (a
+        rotation about that line is undetermined), or one set is flat while the other is clearly
+        spread in 3-D (they cannot be the same points on two similar shapes).
+    """
+    for name, points in (("target", target), ("source", source)):
+        largest, line_ratio, _ = spread_ratios(points)
+        if largest == 0.0:
+            raise DegenerateLandmarksError(
+                f"the {name} landmarks all coincide (at {np.round(points[0], 6).tolist()}): no alignment is determined; "
+                "check the landmark file (a repeated or mistyped position?)"
+            )
+        if line_ratio < COPLANAR_RATIO:
+            raise DegenerateLandmarksError(
+                f"the {name} landmarks lie on one line: the rotation about it is undetermined; "
+                "give landmarks spread over the shape (at least 3 not on a line)"
+            )
+    _, _, source_flat = spread_ratios(source)
+    _, _, target_flat = spread_ratios(target)
+    if source.shape[0] >= 4 and target_flat < COPLANAR_RATIO <= SOLID_RATIO <= source_flat:
+        raise DegenerateLandmarksError(
+            "the target landmarks lie in one plane but the source landmarks are spread in 3-D: they cannot mark the "
+            "same points of two similar shapes; check the landmark file (swapped rows or a mistyped coordinate?)"
+        )
+    if source.shape[0] >= 4 and source_flat < COPLANAR_RATIO <= SOLID_RATIO <= target_flat:
+        raise DegenerateLandmarksError(
+            "the source landmarks lie in one plane but the target landmarks are spread in 3-D: they cannot mark the "
+            "same points of two similar shapes; check the landmark file (swapped rows or a mistyped vertex id?)"
+        )
+
+
 def fit_landmark_transform(source: np.ndarray, target: np.ndarray) -> AffineTransform:
     """The affine fit from >= 4 non-coplanar pairs, else the similarity fit (3 pairs or coplanar).
 
-    A fit that flips orientation (negative determinant) would turn the mesh inside out; the similarity
-    fallback is used then too.
+    A fit that flips orientation (negative determinant) would turn the mesh inside out, and one that
+    squashes the shape (singular values more than :data:`DEGENERATE_AFFINE_RATIO` apart) is not
+    determined by the landmarks; the similarity is used then too, and its ``kind`` says why.
+
+    Raises
+    ------
+    DegenerateLandmarksError : see :func:`check_landmark_geometry`.
     """
     source, target = _check_pairs(source, target, 3)
+    check_landmark_geometry(source, target)
     if source.shape[0] >= 4 and not is_coplanar(source):
         affine = fit_affine(source, target)
-        if affine.determinant > 0:
+        singular = np.linalg.svd(affine.matrix, compute_uv=False)
+        if affine.determinant > 0 and singular[2] * DEGENERATE_AFFINE_RATIO >= singular[0]:
             return affine
+        why = "it would mirror the shape" if affine.determinant <= 0 else (
+            f"it would squash the shape {singular[0] / max(singular[2], 1e-300):.3g}:1 along one direction"
+        )
+        similarity = fit_similarity(source, target)
+        return AffineTransform(similarity.matrix, similarity.translation, f"similarity (the affine fit was rejected: {why})")
     return fit_similarity(source, target)
 
 
-def principal_axes(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Centroid ``(3,)``, axes ``(3, 3)`` (rows, largest spread first, right-handed) and standard deviations ``(3,)``."""
-    centroid = points.mean(axis=0)
-    _, singular, vt = np.linalg.svd(points - centroid, full_matrices=False)
+def principal_axes(points: np.ndarray, faces: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centroid ``(3,)``, axes ``(3, 3)`` (rows, largest spread first, right-handed) and standard deviations ``(3,)``.
+
+    With ``faces``, of the surface ``(points, faces)`` (exact area-weighted moments, independent of
+    the tessellation: two meshes of one shape get the same axes); without, of the points.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    if faces is None:
+        centroid = points.mean(axis=0)
+        _, singular, vt = np.linalg.svd(points - centroid, full_matrices=False)
+        spread = singular / np.sqrt(points.shape[0])
+    else:
+        centroid, covariance = surface_moments(points, faces)
+        eigenvalues, vectors = np.linalg.eigh(covariance)
+        order = np.argsort(eigenvalues)[::-1]
+        vt = vectors[:, order].T.copy()
+        spread = np.sqrt(np.maximum(eigenvalues[order], 0.0))
     if np.linalg.det(vt) < 0:
         vt[2] *= -1.0
-    return centroid, vt, singular / np.sqrt(points.shape[0])
+    return centroid, vt, spread
+
+
+def surface_moments(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centroid ``(3,)`` and covariance ``(3, 3)`` of the uniform distribution on a triangle surface.
+
+    Per triangle ``(a, b, c)`` of area ``A``: mean ``(a + b + c) / 3`` and second moment
+    ``(a a^T + b b^T + c c^T + s s^T) / 12`` with ``s = a + b + c``, weighted by ``A``.
+
+    Raises
+    ------
+    ValueError : the surface has no area.
+    """
+    corners = np.asarray(vertices, dtype=np.float64)[np.asarray(faces, dtype=np.int64)]  # (m, 3, 3)
+    areas = 0.5 * np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1)
+    total = areas.sum()
+    if not total > 0:
+        raise ValueError("the surface has no area: principal axes are undetermined")
+    weights = areas / total
+    # Centre first so the second moments do not cancel catastrophically far from the origin.
+    centre = corners.reshape(-1, 3).mean(axis=0)
+    corners = corners - centre
+    sums = corners.sum(axis=1)
+    centroid = weights @ sums / 3.0
+    second = np.einsum("m,mki,mkj->ij", weights, corners, corners) + np.einsum("m,mi,mj->ij", weights, sums, sums)
+    covariance = second / 12.0 - np.outer(centroid, centroid)
+    return centroid + centre, 0.5 * (covariance + covariance.T)
 
 
 def _nearest_mean_distance(a: np.ndarray, b_tree: cKDTree) -> float:
     return float(b_tree.query(a)[0].mean())
 
 
-def align_without_landmarks(source: np.ndarray, target: np.ndarray, mode: str = "principal-axes", max_points: int = 4000) -> AffineTransform:
+def align_without_landmarks(
+    source: np.ndarray,
+    target: np.ndarray,
+    mode: str = "principal-axes",
+    max_points: int = 4000,
+    source_faces: np.ndarray | None = None,
+    target_faces: np.ndarray | None = None,
+) -> AffineTransform:
     """Align ``source`` points onto ``target`` points without correspondences.
+
+    With ``source_faces`` / ``target_faces``, ``source`` / ``target`` are a mesh's vertices and the
+    alignment uses its surface (area-weighted principal axes, the box of the vertices the faces use),
+    so a mesh aligned to itself, or to another tessellation of the same shape, gets the identity.
 
     Modes
     -----
@@ -178,7 +331,10 @@ def align_without_landmarks(source: np.ndarray, target: np.ndarray, mode: str = 
     target = np.asarray(target, dtype=np.float64)
     if mode == "identity":
         return AffineTransform.identity()
+    source_points = source if source_faces is None else source[np.unique(source_faces)]
+    target_points = target if target_faces is None else target[np.unique(target_faces)]
     if mode == "bounding-box":
+        source, target = source_points, target_points
         source_low, source_high = source.min(axis=0), source.max(axis=0)
         target_low, target_high = target.min(axis=0), target.max(axis=0)
         source_size = source_high - source_low
@@ -189,10 +345,13 @@ def align_without_landmarks(source: np.ndarray, target: np.ndarray, mode: str = 
         return AffineTransform(matrix, target_low - matrix @ source_low, "bounding-box")
     if mode != "principal-axes":
         raise ValueError(f"unknown alignment mode {mode!r}; use 'principal-axes', 'bounding-box' or 'identity'")
-    source_centroid, source_axes, source_spread = principal_axes(source)
-    target_centroid, target_axes, target_spread = principal_axes(target)
+    source_centroid, source_axes, source_spread = principal_axes(source, source_faces)
+    target_centroid, target_axes, target_spread = principal_axes(target, target_faces)
     if np.any(source_spread <= 1e-12 * source_spread[0]):
         raise ValueError("the source is flat: principal axes are undetermined")
+    if np.any(target_spread <= 1e-12 * target_spread[0]):
+        raise ValueError("the target is flat: principal axes are undetermined (a scale along its normal would be 0)")
+    source, target = source_points, target_points
     rng = np.random.default_rng(0)
     source_subset = source[rng.choice(source.shape[0], min(max_points, source.shape[0]), replace=False)]
     target_subset = target[rng.choice(target.shape[0], min(max_points, target.shape[0]), replace=False)]
