@@ -19,6 +19,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -135,6 +136,8 @@ def prepare_image(image: LoadedImage, max_size: int | None) -> FittedImage:
         values = resize(values, shape, order=1, anti_aliasing=True, preserve_range=True)
     values = np.clip(values, 0.0, 1.0).astype(np.float32)
     source = {"mode": image.mode, "bit_depth": image.bit_depth, "height": height, "width": width}
+    if image.value_range is not None:
+        source["value_range"] = list(image.value_range)
     return FittedImage(np.ascontiguousarray(values), image.alpha is not None, 16 if image.bit_depth > 8 else 8, source)
 
 
@@ -224,8 +227,13 @@ class ImageFit(Task):
         return progress_in_chunks(model, self.all_coords).numpy().reshape(self.image.height, self.image.width)
 
     def export(self, model: FieldModel, run: RunDirectory) -> None:
+        prediction = self.predict(model)
         with run.atomic("result.png") as temporary:
-            write_png(temporary, self.predict(model), self.image.has_alpha, self.image.bit_depth)
+            write_png(temporary, prediction, self.image.has_alpha, self.image.bit_depth)
+        if self.image.source.get("bit_depth") == 32 and self.image.channels == 1:
+            # PNG stops at 16 bits: the 32-bit result, in the input's own type and values, goes beside it.
+            with run.atomic("result.tif") as temporary:
+                write_tiff_32(temporary, prediction[..., 0], self.image.source["mode"], self.image.source.get("value_range"))
         spec = getattr(model, "spec", None)
         title = f"{spec.method.name}: levels open per pixel" if spec is not None else "levels open per pixel"
         with run.atomic("heatmap.png") as temporary:
@@ -267,6 +275,20 @@ def write_png(path: str | os.PathLike, values: np.ndarray, has_alpha: bool, bit_
         bytes_ = np.round(values * 255.0).astype(np.uint8)
         picture = Image.fromarray(bytes_[..., 0] if values.shape[2] == 1 else bytes_)
     picture.save(path, format="PNG")
+
+
+def write_tiff_32(path: str | os.PathLike, values: np.ndarray, mode: str, value_range: Sequence[float] | None) -> None:
+    """Write grey ``values`` ``(H, W)`` in ``[0, 1]`` as a 32-bit TIFF: ``mode`` ``"I"`` (signed integers)
+    or ``"F"`` (floats), mapped back onto ``value_range`` (the input's stored minimum and maximum)."""
+    from PIL import Image
+
+    low, high = value_range if value_range is not None else (0.0, float(2**31 - 1))
+    stored = low + np.clip(np.asarray(values, dtype=np.float64), 0.0, 1.0) * (high - low)
+    if mode == "I":
+        array = np.clip(np.round(stored), -(2**31), 2**31 - 1).astype(np.int32)
+    else:
+        array = stored.astype(np.float32)
+    Image.fromarray(array).save(path, format="TIFF")
 
 
 def load_image_task(path: str | os.PathLike, config: ImageFitConfig = ImageFitConfig()) -> ImageFit:

@@ -29,6 +29,9 @@ class LoadedImage:
     mode : the file's PIL mode (``"P"``, ``"L"``, ``"I;16"``, ``"RGB"``, ``"RGBA"``, ...).
     bit_depth : bits per channel of the stored samples (8, 16 or 32).
     path : where it came from.
+    value_range : the stored values that became 0 and 1, for 32-bit integer and float images (their
+        own minimum and maximum: such files rarely use their type's whole range); None when 0 and 1
+        are the type's limits.
     """
 
     pixels: np.ndarray
@@ -36,6 +39,7 @@ class LoadedImage:
     mode: str
     bit_depth: int
     path: Path
+    value_range: tuple[float, float] | None = None
 
     @property
     def height(self) -> int:
@@ -78,10 +82,27 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
         raise ImageReadError(f"cannot read image {path}: {error}") from None
 
 
+def _stored_bits(image, raw: np.ndarray) -> int:
+    """Bits per sample of a PIL mode ``I`` image: TIFF says so in its tags; other formats (16-bit PNG,
+    PGM) store 16 unless the values say otherwise."""
+    tags = getattr(image, "tag_v2", None)
+    if tags is not None and 258 in tags:
+        bits = tags[258]
+        bits = bits[0] if isinstance(bits, tuple) else bits
+        return 32 if int(bits) > 16 else 16
+    return 16 if 0 <= raw.min(initial=0) and raw.max(initial=0) <= 65535 else 32
+
+
+def _stretch(raw: np.ndarray, low: float, high: float) -> np.ndarray:
+    """``raw`` mapped from ``[low, high]`` to ``[0, 1]`` (all zeros for a constant image)."""
+    return ((raw - low) / (high - low if high > low else 1.0)).astype(np.float32)
+
+
 def _to_floats(image, mode: str, path: Path) -> LoadedImage:
     if image.width == 0 or image.height == 0:
         raise ImageReadError(f"{path} is an empty image ({image.width}x{image.height})")
     alpha = None
+    value_range = None
     if mode == "P":
         has_alpha = "transparency" in image.info
         image = image.convert("RGBA" if has_alpha else "RGB")
@@ -97,13 +118,19 @@ def _to_floats(image, mode: str, path: Path) -> LoadedImage:
         bit_depth = 16
     elif image.mode == "I":
         raw = np.asarray(image, dtype=np.float64)
-        peak = 65535.0 if raw.max(initial=0) <= 65535 else float(2**32 - 1)
-        pixels = (raw / peak).astype(np.float32)[..., None]
-        bit_depth = 16 if peak == 65535.0 else 32
+        bit_depth = _stored_bits(image, raw)
+        if bit_depth == 32:
+            # 32-bit integers: scaled by the type's range, ordinary data (counts, depths in mm) is black.
+            value_range = (float(raw.min()), float(raw.max()))
+            pixels = _stretch(raw, *value_range)[..., None]
+        else:
+            pixels = (raw / 65535.0).astype(np.float32)[..., None]
     elif image.mode == "F":
-        raw = np.asarray(image, dtype=np.float32)
-        low, high = float(np.nanmin(raw)), float(np.nanmax(raw))
-        pixels = ((raw - low) / (high - low if high > low else 1.0))[..., None]
+        raw = np.asarray(image, dtype=np.float64)
+        if not np.isfinite(raw).all():
+            raise ImageReadError(f"{path} holds NaN or infinite pixel values")
+        value_range = (float(raw.min()), float(raw.max()))
+        pixels = _stretch(raw, *value_range)[..., None]
         bit_depth = 32
     else:
         array = np.asarray(image.convert("RGB") if image.mode not in ("L", "RGB") else image, dtype=np.float32) / 255.0
@@ -111,4 +138,4 @@ def _to_floats(image, mode: str, path: Path) -> LoadedImage:
         bit_depth = 8
     if not np.isfinite(pixels).all():
         raise ImageReadError(f"{path} holds NaN or infinite pixel values")
-    return LoadedImage(np.ascontiguousarray(pixels.astype(np.float32)), alpha, mode, bit_depth, path)
+    return LoadedImage(np.ascontiguousarray(pixels.astype(np.float32)), alpha, mode, bit_depth, path, value_range)
