@@ -29,7 +29,7 @@ from torch import Tensor
 from sape_geo.experiment import RunResult, run_task
 from sape_geo.fitting import Batch, FitConfig, Task
 from sape_geo.geometry.inside import inside_mask
-from sape_geo.geometry.mesh_io import load_mesh, save_mesh
+from sape_geo.geometry.mesh_io import inspect_mesh, load_mesh, save_mesh
 from sape_geo.geometry.sampling import sample_surface
 from sape_geo.grid import grid_node_coords
 from sape_geo.inference import predict_in_chunks, progress_in_chunks
@@ -46,6 +46,8 @@ SHAPE_HALF_EXTENT = 0.9  # the normalised shape's longest half side; the rest of
 NEAR_SURFACE_SIGMAS = (0.1, 0.01)  # training noise bands of the paper, in normalised units
 EVAL_NEAR_SURFACE_SIGMA = 0.01
 SLICE_PIXELS = 160
+# A mesh whose vertices' smallest principal spread is below this fraction of the largest is flat.
+FLAT_RATIO = 1e-6
 
 # Default Fourier sigma per method (cycles per unit of [-1, 1]), tuned on the project's own creature
 # mesh (assets/creature_target.obj, 300 steps, mean IoU): ff 0.929 at 4 (0.914 at 8), pff 0.930 at 8
@@ -167,9 +169,25 @@ class Occupancy(Task):
         self.faces = np.asarray(faces, dtype=np.int64)
         self.normalisation = Normalisation.fit(self.input_vertices)
         self.vertices = self.normalisation.forward(self.input_vertices)
+        label = str(self.input_path) if self.input_path is not None else "the mesh"
+        self.mesh_report = inspect_mesh(self.input_vertices, self.faces)
+        if _is_flat(self.vertices[np.unique(self.faces)]):
+            raise ValueError(
+                f"{label} is flat (all its vertices lie in one plane): it encloses no volume, so it has no inside "
+                "to fit; occupancy needs a closed (or nearly closed) surface"
+            )
         rng = np.random.default_rng(config.seed)
         points = training_points(self.vertices, self.faces, config.train_points, rng)
         labels = inside_mask(self.vertices, self.faces, points)
+        if not labels.any():
+            openness = (f"it is open ({self.mesh_report.boundary_edges} boundary edges, {_count(self.mesh_report.boundary_loops, 'hole')})"
+                        if not self.mesh_report.is_closed else "it is closed but thin or tiny")
+            raise ValueError(
+                f"{label} encloses no volume: none of {points.shape[0]} training points is inside it by the generalised "
+                f"winding number; {openness}; occupancy needs a closed (or nearly closed) surface"
+            )
+        self.notes = self._input_notes()
+        self._surface_cache: tuple[FieldModel, tuple[np.ndarray, np.ndarray]] | None = None
         self.train_coords = torch.from_numpy(points.astype(np.float32))
         self.train_labels = torch.from_numpy(labels.astype(np.float32))[:, None]
         # Fresh points from a separate stream: the scores never reuse a training point.
@@ -181,6 +199,18 @@ class Occupancy(Task):
         ):
             self.eval_sets[kind] = (torch.from_numpy(eval_points.astype(np.float32)), inside_mask(self.vertices, self.faces, eval_points))
         self.inside_fraction = float(labels.mean())
+
+    def _input_notes(self) -> list[str]:
+        report = self.mesh_report
+        notes = []
+        if not report.is_closed:
+            notes.append(
+                f"the mesh is open ({report.boundary_edges} boundary edges, {_count(report.boundary_loops, 'hole')}): inside labels come "
+                "from the generalised winding number and are guesses near the holes"
+            )
+        if report.non_manifold_edges:
+            notes.append(f"the mesh has {report.non_manifold_edges} non-manifold edges")
+        return notes
 
     def mask_domain(self) -> MaskDomain:
         resolution = (self.config.resolution,) * 3
@@ -207,6 +237,16 @@ class Occupancy(Task):
             metrics[f"accuracy_{kind}"] = float((predicted == expected).mean())
         metrics["iou_mean"] = 0.5 * (metrics["iou_uniform"] + metrics["iou_near_surface"])
         metrics["train_inside_fraction"] = self.inside_fraction
+        metrics["input_closed"] = self.mesh_report.is_closed
+        metrics["input_boundary_edges"] = self.mesh_report.boundary_edges
+        metrics["input_boundary_loops"] = self.mesh_report.boundary_loops
+        self._surface_cache = (model, self.surface(model))
+        faces = self._surface_cache[1][1]
+        metrics["surface_faces"] = int(faces.shape[0])
+        notes = list(self.notes)
+        if faces.shape[0] == 0:
+            notes.append("the fitted field never crosses 0 on the grid: no surface, so no result.ply (more --steps?)")
+        metrics["notes"] = " | ".join(notes)
         return metrics
 
     def progress_map(self, model: FieldModel) -> np.ndarray:
@@ -234,7 +274,9 @@ class Occupancy(Task):
         return self.normalisation.inverse(vertices - 1.0), faces.astype(np.int64)
 
     def export(self, model: FieldModel, run: RunDirectory) -> None:
-        vertices, faces = self.surface(model)
+        # evaluate() (run right before by run_task) already extracted this model's surface
+        cached, self._surface_cache = self._surface_cache, None
+        vertices, faces = cached[1] if cached is not None and cached[0] is model else self.surface(model)
         if faces.shape[0] > 0:
             save_mesh(run.file("result.ply"), vertices, faces)
         panels, contours, titles = [], [], []
@@ -261,6 +303,16 @@ class Occupancy(Task):
         if self.input_path is not None:
             data["input"] = describe_input_file(self.input_path)
         return data
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _is_flat(points: np.ndarray) -> bool:
+    """All ``points`` in one plane (or on a line), up to :data:`FLAT_RATIO` of their largest spread."""
+    singular = np.linalg.svd(points - points.mean(axis=0), compute_uv=False)
+    return singular.size < 3 or not singular[0] > 0 or singular[2] < FLAT_RATIO * singular[0]
 
 
 def load_occupancy_task(path: str | os.PathLike, config: OccupancyConfig = OccupancyConfig()) -> Occupancy:
@@ -330,10 +382,14 @@ def _run(args: argparse.Namespace) -> RunResult:
 
 def _summarise(result: RunResult) -> list[str]:
     m = result.metrics
-    return [
+    lines = [
         f"IoU uniform {m['iou_uniform']:.4f}   near surface {m['iou_near_surface']:.4f}",
         f"heat map: mean {m['mean_progress']:.1f} of {m['max_progress']:.0f} levels open on the grid",
     ]
+    lines += [f"note: {note}" for note in filter(None, m.get("notes", "").split(" | "))]
+    if m.get("surface_faces"):
+        lines.append(f"surface: {m['surface_faces']} triangles in result.ply")
+    return lines
 
 
 PLUGIN = TaskPlugin(
