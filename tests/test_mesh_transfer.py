@@ -299,3 +299,27 @@ def test_held_back_markers_and_same_connectivity_ground_truth(pair, tmp_path):
     assert metrics["correspondence_error_pct_diag"] == pytest.approx(shift) and metrics["marker_error_pct_diag"] == pytest.approx(shift)
     other = prepare_transfer(pair["source"], pair["target"], pair["landmarks"], target_samples=2000, metric_samples=2000)
     assert other.ground_truth is None and "correspondence_error_pct_diag" not in other.evaluate(other.initial_vertices)
+
+
+def test_a_source_identical_to_its_target_comes_back_unchanged(pair, tmp_path):
+    V, F = load_mesh(pair["target"])
+    marks = (np.array([0, len(V) // 3, len(V) // 2, 2 * len(V) // 3, len(V) - 1]), V[[0, len(V) // 3, len(V) // 2, 2 * len(V) // 3, len(V) - 1]])
+    result = transfer_mesh((V, F), pair["target"], marks, method=default_method_config("sape-ff", **SMALL), out=tmp_path / "same",
+                           steps=20, settings=FAST, progress_bar=False, threads=1)
+    np.testing.assert_allclose(result.vertices, V, atol=1e-9 * np.ptp(V))
+    assert result.metrics["stop_reason"] == "already_fits" and result.metrics["folded_edges"] == result.metrics["source_folded_edges"]
+    assert json.loads((tmp_path / "same" / "metrics.json").read_text())["stop_reason"] == "already_fits"
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1e3])
+def test_source_units_do_not_change_the_result(pair, prepared, scale):
+    V, F = load_mesh(pair["source"])
+    with pytest.warns(UserWarning):
+        scaled = prepare_transfer((V * scale, F), pair["target"], pair["landmarks"], target_samples=3000, metric_samples=3000)
+    np.testing.assert_allclose(scaled.initial_vertices, prepared.initial_vertices, atol=1e-7 * prepared.target.diagonal)
+    config = default_method_config("sape-ff", **SMALL)
+    reference = transfer_mesh(None, None, method=config, steps=15, settings=FAST, prepared=prepared, progress_bar=False, threads=1)
+    result = transfer_mesh(None, None, method=config, steps=15, settings=FAST, prepared=scaled, progress_bar=False, threads=1)
+    np.testing.assert_allclose(result.vertices, reference.vertices, atol=1e-4 * prepared.target.diagonal)
+    for key in ("dirichlet_ratio", "conformal_ratio", "chamfer_l1_pct_diag", "folded_edges", "inverted_triangles"):
+        assert result.metrics[key] == pytest.approx(reference.metrics[key], rel=1e-3, abs=1e-6), key

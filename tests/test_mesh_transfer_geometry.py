@@ -229,7 +229,7 @@ def test_conformal_energy_equals_dirichlet_minus_area(sphere):
     area = torch.tensor(trimesh.Trimesh(moved.numpy(), F, process=False).area)
     conformal = conformal_energy_per_triangle(moved, frames, eps=0.0).sum()
     assert float(conformal) == pytest.approx(float(dirichlet - area), rel=1e-9)
-    reference = distortion_energies(V, moved.numpy(), F)
+    reference = distortion_energies(V, moved.numpy(), F, free_of_scale=False)
     assert float(conformal_ratio(moved, frames)) == pytest.approx(reference["conformal_ratio"], rel=1e-5)
 
 
@@ -300,8 +300,11 @@ def test_distance_metrics_to_a_point_cloud(sphere):
 def test_energy_metrics_identity_scale_rotation(sphere, rotation):
     V, F = sphere
     assert distortion_energies(V, V, F) == pytest.approx({"dirichlet_ratio": 1.0, "conformal_ratio": 0.0}, abs=1e-12)
-    scaled = distortion_energies(V, 3.0 * V @ rotation.T, F)
+    scaled = distortion_energies(V, 3.0 * V @ rotation.T, F, free_of_scale=False)
     assert scaled["dirichlet_ratio"] == pytest.approx(9.0) and scaled["conformal_ratio"] == pytest.approx(0.0, abs=1e-9)
+    for factor in (1e-6, 3.0, 1e3):  # the reported energies are free of scale: a similarity is 1 and 0
+        free = distortion_energies(V, factor * V @ rotation.T, F)
+        assert free["dirichlet_ratio"] == pytest.approx(1.0) and free["conformal_ratio"] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_flipped_triangles_against_the_target_normals(sphere):

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -43,16 +44,21 @@ import numpy as np
 import torch
 
 from sape_geo.methods import method_names
-from sape_geo_apps.bench.common import RESULTS_DIR, group_means, markdown_table, write_results
-from sape_geo_plugins.mesh_transfer import INIT_METHODS, prepare_transfer, transfer_mesh
+from sape_geo_apps.bench.common import RESULTS_DIR, markdown_table, write_results
+from sape_geo_plugins.mesh_transfer import INIT_METHODS, TransferSettings, prepare_transfer, transfer_mesh
 from sape_geo_plugins.mesh_transfer.pipeline import DEFAULT_STEPS, PreparedTransfer, default_method_config
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSETS = ROOT / "assets"
 SHARED = ROOT.parent / "shared" / "data" / "mesh_pairs"
 
-# name -> (source, target, landmarks or None, alignment, methods override or None)
-PAIRS: dict[str, tuple[Path, Path, Path | None, str, tuple[str, ...] | None]] = {
+CAT_DOG = SHARED / "10_lowpoly_cat_to_dog"
+CAT_RUN = SHARED / "11_lowpoly_cat_run_pose01_to_pose18"
+
+# name -> (source, target, landmarks or None, alignment, methods override or None). Landmarks "markers:even"
+# take the even-numbered entries of pair 10's markers-cat-dog.yml as landmarks and hold the odd ones
+# back for the marker error (21 + 20 of 41); pair 11 uses the same cat vertices, vertex i -> vertex i.
+PAIRS: dict[str, tuple[Path, Path, Any, str, tuple[str, ...] | None]] = {
     "creature": (ASSETS / "creature_source.obj", ASSETS / "creature_target.obj", ASSETS / "creature_landmarks.txt", "landmarks", None),
     "teddy": (ASSETS / "teddy_source.obj", ASSETS / "teddy_target.obj", ASSETS / "teddy_landmarks.txt", "landmarks", None),
     "07_sphere_to_bunny": (SHARED / "07_sphere_to_bunny" / "source_sphere.obj", SHARED / "07_sphere_to_bunny" / "target_bunny.obj", None, "bounding-box", None),
@@ -63,12 +69,43 @@ PAIRS: dict[str, tuple[Path, Path, Path | None, str, tuple[str, ...] | None]] = 
         SHARED / "09_spot_lowres_to_spot_original" / "source_spot_low_resolution.obj",
         SHARED / "09_spot_lowres_to_spot_original" / "target_spot_crane.obj", None, "identity", None,
     ),
+    "10_lowpoly_cat_to_dog": (CAT_DOG / "source_cat_reference.obj", CAT_DOG / "target_dog_reference.obj", "markers:target", "landmarks", None),
+    "11_lowpoly_cat_run_pose01_to_pose18": (CAT_RUN / "source_cat_000001.obj", CAT_RUN / "target_cat_000018.obj", "markers:same-vertex", "landmarks", None),
     "08r_hand_to_lowres": (
         SHARED / "08_hand_lowres_to_hand" / "target_hand_closed.obj", SHARED / "08_hand_lowres_to_hand" / "source_hand_lowres.obj", None, "identity", ("sape-ff",),
     ),
 }
+
 METHODS = (*INIT_METHODS, *method_names()[:7], "nricp")
-COLUMNS = ("pair", "method", "chamfer_l1_pct_diag", "hausdorff_pct_diag", "dirichlet_ratio", "conformal_ratio", "flipped_triangles", "seconds")
+COLUMNS = (
+    "pair", "method", "chamfer_l1_pct_diag", "hausdorff_pct_diag", "marker_error_pct_diag", "correspondence_error_pct_diag",
+    "source_folded_edges", "folded_edges", "inverted_triangles", "dirichlet_ratio", "conformal_ratio", "seconds",
+)
+# shorter headers for the markdown tables (the JSON keeps the metric names)
+HEADERS = {
+    "chamfer_l1_pct_diag": "Chamfer %", "hausdorff_pct_diag": "Hausdorff %", "marker_error_pct_diag": "marker err %",
+    "correspondence_error_pct_diag": "corresp. err %", "source_folded_edges": "folded src", "folded_edges": "folded result",
+    "inverted_triangles": "inverted", "dirichlet_ratio": "Dirichlet", "conformal_ratio": "conformal",
+}
+
+
+def pair_inputs(pair: str) -> dict[str, Any]:
+    """``prepare_transfer`` arguments of a pair: landmarks, held-back landmarks (marker pairs split
+    even/odd), alignment. Dense ground truth is found by ``prepare_transfer`` (same connectivity)."""
+    from sape_geo.geometry.mesh_io import load_mesh
+    from sape_geo_plugins.mesh_transfer.pipeline import read_marker_pairs
+
+    source, target, landmarks, alignment, _ = PAIRS[pair]
+    inputs: dict[str, Any] = {"source": source, "target": target, "landmarks": landmarks, "alignment": alignment}
+    if isinstance(landmarks, str) and landmarks.startswith("markers:"):
+        markers = read_marker_pairs(CAT_DOG / "markers-cat-dog.yml")
+        if landmarks == "markers:same-vertex":
+            markers = np.stack([markers[:, 0], markers[:, 0]], axis=1)
+        target_V, _ = load_mesh(target, repair=False)
+        used, held = markers[0::2], markers[1::2]
+        inputs["landmarks"] = (used[:, 0], target_V[used[:, 1]])
+        inputs["check_landmarks"] = (held[:, 0], target_V[held[:, 1]])
+    return inputs
 
 
 def run_nricp(prepared: PreparedTransfer) -> tuple[np.ndarray, float]:
@@ -87,16 +124,21 @@ def run_nricp(prepared: PreparedTransfer) -> tuple[np.ndarray, float]:
     return np.asarray(result, dtype=np.float64), time.perf_counter() - started
 
 
-def run_method(prepared: PreparedTransfer, method: str, steps: int, threads: int, seed: int, sigma: float | None = None) -> dict[str, Any]:
+def run_method(prepared: PreparedTransfer, method: str, steps: int, threads: int, seed: int, sigma: float | None = None,
+               settings: dict[str, Any] | None = None) -> dict[str, Any]:
     if method == "nricp":
         vertices, seconds = run_nricp(prepared)
         metrics = prepared.evaluate(vertices)
         metrics["seconds"] = seconds
         return metrics
     config = default_method_config(method, **({"sigma": sigma} if sigma is not None else {})) if method not in INIT_METHODS else method
-    result = transfer_mesh(None, None, method=config, steps=steps, seed=seed, prepared=prepared, progress_bar=False, threads=threads)
+    result = transfer_mesh(None, None, method=config, steps=steps, seed=seed, prepared=prepared, progress_bar=False, threads=threads,
+                           settings=TransferSettings(**(settings or {})))
     metrics = dict(result.metrics)
-    metrics["seconds"] = metrics.get("fit_seconds", 0.0) if method not in INIT_METHODS else metrics.get("biharmonic_seconds", 0.0) + metrics.get("align_seconds", 0.0)
+    if method in INIT_METHODS:
+        metrics["seconds"] = sum(metrics.get(f"{stage}_seconds", 0.0) for stage in ("align", "biharmonic", "arap"))
+    else:
+        metrics["seconds"] = sum(metrics.get(f"{stage}_seconds", 0.0) for stage in ("load", "align", "biharmonic", "arap", "fit"))
     return metrics
 
 
@@ -104,19 +146,18 @@ SEED_FREE = (*INIT_METHODS, "nricp")  # deterministic given the initialisation: 
 _PREPARED: dict[tuple[str, int], PreparedTransfer] = {}
 
 
-def run_job(job: tuple[str, str, int, int, int, float | None]) -> tuple[dict[str, Any], dict[str, float]]:
+def run_job(job: tuple[str, str, int, int, int, float | None, dict[str, Any], str | None]) -> tuple[dict[str, Any], dict[str, float]]:
     """One (pair, method, seed) run in a worker process: the table row and the pair's shared stages."""
-    pair, method, steps, threads, seed, sigma = job
+    pair, method, steps, threads, seed, sigma, settings, init = job
     torch.set_num_threads(threads)
-    source, target, landmarks, alignment, _ = PAIRS[pair]
-    key = (pair, seed)
+    key = (pair, seed, init)
     if key not in _PREPARED:
-        _PREPARED[key] = prepare_transfer(source, target, landmarks, alignment, seed=seed)
+        _PREPARED[key] = prepare_transfer(**pair_inputs(pair), seed=seed, **({"init": init} if init else {}))
     prepared = _PREPARED[key]
     stages = {**prepared.stage_seconds, "source_vertices": int(prepared.source_vertices.shape[0])}
     started_cpu = time.process_time()
     try:
-        metrics = run_method(prepared, method, steps, threads, seed, sigma)
+        metrics = run_method(prepared, method, steps, threads, seed, sigma, settings)
     except Exception as error:  # a baseline failing must not lose the other rows
         return {"pair": pair, "method": method, "seed": seed, "error": f"{type(error).__name__}: {error}"}, stages
     row = {"pair": pair, "method": method, "seed": seed, **{c: metrics.get(c) for c in COLUMNS[2:]},
@@ -124,10 +165,27 @@ def run_job(job: tuple[str, str, int, int, int, float | None]) -> tuple[dict[str
     return row, stages
 
 
+def _means(runs: list[dict[str, Any]], keys: tuple[str, ...], count_name: str) -> list[dict[str, Any]]:
+    """One row per distinct ``keys``: mean of each column over the runs that have it (None if none do:
+    not every pair has markers or a dense ground truth), in first-seen then ``METHODS`` order."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for run in sorted(runs, key=lambda run: _method_order(run["method"])):
+        groups.setdefault(tuple(run[key] for key in keys), []).append(run)
+    first_seen = {key: position for position, key in enumerate(dict.fromkeys(run[keys[0]] for run in runs))}
+    rows = []
+    for values, group in sorted(groups.items(), key=lambda item: (first_seen[item[0][0]], _method_order(item[0][-1]))):
+        row: dict[str, Any] = {**dict(zip(keys, values)), count_name: len(group)}
+        for column in COLUMNS[2:]:
+            present = [run[column] for run in group if run.get(column) is not None]
+            row[column] = statistics.fmean(present) if present else None
+        rows.append(row)
+    return rows
+
+
 def pair_means(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (pair, method): the mean over its seeds, in the order of ``PAIRS`` then ``METHODS``."""
     by_pair = sorted((row for row in rows if "error" not in row), key=lambda row: list(PAIRS).index(row["pair"]))
-    return group_means(by_pair, ("pair", "method"), COLUMNS[2:], "runs", METHODS, prefix="")
+    return _means(by_pair, ("pair", "method"), "runs")
 
 
 def _method_order(method: str) -> int:
@@ -138,7 +196,7 @@ def summary_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Mean of each method over the pairs every method ran on (the timing-only pair excluded), each pair
     first averaged over its seeds so every pair weighs the same; ``runs`` counts the runs behind it."""
     per_pair = [row for row in pair_means(rows) if PAIRS[row["pair"]][4] is None]
-    summary = group_means(per_pair, ("method",), COLUMNS[2:], "pairs", METHODS, prefix="")
+    summary = _means(per_pair, ("method",), "pairs")
     for entry in summary:
         entry["pair"] = f"mean of {entry.pop('pairs')}"
         entry["runs"] = sum(row["runs"] for row in per_pair if row["method"] == entry["method"])
@@ -166,6 +224,24 @@ def verdicts(summary: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _parse_settings(parser: argparse.ArgumentParser, items: list[str]) -> dict[str, Any]:
+    fields = TransferSettings.__dataclass_fields__
+    settings: dict[str, Any] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if key not in fields:
+            parser.error(f"--setting {item}: no TransferSettings field {key!r} (fields: {', '.join(fields)})")
+        kind = type(getattr(TransferSettings(), key))
+        settings[key] = (value.lower() in ("1", "true", "yes")) if kind is bool else kind(value)
+    return settings
+
+
+def _table(rows: list[dict[str, Any]], columns: tuple[str, ...], float_format: str = "{:.4g}") -> str:
+    """A markdown table with the short headers of ``HEADERS``."""
+    renamed = [{HEADERS.get(k, k): v for k, v in row.items()} for row in rows]
+    return markdown_table(renamed, tuple(HEADERS.get(c, c) for c in columns), float_format)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"steps per network run (default {DEFAULT_STEPS}, the transfer default)")
@@ -177,9 +253,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--sigma", type=float, default=None,
                         help="one Fourier sigma for ff, pff and sape-ff instead of each method's tuned default (a robustness check)")
+    parser.add_argument("--init", choices=("biharmonic", "arap"), default=None, help="the network methods' initialisation (default: the transfer default)")
+    parser.add_argument("--setting", action="append", default=[], metavar="KEY=VALUE",
+                        help="a TransferSettings field for every network run (repeatable; for measuring a change against the defaults)")
     parser.add_argument("--name", default="transfer", help="result files benchmarks/<name>.json/.md (default transfer)")
     parser.add_argument("--append", action="store_true", help="keep the rows of benchmarks/<name>.json that this run does not redo")
     args = parser.parse_args(argv)
+    settings = _parse_settings(parser, args.setting)
     rows: list[dict[str, Any]] = []
     stages: dict[str, dict[str, float]] = {}
     previous_file = RESULTS_DIR / f"{args.name}.json"
@@ -199,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
         for method in args.methods:
             if only is None or method in only:
-                jobs += [(pair, method, args.steps, args.threads, seed, args.sigma) for seed in (args.seeds[:1] if method in SEED_FREE else args.seeds)]
+                jobs += [(pair, method, args.steps, args.threads, seed, args.sigma, settings, args.init) for seed in (args.seeds[:1] if method in SEED_FREE else args.seeds)]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for row, pair_stages in pool.map(run_job, jobs):
             rows.append(row)
@@ -207,9 +287,12 @@ def main(argv: list[str] | None = None) -> None:
             if "error" in row:
                 print(f"{row['pair']:<32} {row['method']:<11} seed {row['seed']} failed: {row['error']}", flush=True)
             else:
+                extra = "".join(f"  {label} {row[key]:.3f}" for key, label in (("marker_error_pct_diag", "marker"), ("correspondence_error_pct_diag", "corr"))
+                                if row.get(key) is not None)
                 print(
-                    f"{row['pair']:<32} {row['method']:<11} seed {row['seed']} CD {row['chamfer_l1_pct_diag']:.3f}  HD {row['hausdorff_pct_diag']:.3f}  "
-                    f"Dir {row['dirichlet_ratio']:.3f}  conf {row['conformal_ratio']:.4f}  flips {row['flipped_triangles']}  {row['seconds']:.1f}s",
+                    f"{row['pair']:<36} {row['method']:<11} seed {row['seed']} CD {row['chamfer_l1_pct_diag']:.3f}  HD {row['hausdorff_pct_diag']:.3f}{extra}  "
+                    f"folds {row['source_folded_edges']}->{row['folded_edges']}  inv {row['inverted_triangles']}  "
+                    f"Dir {row['dirichlet_ratio']:.3f}  conf {row['conformal_ratio']:.4f}  {row['seconds']:.1f}s",
                     flush=True,
                 )
             write(rows, stages, args)
@@ -229,16 +312,16 @@ def write(rows: list[dict[str, Any]], stages: dict[str, dict[str, float]], args:
         "ff's, and beats non-rigid ICP on Chamfer.\n\n"
         + "\n".join(verdicts(summary))
         + "\n\n## Mean over the pairs (each pair averaged over its seeds first)\n\n"
-        + markdown_table(summary, ("pair", "method", "runs", *COLUMNS[2:]), "{:.4g}")
+        + _table(summary, ("pair", "method", "runs", *COLUMNS[2:]), "{:.4g}")
         + "\n## Per pair (mean over seeds)\n\n"
-        + markdown_table(pair_means(rows), ("pair", "method", "runs", *COLUMNS[2:]), "{:.4g}")
+        + _table(pair_means(rows), ("pair", "method", "runs", *COLUMNS[2:]), "{:.4g}")
         + "\n## Every run\n\n"
-        + markdown_table(sorted(rows, key=lambda row: (list(PAIRS).index(row["pair"]), _method_order(row["method"]), row["seed"])),
+        + _table(sorted(rows, key=lambda row: (list(PAIRS).index(row["pair"]), _method_order(row["method"]), row["seed"])),
                          ("pair", "method", "seed", *COLUMNS[2:], "cpu_seconds"), "{:.4g}")
         + "\n## Shared stages (seconds) and source sizes\n\n"
         + markdown_table([{"pair": p, **s} for p, s in stages.items()], ("pair", "source_vertices", "load_seconds", "align_seconds", "biharmonic_seconds"), "{:.3g}")
     )
-    write_results(args.name, {"steps": args.steps, "sigma": args.sigma, "threads": args.threads, "seeds": seeds, "jobs": args.jobs, "rows": rows,
+    write_results(args.name, {"steps": args.steps, "sigma": args.sigma, "settings": _parse_settings(argparse.ArgumentParser(), args.setting), "threads": args.threads, "seeds": seeds, "jobs": args.jobs, "rows": rows,
                                "summary": summary, "stages": stages}, markdown)
 
 

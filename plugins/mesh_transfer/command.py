@@ -16,7 +16,9 @@ from .pipeline import (
     DEFAULT_SIGMA,
     DEFAULT_STEPS,
     DEFAULT_THREADS,
+    DEFAULT_INIT,
     INIT_METHODS,
+    INITIALISATIONS,
     OTHER_SIGMA,
     TransferResult,
     transfer_mesh,
@@ -75,6 +77,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="align without landmarks (see the limits above); ignored when --landmarks is given",
     )
+    task.add_argument("--init", choices=INITIALISATIONS, default=DEFAULT_INIT,
+                      help=f"initialisation from the landmarks: biharmonic (smooth displacement field) or arap (libigl ARAP, the landmarks as "
+                           f"handles, from the biharmonic result; large pose changes bend instead of shearing) (default {DEFAULT_INIT})")
     task.add_argument("--check-landmarks", metavar="FILE",
                       help="held-back landmark pairs the fit never sees (same formats, or a YAML 'markers:' list of \"s:t\"): "
                            "marker_error_pct_diag (mean and max)")
@@ -95,7 +100,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     for action in parser._actions:
         if action.dest == "method":
             action.choices = [*action.choices, *INIT_METHODS]
-            action.help += "; affine: the landmark affine fit alone; biharmonic: affine + biharmonic deformation alone"
+            action.help += "; affine: the landmark affine fit alone; biharmonic: affine + biharmonic deformation alone; arap: + ARAP alone"
     _set_default(parser, "hidden", DEFAULT_HIDDEN, f"MLP width (default {DEFAULT_HIDDEN})")
     _set_default(parser, "threads", None, f"CPU threads for torch (default {DEFAULT_THREADS}: faster for meshes of a few thousand vertices)")
     _set_default(parser, "frequencies", DEFAULT_FREQUENCIES, f"Fourier frequencies = SAPE levels (default {DEFAULT_FREQUENCIES})")
@@ -124,6 +129,7 @@ def _run(args: argparse.Namespace) -> TransferResult:
         overwrite=args.overwrite,
         extra_config={"argv": vars(args)},
         check_landmarks=args.check_landmarks,
+        init=args.init,
         ground_truth=args.ground_truth_map if args.ground_truth_map is not None else "auto",
         **fit_options,
     )
@@ -149,9 +155,9 @@ def summarise(result: TransferResult) -> list[str]:
         f"target: {target.vertices.shape[0]} {'vertices' if target.faces is not None else 'points'}"
         + (f", {target.faces.shape[0]} faces" if target.faces is not None else " (point cloud)")
         + f"; aligned by {prepared.alignment.kind}"
-        + (f" from {len(prepared.landmarks)} landmarks" if prepared.landmarks is not None else "")
+        + (f" from {len(prepared.landmarks)} landmarks, initialised by {prepared.init}" if prepared.landmarks is not None else "")
     )
-    stages = [(k.replace("_seconds", ""), m[k]) for k in ("load_seconds", "align_seconds", "biharmonic_seconds", "fit_seconds", "evaluate_seconds") if k in m]
+    stages = [(k.replace("_seconds", ""), m[k]) for k in ("load_seconds", "align_seconds", "biharmonic_seconds", "arap_seconds", "fit_seconds", "evaluate_seconds") if k in m]
     lines.append("seconds: " + ", ".join(f"{name} {value:.2f}" for name, value in stages))
     lines.append(f"{'':<15}{'Chamfer%':>10} {'Hausdorff%':>10} {'Dirichlet':>10} {'conformal':>10}{'flipped':>9}{'folded':>9}{'inverted':>9}")
     if "source_folded_edges" in m:

@@ -30,6 +30,7 @@ from sape_geo.geometry.alignment import (
     fit_landmark_transform,
     normalising_transform,
 )
+from sape_geo.geometry.arap import arap_deform
 from sape_geo.geometry.biharmonic import BiharmonicDeformer
 from sape_geo.geometry.landmarks import Landmarks, LandmarkError, landmarks_from_arrays, load_landmarks
 from sape_geo.geometry.mesh_io import (
@@ -49,7 +50,10 @@ from sape_geo.runs import PROGRESS_FILE, RunDirectory, describe_input_file
 
 from .task import MeshTransferTask, TransferSettings
 
-INIT_METHODS = ("affine", "biharmonic")
+INIT_METHODS = ("affine", "biharmonic", "arap")
+INITIALISATIONS = ("biharmonic", "arap")
+DEFAULT_INIT = "biharmonic"
+ARAP_ITERATIONS = 10
 ALIGNMENTS = ("landmarks", "principal-axes", "bounding-box", "identity")
 DEFAULT_STEPS = 600
 # Fourier sigma per method, in cycles per unit of the normalised frame. SAPE opens frequencies only
@@ -86,8 +90,10 @@ class PreparedTransfer:
     landmarks : validated landmarks (target positions in the target's units), or None.
     alignment : the transform from the source's frame to the target's (affine, similarity, PCA, bbox).
     affine_vertices : ``alignment`` applied to the source ``(n, 3)``.
-    initial_vertices : after the biharmonic deformation (landmarks exact) ``(n, 3)``; equals
-        ``affine_vertices`` without landmarks.
+    initial_vertices : the initialisation the network starts from ``(n, 3)``: the biharmonic deformation
+        (landmarks exact), or ARAP from it (``init="arap"``); ``affine_vertices`` without landmarks.
+    biharmonic_vertices : the biharmonic deformation ``(n, 3)`` (``affine_vertices`` without landmarks).
+    init : which initialisation ``initial_vertices`` is (``"biharmonic"`` or ``"arap"``).
     normalisation : target frame -> normalised optimisation frame.
     source_report : what :func:`~sape_geo.geometry.mesh_io.inspect_mesh` found in the source.
     stage_seconds : seconds per stage (load, align, biharmonic).
@@ -112,7 +118,38 @@ class PreparedTransfer:
     check_landmarks: Landmarks | None = None
     ground_truth: np.ndarray | None = None
     ground_truth_source: str = ""
+    biharmonic_vertices: np.ndarray | None = None
+    init: str = "biharmonic"
+    _arap_vertices: np.ndarray | None = None
     _initial_metrics: dict[str, float] | None = None
+
+    def already_fits(self, tolerance: float = 1e-6) -> bool:
+        """Whether the initialisation lies on the target already: every vertex and every target vertex
+        within ``tolerance`` x the target's diagonal of the other surface."""
+        if self.target.faces is None:
+            return False
+        from sape_geo.geometry.metrics import SurfaceDistance
+
+        used = np.unique(self.energy_faces)
+        limit = (tolerance * self.target.diagonal) ** 2
+        if self.target.squared_distances(self.initial_vertices[used]).max() > limit:
+            return False
+        back = SurfaceDistance(self.initial_vertices, self.energy_faces)(self.target.vertices[np.unique(self.target.faces)])
+        return bool(back.max() <= limit)
+
+    def arap_vertices(self) -> np.ndarray:
+        """ARAP with the landmarks as handles, started from the biharmonic deformation (computed once;
+        without landmarks, the affine alignment)."""
+        if self.init == "arap":
+            return self.initial_vertices
+        if self._arap_vertices is None:
+            start = self.biharmonic_vertices if self.biharmonic_vertices is not None else self.initial_vertices
+            if self.landmarks is None:
+                self._arap_vertices = start
+            else:
+                marks = self.landmarks
+                self._arap_vertices = arap_deform(self.affine_vertices, self.energy_faces, marks.source_indices, marks.target_positions, start, ARAP_ITERATIONS)
+        return self._arap_vertices
 
     @property
     def energy_faces(self) -> np.ndarray:
@@ -256,6 +293,7 @@ def prepare_transfer(
     seed: int = 0,
     check_landmarks: Any = None,
     ground_truth: Any = "auto",
+    init: str = DEFAULT_INIT,
 ) -> PreparedTransfer:
     """Load and validate the inputs, align the source to the target, deform it biharmonically.
 
@@ -276,6 +314,8 @@ def prepare_transfer(
     target_samples : dense samples of a target surface (the loss's target points and the metrics').
     metric_samples : samples of the result for the metrics.
     seed : seed of the samplers.
+    init : ``"biharmonic"`` (the landmarks' smooth displacement field) or ``"arap"`` (libigl's ARAP with the
+        landmarks as handles, from the biharmonic result: large pose changes bend instead of shearing).
 
     Raises
     ------
@@ -283,6 +323,8 @@ def prepare_transfer(
     """
     if alignment not in ALIGNMENTS:
         raise ValueError(f"alignment must be one of {', '.join(ALIGNMENTS)}, got {alignment!r}")
+    if init not in INITIALISATIONS:
+        raise ValueError(f"init must be one of {', '.join(INITIALISATIONS)}, got {init!r}")
     timer = time.perf_counter()
     notes: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
@@ -345,6 +387,11 @@ def prepare_transfer(
             notes.append(str(w.message))
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     deformed = time.perf_counter()
+    biharmonic_V = initial_V
+    stages = {"load_seconds": loaded - timer, "align_seconds": aligned - loaded, "biharmonic_seconds": deformed - aligned}
+    if init == "arap" and marks is not None:
+        initial_V = arap_deform(affine_V, work_F, marks.source_indices, marks.target_positions, biharmonic_V, ARAP_ITERATIONS)
+        stages["arap_seconds"] = time.perf_counter() - deformed
     return PreparedTransfer(
         source_vertices=source_V,
         source_faces=source_F,
@@ -356,7 +403,9 @@ def prepare_transfer(
         initial_vertices=initial_V,
         normalisation=normalising_transform(target.vertices if target.faces is None else target.vertices[np.unique(target.faces)]),
         source_report=report,
-        stage_seconds={"load_seconds": loaded - timer, "align_seconds": aligned - loaded, "biharmonic_seconds": deformed - aligned},
+        stage_seconds=stages,
+        biharmonic_vertices=biharmonic_V,
+        init=init if marks is not None else "affine",
         inputs=inputs,
         notes=notes,
         metric_samples=metric_samples,
@@ -434,6 +483,7 @@ def transfer_mesh(
     extra_config: dict[str, Any] | None = None,
     check_landmarks: Any = None,
     ground_truth: Any = "auto",
+    init: str = DEFAULT_INIT,
     **fit_options: Any,
 ) -> TransferResult:
     """Transfer the source's tessellation onto the target: one call from paths or arrays.
@@ -448,6 +498,7 @@ def transfer_mesh(
     settings : loss weights, sample counts, where SAPE keeps progress.
     prepared : reuse a :func:`prepare_transfer` result (benchmarks run many methods on one pair).
     check_landmarks, ground_truth : correspondence checks, see :func:`prepare_transfer`.
+    init : the initialisation the network starts from (``biharmonic`` or ``arap``; see :func:`prepare_transfer`).
     fit_options : more :class:`~sape_geo.fitting.FitConfig` fields (``lr``, ``threads`` (default 1),
         ``progress_bar``, ``snapshot_every``, ``device``).
 
@@ -458,10 +509,18 @@ def transfer_mesh(
     >>> result.metrics["chamfer_l1_pct_diag"], result.vertices.shape  # doctest: +SKIP
     """
     if prepared is None:
-        prepared = prepare_transfer(source, target, landmarks, alignment, seed=seed, check_landmarks=check_landmarks, ground_truth=ground_truth)
-    config = {"transfer": {"steps": steps, "seed": seed, "alignment": alignment}, **(extra_config or {})}
+        prepared = prepare_transfer(source, target, landmarks, alignment, seed=seed, check_landmarks=check_landmarks, ground_truth=ground_truth, init=init)
+    config = {"transfer": {"steps": steps, "seed": seed, "alignment": alignment, "init": prepared.init}, **(extra_config or {})}
     if isinstance(method, str) and method in INIT_METHODS:
         return _initialisation_only(prepared, method, out, overwrite, seed, config)
+    if prepared.already_fits():
+        # Nothing to fit (e.g. a source identical to its target): a network would only add noise, and
+        # a loss that starts at zero makes any step look like a divergence.
+        note = "the initialisation already lies on the target (both Chamfer sides < 1e-6 of the diagonal): no network fit, result = initialisation"
+        if note not in prepared.notes:
+            prepared.notes.append(note)
+        name = method if isinstance(method, str) else method.name
+        return _initialisation_only(prepared, prepared.init, out, overwrite, seed, config, stop_reason="already_fits", label=name)
     method_config = method if isinstance(method, MethodConfig) else default_method_config(method)
     if method_config.name not in method_names():
         raise ValueError(f"unknown method {method_config.name!r}; choose one of {', '.join(method_names() + list(INIT_METHODS))}")
@@ -477,23 +536,31 @@ def transfer_mesh(
 
 
 def _initialisation_only(
-    prepared: PreparedTransfer, method: str, out: Any, overwrite: bool, seed: int, config: dict[str, Any]
+    prepared: PreparedTransfer, method: str, out: Any, overwrite: bool, seed: int, config: dict[str, Any],
+    stop_reason: str = "completed", label: str | None = None,
 ) -> TransferResult:
     """The ``affine`` or ``biharmonic`` baseline: no network, the same run-directory files."""
-    vertices = prepared.affine_vertices if method == "affine" else prepared.initial_vertices
+    started = time.perf_counter()
+    vertices = {"affine": prepared.affine_vertices, "biharmonic": prepared.biharmonic_vertices if prepared.biharmonic_vertices is not None else prepared.initial_vertices, "arap": None}[method]
+    if vertices is None:
+        vertices = prepared.arap_vertices()
+    arap_seconds = prepared.stage_seconds.get("arap_seconds", time.perf_counter() - started)
     started = time.perf_counter()
     metrics: dict[str, Any] = {**prepared.stage_seconds, **prepared.initial_metrics()}
+    metrics.pop("arap_seconds", None)
     if method == "affine":
         metrics.pop("biharmonic_seconds", None)
+    if method == "arap":
+        metrics["arap_seconds"] = arap_seconds
     metrics.update(prepared.evaluate(vertices))
-    metrics.update({"fit_seconds": 0.0, "evaluate_seconds": time.perf_counter() - started, "steps_done": 0, "stop_reason": "completed", "stop_message": ""})
+    metrics.update({"fit_seconds": 0.0, "evaluate_seconds": time.perf_counter() - started, "steps_done": 0, "stop_reason": stop_reason, "stop_message": ""})
     heatmap = np.zeros(vertices.shape[0], dtype=np.float32)
     path = None
     if out is not None:
         from sape_geo.geometry.mesh_io import save_mesh
 
         run = RunDirectory(out, overwrite=overwrite)
-        run.write_config({"task": {"task": "transfer", **prepared.describe()}, "method": {"name": method}, "seed": seed, **config})
+        run.write_config({"task": {"task": "transfer", **prepared.describe()}, "method": {"name": label or method}, "seed": seed, **config})
         run.write_history([])
         run.write_array(PROGRESS_FILE, heatmap)
         save_mesh(run.file("result.obj"), vertices, prepared.source_faces)
@@ -506,6 +573,7 @@ def _initialisation_only(
 __all__ = [
     "ALIGNMENTS",
     "INIT_METHODS",
+    "INITIALISATIONS",
     "TransferSettings",
     "MeshInputError",
     "PreparedTransfer",

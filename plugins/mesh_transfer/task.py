@@ -39,6 +39,19 @@ if TYPE_CHECKING:
     from .pipeline import PreparedTransfer
 
 
+def source_to_normalised_scale(prepared: "PreparedTransfer") -> float:
+    """The uniform scale that takes the source's units to the normalised optimisation frame: the cube
+    root of the determinant of alignment then normalisation."""
+    determinant = abs(prepared.alignment.determinant) * abs(prepared.normalisation.determinant)
+    return float(determinant ** (1.0 / 3.0))
+
+
+def _unit_normals(vertices: Tensor, faces: Tensor) -> Tensor:
+    """Unit triangle normals ``(m, 3)`` (differentiable; a zero-area triangle gives a zero normal)."""
+    normals = torch.linalg.cross(vertices[faces[:, 1]] - vertices[faces[:, 0]], vertices[faces[:, 2]] - vertices[faces[:, 0]])
+    return normals / normals.norm(dim=1, keepdim=True).clamp_min(1e-20)
+
+
 @dataclass(frozen=True)
 class TransferSettings:
     """Settings of the neural stage (immutable).
@@ -61,6 +74,16 @@ class TransferSettings:
         yet also open frequencies.
     surface_samples : barycentric samples of the deformed surface per step.
     target_batch : target samples per step (drawn from the prepared target samples).
+    fold_weight : weight of the fold penalty (docs/method.md, "Folds"): over the interior edges,
+        ``mean_e relu(min(c0_e, 0) - c_e)^2`` with ``c_e`` the cosine between the two deformed triangle
+        normals and ``c0_e`` the source's, so an edge may open up to 90 degrees (or as far as the
+        source's own crease) for free and pays quadratically beyond; scale-free (unit normals).
+    normal_matching : Chamfer pairs whose normals face away from each other (the deformed triangle's
+        normal against the target face's, oriented by their majority) are left out of the loss, so a
+        sample is never pulled onto the far side of a thin part. Mesh targets only.
+    fold_feedback : SAPE's per-vertex loss is zeroed at the corners of triangles whose edge normals
+        are more than 90 degrees apart (beyond the source's), so a region that starts to fold opens
+        no higher frequencies.
     """
 
     conformal_weight: float = 2e-3
@@ -70,6 +93,9 @@ class TransferSettings:
     mask_resolution: int = 16
     chamfer: str = "surface"
     feedback: str = "vertex"
+    fold_weight: float = 0.0
+    normal_matching: bool = False
+    fold_feedback: bool = False
 
     def __post_init__(self) -> None:
         if self.feedback not in ("vertex", "two-sided"):
@@ -78,7 +104,7 @@ class TransferSettings:
             raise ValueError(f"chamfer must be 'surface' or 'points', got {self.chamfer!r}")
         if self.mask_resolution < 0:
             raise ValueError("mask_resolution must be 0 (per vertex) or a positive grid resolution")
-        if not (self.conformal_weight >= 0 and self.landmark_weight >= 0):
+        if not (self.conformal_weight >= 0 and self.landmark_weight >= 0 and self.fold_weight >= 0):
             raise ValueError("loss weights must be >= 0")
         if self.surface_samples < 1 or self.target_batch < 1:
             raise ValueError("sample counts must be >= 1")
@@ -100,12 +126,29 @@ class MeshTransferTask(Task):
         # Energies and samples use the usable faces only (degenerate/duplicated ones have no frame);
         # the exported result keeps every face (see PreparedTransfer.source_faces).
         self.faces = torch.tensor(prepared.energy_faces, dtype=torch.long)
-        # Energies are measured against the source as given: E_C is invariant to the source's scale.
-        self.frames = SourceFrames(prepared.source_vertices, prepared.energy_faces).to("cpu", torch.float32)
+        # Energies are measured against the source carried into the normalised frame by the alignment's
+        # overall scale (a similarity has E_C = 0 and E_D / A = 1): the source's units do not matter.
+        self.source_scale = source_to_normalised_scale(prepared)
+        self.frames = SourceFrames(prepared.source_vertices * self.source_scale, prepared.energy_faces).to("cpu", torch.float32)
         target_samples = normalised.apply(prepared.target.samples)
         self.target_samples = torch.tensor(target_samples, dtype=torch.float32)
         target = prepared.target
         self._target_distance = SurfaceDistance(normalised.apply(target.vertices), target.faces)
+        from sape_geo.geometry.metrics import interior_edge_faces
+
+        edge_faces = interior_edge_faces(prepared.energy_faces)
+        self.edge_faces = torch.tensor(edge_faces, dtype=torch.long)
+        source_normals = _unit_normals(torch.tensor(prepared.source_vertices * self.source_scale, dtype=torch.float64), torch.tensor(prepared.energy_faces))
+        source_cosines = (source_normals[self.edge_faces[:, 0]] * source_normals[self.edge_faces[:, 1]]).sum(dim=1)
+        self.edge_allowance = source_cosines.clamp_max(0.0).to(torch.float32)
+        self.target_normals = None
+        if self.settings.normal_matching and target.faces is not None:
+            target_V = normalised.apply(target.vertices)
+            normals = np.cross(target_V[target.faces[:, 1]] - target_V[target.faces[:, 0]], target_V[target.faces[:, 2]] - target_V[target.faces[:, 0]])
+            normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-300)
+            self.target_normals = normals
+            _, sample_faces, _ = self._target_distance.closest_faces(target_samples)
+            self.target_sample_normals = torch.tensor(normals[sample_faces], dtype=torch.float32)
         marks = prepared.landmarks
         self.landmark_ids = torch.tensor(marks.source_indices if marks is not None else np.zeros(0), dtype=torch.long)
         landmark_positions = normalised.apply(marks.target_positions) if marks is not None else np.zeros((0, 3))
@@ -117,7 +160,7 @@ class MeshTransferTask(Task):
         return MaskDomain("samples", num_samples=int(self.initial.shape[0]))
 
     def to(self, device: torch.device) -> None:
-        for name in ("initial", "index", "faces", "target_samples", "landmark_ids", "landmark_positions"):
+        for name in ("initial", "index", "faces", "target_samples", "landmark_ids", "landmark_positions", "edge_faces", "edge_allowance"):
             setattr(self, name, getattr(self, name).to(device))
         self.frames.to(device)
 
@@ -128,7 +171,10 @@ class MeshTransferTask(Task):
             chosen = torch.randperm(count, generator=generator)[: self.settings.target_batch].to(self.target_samples.device)
         else:
             chosen = torch.arange(count, device=self.target_samples.device)
-        return Batch(self.initial, self.index, {"face_ids": face_ids, "barycentric": barycentric, "target": self.target_samples[chosen]})
+        data = {"face_ids": face_ids, "barycentric": barycentric, "target": self.target_samples[chosen]}
+        if self.target_normals is not None:
+            data["target_normals"] = self.target_sample_normals[chosen.cpu()]
+        return Batch(self.initial, self.index, data)
 
     def deformed(self, output: Tensor) -> Tensor:
         """Deformed vertices in the normalised frame ``(n, 3)``."""
@@ -137,7 +183,9 @@ class MeshTransferTask(Task):
     def loss(self, output: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         deformed = self.deformed(output)
         samples = barycentric_points(deformed, self.faces, batch.data["face_ids"], batch.data["barycentric"])
-        if self.settings.chamfer == "surface":
+        if self.target_normals is not None and self.settings.chamfer == "surface":
+            chamfer, target_to_surface = self._normal_aware_chamfer(deformed, samples, batch)
+        elif self.settings.chamfer == "surface":
             chamfer, _, target_to_surface = surface_chamfer(samples, deformed, self.faces, batch.data["target"], self._target_distance)
         else:
             chamfer, _, target_to_surface = chamfer_distance(samples, batch.data["target"], squared=True, backend="auto")
@@ -147,10 +195,49 @@ class MeshTransferTask(Task):
         if self.settings.landmark_weight > 0 and self.landmark_ids.numel():
             error = ((deformed[self.landmark_ids] - self.landmark_positions) ** 2).sum(dim=1).mean()
             total = total + self.settings.landmark_weight * error
+        if self.settings.fold_weight > 0 or self.settings.fold_feedback:
+            excess = self.fold_excess(deformed)
+            if self.settings.fold_weight > 0:
+                total = total + self.settings.fold_weight * (excess**2).mean()
         per_vertex = self.vertex_distances(deformed)
         if self.settings.feedback == "two-sided":
             per_vertex = torch.maximum(per_vertex, self.uncovered_distances(deformed, batch.data["target"], target_to_surface))
+        if self.settings.fold_feedback:
+            folding = self.edge_faces[excess.detach() > 0].reshape(-1)
+            corners = self.faces[folding].reshape(-1)
+            per_vertex = per_vertex.index_fill(0, corners, 0.0)
         return total, per_vertex
+
+    def fold_excess(self, deformed: Tensor) -> Tensor:
+        """Per interior edge ``(e,)``: how far the cosine of its two triangle normals fell below its
+        allowance ``min(source cosine, 0)`` (0 where it did not)."""
+        normals = _unit_normals(deformed, self.faces)
+        cosines = (normals[self.edge_faces[:, 0]] * normals[self.edge_faces[:, 1]]).sum(dim=1)
+        return torch.relu(self.edge_allowance.to(deformed.dtype) - cosines)
+
+    def _normal_aware_chamfer(self, deformed: Tensor, samples: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
+        """Surface Chamfer without the pairs whose normals face away from each other (see
+        :class:`TransferSettings`); returns the loss and the target samples' squared distances."""
+        from sape_geo.geometry.surface_chamfer import closest_barycentric
+
+        normals = _unit_normals(deformed.detach(), self.faces)
+        _, face_ids, closest = self._target_distance.closest_faces(samples.detach().cpu().double().numpy())
+        sample_normals = normals[batch.data["face_ids"]]
+        closest_normals = torch.as_tensor(self.target_normals[face_ids], dtype=samples.dtype, device=samples.device)
+        forward_agree = (sample_normals * closest_normals).sum(dim=1)
+        target = batch.data["target"]
+        faces_np = self.faces.cpu().numpy().astype(np.int64)
+        surface_faces, weights = closest_barycentric(target.detach().cpu().double().numpy(), deformed.detach().cpu().double().numpy(), faces_np)
+        surface_faces_t = torch.as_tensor(surface_faces, dtype=torch.long, device=deformed.device)
+        backward_agree = (batch.data["target_normals"].to(deformed.dtype) * normals[surface_faces_t]).sum(dim=1)
+        sign = 1.0 if float(forward_agree.sum() + backward_agree.sum()) >= 0 else -1.0  # the majority sets the convention
+        forward_keep = (forward_agree * sign > 0).to(samples.dtype)
+        backward_keep = (backward_agree * sign > 0).to(samples.dtype)
+        forward = ((samples - torch.as_tensor(closest, dtype=samples.dtype, device=samples.device)) ** 2).sum(dim=1)
+        on_surface = (torch.as_tensor(weights, dtype=deformed.dtype, device=deformed.device)[:, :, None] * deformed[self.faces[surface_faces_t]]).sum(dim=1)
+        backward = ((target - on_surface) ** 2).sum(dim=1)
+        loss = (forward * forward_keep).sum() / forward.shape[0] + (backward * backward_keep).sum() / backward.shape[0]
+        return loss, backward.detach()
 
     def uncovered_distances(self, deformed: Tensor, target: Tensor, target_to_surface: Tensor) -> Tensor:
         """Per vertex ``(n,)``: the RMS distance to the deformed surface of the target samples nearest to it.

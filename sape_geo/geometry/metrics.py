@@ -11,7 +11,9 @@ so shapes of any size compare; squared distances in units of the squared diagona
   dense samples of each side.
 - Dirichlet and conformal energies over the source's area (``dirichlet_ratio``, ``conformal_ratio``):
   identity/rigid = 1 and 0; see :mod:`sape_geo.geometry.energies` (computed here independently by
-  SVD).
+  SVD). **Free of scale**: the Jacobians are divided by the map's overall scale
+  ``sqrt(result area / source area)`` first, so any similarity (a source in micrometres or kilometres)
+  gives 1 and 0, and only the change of shape counts.
 - ``flipped_triangles``: result triangles facing the wrong way. With a target surface: the triangle's
   normal against the normal of the target face closest to its centroid, counted against the
   (area-weighted) majority so a target with the opposite orientation convention does not flip
@@ -74,6 +76,14 @@ class SurfaceDistance:
             return distances**2, self.vertices[nearest]
         squared, _, closest = self._tree.squared_distance(self.vertices, self.faces, points)
         return squared, closest
+
+    def closest_faces(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Squared distances ``(k,)``, closest face ids ``(k,)`` and closest points ``(k, 3)`` (surfaces only)."""
+        if self.faces is None:
+            raise ValueError("a point cloud has no faces")
+        points = np.ascontiguousarray(points, dtype=np.float64)
+        squared, faces, closest = self._tree.squared_distance(self.vertices, self.faces, points)
+        return squared, np.asarray(faces, dtype=np.int64).reshape(-1), closest
 
 
 @dataclass(frozen=True)
@@ -159,10 +169,13 @@ def singular_values(source: np.ndarray, result: np.ndarray, faces: np.ndarray) -
     return np.linalg.svd(jacobians, compute_uv=False), 0.5 * double_area
 
 
-def distortion_energies(source: np.ndarray, result: np.ndarray, faces: np.ndarray) -> dict[str, float]:
-    """``dirichlet_ratio`` = E_D / A_source and ``conformal_ratio`` = E_C / A_source (see the module docstring)."""
+def distortion_energies(source: np.ndarray, result: np.ndarray, faces: np.ndarray, free_of_scale: bool = True) -> dict[str, float]:
+    """``dirichlet_ratio`` = E_D / A_source and ``conformal_ratio`` = E_C / A_source (see the module docstring);
+    ``free_of_scale`` divides the map's overall scale out first (the reported metrics)."""
     sigma, areas = singular_values(source, result, faces)
     total = areas.sum()
+    if free_of_scale:
+        sigma = sigma / np.sqrt(max(face_areas(result, faces).sum(), 1e-300) / max(total, 1e-300))
     dirichlet = 0.5 * (areas * (sigma**2).sum(axis=1)).sum()
     conformal = 0.5 * (areas * (sigma[:, 0] - sigma[:, 1]) ** 2).sum()
     return {"dirichlet_ratio": float(dirichlet / total), "conformal_ratio": float(conformal / total)}
