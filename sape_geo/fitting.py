@@ -101,6 +101,9 @@ class Batch:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+Callback = Callable[[int, float, FieldModel], None]
+
+
 class Task:
     """What a task plugin implements. Only :meth:`batch`, :meth:`loss` and :meth:`progress_map` are
     required; the others have sensible defaults.
@@ -148,6 +151,15 @@ class Task:
     def describe(self) -> dict[str, Any]:
         """Task settings and input files (paths, checksums) for ``config.json``."""
         return {"task": self.name}
+
+    def callbacks(self) -> Sequence[Callback]:
+        """Callbacks the task itself needs during the fit (e.g. a validity guard), run after every step."""
+        return ()
+
+    def finish(self, model: FieldModel) -> dict[str, Any]:
+        """Called once after the fit and before :meth:`evaluate`; a task may restore a valid state of
+        ``model`` here. Returns metrics of what it did."""
+        return {}
 
 
 @dataclass
@@ -205,9 +217,6 @@ def _copy_state(model: FieldModel, optimiser: torch.optim.Optimizer) -> tuple[di
         {key: value.detach().clone() for key, value in model.state_dict().items()},
         copy.deepcopy(optimiser.state_dict()),
     )
-
-
-Callback = Callable[[int, float, FieldModel], None]
 
 
 def fit(

@@ -27,16 +27,28 @@ def test_transfer_summary_averages_seeds_within_a_pair_first():
     assert any("Dirichlet" in line and "WORSE" in line for line in lines)
 
 
+def _silhouette_run(shape, method, seed, iou, crossings=0, restored=-1):
+    return {"shape": shape, "method": method, "seed": seed, "iou": iou, "self_intersections": crossings, "restored_step": restored,
+            "chamfer_pct_diag": 1.0, "hausdorff_pct_diag": 2.0, "seconds": 1.0, "cpu_seconds": 1.0}
+
+
 def test_silhouette_summary_reports_each_seed():
     runs = [
-        {"shape": "a", "method": "pff", "seed": 0, "iou": 0.9, "chamfer_pct_diag": 1.0, "seconds": 1.0, "cpu_seconds": 1.0},
-        {"shape": "b", "method": "pff", "seed": 0, "iou": 0.7, "chamfer_pct_diag": 1.0, "seconds": 1.0, "cpu_seconds": 1.0},
-        {"shape": "a", "method": "pff", "seed": 1, "iou": 1.0, "chamfer_pct_diag": 1.0, "seconds": 1.0, "cpu_seconds": 1.0},
-        {"shape": "b", "method": "pff", "seed": 1, "iou": 0.8, "chamfer_pct_diag": 1.0, "seconds": 1.0, "cpu_seconds": 1.0},
+        _silhouette_run("a", "pff", 0, 0.9), _silhouette_run("b", "pff", 0, 0.7, crossings=3),
+        _silhouette_run("a", "pff", 1, 1.0), _silhouette_run("b", "pff", 1, 0.8, restored=40),
     ]
     (row,) = silhouettes.summary_rows(runs, ["pff", "ff"])
     assert (row["shapes"], row["runs"]) == (2, 4)
     assert row["mean_iou"] == pytest.approx(0.85)
     assert row["iou_seed0"] == pytest.approx(0.8) and row["iou_seed1"] == pytest.approx(0.9)
+    assert (row["runs_not_simple"], row["max_self_intersections"], row["runs_restored"]) == (1, 3, 1)
     (shape_a, shape_b) = silhouettes.iou_matrix(runs, ["pff", "ff"])
     assert shape_a["pff"] == pytest.approx(0.95) and shape_a["ff"] is None
+
+
+def test_silhouette_variants_name_task_settings():
+    assert silhouettes.parse_variant("sape-ff") == ("sape-ff", {})
+    assert silhouettes.parse_variant("sape-ff/chamfer/no-tangle-feedback") == (
+        "sape-ff", {"data_term": "chamfer", "tangle_feedback": False})
+    with pytest.raises(ValueError, match="unknown variant"):
+        silhouettes.parse_variant("pff/bogus")

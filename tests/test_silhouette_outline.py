@@ -12,6 +12,7 @@ from sape_geo_plugins.silhouette import (
     AllForegroundError,
     NoForegroundError,
     ShapeTooSmallError,
+    SilhouetteError,
     load_silhouette,
 )
 from sape_geo_plugins.silhouette.shapes import (
@@ -81,7 +82,7 @@ def test_holes_and_other_components_are_reported(tmp_path):
     save_silhouette_image(tmp_path / "a.png", coverage)
     target = load_silhouette(tmp_path / "a.png")
     notes = " ".join(target.notes)
-    assert "1 other foreground component" in notes
+    assert "holds 2 separate shapes: fitted the largest" in notes and "--component" in notes
     assert "1 hole" in notes
     assert target.region.sum() > (coverage >= 0.5).sum()  # the hole is filled in the target region
 
@@ -91,7 +92,12 @@ def test_largest_component_wins(tmp_path):
     save_silhouette_image(tmp_path / "two.png", both)
     target = load_silhouette(tmp_path / "two.png")
     assert target.outline[:, 0].min() > SIZE * 0.3  # the gear on the right, not the star on the left
-    assert "1 other foreground component" in target.notes[0]
+    assert "holds 2 separate shapes: fitted the largest" in target.notes[0]
+    star = load_silhouette(tmp_path / "two.png", component=1)
+    assert star.outline[:, 0].max() < SIZE * 0.5  # --component 1: the star on the left
+    assert "fitted number 1 by size" in star.notes[0]
+    with pytest.raises(SilhouetteError, match="holds 2 shape"):
+        load_silhouette(tmp_path / "two.png", component=2)
 
 
 def test_polyline_input_is_rasterised_on_its_own_grid(tmp_path):

@@ -9,7 +9,7 @@ import torch
 
 from sape_geo import MaskDomain, MethodConfig, ModelSpec, build_model
 from sape_geo.fitting import FitConfig
-from sape_geo.geometry.polygon import read_polyline
+from sape_geo.geometry.polygon import read_polyline, self_intersections, signed_area
 from sape_geo_apps.cli import main
 from sape_geo_plugins.silhouette import SilhouetteConfig, SilhouetteFit, fit_silhouette, load_silhouette, score_curve
 from sape_geo_plugins.silhouette.outline import silhouette_from_polyline
@@ -66,9 +66,9 @@ def test_calibration_keeps_open_channels_of_static_encodings():
     assert torch.equal(model.mlp[0].weight, first_layer)
 
 
-def test_loss_feedback_flags_the_misplaced_point():
+def test_chamfer_loss_feedback_flags_the_misplaced_point():
     square = np.array([[0.0, 0.0], [100.0, 0.0], [100.0, 100.0], [0.0, 100.0]])
-    task = SilhouetteFit(silhouette_from_polyline(square), SilhouetteConfig(points=100, target_samples=400))
+    task = SilhouetteFit(silhouette_from_polyline(square), SilhouetteConfig(points=100, target_samples=400, data_term="chamfer"))
     on_target = task.target_points[::4].clone()
     total, before = task.loss(on_target, None)
     assert float(total) < 1e-3 and float(before.max()) < 1e-3
@@ -80,6 +80,49 @@ def test_loss_feedback_flags_the_misplaced_point():
     # The outline samples the moved point left behind now pull its neighbours: they report misfit too.
     assert float(per_point[9] + per_point[11]) > 1.5 * float(before[9] + before[11])
     total_moved.backward()
+
+
+def test_ordered_loss_pulls_each_point_to_its_own_outline_sample():
+    square = np.array([[0.0, 0.0], [100.0, 0.0], [100.0, 100.0], [0.0, 100.0]])
+    task = SilhouetteFit(silhouette_from_polyline(square), SilhouetteConfig(points=100))
+    targets = task.ordered_points
+    # The targets trace the outline once, in the calibrated circle's direction, each one in the
+    # direction of its circle point (arc length along a square differs from the angle by < 0.11 rad).
+    assert signed_area(targets.numpy()) > 0
+    circle = unit_circle(task.coords)
+    angle = torch.atan2(circle[:, 0] * targets[:, 1] - circle[:, 1] * targets[:, 0], (circle * targets).sum(dim=1))
+    assert float(angle.abs().max()) < 0.11
+    assert len(self_intersections(targets.numpy())) == 0
+    total, per_point = task.loss(targets.clone(), None)
+    assert float(total) == 0.0 and float(per_point.max()) == 0.0
+    # The same points, shuffled, cover the outline exactly (Chamfer 0) but are far from their own samples.
+    shuffled = targets[torch.randperm(100, generator=torch.Generator().manual_seed(0))]
+    assert float(task.loss(shuffled, None)[0]) > 0.3
+    chamfer = SilhouetteFit(task.target, SilhouetteConfig(points=100, target_samples=100, data_term="chamfer"))
+    chamfer.target_points = targets.clone()
+    assert float(chamfer.loss(shuffled, None)[0]) < 1e-9
+
+
+def test_tangled_stretches_report_no_loss_to_sape():
+    square = np.array([[0.0, 0.0], [100.0, 0.0], [100.0, 100.0], [0.0, 100.0]])
+    task = SilhouetteFit(silhouette_from_polyline(square), SilhouetteConfig(points=40))
+    output = task.ordered_points + 0.1
+    task.guard.tangled = torch.zeros(40, dtype=torch.bool)
+    task.guard.tangled[5:9] = True
+    _, per_point = task.loss(output, None)
+    assert float(per_point[5:9].abs().max()) == 0.0 and float(per_point[:5].min()) > 0.0
+    plain = SilhouetteFit(task.target, SilhouetteConfig(points=40, tangle_feedback=False))
+    plain.guard.tangled = task.guard.tangled
+    assert float(plain.loss(output, None)[1][5:9].min()) > 0.0
+
+
+def test_score_counts_self_intersections_of_a_folded_curve():
+    square = np.array([[0.0, 0.0], [100.0, 0.0], [100.0, 100.0], [0.0, 100.0]])
+    target = silhouette_from_polyline(square)
+    assert score_curve(square, target)["self_intersections"] == 0 and score_curve(square, target)["simple"]
+    bow_tie = square[[0, 2, 1, 3]]
+    scores = score_curve(bow_tie, target)
+    assert scores["self_intersections"] == 1 and not scores["simple"]
 
 
 def test_score_counts_area_outside_the_image(tmp_path):
@@ -101,6 +144,7 @@ def test_fit_writes_the_run_directory_in_pixel_coordinates(tmp_path, star_png):
     run = result.path
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["iou"] > 0.95, metrics["iou"]
+    assert metrics["self_intersections"] == 0 and metrics["simple"] is True
     assert metrics["calibration_steps"] == QUICK.calibration_steps
     lines = (run / "result.csv").read_text().splitlines()
     assert len(lines) == QUICK.points and all(len(line.split(",")) == 2 for line in lines)
@@ -127,9 +171,13 @@ def toothed_half_circle(teeth: int = 10, samples: int = 400) -> np.ndarray:
     return np.column_stack([radius * np.cos(angle), radius * np.sin(angle)]) * 100 + 120
 
 
-def test_sape_opens_frequencies_where_the_outline_has_detail():
+@pytest.mark.parametrize("data_term, factor", [("ordered", 1.5), ("chamfer", 2.0)])
+def test_sape_opens_frequencies_where_the_outline_has_detail(data_term, factor):
+    # The ordered term also charges the smooth half for sliding its points along the outline to their
+    # arc-length places, so there the contrast is lower than with Chamfer, which lets points slide freely.
     target = silhouette_from_polyline(toothed_half_circle())
-    config = SilhouetteConfig(points=128, target_samples=800, mask_resolution=64, calibration_steps=300, calibration_lr=3e-3)
+    config = SilhouetteConfig(points=128, target_samples=800, mask_resolution=64, calibration_steps=300, calibration_lr=3e-3,
+                              data_term=data_term)
     method = MethodConfig("sape-ff", sigma=6.0, epsilon=5e-3, **TINY)
     result = fit_silhouette(target, method, None, points=config.points, steps=300, config=config, **FIT)
     task = SilhouetteFit(target, config)
@@ -137,7 +185,7 @@ def test_sape_opens_frequencies_where_the_outline_has_detail():
     progress = result.progress
     smooth = curve[:, 0] < 120 - 30
     detailed = curve[:, 0] > 120 + 30
-    assert progress[detailed].mean() > 2 * progress[smooth].mean() + 1.0, (progress[detailed].mean(), progress[smooth].mean())
+    assert progress[detailed].mean() > factor * progress[smooth].mean() + 1.0, (progress[detailed].mean(), progress[smooth].mean())
 
 
 @pytest.mark.parametrize("method", ["none", "siren", "ff", "pff", "sape-ff", "rbfg", "sape-rbfg"])

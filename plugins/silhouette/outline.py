@@ -104,19 +104,23 @@ class SilhouetteTarget:
         }
 
 
-def load_silhouette(path: str | os.PathLike) -> SilhouetteTarget:
+def load_silhouette(path: str | os.PathLike, component: int = 0) -> SilhouetteTarget:
     """Read an image or a polyline file (``.csv``, ``.txt``, ``.xy``) into a :class:`SilhouetteTarget`.
+
+    ``component``: which shape of an image to fit, by size (0: the largest, 1: the next, ...).
 
     Raises
     ------
     sape_geo.imaging.ImageReadError : missing, unreadable or empty image.
     sape_geo.geometry.polygon.PolylineReadError : bad polyline file.
-    SilhouetteError : no foreground, all foreground, or a shape too small to outline.
+    SilhouetteError : no foreground, all foreground, a shape too small to outline, or no such component.
     """
     path = Path(path)
     if path.suffix.lower() in POLYLINE_SUFFIXES:
+        if component != 0:
+            raise SilhouetteError(f"{path}: a polyline file holds one shape; --component must be 0, got {component}")
         return silhouette_from_polyline(read_polyline(path), path)
-    return silhouette_from_image(read_image(path))
+    return silhouette_from_image(read_image(path), component)
 
 
 def silhouette_from_polyline(polygon: np.ndarray, source: Path = Path("<polyline>")) -> SilhouetteTarget:
@@ -135,27 +139,39 @@ def silhouette_from_polyline(polygon: np.ndarray, source: Path = Path("<polyline
     return SilhouetteTarget(polygon, region, grid, (False,) * 4, source, "polyline", "polygon")
 
 
-def silhouette_from_image(image: LoadedImage) -> SilhouetteTarget:
-    """The largest shape of an image and its outer boundary (see the module docstring)."""
+def silhouette_from_image(image: LoadedImage, component: int = 0) -> SilhouetteTarget:
+    """One shape of an image (``component``: 0 the largest, 1 the next by size, ...) and its outer
+    boundary (see the module docstring). The notes say which shape was chosen among how many."""
     from scipy import ndimage
     from skimage import measure
 
+    if not (isinstance(component, (int, np.integer)) and component >= 0):
+        raise SilhouetteError(f"component must be an integer >= 0, got {component!r}")
     foreground, how = foreground_mask(image)
     labels, count = measure.label(foreground, connectivity=2, return_num=True)
     sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
-    largest = int(np.argmax(sizes)) + 1
-    component = labels == largest
-    if sizes[largest - 1] < MIN_SHAPE_PIXELS:
+    by_size = np.argsort(-sizes, kind="stable")
+    if component >= count:
+        listing = ", ".join(f"{rank}: {sizes[label]} px" for rank, label in enumerate(by_size[:10]))
+        raise SilhouetteError(f"{image.path}: --component {component} asked for, but the image holds {count} shape(s) ({listing})")
+    chosen = int(by_size[component]) + 1
+    region_pixels = labels == chosen
+    if sizes[chosen - 1] < MIN_SHAPE_PIXELS:
+        which = "the largest shape" if component == 0 else f"shape {component} by size"
         raise ShapeTooSmallError(
-            f"{image.path}: the largest shape has {sizes[largest - 1]} pixel(s); an outline needs at least {MIN_SHAPE_PIXELS}"
+            f"{image.path}: {which} has {sizes[chosen - 1]} pixel(s); an outline needs at least {MIN_SHAPE_PIXELS}"
         )
     # Background holes are 4-connected, the complement of 8-connected foreground.
-    region = ndimage.binary_fill_holes(component)
+    region = ndimage.binary_fill_holes(region_pixels)
     notes = []
     if count > 1:
-        others = np.delete(sizes, largest - 1)
-        notes.append(f"ignored {count - 1} other foreground component(s) ({int(others.sum())} px, largest {int(others.max())} px)")
-    holes, hole_count = ndimage.label(region & ~component)
+        others = np.delete(sizes, chosen - 1)
+        rank = "the largest" if component == 0 else f"number {component} by size (0 = the largest)"
+        notes.append(
+            f"the image holds {count} separate shapes: fitted {rank}, {int(sizes[chosen - 1])} px; ignored "
+            f"{count - 1} other(s) ({int(others.sum())} px, largest {int(others.max())} px); --component N picks another"
+        )
+    holes, hole_count = ndimage.label(region & ~region_pixels)
     if hole_count:
         notes.append(f"ignored {hole_count} hole(s) in the shape ({int((holes > 0).sum())} px), only its outer boundary is fitted")
     touches = (bool(region[0].any()), bool(region[-1].any()), bool(region[:, 0].any()), bool(region[:, -1].any()))

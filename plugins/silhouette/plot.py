@@ -10,9 +10,15 @@ from sape_geo_plugins.silhouette.outline import SilhouetteTarget
 
 
 def plot_silhouette_fit(
-    path: str | os.PathLike, curve: np.ndarray, progress: np.ndarray, target: SilhouetteTarget, max_progress: float
+    path: str | os.PathLike,
+    curve: np.ndarray,
+    progress: np.ndarray,
+    target: SilhouetteTarget,
+    max_progress: float,
+    crossings: np.ndarray | None = None,
 ) -> None:
-    """Draw the target region in grey and the closed curve on top, each segment coloured by progress.
+    """Draw the target region in grey and the closed curve on top, each segment coloured by progress;
+    self-intersections are circled in cyan and counted in the title.
 
     Parameters
     ----------
@@ -21,6 +27,7 @@ def plot_silhouette_fit(
     progress : (N,) progress per curve point (levels open); a segment takes its start point's value.
     target : the silhouette (its region is drawn on its own pixel grid, image rows downwards).
     max_progress : top of the colour scale (the number of levels; 0 for methods without a mask).
+    crossings : (M, 2) points where the curve crosses itself (none: a simple polygon).
     """
     import matplotlib
 
@@ -47,12 +54,18 @@ def plot_silhouette_fit(
     axes.add_collection(lines)
     colour_bar = figure.colorbar(lines, ax=axes, fraction=0.046, pad=0.04)
     colour_bar.set_label("progress (encoding levels open)")
+    crossings = np.zeros((0, 2)) if crossings is None else np.asarray(crossings, dtype=np.float64).reshape(-1, 2)
+    if len(crossings):
+        axes.scatter(crossings[:, 0], crossings[:, 1], s=90, facecolors="none", edgecolors="cyan", linewidths=1.5,
+                     label=f"self-intersection ({len(crossings)})", zorder=3)
+        axes.legend(loc="lower right", fontsize=8)
     low = np.minimum(curve.min(axis=0), (extent[0], extent[3]))
     high = np.maximum(curve.max(axis=0), (extent[1], extent[2]))
     axes.set_xlim(low[0], high[0])
     axes.set_ylim(high[1], low[1])  # image rows grow downwards
     axes.set_aspect("equal")
-    axes.set_title(f"{target.source.name}: curve over the silhouette, coloured by SAPE progress", fontsize=9)
+    validity = "a simple polygon" if len(crossings) == 0 else f"{len(crossings)} self-intersection(s)"
+    axes.set_title(f"{target.source.name}: curve over the silhouette, coloured by SAPE progress; {validity}", fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=100, format="png")
     plt.close(figure)

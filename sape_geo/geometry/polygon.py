@@ -180,3 +180,147 @@ def even_odd_fill(
         np.add.at(toggles, (row_index, first_right), 1)
     return (np.cumsum(toggles[:, :width], axis=1) % 2).astype(bool)
 
+
+
+def _orientation(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Sign of the turn ``a -> b -> c``: +1 left, -1 right, 0 collinear (broadcast over leading axes)."""
+    cross = (b[..., 0] - a[..., 0]) * (c[..., 1] - a[..., 1]) - (b[..., 1] - a[..., 1]) * (c[..., 0] - a[..., 0])
+    return np.sign(cross)
+
+
+def _on_segment(a: np.ndarray, b: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Whether ``p``, already known collinear with segment ``a b``, lies within its bounding box."""
+    return (
+        (np.minimum(a[..., 0], b[..., 0]) <= p[..., 0]) & (p[..., 0] <= np.maximum(a[..., 0], b[..., 0]))
+        & (np.minimum(a[..., 1], b[..., 1]) <= p[..., 1]) & (p[..., 1] <= np.maximum(a[..., 1], b[..., 1]))
+    )
+
+
+def self_intersections(points: np.ndarray, chunk: int = 512) -> np.ndarray:
+    """Every pair of edges of a closed polyline that meet where a simple polygon's edges may not.
+
+    Edge ``i`` runs from vertex ``i`` to vertex ``i + 1`` (the last edge closes the polyline). Two
+    edges that are not neighbours along the polyline intersect when they cross, touch, or overlap
+    (segment-segment orientation tests in float64, not a rasteriser). Two neighbours, which share a
+    vertex, count when they overlap beyond it: the polyline doubles back on itself. A zero-length edge
+    (a repeated vertex) overlaps its neighbours and is reported with them. A closed polyline is a
+    simple polygon exactly when this returns no pair.
+
+    Parameters
+    ----------
+    points : (K, 2) vertices, K >= 3, no repeated last vertex.
+    chunk : edges tested against all others at once (memory ``chunk * K``).
+
+    Returns
+    -------
+    (M, 2) int64 edge index pairs ``i < j``, sorted; ``M`` is the self-intersection count.
+
+    Example
+    -------
+    >>> self_intersections(np.array([[0, 0], [1, 1], [1, 0], [0, 1]]))  # a bow tie
+    array([[0, 2]])
+    """
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) < 3:
+        raise ValueError(f"expected a (K >= 3, 2) closed polyline, got shape {points.shape}")
+    count = len(points)
+    starts, ends = points, np.roll(points, -1, axis=0)
+    low, high = np.minimum(starts, ends), np.maximum(starts, ends)
+    found = []
+    for first in range(0, count, chunk):
+        rows = np.arange(first, min(first + chunk, count))
+        # Candidate pairs (i, j > i) whose bounding boxes overlap: a cheap filter before orientations.
+        overlap = (
+            (low[rows, None, 0] <= high[None, :, 0]) & (low[None, :, 0] <= high[rows, None, 0])
+            & (low[rows, None, 1] <= high[None, :, 1]) & (low[None, :, 1] <= high[rows, None, 1])
+        )
+        overlap &= np.arange(count)[None, :] > rows[:, None]
+        i, j = np.nonzero(overlap)
+        i = rows[i]
+        if len(i) == 0:
+            continue
+        a, b, c, d = starts[i], ends[i], starts[j], ends[j]
+        o1, o2 = _orientation(a, b, c), _orientation(a, b, d)
+        o3, o4 = _orientation(c, d, a), _orientation(c, d, b)
+        neighbours = (j == i + 1) | ((i == 0) & (j == count - 1))
+        proper = (o1 * o2 < 0) & (o3 * o4 < 0)
+        touching = (
+            ((o1 == 0) & _on_segment(a, b, c)) | ((o2 == 0) & _on_segment(a, b, d))
+            | ((o3 == 0) & _on_segment(c, d, a)) | ((o4 == 0) & _on_segment(c, d, b))
+        )
+        # Neighbours always touch at their shared vertex; they intersect only when they also overlap,
+        # i.e. are collinear and point back over each other (or one of them has zero length).
+        shared_forward = j == i + 1
+        shared = np.where(shared_forward[:, None], b, a)  # vertex i + 1, or vertex 0 for the closing pair
+        other_i = np.where(shared_forward[:, None], a, b)
+        other_j = np.where(shared_forward[:, None], d, c)
+        back = np.einsum("ij,ij->i", other_i - shared, other_j - shared)
+        degenerate = np.all(a == b, axis=1) | np.all(c == d, axis=1)
+        doubled = (o1 == 0) & (o2 == 0) & ((back > 0) | degenerate)
+        hit = np.where(neighbours, doubled, proper | touching)
+        found.append(np.column_stack([i[hit], j[hit]]))
+    if not found:
+        return np.zeros((0, 2), dtype=np.int64)
+    pairs = np.concatenate(found).astype(np.int64)
+    return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+
+
+def intersection_points(points: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Where the edge pairs of :func:`self_intersections` meet ``(M, 2)`` (a touching or overlapping
+    pair: the middle of the closest vertices), for marking them in pictures."""
+    points = np.asarray(points, dtype=np.float64)
+    if len(pairs) == 0:
+        return np.zeros((0, 2))
+    ends = np.roll(points, -1, axis=0)
+    a, b = points[pairs[:, 0]], ends[pairs[:, 0]]
+    c, d = points[pairs[:, 1]], ends[pairs[:, 1]]
+    r, s = b - a, d - c
+    denominator = r[:, 0] * s[:, 1] - r[:, 1] * s[:, 0]
+    t = ((c - a)[:, 0] * s[:, 1] - (c - a)[:, 1] * s[:, 0]) / np.where(denominator == 0, 1.0, denominator)
+    crossing = a + np.clip(t, 0.0, 1.0)[:, None] * r
+    return np.where((denominator == 0)[:, None], 0.5 * (a + c), crossing)
+
+
+def best_cyclic_shift(points: np.ndarray, reference: np.ndarray) -> int:
+    """The shift ``k`` minimising ``sum_i |points[(i + k) % K] - reference[i]|^2`` over all ``K`` shifts.
+
+    Both are ``(K, D)`` samples of closed curves; the sum of squares expands to two constants minus
+    twice a circular cross-correlation, computed for every shift at once with the FFT (``O(K log K)``).
+
+    Example
+    -------
+    >>> square = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    >>> best_cyclic_shift(np.roll(square, 1, axis=0), square)
+    1
+    """
+    points, reference = np.asarray(points, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    if points.shape != reference.shape:
+        raise ValueError(f"points {points.shape} and reference {reference.shape} must have one shape")
+    # correlation[k] = sum_i points[i + k] . reference[i]
+    spectrum = np.fft.fft(points, axis=0) * np.conj(np.fft.fft(reference, axis=0))
+    correlation = np.fft.ifft(spectrum, axis=0).real.sum(axis=1)
+    return int(np.argmax(correlation))
+
+
+def ordered_correspondence(outline: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """One outline point per reference point, in the reference's order: the order-aware target of a curve.
+
+    The outline is resampled at ``len(reference)`` points evenly spaced by arc length, turned to the
+    reference's orientation (the sign of the signed area), and shifted cyclically to lie closest to it
+    (:func:`best_cyclic_shift`). Matching curve point ``i`` to sample ``i`` asks the curve to trace the
+    outline once, in order; a set-to-set distance (Chamfer) asks only that the points cover it, and
+    lets a curve jump across a shape and cross itself.
+
+    Parameters
+    ----------
+    outline : (K, 2) closed polyline, no repeated last vertex.
+    reference : (N, 2) the curve as it is now (e.g. the circle a fit starts from), N >= 3.
+
+    Returns
+    -------
+    (N, 2) outline samples; sample ``i`` is curve point ``i``'s target.
+    """
+    samples = resample_closed_polyline(outline, len(reference))
+    if np.sign(signed_area(samples)) != np.sign(signed_area(reference)):
+        samples = samples[::-1]
+    return np.roll(samples, -best_cyclic_shift(samples, reference), axis=0)
