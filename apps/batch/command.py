@@ -76,7 +76,7 @@ def _print_report(report: BatchReport) -> None:
     counts = ", ".join(f"{n} {status}" for status, n in report.counts().items())
     print(f"batch: {len(report.outcomes)} jobs: {counts}")
     for run_name, why in report.redone:
-        print(f"  redone  {run_name}: {why}")
+        print(f"  rerun   {run_name}: {why}")
     for outcome in report.failed:
         print(f"  failed  {outcome.run_name}: {outcome.error}  (details: {report.out / outcome.run_name / 'error.json'})")
     print(f"summary: {report.summary_markdown}  {report.summary_csv}")
