@@ -117,7 +117,8 @@ def is_run_directory(path: str | os.PathLike) -> bool:
     return path.is_dir() and not path.is_symlink() and foreign_entries(path) == []
 
 
-def _explain_os_error(error: OSError) -> str:
+def explain_os_error(error: OSError) -> str:
+    """Why an ``OSError`` happened, in words (read-only file system, a file in the way, ...)."""
     reasons = {
         errno.EROFS: "the file system is read-only",
         errno.EACCES: "permission denied",
@@ -163,7 +164,7 @@ class RunLock:
             try:
                 descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
             except OSError as error:
-                raise RunDirectoryError(f"cannot create the run directory {self.run_path}: {_explain_os_error(error)}") from None
+                raise RunDirectoryError(f"cannot create the run directory {self.run_path}: {explain_os_error(error)}") from None
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -357,7 +358,7 @@ class RunDirectory:
         except BaseException as error:
             self._release_after_failed_start()
             if isinstance(error, OSError) and not isinstance(error, RunDirectoryError):
-                raise RunDirectoryError(f"cannot create the run directory {self.path}: {_explain_os_error(error)}") from None
+                raise RunDirectoryError(f"cannot create the run directory {self.path}: {explain_os_error(error)}") from None
             raise
 
     def _release_after_failed_start(self) -> None:
@@ -383,7 +384,7 @@ class RunDirectory:
             except OSError as error:
                 self._created_parents = missing[: missing.index(folder)]
                 self._remove_created_parents()
-                raise RunDirectoryError(f"cannot create the run directory {self.path}: {_explain_os_error(error)}") from None
+                raise RunDirectoryError(f"cannot create the run directory {self.path}: {explain_os_error(error)}") from None
         return missing
 
     def _remove_created_parents(self) -> None:
@@ -506,8 +507,16 @@ class RunDirectory:
                 old.rmdir()
             self._committed = True
             shutil.rmtree(self.staging, ignore_errors=True)  # the previous run, swapped out
+        elif final.is_dir():
+            # An empty folder the user made (maybe the working directory, or a mount point): keep it
+            # and move the files in, metrics.json last, so the run counts as complete only when whole.
+            names = sorted(entry.name for entry in self.staging.iterdir())
+            for name in sorted(names, key=lambda name: name == METRICS_FILE):
+                os.rename(self.staging / name, final / name)
+            self._committed = True
+            self.staging.rmdir()
         else:
-            os.rename(self.staging, final)  # also replaces an empty folder
+            os.rename(self.staging, final)
             self._committed = True
         self._release()
 

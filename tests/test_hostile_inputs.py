@@ -313,6 +313,22 @@ def test_out_under_a_file_is_an_error(tmp_path, capsys):
     assert code == 2 and "is not a directory" in err and blocker.read_text() == "precious"
 
 
+def test_batch_out_under_a_file_is_an_error(tmp_path, capsys):
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("precious")
+    code, _, err = cli(capsys, "batch", batch_pipeline(tmp_path), "--out", blocker / "batch")
+    assert code == 2 and "cannot create the batch folder" in err and "is a file" in err and blocker.read_text() == "precious"
+
+
+def test_an_empty_folder_given_as_out_is_kept_and_filled(tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "here"
+    folder.mkdir()
+    inode = folder.stat().st_ino
+    monkeypatch.chdir(folder)
+    fit1d_run(capsys, Path("."))
+    assert folder.stat().st_ino == inode and is_complete_run(folder) and siblings_left(folder) == []
+
+
 def test_out_on_a_read_only_file_system_is_an_error(tmp_path, capsys, monkeypatch):
     read_only = tmp_path / "mnt"
     read_only.mkdir()

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from tqdm import tqdm
 
 from sape_geo.registry import TaskPlugin
+from sape_geo.runs import RunDirectoryError, explain_os_error
 from sape_geo_apps.batch.local_engine import LocalEngine
 from sape_geo_apps.batch.pipeline import Job, Pipeline, load_pipeline
 from sape_geo_apps.batch.ray_engine import RayEngine
@@ -130,7 +131,10 @@ def run_pipeline(
     out_root = Path(out).absolute()
     if out_root.exists() and not out_root.is_dir():
         raise NotADirectoryError(f"--out {out_root} exists and is not a folder")
-    out_root.mkdir(parents=True, exist_ok=True)
+    try:
+        out_root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RunDirectoryError(f"cannot create the batch folder {out_root}: {explain_os_error(error)}") from None
 
     outcomes: dict[str, JobOutcome] = {job.run_name: JobOutcome(job.run_name, NOT_RUN) for job in pipeline.jobs}
     todo, redone = [], []
