@@ -1,4 +1,4 @@
-"""2-D image regression, the paper's image task (SAPE.md section 5): pixel position -> colour.
+"""2-D image regression, the paper's image task (docs/method.md, "Images"): pixel position -> colour.
 
 The network sees a regular grid holding 25% of the pixels (every second row and column) and is scored
 by PSNR on all pixels, on the held-out 75%, and on the training pixels, separately. SAPE keeps its

@@ -1,4 +1,4 @@
-"""3-D occupancy, the paper's shape task (SAPE.md section 5): point in ``[-1, 1]^3`` -> inside logit.
+"""3-D occupancy, the paper's shape task (docs/method.md, "Occupancy"): point in ``[-1, 1]^3`` -> inside logit.
 
 The mesh is normalised (bounding-box centre to the origin, longest side to ``[-0.9, 0.9]``) and a pool
 of training points is drawn as the paper: 1/3 uniform in the box, 1/3 surface + N(0, 0.1), 1/3 surface

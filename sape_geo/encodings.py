@@ -3,7 +3,7 @@
 Every encoding maps coordinates ``(N, d)`` in the normalised domain ``[-1, 1]^d`` to features ``(N, n)``.
 The first ``d`` channels are the identity (level 0, always on); the remaining channels are grouped into
 levels ``1..L`` in ascending order of Lipschitz constant, so a mask can open them coarse to fine
-(SAPE.md section 2). Each encoding exposes:
+(docs/method.md, "Encodings"). Each encoding exposes:
 
 - ``out_dim``: ``n``, the number of channels;
 - ``levels``: a ``(n,)`` long buffer with the level of each channel (non-decreasing);

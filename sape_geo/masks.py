@@ -1,4 +1,5 @@
-"""Mask policies: which encoding levels are open, where, and when (SAPE.md sections 3-4).
+"""Mask policies: which encoding levels are open, where, and when (docs/method.md, "Progressive encoding"
+and "Spatially-adaptive progress (SAPE)").
 
 The state of every policy is a **progress** ``P`` in ``[0, L]`` per location (one number, not a mask):
 level ``j = 1..L`` is open by ``alpha_j = clamp(P - (j - 1), 0, 1)`` (Eq. 4's linear ramp) and the

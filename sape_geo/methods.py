@@ -25,7 +25,7 @@ DEFAULT_METHOD = "sape-ff"
 
 @dataclass(frozen=True)
 class MaskDomain:
-    """Where a task keeps SAPE's progress (SAPE.md section 4).
+    """Where a task keeps SAPE's progress (docs/method.md, "Spatially-adaptive progress (SAPE)").
 
     Attributes
     ----------

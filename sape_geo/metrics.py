@@ -1,6 +1,6 @@
 """Scores shared by several tasks: PSNR of signals in ``[0, 1]`` and intersection over union of labels.
 
-Definitions follow SAPE.md section 5: ``PSNR = 10 log10(1 / MSE)`` on values in ``[0, 1]`` with the
+Definitions follow docs/method.md, "Metrics": ``PSNR = 10 log10(1 / MSE)`` on values in ``[0, 1]`` with the
 prediction clamped into that range; IoU ``= |A and B| / |A or B|`` of two boolean labellings of the
 same samples (pixels of one raster, or occupancy of one set of points).
 """

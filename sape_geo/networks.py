@@ -56,7 +56,7 @@ def relu_mlp(in_dim: int, hidden_dim: int, num_hidden_layers: int, out_dim: int)
 
 
 class MaskedEncodingMLP(FieldModel):
-    """``f_theta(m(t, p) * E(p))``: encoding, mask, ReLU MLP (SAPE.md section 1).
+    """``f_theta(m(t, p) * E(p))``: encoding, mask, ReLU MLP (docs/method.md, "The network").
 
     Parameters
     ----------

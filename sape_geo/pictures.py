@@ -1,7 +1,7 @@
 """Pictures every task draws: the frequency heat map (SAPE's progress per location) with a colour bar.
 
 The heat map is the progress ``P`` in ``[0, L]``, the number of encoding levels open at each location
-(SAPE.md section 4, the paper's Fig. 6, 8, 10). All heat maps share one colour map and a scale fixed
+(docs/method.md, "The heat map"; the paper's Fig. 6, 8, 10). All heat maps share one colour map and a scale fixed
 to ``[0, L]`` so pictures of different runs compare by eye.
 """
 

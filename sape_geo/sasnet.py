@@ -8,7 +8,7 @@ increasing ``|k|``. A **mask network** (a multiresolution hash grid, a small ReL
 gives, per point, one value in ``[0, 1]`` for each high band of the first layer and for each neuron group
 of every later sine layer; the values multiply those neurons' outputs. The masks play SAPE's role
 (which frequencies are open where) but are learned jointly with the backbone by gradient instead of
-being opened by a loss threshold (SAPE.md section 8).
+being opened by a loss threshold (docs/method.md, "SASNet").
 
 The first layer's frequencies are a buffer, not a parameter, so no optimiser can move them and the
 parameter count is the trainable one. ``num_hidden_layers`` counts the sine layers including the frozen

@@ -1,4 +1,4 @@
-"""Mesh transfer: the source's tessellation onto the target's shape (SAPE.md section 5).
+"""Mesh transfer: the source's tessellation onto the target's shape (docs/method.md, "Mesh transfer").
 
 Python: :func:`transfer_mesh`. Command: ``sape-geo transfer SOURCE TARGET --landmarks FILE --out RUN``.
 """

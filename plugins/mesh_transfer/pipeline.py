@@ -1,6 +1,6 @@
 """Mesh transfer end to end: inputs -> common frame -> affine fit -> biharmonic deformation -> network.
 
-:func:`prepare_transfer` runs the classic stages (SAPE.md section 5) and returns a
+:func:`prepare_transfer` runs the classic stages (docs/method.md, "Initialisation") and returns a
 :class:`PreparedTransfer`; :func:`transfer_mesh` is the one-call Python API on top of it, for every
 method: the network methods of :mod:`sape_geo.methods` through :func:`sape_geo.experiment.run_task`,
 and ``affine`` / ``biharmonic`` (the initialisation alone, for comparisons).

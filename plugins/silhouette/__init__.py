@@ -1,4 +1,4 @@
-"""2-D silhouettes: deform a circle onto an outline (SAPE.md section 5, the paper's MPEG-7 task).
+"""2-D silhouettes: deform a circle onto an outline (docs/method.md, "Silhouettes"; the paper's MPEG-7 task).
 
 Input: a silhouette image (any mode; light on dark, dark on light or opaque on transparent; the shape
 may touch the border) or a closed polyline file (``x,y`` a line). The largest shape's outer boundary is

@@ -1,6 +1,6 @@
 """Differentiable nearest-point distances and the symmetric Chamfer distance, in any dimension.
 
-Definitions (SAPE.md section 5): for point sets ``A`` and ``B``,
+Definitions (docs/method.md, "Chamfer distance"): for point sets ``A`` and ``B``,
 ``chamfer(A, B) = mean_a d(a, B) + mean_b d(b, A)`` with ``d`` the Euclidean distance to the nearest
 point; ``squared=True`` uses ``d^2`` (losses), ``squared=False`` uses ``d`` (reports).
 """

@@ -1,5 +1,5 @@
 """Differentiable (torch) surface samples and distortion energies of a map between two meshes with the
-same connectivity (SAPE.md section 5).
+same connectivity (docs/method.md, "Distortion energies").
 
 For triangle ``t`` of the source, with edge vectors written in the triangle's own orthonormal 2-D
 frame as the columns of ``S_t`` (2 x 2), and the deformed triangle's 3-D edge vectors as the columns
