@@ -27,15 +27,15 @@ def test_transfer_summary_averages_seeds_within_a_pair_first():
     assert any("Dirichlet" in line and "WORSE" in line for line in lines)
 
 
-def _silhouette_run(shape, method, seed, iou, crossings=0, restored=-1):
-    return {"shape": shape, "method": method, "seed": seed, "iou": iou, "self_intersections": crossings, "restored_step": restored,
+def _silhouette_run(shape, method, seed, iou, crossings=0, restored=False):
+    return {"shape": shape, "method": method, "seed": seed, "iou": iou, "self_intersections": crossings, "restored": restored,
             "chamfer_pct_diag": 1.0, "hausdorff_pct_diag": 2.0, "seconds": 1.0, "cpu_seconds": 1.0}
 
 
 def test_silhouette_summary_reports_each_seed():
     runs = [
         _silhouette_run("a", "pff", 0, 0.9), _silhouette_run("b", "pff", 0, 0.7, crossings=3),
-        _silhouette_run("a", "pff", 1, 1.0), _silhouette_run("b", "pff", 1, 0.8, restored=40),
+        _silhouette_run("a", "pff", 1, 1.0), _silhouette_run("b", "pff", 1, 0.8, restored=True),
     ]
     (row,) = silhouettes.summary_rows(runs, ["pff", "ff"])
     assert (row["shapes"], row["runs"]) == (2, 4)

@@ -72,7 +72,7 @@ def fit_one(job: tuple[str, str, int, int, int]) -> dict:
         "seed": seed,
         "iou": m["iou"],
         "self_intersections": m["self_intersections"],
-        "restored_step": m["guard_restored_step"],
+        "restored": m["guard_restored"],
         "most_crossings_during_fit": m["guard_most_crossings"],
         "chamfer_pct_diag": m["chamfer_l1_pct_diag"],
         "hausdorff_pct_diag": m["hausdorff_pct_diag"],
@@ -96,7 +96,7 @@ def summary_rows(runs: list[dict], methods: list[str]) -> list[dict]:
         row["min_iou"] = min(r["iou"] for r in chosen)
         row["max_self_intersections"] = max(r["self_intersections"] for r in chosen)
         row["runs_not_simple"] = sum(r["self_intersections"] > 0 for r in chosen)
-        row["runs_restored"] = sum(r["restored_step"] >= 0 for r in chosen)
+        row["runs_restored"] = sum(bool(r["restored"]) for r in chosen)
         row["max_cpu_seconds"] = max(r["cpu_seconds"] for r in chosen)
         row.update({f"iou_seed{seed_row['seed']}": seed_row["mean_iou"]
                     for seed_row in sorted(per_seed, key=lambda seed_row: seed_row["seed"]) if seed_row["method"] == row["method"]})
@@ -162,7 +162,7 @@ def write_report(name: str, settings: dict, runs: list[dict], methods: list[str]
         "## IoU per shape" + (" (mean over the seeds)" if len(settings["seeds"]) > 1 else "") + "\n",
         markdown_table(iou_matrix(runs, methods), ["shape", *methods], "{:.4f}"),
         "## Every run\n",
-        markdown_table(runs, ["shape", "method", "seed", "iou", "self_intersections", "most_crossings_during_fit", "restored_step",
+        markdown_table(runs, ["shape", "method", "seed", "iou", "self_intersections", "most_crossings_during_fit", "restored",
                               "chamfer_pct_diag", "hausdorff_pct_diag", "mean_progress", "seconds", "cpu_seconds", "stop_reason"], "{:.4f}"),
     ]
     write_results(name, {"settings": settings, "summary": rows, "runs": runs}, "\n".join(sections))

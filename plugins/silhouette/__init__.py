@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from functools import partial
 
 from sape_geo.experiment import RunResult, run_task
 from sape_geo.fitting import FitConfig
@@ -131,15 +130,14 @@ def fit_silhouette(
 
 
 def run_silhouette(task: SilhouetteFit, method: MethodConfig, fit_config: FitConfig, out, overwrite: bool, extra_config=None) -> RunResult:
-    """Calibrate to the circle, then fit ``task``, through the core's :func:`~sape_geo.experiment.run_task`."""
-    calibrate = partial(
-        calibrate_to_circle,
-        coords=task.coords,
-        fit_config=fit_config,
-        steps=task.config.calibration_steps,
-        lr=task.config.calibration_lr,
-    )
-    return run_task(task, method, fit_config, out, overwrite, extra_config=extra_config, initialise=calibrate)
+    """Calibrate to the circle, then fit ``task``, through the core's :func:`~sape_geo.experiment.run_task`;
+    the guard of :mod:`.validity` sees the calibrated circle before the first step."""
+    def initialise(model) -> dict:
+        metrics = calibrate_to_circle(model, task.coords, fit_config, task.config.calibration_steps, task.config.calibration_lr)
+        task.guard.start(model)  # the calibrated circle: the simple state to fall back on
+        return metrics
+
+    return run_task(task, method, fit_config, out, overwrite, extra_config=extra_config, initialise=initialise)
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -207,9 +205,11 @@ def _summarise(result: RunResult) -> list[str]:
         else f"curve: NOT simple, {m['self_intersections']} self-intersection(s) (circled in result.png)",
         f"heat map (levels open) mean {m['mean_progress']:.1f} of {m['max_progress']:.0f}",
     ]
-    if m.get("guard_restored_step", -1) >= 0:
+    if m.get("guard_restored"):
+        step = m["guard_restored_step"]
         lines.append(
-            f"the fit ended tangled ({m['guard_final_crossings']} crossing(s)); kept its last simple state, step {m['guard_restored_step']}"
+            f"the fit ended tangled ({m['guard_final_crossings']} crossing(s)); returned its last simple state "
+            + ("(the calibrated circle: try more --points or --data-term ordered)" if step == -1 else f"(step {step})")
         )
     notes = result.extras.get("notes", ())
     lines += [f"input: {note}" for note in notes]

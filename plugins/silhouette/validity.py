@@ -57,7 +57,7 @@ class SimpleCurveGuard:
     Attributes
     ----------
     tangled : (N,) bool tensor, the points on loops at the last check (:func:`tangled_points`).
-    simple_step : the last checked step whose curve was simple (-1: none yet).
+    simple_step : the last checked step whose curve was simple (-1: the starting curve; None: none yet).
     most_crossings : the largest count seen during the fit.
     """
 
@@ -67,14 +67,21 @@ class SimpleCurveGuard:
         self.curve, self.points, self.every = curve, points, every
         self.tangled = torch.zeros(points, dtype=torch.bool)
         self.simple_state: dict[str, torch.Tensor] | None = None
-        self.simple_step = -1
+        self.simple_step: int | None = None
         self.most_crossings = 0
         self.checks = 0
         self.tangled_checks = 0
 
+    def start(self, model: FieldModel) -> None:
+        """Check the curve the fit starts from (the calibrated circle), before its first step."""
+        self.check(-1, model)
+
     def __call__(self, step: int, loss: float, model: FieldModel) -> None:
-        if step % self.every:
-            return
+        if step % self.every == 0:
+            self.check(step, model)
+
+    def check(self, step: int, model: FieldModel) -> None:
+        """Count the crossings of the curve now; mark tangled points; keep the state if it is simple."""
         with torch.no_grad():
             pairs = self_intersections(self.curve(model))
         self.checks += 1
@@ -92,16 +99,18 @@ class SimpleCurveGuard:
 
     def finish(self, model: FieldModel) -> dict[str, float]:
         """Restore the last simple state when the final curve crosses itself. Returns what was done:
-        ``guard_restored_step`` (-1 when the final curve was kept), ``guard_final_crossings`` (before
-        any restore), ``guard_most_crossings`` and ``guard_tangled_checks`` during the fit."""
+        ``guard_restored`` (whether the final curve was replaced), ``guard_restored_step`` (the step
+        of the state returned; -1 the starting curve), ``guard_final_crossings`` (before any restore),
+        ``guard_most_crossings`` and ``guard_tangled_checks`` during the fit."""
         with torch.no_grad():
             final = len(self_intersections(self.curve(model)))
-        restored = -1
+        restored, restored_step = False, None
         if final and self.simple_state is not None:
             model.load_state_dict(self.simple_state)
-            restored = self.simple_step
+            restored, restored_step = True, self.simple_step
         return {
-            "guard_restored_step": restored,
+            "guard_restored": restored,
+            "guard_restored_step": restored_step,
             "guard_final_crossings": final,
             "guard_most_crossings": self.most_crossings,
             "guard_tangled_checks": self.tangled_checks,
