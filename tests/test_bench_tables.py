@@ -47,8 +47,8 @@ def test_silhouette_summary_reports_each_seed():
 
 
 def test_silhouette_variants_name_task_settings():
-    assert silhouettes.parse_variant("sape-ff") == ("sape-ff", {})
+    assert silhouettes.parse_variant("sape-ff") == ("sape-ff", {}, {})
     assert silhouettes.parse_variant("sape-ff/chamfer/no-tangle-feedback") == (
-        "sape-ff", {"data_term": "chamfer", "tangle_feedback": False})
+        "sape-ff", {"data_term": "chamfer", "tangle_feedback": False}, {"lr": 1e-4})
     with pytest.raises(ValueError, match="unknown variant"):
         silhouettes.parse_variant("pff/bogus")
