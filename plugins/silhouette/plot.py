@@ -45,8 +45,8 @@ def plot_silhouette_fit(
     )
     aspect = grid.height / max(grid.width, 1)
     figure, axes = plt.subplots(figsize=(7.0, max(3.0, 6.0 * aspect)))
-    # A light silhouette keeps the dark (low-progress) end of the colour map visible on top of it.
-    axes.imshow(target.region, cmap="Greys", vmin=0.0, vmax=4.0, extent=extent, interpolation="nearest")
+    # A mid-grey silhouette keeps both ends of the colour map (dark: few levels, pale yellow: all) visible.
+    axes.imshow(target.region, cmap="Greys", vmin=0.0, vmax=2.2, extent=extent, interpolation="nearest")
     segments = np.stack([curve, np.roll(curve, -1, axis=0)], axis=1)
     lines = LineCollection(segments, cmap="inferno", linewidths=2.0)
     lines.set_array(np.asarray(progress, dtype=np.float64))
