@@ -164,7 +164,9 @@ def test_model_roundtrip_with_mask_state(tmp_path):
 
     model = build_model(spec("sape-ff", sigma=2.0))
     fit(LineTask(), model, FitConfig(steps=50, progress_bar=False, device="cpu"))
-    RunDirectory(tmp_path / "run").save_model(model)
+    run = RunDirectory(tmp_path / "run")
+    run.save_model(model)
+    run.write_metrics({})  # completes the run: it is moved into place
     restored = load_model(tmp_path / "run")
     x = torch.linspace(-1, 1, 16)[:, None]
     assert torch.equal(model(x, torch.arange(16)), restored(x, torch.arange(16)))

@@ -83,17 +83,25 @@ def test_cli_bad_arguments_clear_error(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_bad_method_setting_creates_no_run_and_keeps_the_old_one(tmp_path):
+def test_bad_method_setting_creates_no_run_and_keeps_the_old_one(tmp_path, monkeypatch):
     from sape_geo_plugins.fit1d import Regression1D
 
     from sape_geo import FitConfig, run_task
 
-    bad = MethodConfig("sasnet", options=(("no_such_option", 1),))
+    with pytest.raises(ValueError, match="no_such_option"):  # refused as soon as the settings are made
+        MethodConfig("sasnet", options=(("no_such_option", 1),))
+
+    def refuse(spec):
+        raise ValueError("a setting the network cannot be built with")
+
+    monkeypatch.setattr("sape_geo.experiment.build_model", refuse)
     with pytest.raises(ValueError):
-        run_task(Regression1D(), bad, FitConfig(steps=5, progress_bar=False), tmp_path / "new")
+        run_task(Regression1D(), MethodConfig("ff"), FitConfig(steps=5, progress_bar=False), tmp_path / "new")
     assert not (tmp_path / "new").exists()
     kept = tmp_path / "kept"
+    monkeypatch.undo()
     fit_1d("ff", out=kept, steps=5, progress_bar=False)
+    monkeypatch.setattr("sape_geo.experiment.build_model", refuse)
     with pytest.raises(ValueError):
-        run_task(Regression1D(), bad, FitConfig(steps=5, progress_bar=False), kept, overwrite=True)
+        run_task(Regression1D(), MethodConfig("ff"), FitConfig(steps=5, progress_bar=False), kept, overwrite=True)
     assert (kept / "metrics.json").is_file()

@@ -33,7 +33,8 @@ def make_run(path, task, metrics=None, arrays=None, files=None, method="sape-ff"
             write(temporary)
     if metrics is not None:
         run.write_metrics(metrics)
-    return path
+        return path
+    return run.staging  # an unfinished run lives in the folder being built beside its final place
 
 
 @pytest.fixture(scope="module")
