@@ -202,5 +202,29 @@ def test_command_line_runs_and_summarises(tmp_path, star_png, capsys):
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "IoU" in printed and str(out) in printed
+    assert "self-intersection" in printed and "Hausdorff" in printed
     assert len((out / "result.csv").read_text().splitlines()) == 64
     assert main(args) == 2  # the run directory exists: refused, not overwritten
+
+
+def test_command_line_fits_the_component_asked_for(tmp_path, capsys):
+    both = render_polygons([star_outline(5) * 0.5 + [0.9, 0.0], star_outline(5) * 0.3 + [-1.2, 0.0]], 96, 0.05)
+    save_silhouette_image(tmp_path / "two.png", both)
+    common = ["--steps", "5", "--points", "32", "--frequencies", "8", "--hidden", "16", "--calibration-steps", "5",
+              "--threads", "1", "--quiet"]
+    assert main(["silhouette", str(tmp_path / "two.png"), "--out", str(tmp_path / "small"), "--component", "1", *common]) == 0
+    printed = capsys.readouterr().out
+    assert "holds 2 separate shapes: fitted number 1 by size" in printed
+    config = json.loads((tmp_path / "small" / "config.json").read_text())
+    assert "fitted number 1" in config["task"]["target"]["notes"][0]
+    assert main(["silhouette", str(tmp_path / "two.png"), "--out", str(tmp_path / "none"), "--component", "5", *common]) == 2
+    captured = capsys.readouterr()
+    assert "holds 2 shape(s)" in captured.err and "Traceback" not in captured.err
+    assert not (tmp_path / "none").exists()
+
+
+def test_help_says_holes_are_outside_the_outline(capsys):
+    with pytest.raises(SystemExit):
+        main(["silhouette", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "holes are outside the outline" in text.lower() and "--component" in text and "--data-term" in text
