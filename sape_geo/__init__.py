@@ -27,7 +27,15 @@ from sape_geo.networks import FieldModel, MaskedEncodingMLP, Siren
 from sape_geo.hashgrid import HashGrid
 from sape_geo.sasnet import SASNet, SASNetSettings  # registers the method "sasnet"; after sape_geo.methods
 from sape_geo.registry import TaskPlugin, discover_tasks
-from sape_geo.runs import RunDirectory, RunDirectoryExistsError, is_complete_run
+from sape_geo.runs import (
+    RunDirectory,
+    RunDirectoryBusyError,
+    RunDirectoryError,
+    RunDirectoryExistsError,
+    is_complete_run,
+    is_run_directory,
+    run_problems,
+)
 
 __version__ = "0.1.0"
 
@@ -53,6 +61,8 @@ __all__ = [
     "ProgressiveMask",
     "RBFGrid",
     "RunDirectory",
+    "RunDirectoryBusyError",
+    "RunDirectoryError",
     "RunDirectoryExistsError",
     "RunResult",
     "SASNet",
@@ -67,6 +77,8 @@ __all__ = [
     "discover_tasks",
     "fit",
     "is_complete_run",
+    "is_run_directory",
+    "run_problems",
     "load_model",
     "load_run",
     "method_names",

@@ -11,8 +11,12 @@
       model.pt        weights, encoding buffers and mask state, with the spec to rebuild the network
       snapshots.npz   optional frames for playback
 
-Every file is written atomically (a temporary file in the same folder, then ``os.replace``), so a crash
-never leaves a half-written file under a final name.
+Every file is written atomically (a temporary file in the same folder, then ``os.replace``), and the
+whole run is built in a hidden folder beside its final place and moved there when ``metrics.json`` is
+written (:class:`RunDirectory`), so a crash never leaves a half-written file or run under a final name,
+and never touches the previous run. ``metrics.json`` records every other file's size and SHA-256
+(:func:`run_problems` checks them); ``.sape-geo-run``, written only by this module, lists the run's
+files, so ``--overwrite`` replaces nothing but a run directory (:func:`is_run_directory`).
 """
 
 from __future__ import annotations
