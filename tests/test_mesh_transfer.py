@@ -63,7 +63,31 @@ def test_landmarks_land_exactly_after_the_biharmonic_stage(prepared):
     np.testing.assert_allclose(prepared.initial_vertices[marks.source_indices], marks.target_positions, atol=1e-9)
     affine_error = np.abs(prepared.affine_vertices[marks.source_indices] - marks.target_positions).max()
     assert affine_error > 1e-3  # the affine fit alone does not reach them: the biharmonic stage does
-    assert set(prepared.stage_seconds) == {"load_seconds", "align_seconds", "biharmonic_seconds"}
+    # init "auto" also tries ARAP (and keeps the biharmonic field here: it turns no triangle over)
+    assert set(prepared.stage_seconds) == {"load_seconds", "align_seconds", "biharmonic_seconds", "arap_seconds"}
+    assert prepared.init == "biharmonic"
+    np.testing.assert_array_equal(prepared.initial_vertices, prepared.biharmonic_vertices)
+
+
+def test_arap_initialisation_lands_the_landmarks_and_keeps_a_bent_limb_rigid(tmp_path):
+    """A bar bent 90 degrees at its middle by landmarks at both ends: ARAP keeps the triangles near rigid
+    (lower Dirichlet) where the biharmonic field shears them; auto picks ARAP only if biharmonic inverts."""
+    import trimesh
+
+    bar = trimesh.creation.box(extents=(4.0, 0.5, 0.5))
+    bar = bar.subdivide().subdivide().subdivide()
+    V, F = np.array(bar.vertices), np.array(bar.faces)
+    left = np.flatnonzero(V[:, 0] < -1.9)
+    right = np.flatnonzero(V[:, 0] > 1.9)
+    handles = np.concatenate([left, right])
+    bent = np.stack([-V[right, 1], V[right, 0], V[right, 2]], axis=1)  # the right end swung 90 degrees about z
+    targets = np.vstack([V[left], bent])
+    prepared = prepare_transfer((V, F), (V, F), (handles, targets), init="arap", target_samples=500, metric_samples=500)
+    np.testing.assert_allclose(prepared.initial_vertices[handles], targets, atol=1e-6)
+    assert prepared.init == "arap" and "arap_seconds" in prepared.stage_seconds
+    arap = prepared.evaluate(prepared.initial_vertices)
+    biharmonic = prepared.evaluate(prepared.biharmonic_vertices)
+    assert arap["conformal_ratio"] < biharmonic["conformal_ratio"]
 
 
 @pytest.mark.parametrize("method", ["sape-ff", "siren", "rbfg"])

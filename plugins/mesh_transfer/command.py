@@ -78,8 +78,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="align without landmarks (see the limits above); ignored when --landmarks is given",
     )
     task.add_argument("--init", choices=INITIALISATIONS, default=DEFAULT_INIT,
-                      help=f"initialisation from the landmarks: biharmonic (smooth displacement field) or arap (libigl ARAP, the landmarks as "
-                           f"handles, from the biharmonic result; large pose changes bend instead of shearing) (default {DEFAULT_INIT})")
+                      help=f"initialisation from the landmarks: biharmonic (smooth displacement field), arap (libigl ARAP, the landmarks as "
+                           f"handles, from the biharmonic result; large pose changes bend instead of shearing), or auto: arap when the "
+                           f"biharmonic field inverts triangles and arap inverts fewer (default {DEFAULT_INIT})")
     task.add_argument("--check-landmarks", metavar="FILE",
                       help="held-back landmark pairs the fit never sees (same formats, or a YAML 'markers:' list of \"s:t\"): "
                            "marker_error_pct_diag (mean and max)")

@@ -51,11 +51,11 @@ from sape_geo.runs import PROGRESS_FILE, RunDirectory, describe_input_file
 from .task import MeshTransferTask, TransferSettings
 
 INIT_METHODS = ("affine", "biharmonic", "arap")
-INITIALISATIONS = ("biharmonic", "arap")
-DEFAULT_INIT = "biharmonic"
+INITIALISATIONS = ("auto", "biharmonic", "arap")
+DEFAULT_INIT = "auto"
 ARAP_ITERATIONS = 10
 ALIGNMENTS = ("landmarks", "principal-axes", "bounding-box", "identity")
-DEFAULT_STEPS = 600
+DEFAULT_STEPS = 400
 # Fourier sigma per method, in cycles per unit of the normalised frame. SAPE opens frequencies only
 # where vertices still misfit, so it affords a higher sigma than static FF (the paper uses 2x).
 DEFAULT_SIGMA = {"ff": 3.0, "pff": 6.0, "sape-ff": 6.0}
@@ -314,8 +314,10 @@ def prepare_transfer(
     target_samples : dense samples of a target surface (the loss's target points and the metrics').
     metric_samples : samples of the result for the metrics.
     seed : seed of the samplers.
-    init : ``"biharmonic"`` (the landmarks' smooth displacement field) or ``"arap"`` (libigl's ARAP with the
-        landmarks as handles, from the biharmonic result: large pose changes bend instead of shearing).
+    init : ``"biharmonic"`` (the landmarks' smooth displacement field), ``"arap"`` (libigl's ARAP with the
+        landmarks as handles, from the biharmonic result: large pose changes bend instead of shearing), or
+        ``"auto"`` (default): ARAP when the biharmonic field inverts triangles and ARAP inverts fewer
+        (:func:`choose_initialisation`); the choice is in the notes and ``config.json``.
 
     Raises
     ------
@@ -389,9 +391,15 @@ def prepare_transfer(
     deformed = time.perf_counter()
     biharmonic_V = initial_V
     stages = {"load_seconds": loaded - timer, "align_seconds": aligned - loaded, "biharmonic_seconds": deformed - aligned}
-    if init == "arap" and marks is not None:
-        initial_V = arap_deform(affine_V, work_F, marks.source_indices, marks.target_positions, biharmonic_V, ARAP_ITERATIONS)
+    chosen = init
+    if init in ("arap", "auto") and marks is not None:
+        arap_V = arap_deform(affine_V, work_F, marks.source_indices, marks.target_positions, biharmonic_V, ARAP_ITERATIONS)
         stages["arap_seconds"] = time.perf_counter() - deformed
+        if init == "auto":
+            chosen, remark = choose_initialisation(source_V, work_F, biharmonic_V, arap_V)
+            notes.append(remark)
+        if chosen == "arap":
+            initial_V = arap_V
     return PreparedTransfer(
         source_vertices=source_V,
         source_faces=source_F,
@@ -405,7 +413,7 @@ def prepare_transfer(
         source_report=report,
         stage_seconds=stages,
         biharmonic_vertices=biharmonic_V,
-        init=init if marks is not None else "affine",
+        init=chosen if marks is not None else "affine",
         inputs=inputs,
         notes=notes,
         metric_samples=metric_samples,
@@ -413,6 +421,29 @@ def prepare_transfer(
         ground_truth=truth,
         ground_truth_source=truth_source,
     )
+
+
+def choose_initialisation(source: np.ndarray, faces: np.ndarray, biharmonic: np.ndarray, arap: np.ndarray) -> tuple[str, str]:
+    """``init="auto"``: ARAP when the biharmonic field inverts triangles (see
+    :mod:`sape_geo.geometry.metrics`) and ARAP inverts fewer; else biharmonic, which fits better where
+    nothing turns over (measured on the benchmark pairs, docs/method.md). Returns the choice and a remark
+    for the summary."""
+    from sape_geo.geometry.metrics import folded_edges, inverted_triangle_mask
+
+    base = folded_edges(source, faces)
+
+    def crumples(vertices: np.ndarray) -> tuple[int, int]:
+        return folded_edges(vertices, faces) - base, int(inverted_triangle_mask(source, vertices, faces).sum())
+
+    bih, arap_count = crumples(biharmonic), crumples(arap)
+    # Inverted triangles (turned inside out), not folds alone, decide: a few new creases are the fit's to
+    # smooth, and on the cat -> dog pair (5 vs 3 added folds, none inverted) the biharmonic start ends
+    # with the lower marker error; on the cat's pose change it inverts 40 triangles, ARAP 1.
+    if bih[1] > 0 and arap_count[1] < bih[1]:
+        return "arap", (f"initialised by ARAP: the biharmonic field inverted {bih[1]} triangles and added {bih[0]} folded edges, "
+                        f"ARAP {arap_count[1]} and {arap_count[0]} (--init biharmonic to override)")
+    return "biharmonic", (f"initialised by the biharmonic field (it inverts {bih[1]} triangles, adds {bih[0]} folded edges; "
+                          "--init arap to override)")
 
 
 def _source_remarks(report: MeshReport) -> list[str]:
