@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from sape_geo.geometry.point_clouds import ScanSettings
 from sape_geo.registry import TaskPlugin, add_common_arguments, fit_config_from_args, method_config_from_args
 
 from .pipeline import (
@@ -34,7 +35,8 @@ biharmonic deformation (landmarks land exactly) -> a network learns a correction
 positions (loss: symmetric Chamfer to the target + conformal energy against the source + landmark
 term). With sape-ff, each vertex opens higher frequencies only while it is still far from the target.
 
-Inputs: SOURCE mesh (OBJ, OFF, PLY, STL); TARGET mesh or point cloud (PLY, XYZ, OBJ without faces).
+Inputs: SOURCE mesh (OBJ, OFF, PLY, STL); TARGET mesh or point cloud (a scan: PLY, PCD, XYZ, OBJ
+without faces; reduced to at most --target-points points, evenly spread, before the fit).
 Landmark file: one pair a line, 'source_vertex target_vertex' (0-based) or 'source_vertex x y z'
 (target units); '#' starts a comment (a name); CSV and JSON also accepted.
 
@@ -68,7 +70,7 @@ def _set_default(parser: argparse.ArgumentParser, dest: str, value: Any, help_te
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", help="source mesh (OBJ, OFF, PLY, STL): its faces and vertex order are kept")
-    parser.add_argument("target", help="target mesh or point cloud (OBJ, OFF, PLY, STL, XYZ)")
+    parser.add_argument("target", help="target mesh or point cloud (OBJ, OFF, PLY, STL; scans: PLY, PCD, XYZ)")
     task = parser.add_argument_group("transfer")
     task.add_argument("--landmarks", metavar="FILE", help="correspondences: text, CSV or JSON (see above)")
     task.add_argument(
@@ -87,6 +89,13 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     task.add_argument("--ground-truth-map", metavar="FILE",
                       help="dense correspondence 'source_vertex target_vertex' pairs: correspondence_error_pct_diag "
                            "(found automatically when the target has exactly the source's faces)")
+    scan = ScanSettings()
+    task.add_argument("--target-points", type=int, default=scan.max_points, metavar="N",
+                      help=f"a point-cloud target is downsampled to at most N points, evenly spread (voxel grid); 0 keeps every point (default {scan.max_points})")
+    task.add_argument("--target-voxel", type=float, default=None, metavar="SIZE",
+                      help="downsample a point-cloud target on voxels of this side (target units) instead of --target-points")
+    task.add_argument("--remove-outliers", action="store_true",
+                      help=f"drop a point-cloud target's statistical outliers ({scan.outlier_neighbours} neighbours, {scan.outlier_std_ratio:g} standard deviations)")
     defaults = TransferSettings()
     task.add_argument("--conformal-weight", type=float, default=defaults.conformal_weight, help=f"weight of the conformal energy (default {defaults.conformal_weight:g})")
     task.add_argument("--landmark-weight", type=float, default=defaults.landmark_weight, help=f"weight of the landmark term; 0 = landmarks only initialise (default {defaults.landmark_weight:g})")
@@ -131,6 +140,7 @@ def _run(args: argparse.Namespace) -> TransferResult:
         extra_config={"argv": vars(args)},
         check_landmarks=args.check_landmarks,
         init=args.init,
+        scan=ScanSettings(max_points=args.target_points, voxel_size=args.target_voxel, remove_outliers=args.remove_outliers),
         ground_truth=args.ground_truth_map if args.ground_truth_map is not None else "auto",
         **fit_options,
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from sape_geo.geometry.mesh_io import (
     usable_face_mask,
 )
 from sape_geo.geometry.metrics import TargetShape, make_target, transfer_metrics
+from sape_geo.geometry.point_clouds import ScanSettings, reduce_scan
 from sape_geo.methods import MethodConfig, method_names
 from sape_geo.runs import PROGRESS_FILE, RunDirectory, describe_input_file
 
@@ -294,6 +295,7 @@ def prepare_transfer(
     check_landmarks: Any = None,
     ground_truth: Any = "auto",
     init: str = DEFAULT_INIT,
+    scan: ScanSettings = ScanSettings(),
 ) -> PreparedTransfer:
     """Load and validate the inputs, align the source to the target, deform it biharmonically.
 
@@ -318,6 +320,9 @@ def prepare_transfer(
         landmarks as handles, from the biharmonic result: large pose changes bend instead of shearing), or
         ``"auto"`` (default): ARAP when the biharmonic field inverts triangles and ARAP inverts fewer
         (:func:`choose_initialisation`); the choice is in the notes and ``config.json``.
+    scan : how a point-cloud target is reduced before the fit (default: at most 50,000 points, evenly
+        spread by a voxel grid; optional outlier removal); landmarks given as target point indices
+        refer to the file's points. Ignored for mesh targets.
 
     Raises
     ------
@@ -357,6 +362,9 @@ def prepare_transfer(
     for remark in _source_remarks(report):
         notes.append(remark)
         warnings.warn(remark, TransferInputWarning, stacklevel=2)
+    if target_F is None:
+        target_V, _, scan_notes = reduce_scan(target_V, scan, seed=seed)
+        notes += scan_notes
     target = make_target(target_V, target_F, target_samples, seed)
     loaded = time.perf_counter()
 
@@ -515,6 +523,7 @@ def transfer_mesh(
     check_landmarks: Any = None,
     ground_truth: Any = "auto",
     init: str = DEFAULT_INIT,
+    scan: ScanSettings = ScanSettings(),
     **fit_options: Any,
 ) -> TransferResult:
     """Transfer the source's tessellation onto the target: one call from paths or arrays.
@@ -530,6 +539,7 @@ def transfer_mesh(
     prepared : reuse a :func:`prepare_transfer` result (benchmarks run many methods on one pair).
     check_landmarks, ground_truth : correspondence checks, see :func:`prepare_transfer`.
     init : the initialisation the network starts from (``biharmonic`` or ``arap``; see :func:`prepare_transfer`).
+    scan : how a point-cloud target is reduced (:class:`~sape_geo.geometry.point_clouds.ScanSettings`).
     fit_options : more :class:`~sape_geo.fitting.FitConfig` fields (``lr``, ``threads`` (default 1),
         ``progress_bar``, ``snapshot_every``, ``device``).
 
@@ -540,8 +550,10 @@ def transfer_mesh(
     >>> result.metrics["chamfer_l1_pct_diag"], result.vertices.shape  # doctest: +SKIP
     """
     if prepared is None:
-        prepared = prepare_transfer(source, target, landmarks, alignment, seed=seed, check_landmarks=check_landmarks, ground_truth=ground_truth, init=init)
+        prepared = prepare_transfer(source, target, landmarks, alignment, seed=seed, check_landmarks=check_landmarks, ground_truth=ground_truth, init=init, scan=scan)
     config = {"transfer": {"steps": steps, "seed": seed, "alignment": alignment, "init": prepared.init}, **(extra_config or {})}
+    if prepared.target.faces is None:
+        config["transfer"]["scan"] = asdict(scan)
     if isinstance(method, str) and method in INIT_METHODS:
         return _initialisation_only(prepared, method, out, overwrite, seed, config)
     if prepared.already_fits():

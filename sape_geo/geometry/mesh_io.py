@@ -31,7 +31,7 @@ import scipy.sparse.csgraph
 from sape_geo.runs import atomic_path
 
 MESH_SUFFIXES = (".obj", ".off", ".ply", ".stl")
-POINT_CLOUD_SUFFIXES = (".ply", ".xyz", ".obj", ".off")
+POINT_CLOUD_SUFFIXES = (".ply", ".pcd", ".xyz", ".obj", ".off")
 
 # A face whose area is below this fraction of the squared bounding-box diagonal is degenerate: it has
 # no normal and gives infinite Jacobians in the energies.
@@ -328,6 +328,10 @@ def _read_any(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Vertices and triangles (possibly none) of any supported file."""
     if path.suffix.lower() == ".obj":
         return read_obj(path)
+    if path.suffix.lower() in (".pcd", ".xyz"):  # scans: open3d reads them (and millions of points) best
+        from sape_geo.geometry.point_clouds import read_point_cloud
+
+        return read_point_cloud(path)[0], np.zeros((0, 3), dtype=np.int64)
     loaded = _trimesh_load(path)
     if hasattr(loaded, "geometry"):  # a Scene: empty, or several objects; keep their order
         parts = [g for g in loaded.geometry.values() if hasattr(g, "vertices")]
@@ -394,7 +398,8 @@ def _validated_mesh(path: Path, vertices: np.ndarray, faces: np.ndarray, repair:
 
 
 def load_point_cloud(path: str | os.PathLike) -> np.ndarray:
-    """Read points ``(n, 3)`` float64: PLY/XYZ/OBJ/OFF without faces, or the vertices of a mesh file.
+    """Read points ``(n, 3)`` float64: PLY/PCD/XYZ/OBJ/OFF without faces, or the vertices of a mesh file
+    (:func:`sape_geo.geometry.point_clouds.read_point_cloud` also gives a scan's normals).
 
     Raises
     ------
