@@ -11,7 +11,7 @@ from sape_geo import MaskDomain, MethodConfig, ModelSpec, build_model
 from sape_geo.fitting import FitConfig
 from sape_geo.geometry.polygon import read_polyline, self_intersections, signed_area
 from sape_geo_apps.cli import main
-from sape_geo_plugins.silhouette import SilhouetteConfig, SilhouetteFit, fit_silhouette, load_silhouette, score_curve
+from sape_geo_plugins.silhouette import SilhouetteConfig, SilhouetteError, SilhouetteFit, fit_silhouette, load_silhouette, score_curve
 from sape_geo_plugins.silhouette.outline import silhouette_from_polyline
 from sape_geo_plugins.silhouette.shapes import render_polygons, save_silhouette_image, star_outline
 from sape_geo_plugins.silhouette.task import calibrate_to_circle, curve_parameters, unit_circle
@@ -228,3 +228,17 @@ def test_help_says_holes_are_outside_the_outline(capsys):
         main(["silhouette", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "holes are outside the outline" in text.lower() and "--component" in text and "--data-term" in text
+
+
+def test_in_memory_inputs_and_product():
+    disc = np.hypot(*np.mgrid[-40:40, -40:40]) < 25
+    config = SilhouetteConfig(points=48, mask_resolution=0, calibration_steps=50, calibration_lr=3e-3)
+    from_image = fit_silhouette(disc, MethodConfig("ff", sigma=1.0, **TINY), None, points=48, steps=60, config=config, **FIT)
+    curve = from_image.extras["curve"]
+    assert curve.shape == (48, 2) and from_image.path is None
+    assert np.abs(curve.mean(axis=0) - 39.5).max() < 3.0  # the disc's centre, in pixel coordinates
+    square = np.array([[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]])
+    from_polyline = fit_silhouette(square, MethodConfig("ff", sigma=1.0, **TINY), None, points=48, steps=60, config=config, **FIT)
+    assert from_polyline.metrics["iou"] > 0.8 and from_polyline.extras["curve"].shape == (48, 2)
+    with pytest.raises(SilhouetteError, match="expected a"):
+        fit_silhouette(np.zeros((4, 4, 2)), "sape-ff", None, steps=1)

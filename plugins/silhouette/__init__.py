@@ -15,6 +15,9 @@ from __future__ import annotations
 import argparse
 import os
 
+import numpy as np
+import torch
+
 from sape_geo.experiment import RunResult, run_task
 from sape_geo.fitting import FitConfig
 from sape_geo.methods import MethodConfig
@@ -27,6 +30,7 @@ from sape_geo_plugins.silhouette.outline import (
     SilhouetteError,
     SilhouetteTarget,
     load_silhouette,
+    silhouette_from_array,
 )
 from sape_geo_plugins.silhouette.task import SilhouetteConfig, SilhouetteFit, calibrate_to_circle, score_curve
 
@@ -45,6 +49,7 @@ __all__ = [
     "fit_silhouette",
     "load_silhouette",
     "score_curve",
+    "silhouette_from_array",
 ]
 
 # 1000 steps at 3e-4 with the ordered data term reach what 1500 steps at 1e-4 did (mean IoU 0.989 vs
@@ -86,7 +91,7 @@ def default_fit_options(method: str = "sape-ff") -> dict:
 
 
 def fit_silhouette(
-    source: str | os.PathLike | SilhouetteTarget,
+    source: str | os.PathLike | SilhouetteTarget | np.ndarray,
     method: str | MethodConfig = "sape-ff",
     out: str | os.PathLike | None = None,
     points: int = 500,
@@ -101,7 +106,8 @@ def fit_silhouette(
 
     Parameters
     ----------
-    source : image or polyline path, or a loaded :class:`SilhouetteTarget`.
+    source : image or polyline path, a loaded :class:`SilhouetteTarget`, or an array: a ``(K, 2)`` closed
+        polyline or an image (:func:`~sape_geo_plugins.silhouette.outline.silhouette_from_array`).
     component : which shape of an image, by size (0: the largest); ignored for a loaded target.
     method : a method name (tuned defaults) or a full :class:`~sape_geo.methods.MethodConfig`.
     out : run directory (None: fit without writing files).
@@ -113,15 +119,21 @@ def fit_silhouette(
 
     Returns
     -------
-    :class:`~sape_geo.experiment.RunResult`; ``metrics["iou"]`` is the IoU against the silhouette and
-    ``metrics["self_intersections"]`` the number of crossing edge pairs (0: a simple polygon).
+    :class:`~sape_geo.experiment.RunResult`; ``metrics["iou"]`` is the IoU against the silhouette,
+    ``metrics["self_intersections"]`` the number of crossing edge pairs (0: a simple polygon), and
+    ``extras["curve"]`` the closed polyline ``(points, 2)`` in the input's coordinates.
 
     Example
     -------
     >>> result = fit_silhouette("assets/silhouettes/star.png", out="runs/star")  # doctest: +SKIP
     >>> result.metrics["iou"]  # doctest: +SKIP
     """
-    target = source if isinstance(source, SilhouetteTarget) else load_silhouette(source, component)
+    if isinstance(source, SilhouetteTarget):
+        target = source
+    elif isinstance(source, np.ndarray):
+        target = silhouette_from_array(source, component)
+    else:
+        target = load_silhouette(source, component)
     base = config if config is not None else SilhouetteConfig()
     task_config = SilhouetteConfig(**{**base.__dict__, "points": points})
     method_config = method if isinstance(method, MethodConfig) else default_method_config(method)
@@ -137,7 +149,10 @@ def run_silhouette(task: SilhouetteFit, method: MethodConfig, fit_config: FitCon
         task.guard.start(model)  # the calibrated circle: the simple state to fall back on
         return metrics
 
-    return run_task(task, method, fit_config, out, overwrite, extra_config=extra_config, initialise=initialise)
+    result = run_task(task, method, fit_config, out, overwrite, extra_config=extra_config, initialise=initialise)
+    with torch.no_grad():
+        result.extras["curve"] = task.curve(result.model)
+    return result
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -123,6 +123,48 @@ def load_silhouette(path: str | os.PathLike, component: int = 0) -> SilhouetteTa
     return silhouette_from_image(read_image(path), component)
 
 
+def silhouette_from_array(array: np.ndarray, component: int = 0) -> SilhouetteTarget:
+    """A target from memory: a ``(K, 2)`` closed polyline ``(x, y)``, or an image array.
+
+    Parameters
+    ----------
+    array : (K, 2) float polygon vertices (K >= 3), or an image ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``
+        (the fourth channel is alpha) of bool, uint8, uint16 or floats in [0, 1]. An array with two
+        columns is always read as a polyline (an image two pixels wide has no outline to fit).
+    component : which shape of an image, by size (0: the largest).
+
+    Example
+    -------
+    >>> disc = np.hypot(*np.mgrid[-32:32, -32:32]) < 20
+    >>> silhouette_from_array(disc).kind
+    'image'
+    """
+    array = np.asarray(array)
+    if array.ndim == 2 and array.shape[1] == 2:
+        points = array.astype(np.float64)
+        if len(points) < 3 or not np.isfinite(points).all():
+            raise SilhouetteError(f"a polyline needs at least 3 finite (x, y) vertices, got an array of shape {array.shape}")
+        if component != 0:
+            raise SilhouetteError(f"a polyline holds one shape; component must be 0, got {component}")
+        return silhouette_from_polyline(points, Path("<array>"))
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)) or min(array.shape[:2]) < 3:
+        raise SilhouetteError(f"expected a (K, 2) polyline or an (H, W[, 1|3|4]) image array, got shape {array.shape}")
+    if array.dtype == bool:
+        values, depth = array.astype(np.float32), 1
+    elif np.issubdtype(array.dtype, np.integer):
+        depth = 8 if array.dtype.itemsize == 1 else 16
+        values = array.astype(np.float32) / float(np.iinfo(array.dtype).max)
+    else:
+        values, depth = array.astype(np.float32), 32
+        if not np.isfinite(values).all() or values.min() < 0 or values.max() > 1:
+            raise SilhouetteError("a float image array must hold finite values in [0, 1]")
+    if values.ndim == 2:
+        values = values[:, :, None]
+    alpha = values[:, :, 3] if values.shape[2] == 4 else None
+    image = LoadedImage(np.ascontiguousarray(values[:, :, :3] if alpha is not None else values), alpha, "array", depth, Path("<array>"))
+    return silhouette_from_image(image, component)
+
+
 def silhouette_from_polyline(polygon: np.ndarray, source: Path = Path("<polyline>")) -> SilhouetteTarget:
     """A polygon as a target: its region is rasterised on a grid of ``POLYLINE_GRID_PIXELS`` cells along
     the longer side of its bounding box, with a margin of 2 % on every side."""
