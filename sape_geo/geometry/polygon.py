@@ -151,7 +151,7 @@ def even_odd_fill(
 
     Example
     -------
-    >>> even_odd_fill(np.array([[0.5, 0.5], [2.5, 0.5], [2.5, 2.5], [0.5, 2.5]]), 4, 4).sum()
+    >>> int(even_odd_fill(np.array([[0.5, 0.5], [2.5, 0.5], [2.5, 2.5], [0.5, 2.5]]), 4, 4).sum())
     4
     """
     polygon = np.asarray(polygon, dtype=np.float64)
