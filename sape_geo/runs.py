@@ -31,6 +31,7 @@ import io
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import tempfile
@@ -81,9 +82,12 @@ _BUILDING = ".sape-geo-building-"
 _LOCK = ".sape-geo-lock"
 
 
-def _is_atomic_temporary(name: str) -> bool:
-    """A leftover of :func:`atomic_path` (``.NAME.RANDOM.tmpSUFFIX``)."""
-    return name.startswith(".") and ".tmp" in name
+_ATOMIC_TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]+\.tmp(\.[A-Za-z0-9]+)?$")
+
+
+def is_atomic_temporary(name: str) -> bool:
+    """A leftover of :func:`atomic_path` (``.NAME.RANDOM.tmpSUFFIX``, e.g. ``.result.obj.k2j4_x1a.tmp.obj``)."""
+    return _ATOMIC_TEMPORARY.match(name) is not None
 
 
 def read_marker(path: str | os.PathLike) -> dict[str, Any] | None:
@@ -108,7 +112,7 @@ def foreign_entries(path: str | os.PathLike) -> list[str] | None:
     ours = {MARKER_FILE, FAILURE_FILE, *marker.get("files", [])}
     return sorted(
         entry.name for entry in path.iterdir()
-        if not (entry.name in ours and entry.is_file() and not entry.is_symlink()) and not _is_atomic_temporary(entry.name)
+        if not (entry.name in ours and entry.is_file() and not entry.is_symlink()) and not is_atomic_temporary(entry.name)
     )
 
 
@@ -457,7 +461,7 @@ class RunDirectory:
         files = {
             entry.name: {"bytes": entry.stat().st_size, "sha256": file_sha256(entry)}
             for entry in sorted(self.staging.iterdir())
-            if entry.is_file() and entry.name not in (MARKER_FILE, METRICS_FILE) and not _is_atomic_temporary(entry.name)
+            if entry.is_file() and entry.name not in (MARKER_FILE, METRICS_FILE) and not is_atomic_temporary(entry.name)
         }
         self.write_json(METRICS_FILE, {**dict(metrics), PRODUCT_CHECKSUMS: files})
         write_json_atomic(self.staging / MARKER_FILE, self._marker(sorted([*files, METRICS_FILE])))

@@ -27,6 +27,7 @@ from sape_geo.runs import (
     RunDirectoryBusyError,
     RunDirectoryExistsError,
     RunLock,
+    is_atomic_temporary,
     is_complete_run,
     is_run_directory,
     read_json,
@@ -110,7 +111,7 @@ def clear_incomplete_run(run_dir: Path) -> bool:
     if is_run_directory(run_dir):
         return True
     entries = list(run_dir.iterdir())
-    if all(entry.is_file() and (entry.name == FAILURE_FILE or (entry.name.startswith(".") and ".tmp" in entry.name)) for entry in entries):
+    if all(entry.is_file() and (entry.name == FAILURE_FILE or is_atomic_temporary(entry.name)) for entry in entries):
         shutil.rmtree(run_dir)
         return False
     raise RunDirectoryExistsError(
