@@ -347,3 +347,22 @@ def test_source_units_do_not_change_the_result(pair, prepared, scale):
     np.testing.assert_allclose(result.vertices, reference.vertices, atol=1e-4 * prepared.target.diagonal)
     for key in ("dirichlet_ratio", "conformal_ratio", "chamfer_l1_pct_diag", "folded_edges", "inverted_triangles"):
         assert result.metrics[key] == pytest.approx(reference.metrics[key], rel=1e-3, abs=1e-6), key
+
+
+def test_fold_penalty_is_zero_on_the_source_shape_and_grows_with_a_crease(prepared):
+    task = MeshTransferTask(prepared, FAST)
+    source = torch.tensor(prepared.normalisation.apply(prepared.source_vertices), dtype=torch.float32)
+    assert float(task.fold_excess(source).max()) < 1e-5  # the source's own creases are allowed (up to rounding)
+    creased = source.clone()
+    edge = task.edge_faces[0]
+    apex = [v for v in task.faces[edge[1]].tolist() if v not in task.faces[edge[0]].tolist()][0]
+    shared = [v for v in task.faces[edge[0]].tolist() if v in task.faces[edge[1]].tolist()]
+    other = [v for v in task.faces[edge[0]].tolist() if v not in shared][0]
+    middle = 0.5 * (source[shared[0]] + source[shared[1]])
+    creased[apex] = middle + 0.9 * (source[other] - middle)  # folded back onto its neighbour
+    excess = task.fold_excess(creased)
+    assert float(excess.max()) > 0.5
+    batch = task.batch(0, torch.Generator().manual_seed(0))
+    folded_loss, _ = task.loss(creased - task.initial, batch)
+    plain_loss, _ = MeshTransferTask(prepared, TransferSettings(surface_samples=800, target_batch=800, fold_weight=0.0)).loss(creased - task.initial, batch)
+    assert float(folded_loss) > float(plain_loss)
