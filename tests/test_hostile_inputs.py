@@ -486,3 +486,69 @@ def test_missing_inputs_and_bad_landmark_lines_name_the_file_and_line(tmp_path, 
     code, _, err = transfer(capsys, tmp_path / "run", bad)
     assert code == 2 and "line 2" in err and "bad.txt" in err
     assert not (tmp_path / "run").exists()
+
+
+def _inputs(folder: Path) -> dict[str, Path]:
+    files = {
+        "fake.png": "not an image", "bad.yaml": "jobs:\n  - task: fit1d\n    methods: [nope]\n", "broken.yaml": "jobs: [\n",
+        "range.txt": "99999 0.1 0.2 0.3\n1 0 0 0\n2 1 1 1\n", "twice.txt": "1 0 0 0\n1 1 1 1\n2 1 0 1\n",
+        "nan.txt": "1 nan 0 0\n2 1 1 1\n3 1 0 1\n",
+    }
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return {name: folder / name for name in files}
+
+
+HANDLED = [
+    (["image", "{fake.png}"], "is not an image file"),
+    (["image", "{missing.png}"], "image file not found"),
+    (["silhouette", "{fake.png}"], "is not an image file"),
+    (["occupancy", "{fake.png}"], "unsupported mesh format '.png'"),
+    (["fit1d", "--lr", "-1"], "--lr: must be a positive finite number"),
+    (["fit1d", "--sigma", "nan"], "--sigma: must be a positive finite number"),
+    (["fit1d", "--open-fraction", "2"], "open_fraction must be in (0, 1]"),
+    (["fit1d", "--epsilon", "-1"], "epsilon must be a finite number >= 0"),
+    (["fit1d", "--device", "bogus", "--steps", "2"], "unknown device 'bogus'"),
+    (["transfer", f"{ASSETS}/creature_source.obj", f"{ASSETS}/creature_target.obj", "--landmarks", "{range.txt}"], "line 1: source vertex 99999 is out of range"),
+    (["transfer", f"{ASSETS}/creature_source.obj", f"{ASSETS}/creature_target.obj", "--landmarks", "{twice.txt}"], "line 2: source vertex 1 already has a landmark"),
+    (["transfer", f"{ASSETS}/creature_source.obj", f"{ASSETS}/creature_target.obj", "--landmarks", "{nan.txt}"], "line 1: target position has NaN/Inf"),
+]
+
+
+@pytest.mark.parametrize("argv, message", HANDLED, ids=[" ".join(a[:1] + a[-2:]) for a, _ in HANDLED])
+def test_already_handled_bad_inputs_stay_one_line_errors(tmp_path, capsys, argv, message):
+    files = {**_inputs(tmp_path), "missing.png": tmp_path / "missing.png"}
+    argv = [str(files[arg.strip("{}")]) if arg.startswith("{") else arg for arg in argv] + ["--out", str(tmp_path / "run")]
+    code, _, err = _outcome(capsys, argv)
+    assert code == 2 and message in err and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "pipeline, extra, message",
+    [
+        ("bad.yaml", [], "bad.yaml:3: task 'fit1d' rejects this job: argument --method: invalid choice: 'nope'"),
+        ("broken.yaml", [], "broken.yaml:2: invalid YAML"),
+        ("missing.yaml", [], "pipeline file not found"),
+        ("bad.yaml", ["--workers", "0"], "--workers: must be >= 1"),
+    ],
+)
+def test_already_handled_bad_pipelines_stay_one_line_errors(tmp_path, capsys, pipeline, extra, message):
+    _inputs(tmp_path)
+    code, _, err = _outcome(capsys, ["batch", str(tmp_path / pipeline), "--out", str(tmp_path / "batch"), *extra])
+    assert code == 2 and message in err and not (tmp_path / "batch").exists()
+
+
+def test_viewing_a_missing_run_is_a_one_line_error(tmp_path, capsys):
+    code, _, err = _outcome(capsys, ["view", str(tmp_path / "nothing")])
+    assert code == 2 and "run directory not found" in err
+
+
+def _outcome(capsys, argv: list[str]) -> tuple[int, str, str]:
+    """Exit code and output of ``sape-geo ARGV``, whether main returns or argparse exits."""
+    try:
+        code = main(argv)
+    except SystemExit as exit_info:
+        code = exit_info.code
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "Traceback" not in captured.out, captured.err
+    return code, captured.out, captured.err
