@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         report = run_pipeline(args.pipeline, args.out, engine=args.engine, workers=args.workers, address=args.address, progress=not args.quiet)
     except BatchInterrupted as interruption:
         _print_report(interruption.report)
-        print("batch interrupted: unfinished runs have no metrics.json and are redone by the same command")
+        print("batch interrupted: the jobs that were running left their run directories as they were; the same command redoes them")
         return 130
     _print_report(report)
     return 0 if report.ok else 1

@@ -6,9 +6,10 @@ a native library, the OOM killer) is recorded as failed and the worker is replac
 never notice. Torch threads per job are ``cores // workers`` so workers never oversubscribe the cores.
 
 Ctrl-C: the workers run in their own session, so only this process receives the terminal's
-interrupt; it forwards one SIGINT to each running job, which stops cleanly (atomic writes delete their
-temporary files, and no ``metrics.json`` is written, so the run counts as unfinished and is redone next
-time). A second Ctrl-C, or a job still running after the grace period, kills the workers outright.
+interrupt; it forwards one SIGINT to each running job, which stops cleanly (the run being built beside
+its run directory is deleted, so the run directory stays as it was and the job is redone next time). A
+second Ctrl-C, or a job still running after the grace period, kills the workers outright. Workers die
+with this process however it ends (see :mod:`~sape_geo_apps.batch.worker_process`).
 """
 
 from __future__ import annotations
