@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -212,6 +214,12 @@ class Occupancy(Task):
             notes.append(f"the mesh has {report.non_manifold_edges} non-manifold edges")
         return notes
 
+    @property
+    def evaluation_summary(self) -> str:
+        """What evaluation does, for the status line after the progress bar (:func:`~sape_geo.experiment.run_task`)."""
+        return (f"IoU on 2 x {self.config.eval_points} fresh points, marching cubes on a {self.config.mesh_resolution}^3 grid, "
+                "heat-map slices")
+
     def mask_domain(self) -> MaskDomain:
         resolution = (self.config.resolution,) * 3
         return MaskDomain("grid", resolution=resolution, smoothing_steps=self.config.smoothing_steps)
@@ -375,9 +383,15 @@ def _run(args: argparse.Namespace) -> RunResult:
         mesh_resolution=args.mesh_resolution,
         seed=args.seed,
     )
-    task = load_occupancy_task(args.mesh, config)
     method = method_config_from_args(args, DEFAULT_SIGMA_BY_METHOD)
-    return run_task(task, method, fit_config_from_args(args), args.out, args.overwrite, extra_config={"argv": vars(args)})
+    fit_config = fit_config_from_args(args)
+    if fit_config.progress_bar:
+        print(f"occupancy: labelling {config.train_points + 2 * config.eval_points} points inside/outside {args.mesh} "
+              "(generalised winding number)", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    task = load_occupancy_task(args.mesh, config)
+    return run_task(task, method, fit_config, args.out, args.overwrite, extra_config={"argv": vars(args)},
+                    extra_metrics={"label_seconds": time.perf_counter() - started})
 
 
 def _summarise(result: RunResult) -> list[str]:

@@ -7,6 +7,7 @@ the order of the run directory's files, so no plugin repeats it.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -49,6 +50,12 @@ class RunResult:
     model: FieldModel
     fit: FitResult
     extras: dict[str, Any] = field(default_factory=dict)
+
+
+def _status(fit_config: FitConfig, message: str) -> None:
+    """A status line on stderr, where the progress bar was (not with ``progress_bar=False``)."""
+    if fit_config.progress_bar:
+        print(message, file=sys.stderr, flush=True)
 
 
 def run_task(
@@ -114,6 +121,8 @@ def run_task(
         result = fit(task, model, fit_config, callbacks=task.callbacks(), parameter_groups=parameter_groups)
         finish_metrics = task.finish(model)
         model.eval()
+        # after the progress bar closes, say what the seconds until the summary are spent on
+        _status(fit_config, f"{task.name}: evaluating ({getattr(task, 'evaluation_summary', 'metrics, heat map')})")
         evaluation_started = time.perf_counter()
         with torch.no_grad():
             metrics = {**(extra_metrics or {}), **initial_metrics, **finish_metrics}
@@ -133,6 +142,8 @@ def run_task(
             }
         )
         if run is not None:
+            _status(fit_config, f"{task.name}: {metrics['evaluate_seconds']:.1f} s; writing the run directory {run.path}")
+            export_started = time.perf_counter()
             run.write_history(result.history)
             run.save_model(model)
             run.write_array(PROGRESS_FILE, progress)
@@ -140,6 +151,7 @@ def run_task(
                 task.export(model, run)
             if result.snapshots:
                 run.write_arrays(SNAPSHOTS_FILE, _stack_snapshots(result.snapshots))
+            metrics["export_seconds"] = time.perf_counter() - export_started
             run.write_metrics(metrics)
     except BaseException:
         # Interrupted or failed: the folder being built goes, the previous run (if any) stays as it was.

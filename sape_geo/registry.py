@@ -24,6 +24,12 @@ from sape_geo.fitting import FitConfig
 from sape_geo.methods import DEFAULT_METHOD, MethodConfig, method_descriptions, method_names
 
 ENTRY_POINT_GROUP = "sape_geo.tasks"
+# Torch threads of every task command: one. A step's matrices are small, so extra intra-op threads gain
+# little and, on a shared or busy CPU, wait on each other (the transfer demo took 321 s with torch's 2
+# threads on a loaded 2-core machine, 58 s with 1); one thread also gives the same numbers on every
+# machine, and batch runs scale by running jobs side by side. --threads N for one large fit on an idle
+# machine.
+DEFAULT_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -163,13 +169,15 @@ def add_common_arguments(
     loop.add_argument("--lr", type=positive_float, default=default_lr, help=f"Adam learning rate (default {default_lr:g})")
     loop.add_argument("--seed", type=int, default=0, help="seed of every random generator (default 0)")
     loop.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N (default auto)")
-    loop.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch (default: torch's choice)")
+    loop.add_argument("--threads", type=positive_int, default=DEFAULT_THREADS,
+                      help=f"CPU threads for torch (default {DEFAULT_THREADS}: faster on a busy machine, the same numbers everywhere)")
     loop.add_argument("--snapshots", type=non_negative_int, default=0, metavar="EVERY", help="save a playback frame every EVERY steps (default 0 = none)")
     loop.add_argument("--quiet", action="store_true", help="no progress bar")
 
     output = parser.add_argument_group("output")
     output.add_argument("--out", required=True, help="run directory to create (must be empty or missing)")
     output.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    output.add_argument("--json", action="store_true", help="after the summary, print metrics.json")
 
 
 def method_config_from_args(

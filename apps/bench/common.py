@@ -10,7 +10,9 @@ from typing import Any
 
 from sape_geo.runs import environment_versions, write_json_atomic, write_text_atomic
 
-RESULTS_DIR = Path(os.environ.get("SAPE_GEO_BENCH_DIR", Path(__file__).resolve().parents[2] / "benchmarks"))
+# ./benchmarks under the working directory (the repository's own when run from its root, as the README
+# says), or $SAPE_GEO_BENCH_DIR: never beside this file, which is inside site-packages once installed.
+RESULTS_DIR = Path(os.environ.get("SAPE_GEO_BENCH_DIR", "benchmarks")).absolute()
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], float_format: str = "{:.4g}") -> str:

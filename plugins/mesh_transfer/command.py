@@ -16,7 +16,6 @@ from .pipeline import (
     DEFAULT_LR,
     DEFAULT_SIGMA,
     DEFAULT_STEPS,
-    DEFAULT_THREADS,
     DEFAULT_INIT,
     INIT_METHODS,
     INITIALISATIONS,
@@ -105,14 +104,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     task.add_argument("--chamfer", choices=("surface", "points"), default=defaults.chamfer, help="surface: exact sample-to-surface distances (default); points: nearest-sample Chamfer")
     task.add_argument("--feedback", choices=("vertex", "two-sided"), default=defaults.feedback,
                       help="SAPE's per-vertex loss: vertex = its distance to the target (default); two-sided = also the misfit of the target samples nearest to it")
-    task.add_argument("--json", action="store_true", help="also print metrics.json")
     add_common_arguments(parser, default_steps=DEFAULT_STEPS, default_lr=DEFAULT_LR, default_hidden_layers=DEFAULT_LAYERS, default_epsilon=DEFAULT_EPSILON)
     for action in parser._actions:
         if action.dest == "method":
             action.choices = [*action.choices, *INIT_METHODS]
             action.help += "; affine: the landmark affine fit alone; biharmonic: affine + biharmonic deformation alone; arap: + ARAP alone"
     _set_default(parser, "hidden", DEFAULT_HIDDEN, f"MLP width (default {DEFAULT_HIDDEN})")
-    _set_default(parser, "threads", None, f"CPU threads for torch (default {DEFAULT_THREADS}: faster for meshes of a few thousand vertices)")
     _set_default(parser, "frequencies", DEFAULT_FREQUENCIES, f"Fourier frequencies = SAPE levels (default {DEFAULT_FREQUENCIES})")
 
 

@@ -1,0 +1,16 @@
+"""Benchmarks write under the working directory (or $SAPE_GEO_BENCH_DIR), never beside the installed package."""
+
+import os
+import subprocess
+import sys
+
+
+def results_dir(cwd, **env):
+    code = "from sape_geo_apps.bench.common import RESULTS_DIR; print(RESULTS_DIR)"
+    environment = {k: v for k, v in os.environ.items() if k != "SAPE_GEO_BENCH_DIR"} | env
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=environment, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_results_go_to_the_working_directory_or_the_variable(tmp_path):
+    assert results_dir(tmp_path) == str(tmp_path / "benchmarks")
+    assert results_dir(tmp_path, SAPE_GEO_BENCH_DIR=str(tmp_path / "elsewhere")) == str(tmp_path / "elsewhere")
