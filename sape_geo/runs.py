@@ -353,7 +353,9 @@ class RunDirectory:
         self._final = Path(os.path.abspath(self.path))
         self._committed = False
         self._replace = False
-        if self._final.is_symlink() or (self._final.exists() and not self._final.is_dir()):
+        if self._final.is_symlink():
+            raise RunDirectoryExistsError(f"{self.path} is a symbolic link; give the folder it points to as --out")
+        if self._final.exists() and not self._final.is_dir():
             raise RunDirectoryExistsError(f"{self.path} exists and is not a directory")
         self._created_parents = self._make_parents()
         self._lock = RunLock(self._final)
