@@ -6,7 +6,7 @@ with holes (a point cloud this script writes as PLY, as a scanner would), and th
 points, cleaned by ``--remove-outliers``'s statistical outlier removal. Every result is scored
 against the clean target mesh, so the rows compare like with like.
 
-    python examples/transfer_to_targets.py --out runs/targets            # about a minute per pair
+    python examples/transfer_to_targets.py --out runs/targets            # under a minute per pair on 2 cores
     python examples/transfer_to_targets.py --pairs creature --steps 100  # quicker
 
 Writes ``OUT/<pair>-<target>/`` run directories, ``OUT/comparison.csv`` and ``OUT/comparison.md``.
