@@ -434,7 +434,7 @@ def prepare_transfer(
 def choose_initialisation(source: np.ndarray, faces: np.ndarray, biharmonic: np.ndarray, arap: np.ndarray) -> tuple[str, str]:
     """``init="auto"``: ARAP when the biharmonic field inverts triangles (see
     :mod:`sape_geo.geometry.metrics`) and ARAP inverts fewer; else biharmonic, which fits better where
-    nothing turns over (measured on the benchmark pairs, docs/method.md). Returns the choice and a remark
+    nothing turns over (measured on the benchmark pairs, docs/method.md, "Initialisation"). Returns the choice and a remark
     for the summary."""
     from sape_geo.geometry.metrics import folded_edges, inverted_triangle_mask
 
