@@ -59,3 +59,13 @@ def write_results(name: str, payload: Mapping[str, Any], markdown: str, director
     write_json_atomic(json_path, {**payload, "versions": environment_versions()})
     write_text_atomic(md_path, markdown)
     return json_path, md_path
+
+
+def display_path(path: Path) -> str:
+    """A data path as a table may show it: relative to the repository's parent (``../shared/data/...``),
+    else its last two parts, so no table carries a machine-specific path."""
+    resolved = Path(path).resolve()
+    try:
+        return str(Path("..") / resolved.relative_to(Path(__file__).resolve().parents[3]))
+    except ValueError:
+        return str(Path(*resolved.parts[-2:]))

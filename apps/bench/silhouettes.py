@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from sape_geo_apps.bench.common import RESULTS_DIR, group_means, markdown_table, write_results
+from sape_geo_apps.bench.common import RESULTS_DIR, display_path, group_means, markdown_table, write_results
 from sape_geo_plugins.silhouette import DEFAULT_STEPS, SilhouetteConfig, default_fit_options, default_method_config, fit_silhouette
 
 DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "silhouettes"
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         raise FileNotFoundError(f"no silhouette images in {args.data}")
     defaults = SilhouetteConfig()
     settings = {
-        "data": str(args.data), "shapes": len(shapes), "steps": args.steps, "seeds": args.seeds, "jobs": args.jobs,
+        "data": display_path(args.data), "shapes": len(shapes), "steps": args.steps, "seeds": args.seeds, "jobs": args.jobs,
         "points": defaults.points, "target_samples": defaults.target_samples, "mask_resolution": defaults.mask_resolution,
         "calibration_steps": defaults.calibration_steps,
         "per_method": {m: variant_settings(m, SIGMA_BY_METHOD) for m in args.methods},
