@@ -63,8 +63,10 @@ def test_transfer_command_onto_a_scan(scan, tmp_path, capsys):
     code = main(["transfer", str(SOURCE), str(scan["ply"]), "--landmarks", str(LANDMARKS), "--method", "sape-ff",
                  "--steps", "3", "--hidden", "16", "--frequencies", "8", "--samples", "300", "--target-batch", "300",
                  "--target-points", "2500", "--init", "biharmonic", "--threads", "1", "--out", str(run), "--json"])
-    output = capsys.readouterr().out
+    captured = capsys.readouterr()
+    output = captured.out
     assert code == 0, output
+    assert "transfer: reading" in captured.err and "transfer: evaluating" in captured.err
     assert "scan downsampled to" in output and "(point cloud)" in output
     config = json.loads((run / "config.json").read_text())
     assert config["transfer"]["scan"]["max_points"] == 2500

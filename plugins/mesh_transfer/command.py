@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from sape_geo.geometry.point_clouds import ScanSettings
@@ -123,6 +124,8 @@ def _run(args: argparse.Namespace) -> TransferResult:
     fit_options = {"lr": fit.lr, "device": fit.device, "progress_bar": fit.progress_bar, "snapshot_every": fit.snapshot_every, "lr_schedule": "cosine"}
     if fit.threads is not None:
         fit_options["threads"] = fit.threads
+    if fit.progress_bar:  # reading a scan of millions of points takes seconds before the progress bar opens
+        print(f"transfer: reading {args.source} and {args.target}, aligning, initialising", file=sys.stderr, flush=True)
     return transfer_mesh(
         args.source,
         args.target,
