@@ -164,3 +164,16 @@ def test_cli_reports_bad_input_without_writing_a_run(tmp_path, capsys):
     assert code == 2
     assert "dot.png" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_polyline_that_crosses_itself_is_refused(tmp_path, capsys):
+    angles = -np.pi / 2 + np.arange(5) * 4 * np.pi / 5
+    pentagram = np.column_stack([np.cos(angles), np.sin(angles)]) * 40 + 50
+    path = tmp_path / "pentagram.csv"
+    path.write_text("".join(f"{x},{y}\n" for x, y in pentagram))
+    with pytest.raises(SilhouetteError, match="crosses or touches itself"):
+        load_silhouette(path)
+    assert main(["silhouette", str(path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "simple polygon" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sape_geo.geometry.polygon import even_odd_fill, read_polyline, signed_area
+from sape_geo.geometry.polygon import even_odd_fill, intersection_points, read_polyline, self_intersections, signed_area
 from sape_geo.imaging import LoadedImage, read_image
 
 POLYLINE_SUFFIXES = (".csv", ".txt", ".xy")
@@ -167,7 +167,20 @@ def silhouette_from_array(array: np.ndarray, component: int = 0) -> SilhouetteTa
 
 def silhouette_from_polyline(polygon: np.ndarray, source: Path = Path("<polyline>")) -> SilhouetteTarget:
     """A polygon as a target: its region is rasterised on a grid of ``POLYLINE_GRID_PIXELS`` cells along
-    the longer side of its bounding box, with a margin of 2 % on every side."""
+    the longer side of its bounding box, with a margin of 2 % on every side.
+
+    Raises
+    ------
+    SilhouetteError : the polygon crosses or touches itself (an outline is a simple polygon; a fit to a
+        crossing one could not be simple).
+    """
+    crossings = self_intersections(polygon)
+    if len(crossings):
+        where = intersection_points(polygon, crossings[:1])[0]
+        raise SilhouetteError(
+            f"{source}: the polygon crosses or touches itself ({len(crossings)} pair(s) of edges, the first at "
+            f"x={where[0]:.4g}, y={where[1]:.4g}, edges {crossings[0, 0]} and {crossings[0, 1]}); an outline must be a simple polygon"
+        )
     low, high = polygon.min(axis=0), polygon.max(axis=0)
     extent = float((high - low).max())
     margin = 0.02 * extent
