@@ -366,3 +366,17 @@ def test_fold_penalty_is_zero_on_the_source_shape_and_grows_with_a_crease(prepar
     folded_loss, _ = task.loss(creased - task.initial, batch)
     plain_loss, _ = MeshTransferTask(prepared, TransferSettings(surface_samples=800, target_batch=800, fold_weight=0.0)).loss(creased - task.initial, batch)
     assert float(folded_loss) > float(plain_loss)
+
+
+def test_kept_correspondences_match_the_exact_surface_chamfer_and_hold_their_batch(prepared):
+    kept = MeshTransferTask(prepared, TransferSettings(surface_samples=800, target_batch=800, correspondence_every=4))
+    exact = MeshTransferTask(prepared, FAST)
+    generator = torch.Generator().manual_seed(0)
+    batches = [kept.batch(step, generator) for step in range(5)]
+    assert all(b is batches[0] for b in batches[1:4]) and batches[4] is not batches[0]
+    output = torch.zeros_like(kept.initial)
+    kept_loss, _ = kept.loss(output, batches[0])
+    exact_loss, _ = exact.loss(output, batches[0])
+    assert float(kept_loss) == pytest.approx(float(exact_loss), rel=0.05)
+    moved = torch.full_like(output, 0.002)  # a small shift: the kept triangles stay the closest
+    assert float(kept.loss(moved, batches[0])[0]) == pytest.approx(float(exact.loss(moved, batches[0])[0]), rel=0.05)

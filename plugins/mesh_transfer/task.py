@@ -46,6 +46,22 @@ def source_to_normalised_scale(prepared: "PreparedTransfer") -> float:
     return float(determinant ** (1.0 / 3.0))
 
 
+def _clipped_barycentric(points: Tensor, corners: Tensor) -> Tensor:
+    """Barycentric coordinates ``(k, 3)`` of each point's projection onto the plane of its triangle
+    ``corners`` ``(k, 3, 3)``, clipped to the triangle (as :func:`~sape_geo.geometry.surface_chamfer.closest_barycentric`
+    clips libigl's) and renormalised; no gradient."""
+    with torch.no_grad():
+        a, b, c = corners[:, 0], corners[:, 1], corners[:, 2]
+        v0, v1, v2 = b - a, c - a, points - a
+        d00, d01, d11 = (v0 * v0).sum(1), (v0 * v1).sum(1), (v1 * v1).sum(1)
+        d20, d21 = (v2 * v0).sum(1), (v2 * v1).sum(1)
+        denominator = (d00 * d11 - d01 * d01).clamp_min(1e-30)
+        v = (d11 * d20 - d01 * d21) / denominator
+        w = (d00 * d21 - d01 * d20) / denominator
+        weights = torch.stack([1.0 - v - w, v, w], dim=1).clamp(0.0, 1.0)
+        return weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-30)
+
+
 def _unit_normals(vertices: Tensor, faces: Tensor) -> Tensor:
     """Unit triangle normals ``(m, 3)`` (differentiable; a zero-area triangle gives a zero normal)."""
     normals = torch.linalg.cross(vertices[faces[:, 1]] - vertices[faces[:, 0]], vertices[faces[:, 2]] - vertices[faces[:, 0]])
@@ -89,6 +105,12 @@ class TransferSettings:
     feedback_every : measure each vertex's distance to the target (SAPE's per-vertex loss) every this
         many steps and reuse it in between (an exact closest-point query per vertex each step is a large
         share of a step's time; the mask moves slowly).
+    correspondence_every : with the surface Chamfer, keep a step's samples (both sides) and their closest
+        triangles (found exactly by libigl) for this many steps; in between, each sample's closest point is
+        its projection onto its kept triangle (barycentric coordinates clipped to the triangle), which
+        costs no tree build or search. 1 = exact closest points every step (default: measured at 4, the
+        creature pair took 23 % less CPU time for Chamfer 0.090 -> 0.093 and cat -> dog 0.23 -> 0.26, so
+        the exact form stays).
     fold_feedback : SAPE's per-vertex loss is zeroed at the corners of triangles whose edge normals
         are more than 90 degrees apart (beyond the source's), so a region that starts to fold opens
         no higher frequencies.
@@ -105,6 +127,7 @@ class TransferSettings:
     normal_matching: bool = False
     fold_feedback: bool = False
     feedback_every: int = 4
+    correspondence_every: int = 1
 
     def __post_init__(self) -> None:
         if self.feedback not in ("vertex", "two-sided"):
@@ -159,6 +182,10 @@ class MeshTransferTask(Task):
             _, sample_faces, _ = self._target_distance.closest_faces(target_samples)
             self.target_sample_normals = torch.tensor(normals[sample_faces], dtype=torch.float32)
         self._cached_distances: Tensor | None = None
+        self._held_batch: Batch | None = None
+        if prepared.target.faces is not None:
+            self._target_vertices = torch.tensor(normalised.apply(prepared.target.vertices), dtype=torch.float32)
+            self._target_faces = torch.tensor(prepared.target.faces, dtype=torch.long)
         self._calls = 0
         marks = prepared.landmarks
         self.landmark_ids = torch.tensor(marks.source_indices if marks is not None else np.zeros(0), dtype=torch.long)
@@ -175,7 +202,13 @@ class MeshTransferTask(Task):
             setattr(self, name, getattr(self, name).to(device))
         self.frames.to(device)
 
+    def _reuses_correspondences(self) -> bool:
+        return (self.settings.correspondence_every > 1 and self.settings.chamfer == "surface" and self.target_normals is None
+                and self.prepared.target.faces is not None)
+
     def batch(self, step: int, generator: torch.Generator) -> Batch:
+        if self._reuses_correspondences() and self._held_batch is not None and step % self.settings.correspondence_every != 0:
+            return self._held_batch
         face_ids, barycentric = sample_barycentric(self.frames.areas, self.settings.surface_samples, generator)
         count = self.target_samples.shape[0]
         if self.settings.target_batch < count:
@@ -185,7 +218,8 @@ class MeshTransferTask(Task):
         data = {"face_ids": face_ids, "barycentric": barycentric, "target": self.target_samples[chosen]}
         if self.target_normals is not None:
             data["target_normals"] = self.target_sample_normals[chosen.cpu()]
-        return Batch(self.initial, self.index, data)
+        self._held_batch = Batch(self.initial, self.index, data)
+        return self._held_batch
 
     def deformed(self, output: Tensor) -> Tensor:
         """Deformed vertices in the normalised frame ``(n, 3)``."""
@@ -194,7 +228,9 @@ class MeshTransferTask(Task):
     def loss(self, output: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         deformed = self.deformed(output)
         samples = barycentric_points(deformed, self.faces, batch.data["face_ids"], batch.data["barycentric"])
-        if self.target_normals is not None and self.settings.chamfer == "surface":
+        if self._reuses_correspondences():
+            chamfer, target_to_surface = self._kept_correspondence_chamfer(deformed, samples, batch)
+        elif self.target_normals is not None and self.settings.chamfer == "surface":
             chamfer, target_to_surface = self._normal_aware_chamfer(deformed, samples, batch)
         elif self.settings.chamfer == "surface":
             chamfer, _, target_to_surface = surface_chamfer(samples, deformed, self.faces, batch.data["target"], self._target_distance)
@@ -228,6 +264,27 @@ class MeshTransferTask(Task):
         normals = _unit_normals(deformed, self.faces)
         cosines = (normals[self.edge_faces[:, 0]] * normals[self.edge_faces[:, 1]]).sum(dim=1)
         return torch.relu(self.edge_allowance.to(deformed.dtype) - cosines)
+
+    def _kept_correspondence_chamfer(self, deformed: Tensor, samples: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
+        """Surface Chamfer with the closest triangles of a held batch (see ``correspondence_every``):
+        found exactly by libigl when the batch is new, reused (projection, clipped) while it is held."""
+        from sape_geo.geometry.surface_chamfer import closest_barycentric
+
+        data = batch.data
+        target = data["target"]
+        if "kept_target_faces" not in data:
+            _, target_faces, _ = self._target_distance.closest_faces(samples.detach().cpu().double().numpy())
+            surface_faces, _ = closest_barycentric(target.detach().cpu().double().numpy(), deformed.detach().cpu().double().numpy(),
+                                                   self.faces.cpu().numpy().astype(np.int64))
+            data["kept_target_faces"] = torch.as_tensor(target_faces, dtype=torch.long, device=samples.device)
+            data["kept_surface_faces"] = torch.as_tensor(surface_faces, dtype=torch.long, device=samples.device)
+        corners = self._target_vertices.to(samples.device, samples.dtype)[self._target_faces.to(samples.device)[data["kept_target_faces"]]]
+        closest = (_clipped_barycentric(samples.detach(), corners)[:, :, None] * corners).sum(dim=1)
+        forward = ((samples - closest) ** 2).sum(dim=1)
+        surface_corners = deformed[self.faces[data["kept_surface_faces"]]]
+        weights = _clipped_barycentric(target, surface_corners.detach())
+        backward = ((target - (weights[:, :, None] * surface_corners).sum(dim=1)) ** 2).sum(dim=1)
+        return forward.mean() + backward.mean(), backward.detach()
 
     def _normal_aware_chamfer(self, deformed: Tensor, samples: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         """Surface Chamfer without the pairs whose normals face away from each other (see
