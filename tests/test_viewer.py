@@ -300,3 +300,145 @@ def test_up_axes_give_right_handed_frames_and_bad_axis_is_refused():
         assert abs(up["xyz".index(axis[-1])]) == 1.0
     with pytest.raises(ValueError, match="up axis"):
         axis_frame("w")
+
+
+# ---- pictures people keep: up axis, framing, labels, colour bars, slices along up, side by side ----
+
+def _creature():
+    return trimesh.load("assets/creature_source.obj", process=False).vertices
+
+
+def test_up_axis_is_inferred_from_the_shape_and_a_recorded_one_wins(tmp_path):
+    from sape_geo_apps.viewer.command import resolve_up_axis
+    from sape_geo_apps.viewer.framing import infer_up_axis
+
+    creature = _creature()  # stored z-up: legs towards -z
+    assert infer_up_axis([creature]) == "z"
+    z_up_to_y_up = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+    assert infer_up_axis([creature @ z_up_to_y_up.T]) == "y"
+    assert infer_up_axis([creature[:, [2, 0, 1]]]) == "x"
+    teddy = trimesh.load("assets/teddy_target.obj", process=False).vertices
+    assert infer_up_axis([teddy]) == "z"
+    # no single mirror plane (a ball, a box): the conventional y stays
+    assert infer_up_axis([trimesh.creation.icosphere(subdivisions=3).vertices]) == "y"
+    assert infer_up_axis([trimesh.creation.box((2.0, 1.0, 3.0)).vertices]) == "y"
+    mesh = trimesh.Trimesh(creature, trimesh.load("assets/creature_source.obj", process=False).faces, process=False)
+    run = make_run(tmp_path / "mesh", {"task": "any"}, {}, files={"result.obj": lambda p: mesh.export(p)})
+    view = view_of(load_viewer_run(run))
+    assert resolve_up_axis([view]) == "z"
+    assert resolve_up_axis([view], "-x") == "-x"
+    view.config["task"]["up_axis"] = "y"  # recorded by the run: not second-guessed
+    assert resolve_up_axis([view]) == "y"
+
+
+def test_fit_view_fills_the_picture_centred():
+    from sape_geo_apps.viewer.backend import camera_direction
+    from sape_geo_apps.viewer.framing import _camera_coordinates, fit_view
+
+    # three long shapes in a row, as a transfer lays them out
+    points = np.concatenate([_creature() + [4.0 * k, 0.0, 0.0] for k in range(3)])
+    direction, up = camera_direction("auto", 3, "z")
+    for aspect in (1.0, 3.0):
+        eye, target = fit_view(points, direction, up, 30.0, aspect, fill=0.94)
+        right = np.cross(up, direction)
+        right /= np.linalg.norm(right)
+        x, y = _camera_coordinates(points, eye, direction, right, np.cross(direction, right))
+        tan_half = np.tan(np.radians(15.0))
+        x_ndc, y_ndc = x / (tan_half * aspect), y / tan_half
+        # the binding side spans 94% of the picture, the other fits; both centred
+        assert max(np.ptp(x_ndc), np.ptp(y_ndc)) / 2 == pytest.approx(0.94, abs=0.01)
+        assert np.ptp(x_ndc) / 2 <= 0.95 and np.ptp(y_ndc) / 2 <= 0.95
+        assert x_ndc.max() + x_ndc.min() == pytest.approx(0.0, abs=0.01)
+        assert y_ndc.max() + y_ndc.min() == pytest.approx(0.0, abs=0.01)
+
+
+def test_picture_size_follows_the_content():
+    from sape_geo_apps.viewer.framing import picture_size
+
+    width, height = picture_size(3.0)
+    assert width / height == pytest.approx(3.0, rel=0.02) and abs(width * height - 1024 * 768) < 0.02 * 1024 * 768
+    assert picture_size(100.0) == picture_size(3.6)
+    assert all(side % 2 == 0 for side in picture_size(1.37))
+
+
+def test_landmark_labels_do_not_overlap():
+    from sape_geo_apps.viewer.framing import boxes_overlap, place_labels
+
+    rng = np.random.default_rng(0)
+    anchors = np.array([500.0, 300.0]) + rng.uniform(-12.0, 12.0, size=(8, 2))  # eight points within a few pixels
+    sizes = np.tile([90.0, 16.0], (8, 1))
+    naive = anchors + [6.0, -8.0]
+    assert boxes_overlap(naive, sizes)  # what drawing each name beside its point gives
+    corners = place_labels(anchors, sizes, bounds=(1000, 600))
+    assert not boxes_overlap(corners, sizes)
+    # each name stays near its point, inside the picture
+    centres = corners + sizes / 2
+    assert np.linalg.norm(centres - anchors, axis=1).max() < 150
+    assert corners.min() >= 0 and (corners + sizes)[:, 0].max() <= 1000
+    # a lone label keeps the first choice: right of its point
+    assert place_labels(np.array([[10.0, 50.0]]), np.array([[40.0, 10.0]]))[0] == pytest.approx([16.0, 45.0])
+
+
+def test_every_transfer_scalar_has_a_unit_and_the_picture_a_colour_bar(tmp_path, mock):
+    from sape_geo_apps.viewer.items import scalar_label
+    from sape_geo_apps.viewer.overlay import BAR_ROW_HEIGHT, colour_bar_strip, visible_colour_bars
+
+    run, _ = _transfer_run(tmp_path)
+    scene, _ = prepare([run], "mock")
+    scalars = scene.views[0].item("result").scalars
+    assert len(scalars) == 3 and all(scalar.unit for scalar in scalars)
+    # the names already carry their units; a name without one gets it in brackets
+    assert [scalar_label(s) for s in scalars] == ["progress (levels open)", "conformal distortion (s1/s2)", "distance to target (% of diagonal)"]
+    from sape_geo_apps.viewer.items import Scalar
+
+    assert scalar_label(Scalar("error", np.zeros(1), unit="mm")) == "error [mm]"
+    bars = visible_colour_bars(scene)  # only the quantity switched on is in the picture
+    assert [(bar.label, bar.low, bar.high) for bar in bars] == [("progress (levels open)", 0.0, 16.0)]
+    strip = colour_bar_strip(bars, 400)
+    assert strip.shape == (BAR_ROW_HEIGHT, 400, 3)
+    # the bar runs from the map's dark end (inferno: black) to its light end, left to right
+    middle = strip[strip.shape[0] // 2 - 2]
+    dark = np.flatnonzero(middle.sum(axis=1) < 60)
+    assert len(dark) and dark.mean() < 200
+    assert colour_bar_strip([], 400).shape == (0, 400, 3)
+    hidden = scene.views[0].item("result")
+    hidden.scalars[1].enabled = True
+    assert len(visible_colour_bars(scene)) == 2
+
+
+def test_occupancy_slice_follows_the_up_axis(tmp_path, mock):
+    from sape_geo_apps.viewer.items import Volume
+
+    values = np.arange(2 * 3 * 4, dtype=np.float64).reshape(2, 3, 4)
+    volume = Volume("v", values=values, bound_low=(0.0, 0.0, 0.0), bound_high=(1.0, 2.0, 3.0))
+    vertices, faces, sheet = slice_sheet(volume, 0.0, "z")
+    assert vertices[:, 2] == pytest.approx(np.zeros(6)) and sheet == pytest.approx(values[:, :, 0].ravel())
+    vertices, _, sheet = slice_sheet(volume, 1.0, "z")
+    assert vertices[:, 2] == pytest.approx(np.full(6, 3.0)) and sheet == pytest.approx(values[:, :, 3].ravel())
+    # -z up: the bottom of the picture is the top of z
+    vertices, _, sheet = slice_sheet(volume, 0.0, "-z")
+    assert vertices[:, 2] == pytest.approx(np.full(6, 3.0)) and sheet == pytest.approx(values[:, :, 3].ravel())
+    vertices, _, sheet = slice_sheet(volume, 0.5, "x")
+    assert vertices[:, 0] == pytest.approx(np.full(12, 0.5)) and sheet == pytest.approx(values.mean(axis=0).ravel())
+    progress = np.arange(4 * 5 * 6, dtype=np.float32).reshape(4, 5, 6)
+    run = make_run(tmp_path / "occ", {"task": "occupancy", "up_axis": "z"}, {"max_progress": 16.0},
+                   {"progress.npy": progress}, {"result.ply": _sphere})
+    scene, _ = prepare([run], "mock")
+    assert scene.up_axis == "z"
+    set_slice_position(scene, 1.0)
+    sheet_mesh = ps.get_surface_mesh("occ: heat map slice")
+    assert _vec(sheet_mesh.get_buffer("vertexPositions"), 0)[2] == pytest.approx(1.0)  # top of [-1, 1] in z
+    assert sheet_mesh.get_quantity_buffer(PROGRESS, "values").get_value(1) == pytest.approx(progress[0, 1, -1])
+
+
+def test_side_by_side_columns_run_across_the_up_axis(tmp_path, mock):
+    import shutil
+
+    run, _ = _transfer_run(tmp_path)
+    shutil.copytree(run, tmp_path / "other")
+    for up, across in (("y", np.array([1.0, 0.0, 0.0])), ("z", np.array([1.0, 0.0, 0.0])), ("x", np.array([0.0, -1.0, 0.0]))):
+        scene, _ = prepare([run, tmp_path / "other"], "mock", up_axis=up)
+        offsets = [scene.registered[0][name].offset for name in ("source", "target", "result")] + [scene.registered[1]["result"].offset]
+        along = [float(offset @ across) for offset in offsets]
+        assert along == sorted(along) and len(set(np.round(along, 6))) == 4  # source | target | run 1 | run 2
+        assert all(np.allclose(offset - (offset @ across) * across, 0.0) for offset in offsets)

@@ -59,3 +59,77 @@ def test_missing_egl_gives_a_clear_message_not_a_crash(mesh_run, tmp_path):
     assert "needs EGL" in result.stderr and "libegl1" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert not (tmp_path / "x.png").exists()
+
+
+@pytest.fixture
+def creature_run(tmp_path):
+    """A z-up quadruped (the demo's source), lying along x: stored upright, never told so."""
+    run = RunDirectory(tmp_path / "creature")
+    run.write_config({"task": {"task": "any-mesh-task"}, "method": {"name": "sape-ff"}, "seed": 0})
+    mesh = trimesh.load("assets/creature_source.obj", process=False)
+    with run.atomic("result.obj") as temporary:
+        mesh.export(temporary)
+    run.write_metrics({})
+    return run.path
+
+
+def _content_box(pixels):
+    """Rows and columns spanned by non-background pixels."""
+    ink = ~np.all(pixels > 0.93, axis=2)  # the soft shadow is near white: not content
+    rows, columns = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    return rows.min(), rows.max(), columns.min(), columns.max()
+
+
+def test_screenshot_without_flags_fills_the_picture_upright(creature_run, tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "picture.png"
+    result = _sape_geo("view", str(creature_run), "--screenshot", str(out))
+    if result.returncode == 3:
+        pytest.skip(f"no EGL on this machine: {result.stderr.strip()}")
+    assert result.returncode == 0, result.stderr
+    pixels = np.asarray(Image.open(out).convert("RGB")).astype(np.float64) / 255.0
+    height, width = pixels.shape[:2]
+    # the picture takes the shape of a creature standing on z (long, low): wider than 4:3
+    assert width / height > 1.6 and abs(width * height - 1024 * 768) < 0.05 * 1024 * 768
+    top, bottom, left, right = _content_box(pixels)
+    # filled: the creature spans nearly the whole width, centred
+    assert (right - left) / width > 0.85
+    assert abs((left + right) / 2 - width / 2) < 0.05 * width
+    assert (bottom - top) / height > 0.5
+
+
+def test_movie_plays_the_snapshots(tmp_path):
+    from PIL import Image, ImageSequence
+
+    angles = np.linspace(0, 2 * np.pi, 60, endpoint=False)
+    circle = np.column_stack([100 + 60 * np.cos(angles), 100 + 40 * np.sin(angles)])
+    run = RunDirectory(tmp_path / "sil")
+    run.write_config({"task": {"task": "silhouette"}, "method": {"name": "sape-ff", "num_frequencies": 16}, "seed": 0})
+    frames = np.stack([100 + (circle - 100) * scale for scale in (0.3, 0.6, 1.0)])
+    run.write_array("progress.npy", np.linspace(0, 16, 60).astype(np.float32))
+    with run.atomic("result.csv") as temporary:
+        np.savetxt(temporary, circle, delimiter=",")
+    with run.atomic("snapshots.npz") as temporary:
+        np.savez(temporary, curve=frames, progress=np.zeros((3, 60), np.float32), step=np.array([0, 10, 20]))
+    run.write_metrics({"max_progress": 16.0})
+    out = tmp_path / "play.gif"
+    result = _sape_geo("view", str(run.path), "--movie", str(out), "--size", "240x160")
+    if result.returncode == 3:
+        pytest.skip(f"no EGL on this machine: {result.stderr.strip()}")
+    assert result.returncode == 0, result.stderr
+    pictures = [np.asarray(frame.convert("RGB")).astype(np.float64) for frame in ImageSequence.Iterator(Image.open(out))]
+    assert len(pictures) == 4  # three snapshots, then the final result
+    assert pictures[0].shape[:2] == (160 + 62, 240)  # the picture and its colour bar
+    # the curve grows: the first frame's ink spans less width than the last's (the camera holds still)
+    spans = [np.ptp(np.flatnonzero((~np.all(p[:160] > 235, axis=2))[40:].any(axis=0))) for p in pictures]
+    assert spans[0] < 0.5 * spans[-1]
+    assert not np.array_equal(pictures[0], pictures[1])
+    # no snapshots: a clear error, no file
+    bare = RunDirectory(tmp_path / "bare")
+    bare.write_config({"task": {"task": "silhouette"}, "method": {"name": "sape-ff"}, "seed": 0})
+    with bare.atomic("result.csv") as temporary:
+        np.savetxt(temporary, circle, delimiter=",")
+    bare.write_metrics({})
+    result = _sape_geo("view", str(bare.path), "--movie", str(tmp_path / "none.gif"))
+    assert result.returncode == 2 and "no snapshots" in result.stderr and not (tmp_path / "none.gif").exists()

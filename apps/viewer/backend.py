@@ -17,6 +17,8 @@ from sape_geo.runs import atomic_path
 
 MODES = ("window", "offscreen", "mock")
 CAMERAS = ("auto", "front", "back", "left", "right", "top", "bottom", "iso")
+UP_CHOICES = ("auto", "y", "z", "x", "-y", "-z", "-x")
+"""``--up``: ``auto`` reads the run's recorded up axis, else infers it from the shapes."""
 _BACKENDS = {"window": "openGL3_glfw", "offscreen": "openGL3_egl", "mock": "openGL_mock"}
 EGL_PACKAGES = "libegl1 libegl-mesa0 libgl1 libgles2"
 """Debian/Ubuntu packages that provide EGL with Mesa's software renderer."""
@@ -146,7 +148,28 @@ def check_camera(camera: str) -> None:
         raise ValueError(f"--camera must be one of {', '.join(CAMERAS)} or a view JSON file; {camera!r} is neither")
 
 
-def set_camera(camera: str, dimension: int, up_axis: str = "y") -> None:
+def camera_direction(camera: str, dimension: int, up_axis: str = "y") -> tuple[np.ndarray, np.ndarray]:
+    """(direction from the scene towards the camera, the picture's up) of a preset camera.
+
+    ``auto`` is ``front`` in 2-D; in 3-D a three-quarter view from the front, a little from above and
+    to the right: side-by-side columns stay side by side in the picture (``iso`` stacks them in depth).
+    """
+    check_camera(camera)
+    if camera == "auto":
+        camera = "front" if dimension == 2 else "auto"
+    scene_up, front, scene_right = axis_frame(up_axis)
+    direction = {
+        "front": front, "back": -front, "right": scene_right, "left": -scene_right, "top": scene_up, "bottom": -scene_up,
+        "iso": 0.6 * scene_right + 0.45 * scene_up + 0.9 * front,
+        "auto": 0.15 * scene_right + 0.4 * scene_up + 1.0 * front,
+    }[camera]
+    direction = direction / np.linalg.norm(direction)
+    # Looking straight down (up), the picture's up is the scene's back (front) so it reads like a map.
+    up = -front if camera == "top" else front if camera == "bottom" else scene_up
+    return direction, up
+
+
+def set_camera(camera: str, dimension: int, up_axis: str = "y", points: np.ndarray | None = None) -> None:
     """Point the camera at the whole scene (call after setting the window size: the fit uses its aspect).
 
     Parameters
@@ -154,14 +177,18 @@ def set_camera(camera: str, dimension: int, up_axis: str = "y") -> None:
     camera : a preset (``auto``, ``front``, ``back``, ``left``, ``right``, ``top``, ``bottom``, ``iso``:
         the direction the camera looks from) or a JSON file saved from Polyscope's view
         (``polyscope.get_view_as_json()``, the viewer's "save camera" button).
-    dimension : 2 or 3; ``auto`` is ``front`` in 2-D, ``iso`` in 3-D.
+    dimension : 2 or 3; ``auto`` is ``front`` in 2-D, a three-quarter view in 3-D.
     up_axis : the scene's up axis (``y``, ``z``, ``x``, or negated); presets are relative to it.
+    points : (N, 3) what must fill the picture (:func:`~sape_geo_apps.viewer.framing.fit_view`); None:
+        the corners of Polyscope's bounding box of everything registered.
 
     Raises
     ------
     ValueError : an unknown preset, or a camera file that is not Polyscope's view JSON.
     """
     import polyscope as ps
+
+    from sape_geo_apps.viewer.framing import fit_view
 
     check_camera(camera)
     if camera not in CAMERAS:
@@ -173,49 +200,44 @@ def set_camera(camera: str, dimension: int, up_axis: str = "y") -> None:
         except Exception as error:
             raise ValueError(f"{path} is not a Polyscope view file (from get_view_as_json): {error}") from None
         return
-    if camera == "auto":
-        camera = "front" if dimension == 2 else "iso"
-    low, high = (np.asarray(corner, dtype=np.float64) for corner in ps.get_bounding_box())
-    centre = (low + high) / 2.0
-    scene_up, front, scene_right = axis_frame(up_axis)
-    direction = {
-        "front": front, "back": -front, "right": scene_right, "left": -scene_right, "top": scene_up, "bottom": -scene_up,
-        "iso": 0.6 * scene_right + 0.45 * scene_up + 0.9 * front,
-    }[camera]
-    direction = direction / np.linalg.norm(direction)
-    # Looking straight down (up), the picture's up is the scene's back (front) so it reads like a map.
-    up = -front if camera == "top" else front if camera == "bottom" else scene_up
-    right = np.cross(up, direction)
-    right /= np.linalg.norm(right)
-    true_up = np.cross(direction, right)
-    # Fit the bounding box's silhouette as seen from this direction into the field of view, 5% margin.
-    corners = np.array([[x, y, z] for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])]) - centre
-    half_width, half_height = np.abs(corners @ right).max(), np.abs(corners @ true_up).max()
-    half_depth = np.abs(corners @ direction).max()
-    tan_half = np.tan(np.radians(ps.get_vertical_fov_degrees()) / 2.0)
+    direction, up = camera_direction(camera, dimension, up_axis)
+    if points is None or len(points) == 0:
+        low, high = (np.asarray(corner, dtype=np.float64) for corner in ps.get_bounding_box())
+        points = np.array([[x, y, z] for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])])
     width, height = ps.get_window_size()
-    distance = half_depth + 1.05 * max(half_height / tan_half, half_width / (tan_half * width / max(height, 1)), 1e-6)
-    ps.look_at_dir(centre + distance * direction, centre, up)
+    eye, target = fit_view(points, direction, up, ps.get_vertical_fov_degrees(), width / max(height, 1))
+    ps.look_at_dir(eye, target, up)
 
 
-def save_screenshot(path: str | os.PathLike, size: tuple[int, int], include_overlay: bool = False) -> np.ndarray:
-    """Render the current scene at ``size`` (width, height) pixels and write it to ``path`` as PNG.
-
-    Returns the RGBA image (H, W, 4) uint8. Written atomically: an interrupted render leaves no file.
-    ``include_overlay`` draws the ImGui layer too (the landmark names), not the panels.
-    """
-    from PIL import Image as PILImage
-
+def render(size: tuple[int, int], include_overlay: bool = False) -> np.ndarray:
+    """The current scene rendered at ``size`` (width, height) pixels: RGB (H, W, 3) uint8.
+    ``include_overlay`` draws the ImGui layer too (the landmark names), not the panels."""
     import polyscope as ps
+
+    width, height = size
+    ps.set_window_size(int(width), int(height))
+    return np.ascontiguousarray(ps.screenshot_to_buffer(transparent_bg=False, include_UI=include_overlay)[..., :3])
+
+
+def write_png(path: str | os.PathLike, pixels: np.ndarray) -> Path:
+    """Write RGB ``pixels`` to ``path`` as PNG, atomically: an interrupted write leaves no file."""
+    from PIL import Image as PILImage
 
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"screenshots are PNG files; {path} does not end in .png")
     if not path.parent.exists():
         raise FileNotFoundError(f"folder for the screenshot does not exist: {path.parent}")
-    width, height = size
-    ps.set_window_size(int(width), int(height))
-    pixels = ps.screenshot_to_buffer(transparent_bg=False, include_UI=include_overlay)
     with atomic_path(path) as temporary:
-        PILImage.fromarray(pixels[..., :3]).save(temporary, format="PNG", optimize=True)
+        PILImage.fromarray(np.asarray(pixels)[..., :3]).save(temporary, format="PNG", optimize=True)
+    return path
+
+
+def save_screenshot(path: str | os.PathLike, size: tuple[int, int], include_overlay: bool = False) -> np.ndarray:
+    """Render the current scene at ``size`` (width, height) pixels and write it to ``path`` as PNG.
+
+    Returns the RGB image (H, W, 3) uint8. Written atomically: an interrupted render leaves no file.
+    """
+    pixels = render(size, include_overlay)
+    write_png(path, pixels)
     return pixels

@@ -13,19 +13,75 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sape_geo_apps.cli import AppCommand
-from sape_geo_apps.viewer.backend import CAMERAS, UP_AXES, ViewerUnavailableError, axis_frame, check_camera, save_screenshot, set_camera, setup_navigation, start_polyscope
+import numpy as np
+
+from sape_geo_apps.viewer.backend import (
+    CAMERAS,
+    UP_AXES,
+    UP_CHOICES,
+    ViewerUnavailableError,
+    axis_frame,
+    camera_direction,
+    check_camera,
+    render,
+    set_camera,
+    setup_navigation,
+    start_polyscope,
+    write_png,
+)
+from sape_geo_apps.viewer.framing import infer_up_axis, picture_size, projected_aspect
+from sape_geo_apps.viewer.items import Curve, Points, RunView, Surface
 from sape_geo_apps.viewer.loading import load_viewer_run
+from sape_geo_apps.viewer.overlay import caption, visible_colour_bars, with_colour_bars
 from sape_geo_apps.viewer.panel import ViewerPanel
-from sape_geo_apps.viewer.scene import LAYOUTS, Scene, build_scene, show_frame
+from sape_geo_apps.viewer.scene import LAYOUTS, Scene, _positions, build_scene, show_frame, slice_sheet
 from sape_geo_apps.viewer.task_views import view_of
 
 DEFAULT_SIZE = (1024, 768)
+"""Pixels of a picture (its area) when ``--size`` is not given; the aspect follows the content."""
+
+PICTURE_FOV = 30.0
+"""Vertical field of view of pictures from preset cameras, degrees: narrower than Polyscope's 45 so
+side-by-side columns keep their relative sizes (less perspective)."""
+
+UP_KEYS = ("up_axis", "up")
+"""Where a run records its data's up axis: ``config.json`` top level or its ``task`` object."""
+
+
+def recorded_up_axis(config: dict) -> str | None:
+    """The up axis a run's ``config.json`` records (``up_axis`` or ``up``, at the top or in ``task``), if
+    it is one of :data:`~sape_geo_apps.viewer.backend.UP_AXES`."""
+    for holder in (config, config.get("task") if isinstance(config.get("task"), dict) else {}):
+        for key in UP_KEYS:
+            value = holder.get(key)
+            if isinstance(value, str) and value in UP_AXES:
+                return value
+    return None
+
+
+def resolve_up_axis(views: Sequence[RunView], up_axis: str = "auto") -> str:
+    """``up_axis`` itself unless ``auto``; then the first up axis a run records, else y for 2-D runs,
+    else the axis inferred from the runs' 3-D shapes (:func:`~sape_geo_apps.viewer.framing.infer_up_axis`)."""
+    if up_axis != "auto":
+        axis_frame(up_axis)  # validates
+        return up_axis
+    for view in views:
+        recorded = recorded_up_axis(view.config)
+        if recorded is not None:
+            return recorded
+    if max(view.dimension for view in views) == 2:
+        return "y"
+    shapes = [_positions(item) for view in views for item in view.items
+              if isinstance(item, (Surface, Curve)) or (isinstance(item, Points) and not item.labels)]
+    return infer_up_axis(shapes)
 
 
 def prepare(runs: Sequence[str | os.PathLike], mode: str, layout: str = "auto", output_dir: str | os.PathLike = ".",
-            up_axis: str = "y") -> tuple[Scene, ViewerPanel]:
+            up_axis: str = "auto") -> tuple[Scene, ViewerPanel]:
     """Load ``runs``, start Polyscope in ``mode`` (``window``, ``offscreen``, ``mock``), register every
     run's items and install the side panel. Returns the scene and its panel.
+
+    ``up_axis``: the data's up axis, or ``auto`` (:func:`resolve_up_axis`); the scene keeps the one used.
 
     Raises
     ------
@@ -35,33 +91,104 @@ def prepare(runs: Sequence[str | os.PathLike], mode: str, layout: str = "auto", 
     """
     import polyscope as ps
 
-    axis_frame(up_axis)  # validates before anything starts
+    if up_axis != "auto":
+        axis_frame(up_axis)  # validates before anything starts
     views = [view_of(load_viewer_run(path)) for path in runs]
+    up_axis = resolve_up_axis(views, up_axis)
     start_polyscope(mode)
-    scene = build_scene(views, layout)
+    scene = build_scene(views, layout, up_axis)
     setup_navigation(scene.dimension, up_axis)
     panel = ViewerPanel(scene, output_dir)
     ps.set_user_callback(panel)
     return scene, panel
 
 
-def show(runs: Sequence[str | os.PathLike], layout: str = "auto", up_axis: str = "y") -> None:
+def show(runs: Sequence[str | os.PathLike], layout: str = "auto", up_axis: str = "auto") -> None:
     """Open the interactive viewer on ``runs`` (blocks until the window closes)."""
     import polyscope as ps
 
     scene, _ = prepare(runs, "window", layout, up_axis=up_axis)
-    set_camera("auto", scene.dimension, up_axis)
+    set_camera("auto", scene.dimension, scene.up_axis, visible_points(scene))
     ps.show()
+
+
+def visible_points(scene: Scene, all_frames: bool = False, budget: int = 40000) -> np.ndarray:
+    """(N, 3) points of what the picture shows, where it is drawn (column offsets applied): shown
+    structures' vertices, nodes and points, the heat-map slice sheets; with ``all_frames`` every
+    playback frame's positions too (a movie's camera must hold them all). Subsampled to ~``budget``."""
+    chunks: list[np.ndarray] = []
+    seen: set[str] = set()
+    for run_index, (view, registered) in enumerate(zip(scene.views, scene.registered)):
+        tracks = {track.item: track for track in view.tracks if track.target == "positions"}
+        for name, entry in registered.items():
+            item = entry.item
+            if entry.structure in seen or entry.kind in ("image", "volume") or not item.enabled:
+                continue
+            if item.shared_key is None and not scene.shown[run_index]:
+                continue
+            seen.add(entry.structure)
+            chunks.append(_positions(item) + entry.offset)
+            if all_frames and name in tracks:
+                frames = np.asarray(tracks[name].frames, dtype=np.float64)
+                chunks.append(frames.reshape(-1, 3) + entry.offset)
+    for _, entry in scene.slices:
+        vertices, _, _ = slice_sheet(entry.item, scene.slice_fraction, scene.up_axis)
+        chunks.append(vertices + entry.offset)
+    chunks = [chunk for chunk in chunks if len(chunk)]
+    if not chunks:
+        return np.zeros((0, 3))
+    total = sum(len(chunk) for chunk in chunks)
+    stride = max(1, int(np.ceil(total / budget)))
+    # keep each chunk's extreme points: subsampling must not cut a thin tip off the picture
+    kept = []
+    for chunk in chunks:
+        extremes = np.unique(np.concatenate([chunk.argmin(axis=0), chunk.argmax(axis=0)]))
+        kept.append(np.concatenate([chunk[::stride], chunk[extremes]]))
+    return np.concatenate(kept)
+
+
+def _frame_picture(scene: Scene, camera: str, size: tuple[int, int] | None, all_frames: bool = False) -> tuple[int, int]:
+    """Size the window and place the camera: with no ``size`` the picture takes the shape of what it
+    shows (about :data:`DEFAULT_SIZE`'s area). Returns the size used."""
+    import polyscope as ps
+
+    points = visible_points(scene, all_frames)
+    if size is None:
+        size = DEFAULT_SIZE
+        if camera in CAMERAS and len(points):
+            direction, up = camera_direction(camera, scene.dimension, scene.up_axis)
+            size = picture_size(projected_aspect(points, direction, up), pixels=DEFAULT_SIZE[0] * DEFAULT_SIZE[1])
+    ps.set_window_size(*size)
+    if camera in CAMERAS:
+        ps.set_vertical_fov_degrees(PICTURE_FOV)
+    set_camera(camera, scene.dimension, scene.up_axis, points)
+    return size
+
+
+def _install_label_overlay(scene: Scene) -> bool:
+    """Only the landmark names on the picture, not the panels: draw them in a bare callback. Returns
+    whether there are names to draw."""
+    import polyscope as ps
+
+    from sape_geo_apps.viewer.panel import draw_point_labels
+
+    labelled = any(getattr(item, "labels", None) for view in scene.views for item in view.items)
+    if labelled:
+        ps.set_build_default_gui_panels(False)
+        ps.set_user_callback(lambda: draw_point_labels(scene))
+        ps.set_open_imgui_window_for_user_callback(False)
+    return labelled
 
 
 def screenshot(
     runs: Sequence[str | os.PathLike],
     out: str | os.PathLike,
     camera: str = "auto",
-    size: tuple[int, int] = DEFAULT_SIZE,
+    size: tuple[int, int] | None = None,
     layout: str = "auto",
     frame: int = -1,
-    up_axis: str = "y",
+    up_axis: str = "auto",
+    colour_bars: bool = True,
 ) -> Path:
     """Render ``runs`` offscreen (EGL) into the PNG ``out``.
 
@@ -70,13 +197,13 @@ def screenshot(
     runs : run directories.
     out : PNG file to write (atomically).
     camera : a preset of :data:`~sape_geo_apps.viewer.backend.CAMERAS` or a Polyscope view JSON file.
-    size : (width, height) in pixels.
+    size : (width, height) of the 3-D picture in pixels; None: about 1024x768 pixels shaped like what
+        is shown, which fills it.
     layout : ``auto``, ``overlay`` or ``side-by-side``.
     frame : snapshot frame to show (``-1``: the final result).
-    up_axis : the scene's up axis (``y``, ``z``, ``x``, or negated) for navigation and camera presets.
+    up_axis : the scene's up axis (``y``, ``z``, ``x``, or negated) or ``auto`` (recorded, else inferred).
+    colour_bars : add a strip under the picture with a colour bar (name, unit, range) per scalar shown.
     """
-    import polyscope as ps
-
     check_camera(camera)
     out = Path(out)
     if out.suffix.lower() != ".png" or not out.parent.is_dir():
@@ -84,18 +211,65 @@ def screenshot(
     scene, _ = prepare(runs, "offscreen", layout, up_axis=up_axis)
     if frame != -1:
         show_frame(scene, frame)
-    ps.set_window_size(*size)
-    set_camera(camera, scene.dimension, up_axis)
-    labelled = any(getattr(item, "labels", None) for view in scene.views for item in view.items)
-    if labelled:
-        # Only the landmark names on the picture, not the panels: draw labels in a bare callback.
-        from sape_geo_apps.viewer.panel import draw_point_labels
+    size = _frame_picture(scene, camera, size)
+    labelled = _install_label_overlay(scene)
+    pixels = render(size, include_overlay=labelled)
+    if colour_bars:
+        pixels = with_colour_bars(pixels, visible_colour_bars(scene))
+    return write_png(out, pixels)
 
-        ps.set_build_default_gui_panels(False)
-        ps.set_user_callback(lambda: draw_point_labels(scene))
-        ps.set_open_imgui_window_for_user_callback(False)
-    save_screenshot(out, size, include_overlay=labelled)
-    return Path(out)
+
+MOVIE_SUFFIXES = (".gif",)
+
+
+def movie(
+    runs: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    camera: str = "auto",
+    size: tuple[int, int] | None = None,
+    layout: str = "auto",
+    up_axis: str = "auto",
+    frame_seconds: float = 0.25,
+    hold_seconds: float = 1.5,
+    colour_bars: bool = True,
+) -> Path:
+    """Render the runs' snapshot playback offscreen into the animated GIF ``out``: every snapshot
+    frame in order, captioned with its step, then the final result held for ``hold_seconds``. The
+    camera is fixed and holds every frame.
+
+    Raises
+    ------
+    ValueError : ``out`` is not a .gif in an existing folder, or the runs saved no snapshots (train
+        with ``--snapshots EVERY``).
+    """
+    from PIL import Image as PILImage
+
+    from sape_geo.runs import atomic_path
+
+    check_camera(camera)
+    out = Path(out)
+    if out.suffix.lower() not in MOVIE_SUFFIXES or not out.parent.is_dir():
+        raise ValueError(f"--movie must be a {' or '.join(MOVIE_SUFFIXES)} file in an existing folder, got {out}")
+    scene, _ = prepare(runs, "offscreen", layout, up_axis=up_axis)
+    if scene.frame_count == 0:
+        raise ValueError("the runs saved no snapshots: nothing to play (train with --snapshots EVERY)")
+    size = _frame_picture(scene, camera, size, all_frames=True)
+    labelled = _install_label_overlay(scene)
+    bars = visible_colour_bars(scene) if colour_bars else []
+    steps = scene.views[0].steps
+    pictures = []
+    for frame in [*range(scene.frame_count), -1]:
+        show_frame(scene, frame)
+        pixels = render(size, include_overlay=labelled)
+        pixels = caption(pixels, f"step {int(steps[frame])}" if frame >= 0 else "final result")
+        pictures.append(PILImage.fromarray(with_colour_bars(pixels, bars)))
+    durations = [int(frame_seconds * 1000)] * (len(pictures) - 1) + [int(hold_seconds * 1000)]
+    # one shared palette keeps the GIF small and the colours steady between frames
+    palette = pictures[-1].quantize(colors=255, method=PILImage.Quantize.MEDIANCUT)
+    frames = [picture.quantize(palette=palette, dither=PILImage.Dither.NONE) for picture in pictures]
+    with atomic_path(out) as temporary:
+        frames[0].save(temporary, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0, optimize=False)
+    return out
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -116,20 +290,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--screenshot", metavar="OUT.png", help="render offscreen (EGL, no display needed) into this PNG and exit")
     parser.add_argument("--camera", default="auto", metavar="VIEW",
                         help=f"camera of the screenshot: {', '.join(CAMERAS)} or a view JSON file saved by the viewer (default auto)")
-    parser.add_argument("--size", type=_size, default=DEFAULT_SIZE, metavar="WxH", help="screenshot size in pixels (default 1024x768)")
-    parser.add_argument("--up", choices=UP_AXES, default="y", help="the data's up axis (default y; z for z-up meshes)")
+    parser.add_argument("--movie", metavar="OUT.gif", help="render the snapshot playback offscreen into this animated GIF and exit")
+    parser.add_argument("--size", type=_size, default=None, metavar="WxH",
+                        help="picture size in pixels (default: about 1024x768, shaped like what is shown so it fills the picture)")
+    parser.add_argument("--up", choices=UP_CHOICES, default="auto",
+                        help="the data's up axis (default auto: the one the run records, else inferred from the shapes)")
     parser.add_argument("--frame", type=int, default=-1, help="snapshot frame of the screenshot (default -1: the final result)")
+    parser.add_argument("--no-colour-bars", dest="colour_bars", action="store_false",
+                        help="no strip of colour bars (one per scalar quantity shown, with its unit) under the picture")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        if args.screenshot:
-            path = screenshot(args.runs, args.screenshot, args.camera, args.size, args.layout, args.frame, args.up)
-            print(f"wrote {path}")
+        if args.screenshot or args.movie:
+            if args.screenshot:
+                path = screenshot(args.runs, args.screenshot, args.camera, args.size, args.layout, args.frame, args.up, args.colour_bars)
+                print(f"wrote {path}")
+            if args.movie:
+                path = movie(args.runs, args.movie, args.camera, args.size, args.layout, args.up, colour_bars=args.colour_bars)
+                print(f"wrote {path}")
         else:
             show(args.runs, args.layout, args.up)
     except ViewerUnavailableError as error:
-        hint = "" if args.screenshot else " Or render a picture offscreen with --screenshot OUT.png."
+        hint = "" if args.screenshot or args.movie else " Or render a picture offscreen with --screenshot OUT.png."
         print(f"sape-geo view: {error}{hint}", file=sys.stderr)
         return 3
     return 0

@@ -35,6 +35,8 @@ class Scalar:
     cmap : Polyscope colour map name.
     vrange : fixed (low, high) of the colour map, or None for the data range.
     enabled : shown when the item is first drawn.
+    unit : what one unit of the values is (``"levels"``, ``"% of target diagonal"``, ``"ratio"``): the
+        colour bar of pictures says it (:func:`scalar_label`).
     """
 
     name: str
@@ -43,6 +45,14 @@ class Scalar:
     cmap: str = "viridis"
     vrange: tuple[float, float] | None = None
     enabled: bool = False
+    unit: str = ""
+
+
+def scalar_label(scalar: Scalar) -> str:
+    """The colour bar's title: the quantity's name, with its unit unless the name already says it."""
+    if not scalar.unit or scalar.unit in scalar.name:
+        return scalar.name
+    return f"{scalar.name} [{scalar.unit}]"
 
 
 @dataclass

@@ -14,6 +14,8 @@ from sape_geo_apps.viewer.items import Points
 from sape_geo_apps.viewer.scene import Scene, set_run_shown, set_slice_position, show_frame
 
 LABEL_COLOUR = 0xFF202020  # ImGui colours are 0xAABBGGRR
+LABEL_BACKGROUND = 0xB0FFFFFF  # translucent white: names stay readable over the shapes
+LEADER_COLOUR = 0xFF808080
 
 
 def project_to_screen(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -35,13 +37,12 @@ def project_to_screen(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.column_stack([(x_ndc + 1.0) / 2.0 * width, (1.0 - y_ndc) / 2.0 * height]), in_front
 
 
-def draw_point_labels(scene: Scene) -> int:
-    """Write each labelled point's name beside it (ImGui foreground layer); returns how many were drawn."""
+def visible_labels(scene: Scene) -> tuple[np.ndarray, list[str]]:
+    """Window pixel positions (N, 2) and names of the labelled points now shown (in front of the camera)."""
     import polyscope as ps
-    import polyscope.imgui as psim
 
-    draw_list = psim.GetForegroundDrawList()
-    drawn = 0
+    anchors: list[np.ndarray] = []
+    names: list[str] = []
     for run_index, registered in enumerate(scene.registered):
         for entry in registered.values():
             item = entry.item
@@ -50,11 +51,35 @@ def draw_point_labels(scene: Scene) -> int:
             if item.shared_key is None and not scene.shown[run_index]:
                 continue
             screen, in_front = project_to_screen(np.asarray(item.points) + entry.offset)
-            for (x, y), visible, label in zip(screen, in_front, item.labels):
+            for position, visible, label in zip(screen, in_front, item.labels):
                 if visible and label:
-                    draw_list.AddText((float(x) + 6.0, float(y) - 6.0), LABEL_COLOUR, label)
-                    drawn += 1
-    return drawn
+                    anchors.append(position)
+                    names.append(label)
+    return np.asarray(anchors, dtype=np.float64).reshape(-1, 2), names
+
+
+def draw_point_labels(scene: Scene) -> int:
+    """Write each labelled point's name beside it (ImGui foreground layer), no two names overlapping
+    (:func:`~sape_geo_apps.viewer.framing.place_labels`); a name moved away from its point gets a thin
+    leader line. Returns how many were drawn."""
+    import polyscope as ps
+    import polyscope.imgui as psim
+
+    from sape_geo_apps.viewer.framing import place_labels
+
+    anchors, names = visible_labels(scene)
+    if not names:
+        return 0
+    sizes = np.array([psim.CalcTextSize(name) for name in names], dtype=np.float64) + 2.0
+    corners = place_labels(anchors, sizes, bounds=ps.get_window_size())
+    draw_list = psim.GetForegroundDrawList()
+    for (x, y), (cx, cy), (w, h), name in zip(anchors, corners, sizes, names):
+        nearest = (float(np.clip(x, cx, cx + w)), float(np.clip(y, cy, cy + h)))
+        if np.hypot(nearest[0] - x, nearest[1] - y) > 9.0:
+            draw_list.AddLine((float(x), float(y)), nearest, LEADER_COLOUR, 1.0)
+        draw_list.AddRectFilled((float(cx), float(cy)), (float(cx + w), float(cy + h)), LABEL_BACKGROUND, 3.0)
+        draw_list.AddText((float(cx) + 1.0, float(cy) + 1.0), LABEL_COLOUR, name)
+    return len(names)
 
 
 class ViewerPanel:

@@ -40,8 +40,9 @@ class Scene:
     groups : Polyscope group name of each run.
     shown : whether each run's group is switched on (Polyscope's groups cannot be asked).
     slices : the heat-map slice sheet of each volume: (sheet structure name, the volume's entry).
-    slice_fraction : height of the slice sheets, 0 = bottom of the volume, 1 = top.
+    slice_fraction : height of the slice sheets, 0 = bottom of the volume, 1 = top (along ``up_axis``).
     frame : the playback frame shown (-1 = the final state from ``result.*``).
+    up_axis : the scene's up axis: columns are laid out across it, slices cut normal to it.
     """
 
     views: list[RunView]
@@ -52,6 +53,14 @@ class Scene:
     slices: list[tuple[str, RegisteredItem]] = field(default_factory=list)
     slice_fraction: float = 0.5
     frame: int = -1
+    up_axis: str = "y"
+
+    @property
+    def right(self) -> np.ndarray:
+        """The scene's left-to-right direction for its up axis: side-by-side columns go along it."""
+        from sape_geo_apps.viewer.backend import axis_frame
+
+        return axis_frame(self.up_axis)[2]
 
     @property
     def dimension(self) -> int:
@@ -76,16 +85,19 @@ def resolve_layout(views: list[RunView], layout: str) -> str:
     return "side-by-side" if max(view.dimension for view in views) == 3 else "overlay"
 
 
-def build_scene(views: list[RunView], layout: str = "auto") -> Scene:
-    """Register every run's items with Polyscope (which must be initialised) and return the scene."""
+def build_scene(views: list[RunView], layout: str = "auto", up_axis: str = "y") -> Scene:
+    """Register every run's items with Polyscope (which must be initialised) and return the scene.
+
+    Side by side, columns follow each other left to right as seen with ``up_axis`` up."""
     import polyscope as ps
 
     if not views:
         raise ValueError("nothing to show: no runs given")
-    scene = Scene(views, resolve_layout(views, layout))
+    scene = Scene(views, resolve_layout(views, layout), up_axis=up_axis)
+    right = scene.right
     labels = _unique_labels([view.label for view in views])
-    pitch = _widest_item(views) * (1.0 + COLUMN_GAP)
-    centres = _column_centres(views, scene.layout)
+    pitch = _widest_item(views, right) * (1.0 + COLUMN_GAP)
+    centres = _column_centres(views, scene.layout, right)
     drawn_shared: dict[tuple[str, int], RegisteredItem] = {}
     for run_index, (view, label) in enumerate(zip(views, labels)):
         group = ps.create_group(label)
@@ -94,7 +106,7 @@ def build_scene(views: list[RunView], layout: str = "auto") -> Scene:
         registered: dict[str, RegisteredItem] = {}
         for item in view.items:
             column = _column(item.column, run_index, scene.layout)
-            offset = np.array([column * pitch - centres.get(column, 0.0), 0.0, 0.0])
+            offset = (column * pitch - centres.get(column, 0.0)) * right
             shared = (item.shared_key, column) if item.shared_key is not None else None
             if shared is not None and shared in drawn_shared:
                 registered[item.name] = drawn_shared[shared]
@@ -102,7 +114,7 @@ def build_scene(views: list[RunView], layout: str = "auto") -> Scene:
             name = item.name if shared is not None else f"{label}: {item.name}"
             entry = RegisteredItem(name, _register(item, name, offset), item, offset)
             if entry.kind == "volume":
-                sheet = _register_slice_sheet(entry, scene.slice_fraction)
+                sheet = _register_slice_sheet(entry, scene.slice_fraction, scene.up_axis)
                 scene.slices.append((sheet, entry))
                 if shared is None:
                     ps.get_surface_mesh(sheet).add_to_group(group)
@@ -123,8 +135,8 @@ def _column(column: int, run_index: int, layout: str) -> int:
     return column + run_index if column >= 2 else column
 
 
-def _column_centres(views: list[RunView], layout: str) -> dict[int, float]:
-    """The x centre of the first item that lands in each column: shifting a column by it centres the
+def _column_centres(views: list[RunView], layout: str, right: np.ndarray) -> dict[int, float]:
+    """The centre along ``right`` of the first item that lands in each column: shifting a column by it centres the
     column's items (which share one frame, e.g. a target and its landmarks) on the column, whatever the
     frame each input was given in."""
     centres: dict[int, float] = {}
@@ -133,7 +145,8 @@ def _column_centres(views: list[RunView], layout: str) -> dict[int, float]:
             positions = _positions(item)
             column = _column(item.column, run_index, layout)
             if len(positions) and column not in centres:
-                centres[column] = float(positions[:, 0].min() + positions[:, 0].max()) / 2.0
+                across = positions @ right
+                centres[column] = float(across.min() + across.max()) / 2.0
     return centres if layout == "side-by-side" else {}
 
 
@@ -146,8 +159,8 @@ def _unique_labels(labels: list[str]) -> list[str]:
     return unique
 
 
-def _widest_item(views: list[RunView]) -> float:
-    widths = [np.ptp(_positions(item)[:, 0]) for view in views for item in view.items if len(_positions(item))]
+def _widest_item(views: list[RunView], right: np.ndarray) -> float:
+    widths = [np.ptp(_positions(item) @ right) for view in views for item in view.items if len(_positions(item))]
     return float(max(widths)) if widths and max(widths) > 0 else 1.0
 
 
@@ -237,37 +250,45 @@ def _add_image(item: Image, name: str) -> None:
         ps.add_color_image_quantity(name, pixels[..., :3], enabled=item.enabled, show_in_imgui_window=True)
 
 
-def slice_sheet(volume: Volume, fraction: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A horizontal sheet (normal +y, the viewer's up) through ``volume`` at ``fraction`` of its height.
+def slice_sheet(volume: Volume, fraction: float, up_axis: str = "y") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A horizontal sheet (normal to ``up_axis``, the scene's up) through ``volume`` at ``fraction`` of
+    its height: 0 is the bottom as seen with ``up_axis`` up (the high end of the axis when it is negated).
 
     Returns
     -------
-    vertices (nx nz, 3) at the grid's x, z nodes; faces (2 (nx-1)(nz-1), 3); values (nx nz,) linearly
-    interpolated between the two node layers around the height.
+    vertices (na nb, 3) at the grid's nodes of the two other axes (in x, y, z order); faces
+    (2 (na-1)(nb-1), 3); values (na nb,) linearly interpolated between the two node layers around the
+    height.
     """
     values = np.asarray(volume.values, dtype=np.float64)
-    nx, ny, nz = values.shape
+    axis = "xyz".index(up_axis.lstrip("-"))
+    across = [a for a in range(3) if a != axis]
+    values = np.moveaxis(values, axis, 2)  # (na, nb, n_up)
+    na, nb, n_up = values.shape
     low, high = np.asarray(volume.bound_low, dtype=np.float64), np.asarray(volume.bound_high, dtype=np.float64)
     fraction = float(np.clip(fraction, 0.0, 1.0))
-    layer = fraction * (ny - 1)
-    below = min(int(np.floor(layer)), max(ny - 2, 0))
-    above = min(below + 1, ny - 1)
+    if up_axis.startswith("-"):
+        fraction = 1.0 - fraction
+    layer = fraction * (n_up - 1)
+    below = min(int(np.floor(layer)), max(n_up - 2, 0))
+    above = min(below + 1, n_up - 1)
     weight = layer - below
-    sheet = (1.0 - weight) * values[:, below, :] + weight * values[:, above, :]
-    x, z = np.meshgrid(np.linspace(low[0], high[0], nx), np.linspace(low[2], high[2], nz), indexing="ij")
-    y = low[1] + fraction * (high[1] - low[1])
-    vertices = np.column_stack([x.ravel(), np.full(x.size, y), z.ravel()])
-    corner = (np.arange(nx - 1)[:, None] * nz + np.arange(nz - 1)[None, :]).ravel()
-    faces = np.concatenate([np.column_stack([corner, corner + 1, corner + nz + 1]), np.column_stack([corner, corner + nz + 1, corner + nz])])
+    sheet = (1.0 - weight) * values[:, :, below] + weight * values[:, :, above]
+    a, b = np.meshgrid(np.linspace(low[across[0]], high[across[0]], na), np.linspace(low[across[1]], high[across[1]], nb), indexing="ij")
+    vertices = np.zeros((a.size, 3))
+    vertices[:, across[0]], vertices[:, across[1]] = a.ravel(), b.ravel()
+    vertices[:, axis] = low[axis] + fraction * (high[axis] - low[axis])
+    corner = (np.arange(na - 1)[:, None] * nb + np.arange(nb - 1)[None, :]).ravel()
+    faces = np.concatenate([np.column_stack([corner, corner + 1, corner + nb + 1]), np.column_stack([corner, corner + nb + 1, corner + nb])])
     return vertices, faces, sheet.ravel()
 
 
-def _register_slice_sheet(entry: RegisteredItem, fraction: float) -> str:
+def _register_slice_sheet(entry: RegisteredItem, fraction: float, up_axis: str = "y") -> str:
     """The volume's heat map on a movable horizontal sheet; the full grid stays available (off at first)."""
     import polyscope as ps
 
     volume = entry.item
-    vertices, faces, values = slice_sheet(volume, fraction)
+    vertices, faces, values = slice_sheet(volume, fraction, up_axis)
     name = f"{entry.structure} slice"
     sheet = ps.register_surface_mesh(name, vertices, faces, material="flat", smooth_shade=True)
     scalar = volume.scalars[0] if volume.scalars else None
@@ -287,12 +308,12 @@ def set_run_shown(scene: Scene, run_index: int, shown: bool) -> None:
 
 
 def set_slice_position(scene: Scene, fraction: float) -> None:
-    """Move every heat-map slice sheet to ``fraction`` in [0, 1] of its volume's height (along y, up)."""
+    """Move every heat-map slice sheet to ``fraction`` in [0, 1] of its volume's height (along the scene's up)."""
     import polyscope as ps
 
     scene.slice_fraction = float(np.clip(fraction, 0.0, 1.0))
     for name, entry in scene.slices:
-        vertices, _, values = slice_sheet(entry.item, scene.slice_fraction)
+        vertices, _, values = slice_sheet(entry.item, scene.slice_fraction, scene.up_axis)
         sheet = ps.get_surface_mesh(name)
         sheet.update_vertex_positions(vertices)
         quantity = entry.item.scalars[0].name if entry.item.scalars else "values"

@@ -47,7 +47,7 @@ SOURCE_COLOUR = (0.3, 0.55, 0.85)
 def heat_scalar(values: np.ndarray, run: ViewerRun, on: str, enabled: bool = True) -> Scalar:
     """The progress heat map as a scalar quantity, on a fixed ``[0, L]`` scale so runs and frames compare."""
     return Scalar(PROGRESS, np.asarray(values, dtype=np.float64), on=on, cmap=HEATMAP_COLORMAP,
-                  vrange=(0.0, max_progress(run)), enabled=enabled)
+                  vrange=(0.0, max_progress(run)), enabled=enabled, unit="levels open")
 
 
 def max_progress(run: ViewerRun) -> float:
@@ -219,7 +219,7 @@ def transfer_view(run: ViewerRun) -> RunView:
             sigma, _ = singular_values(source_vertices, result_vertices, faces)
             # s1 / s2 of each triangle's Jacobian: 1 = angles kept (conformal), larger = sheared.
             ratio = sigma[:, 0] / np.maximum(sigma[:, 1], 1e-12)
-            result.scalars.append(Scalar("conformal distortion (s1/s2)", ratio, on="faces", cmap="reds", vrange=(1.0, max(2.0, float(np.percentile(ratio, 99))))))
+            result.scalars.append(Scalar("conformal distortion (s1/s2)", ratio, on="faces", cmap="reds", vrange=(1.0, max(2.0, float(np.percentile(ratio, 99)))), unit="s1/s2"))
         else:
             view.notes.append(f"the source file now has {len(source_vertices)} vertices, the result {len(result_vertices)}: no distortion")
     else:
@@ -235,7 +235,7 @@ def transfer_view(run: ViewerRun) -> RunView:
             view.items.append(Points("target", color=TARGET_COLOUR, column=1, shared_key=f"target:{target_path}",
                                      points=target_vertices, radius=0.003))
         distance = _distances_to(result_vertices, target_vertices, target_faces)
-        result.scalars.append(Scalar("distance to target (% of diagonal)", 100.0 * distance / bbox_diagonal(target_vertices), cmap="viridis"))
+        result.scalars.append(Scalar("distance to target (% of diagonal)", 100.0 * distance / bbox_diagonal(target_vertices), cmap="viridis", unit="% of diagonal"))
     else:
         view.notes.append("target not found where the run read it: not shown, no distances")
     positions = np.asarray(marks.get("target_positions", []), dtype=np.float64).reshape(-1, 3)
@@ -268,7 +268,7 @@ def occupancy_view(run: ViewerRun) -> RunView:
     from sape_geo.geometry.mesh_io import load_mesh
 
     view = _new_view(run, dimension=3)
-    view.notes.append("the heat map is drawn on a horizontal slice: move it with the slider below")
+    view.notes.append("the heat map is drawn on a horizontal slice (normal to the up axis): move it with the slider below")
     task = run.task_config
     centre = np.asarray(task.get("normalisation_centre", (0.0, 0.0, 0.0)), dtype=np.float64)
     scale = float(task.get("normalisation_scale", 1.0))
