@@ -442,3 +442,23 @@ def test_side_by_side_columns_run_across_the_up_axis(tmp_path, mock):
         along = [float(offset @ across) for offset in offsets]
         assert along == sorted(along) and len(set(np.round(along, 6))) == 4  # source | target | run 1 | run 2
         assert all(np.allclose(offset - (offset @ across) * across, 0.0) for offset in offsets)
+
+
+def test_compared_runs_are_named_above_their_results_and_shared_landmarks_named_once(tmp_path, mock):
+    import shutil
+
+    from sape_geo_apps.viewer.backend import set_camera
+    from sape_geo_apps.viewer.panel import run_titles, visible_labels
+
+    run, _ = _transfer_run(tmp_path)
+    shutil.copytree(run, tmp_path / "other")
+    scene, _ = prepare([run, tmp_path / "other"], "mock")
+    ps.set_window_size(1200, 400)
+    set_camera("auto", 3, scene.up_axis)
+    titles = run_titles(scene)
+    assert [text for _, _, text in titles] == ["transfer (sape-ff)", "other (sape-ff)"]
+    assert titles[0][0] < titles[1][0]  # left to right, like the columns
+    _, names = visible_labels(scene)
+    assert sorted(names) == ["landmark 1", "landmark 1", "nose", "nose"]  # source and target, not once per run
+    single, _ = prepare([run], "mock")
+    assert run_titles(single) == []

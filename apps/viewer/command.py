@@ -32,8 +32,8 @@ from sape_geo_apps.viewer.backend import (
 from sape_geo_apps.viewer.framing import infer_up_axis, picture_size, projected_aspect
 from sape_geo_apps.viewer.items import Curve, Points, RunView, Surface
 from sape_geo_apps.viewer.loading import load_viewer_run
-from sape_geo_apps.viewer.overlay import caption, visible_colour_bars, with_colour_bars
-from sape_geo_apps.viewer.panel import ViewerPanel
+from sape_geo_apps.viewer.overlay import caption, visible_colour_bars, with_colour_bars, write_titles
+from sape_geo_apps.viewer.panel import ViewerPanel, run_titles
 from sape_geo_apps.viewer.scene import LAYOUTS, Scene, _positions, build_scene, show_frame, slice_sheet
 from sape_geo_apps.viewer.task_views import view_of
 
@@ -213,7 +213,7 @@ def screenshot(
         show_frame(scene, frame)
     size = _frame_picture(scene, camera, size)
     labelled = _install_label_overlay(scene)
-    pixels = render(size, include_overlay=labelled)
+    pixels = write_titles(render(size, include_overlay=labelled), run_titles(scene))
     if colour_bars:
         pixels = with_colour_bars(pixels, visible_colour_bars(scene))
     return write_png(out, pixels)
@@ -260,7 +260,7 @@ def movie(
     pictures = []
     for frame in [*range(scene.frame_count), -1]:
         show_frame(scene, frame)
-        pixels = render(size, include_overlay=labelled)
+        pixels = write_titles(render(size, include_overlay=labelled), run_titles(scene))
         pixels = caption(pixels, f"step {int(steps[frame])}" if frame >= 0 else "final result")
         pictures.append(PILImage.fromarray(with_colour_bars(pixels, bars)))
     durations = [int(frame_seconds * 1000)] * (len(pictures) - 1) + [int(hold_seconds * 1000)]

@@ -124,6 +124,28 @@ def caption(pixels: np.ndarray, text: str) -> np.ndarray:
     return np.asarray(image)
 
 
+def write_titles(pixels: np.ndarray, titles: list[tuple[float, float, str]], gap: float = 14.0) -> np.ndarray:
+    """Each ``(x, y, text)`` written centred on ``x``, its bottom ``gap`` pixels above ``y`` (kept inside
+    the picture): the names of compared runs above their results."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    if not titles:
+        return pixels
+    image = Image.fromarray(np.ascontiguousarray(pixels))
+    draw = ImageDraw.Draw(image)
+    try:
+        font = ImageFont.truetype("DejaVuSans-Bold.ttf", 17)
+    except OSError:
+        font = ImageFont.load_default()
+    for x, y, text in titles:
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+        width, height = right - left, bottom - top
+        cx = float(np.clip(x - width / 2, 4, image.width - width - 4))
+        cy = float(np.clip(y - gap - height, 4, image.height - height - 4))
+        draw.text((cx, cy - top), text, fill=(30, 30, 30), font=font)
+    return np.asarray(image)
+
+
 def with_colour_bars(pixels: np.ndarray, bars: list[ColourBar]) -> np.ndarray:
     """The picture with its colour bars in a strip under it."""
     strip = colour_bar_strip(bars, pixels.shape[1])

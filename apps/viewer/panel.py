@@ -43,9 +43,13 @@ def visible_labels(scene: Scene) -> tuple[np.ndarray, list[str]]:
 
     anchors: list[np.ndarray] = []
     names: list[str] = []
+    seen: set[str] = set()
     for run_index, registered in enumerate(scene.registered):
         for entry in registered.values():
             item = entry.item
+            if entry.structure in seen:  # an item shared by compared runs is drawn, and named, once
+                continue
+            seen.add(entry.structure)
             if not isinstance(item, Points) or not item.labels or not ps.get_point_cloud(entry.structure).is_enabled():
                 continue
             if item.shared_key is None and not scene.shown[run_index]:
@@ -56,6 +60,29 @@ def visible_labels(scene: Scene) -> tuple[np.ndarray, list[str]]:
                     anchors.append(position)
                     names.append(label)
     return np.asarray(anchors, dtype=np.float64).reshape(-1, 2), names
+
+
+def run_titles(scene: Scene) -> list[tuple[float, float, str]]:
+    """Where to name each run when several are compared side by side: (x, y, text) in window pixels,
+    centred above the run's own items (its result column). Empty for one run or an overlay."""
+    if len(scene.views) < 2 or scene.layout != "side-by-side":
+        return []
+    from sape_geo_apps.viewer.scene import _positions
+
+    titles = []
+    for view, registered, shown in zip(scene.views, scene.registered, scene.shown):
+        own = [entry for entry in registered.values() if entry.item.shared_key is None and entry.item.enabled and entry.kind != "image"]
+        points = [_positions(entry.item) + entry.offset for entry in own]
+        points = [chunk for chunk in points if len(chunk)]
+        if not shown or not points:
+            continue
+        screen, in_front = project_to_screen(np.concatenate(points))
+        screen = screen[in_front]
+        if len(screen):
+            method = view.config.get("method", {}).get("name")
+            text = view.label if not method or method == view.label else f"{view.label} ({method})"
+            titles.append((float(np.median(screen[:, 0])), float(screen[:, 1].min()), text))
+    return titles
 
 
 def draw_point_labels(scene: Scene) -> int:
