@@ -327,10 +327,14 @@ COMMAND = AppCommand(
         "images: result and heat map; occupancy: surface and a movable heat-map slice), a side panel with\n"
         "the metrics and the config, a playback slider when the run saved snapshots (--snapshots EVERY),\n"
         "and one checkbox per run to compare methods.\n\n"
-        "--screenshot renders offscreen with EGL (no display needed) and exits.\n\n"
+        "--screenshot renders offscreen with EGL (no display needed) and exits: with no other flag the\n"
+        "picture is upright (--up auto), filled by the shapes and shaped like them, with a colour bar\n"
+        "(name, unit, range) under it per quantity shown. --movie OUT.gif renders the snapshot playback.\n\n"
         "examples:\n"
         "  sape-geo view runs/sape runs/ff\n"
-        "  sape-geo view runs/sape --screenshot sape.png --camera front --size 800x600"
+        "  sape-geo view runs/sape runs/ff --screenshot compare.png\n"
+        "  sape-geo view runs/sape --screenshot sape.png --camera front --size 800x600\n"
+        "  sape-geo view runs/sape --movie sape.gif"
     ),
     add_arguments=add_arguments,
     run=run,
