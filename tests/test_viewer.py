@@ -462,3 +462,14 @@ def test_compared_runs_are_named_above_their_results_and_shared_landmarks_named_
     assert sorted(names) == ["landmark 1", "landmark 1", "nose", "nose"]  # source and target, not once per run
     single, _ = prepare([run], "mock")
     assert run_titles(single) == []
+
+
+def test_compared_silhouettes_get_their_own_columns_and_fits_share_a_plot(tmp_path, fit1d_runs):
+    from sape_geo_apps.viewer.items import RunView
+    from sape_geo_apps.viewer.scene import resolve_layout
+
+    silhouette = RunView("a", "silhouette", 2)
+    assert resolve_layout([silhouette], "auto") == "overlay"  # one curve over its target
+    assert resolve_layout([silhouette, RunView("b", "silhouette", 2)], "auto") == "side-by-side"
+    assert resolve_layout([RunView("a", "fit1d", 2), RunView("b", "fit1d", 2)], "auto") == "overlay"
+    assert resolve_layout([silhouette, RunView("b", "silhouette", 2)], "overlay") == "overlay"

@@ -76,13 +76,23 @@ class Scene:
         return sorted({entry.structure for run in self.registered for entry in run.values()})
 
 
+OVERLAY_TASKS = ("fit1d",)
+"""2-D tasks whose compared runs read best on one plot (curves of one signal)."""
+
+
 def resolve_layout(views: list[RunView], layout: str) -> str:
-    """``"auto"``: side by side for 3-D runs (source, target and result apart), overlay for 2-D ones."""
+    """``"auto"``: side by side for 3-D runs (source, target and result apart); for 2-D ones, overlay
+    (the result over its input) unless several runs are compared whose results would hide each other
+    (silhouettes, images: each gets its own column; 1-D fits share one plot)."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     if layout != "auto":
         return layout
-    return "side-by-side" if max(view.dimension for view in views) == 3 else "overlay"
+    if max(view.dimension for view in views) == 3:
+        return "side-by-side"
+    if len(views) > 1 and any(view.task not in OVERLAY_TASKS for view in views):
+        return "side-by-side"
+    return "overlay"
 
 
 def build_scene(views: list[RunView], layout: str = "auto", up_axis: str = "y") -> Scene:
