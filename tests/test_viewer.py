@@ -473,3 +473,21 @@ def test_compared_silhouettes_get_their_own_columns_and_fits_share_a_plot(tmp_pa
     assert resolve_layout([silhouette, RunView("b", "silhouette", 2)], "auto") == "side-by-side"
     assert resolve_layout([RunView("a", "fit1d", 2), RunView("b", "fit1d", 2)], "auto") == "overlay"
     assert resolve_layout([silhouette, RunView("b", "silhouette", 2)], "overlay") == "overlay"
+
+
+def test_window_scalars_get_polyscope_colour_bars_pictures_do_not(monkeypatch):
+    from sape_geo_apps.viewer import scene as scene_module
+    from sape_geo_apps.viewer.items import Scalar
+
+    calls = []
+
+    class Structure:
+        def add_scalar_quantity(self, name, values, **options):
+            calls.append(options)
+
+    scalar = Scalar("error", np.zeros(3), unit="mm")
+    monkeypatch.setattr("sape_geo_apps.viewer.backend._started_mode", "window")
+    scene_module._add_scalar(Structure(), "surface", scalar)
+    monkeypatch.setattr("sape_geo_apps.viewer.backend._started_mode", "offscreen")
+    scene_module._add_scalar(Structure(), "surface", scalar)
+    assert calls[0].get("onscreen_colorbar_enabled") is True and "onscreen_colorbar_enabled" not in calls[1]

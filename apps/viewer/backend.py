@@ -33,6 +33,11 @@ class ViewerUnavailableError(RuntimeError):
 _started_mode: str | None = None
 
 
+def started_mode() -> str | None:
+    """The mode Polyscope was started in by this process (None: not started)."""
+    return _started_mode
+
+
 def has_display() -> bool:
     """True when a window can plausibly open (X11 or Wayland on Linux; always elsewhere)."""
     if not sys.platform.startswith("linux"):

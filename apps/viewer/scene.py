@@ -239,8 +239,17 @@ def _register(item: ViewItem, name: str, offset: np.ndarray) -> str:
     return kind
 
 
+def _colour_bar_option() -> dict:
+    """In a window, Polyscope's own colour bar (titled with the quantity's name, which carries its unit)
+    for whichever scalar is switched on; pictures get theirs drawn under them instead
+    (:mod:`sape_geo_apps.viewer.overlay`)."""
+    from sape_geo_apps.viewer.backend import started_mode
+
+    return {"onscreen_colorbar_enabled": True} if started_mode() == "window" else {}
+
+
 def _add_scalar(structure, kind: str, scalar) -> None:
-    options = {"cmap": scalar.cmap, "enabled": scalar.enabled}
+    options = {"cmap": scalar.cmap, "enabled": scalar.enabled, **_colour_bar_option()}
     if scalar.vrange is not None:
         options["vminmax"] = tuple(float(v) for v in scalar.vrange)
     values = np.asarray(scalar.values, dtype=np.float64)
@@ -303,7 +312,8 @@ def _register_slice_sheet(entry: RegisteredItem, fraction: float, up_axis: str =
     sheet = ps.register_surface_mesh(name, vertices, faces, material="flat", smooth_shade=True)
     scalar = volume.scalars[0] if volume.scalars else None
     vrange = scalar.vrange if scalar is not None and scalar.vrange is not None else (float(values.min()), float(values.max()))
-    sheet.add_scalar_quantity(scalar.name if scalar else "values", values, cmap=volume.cmap, vminmax=vrange, enabled=True)
+    sheet.add_scalar_quantity(scalar.name if scalar else "values", values, cmap=volume.cmap, vminmax=vrange, enabled=True,
+                              **_colour_bar_option())
     sheet.translate(entry.offset)
     ps.get_volume_grid(entry.structure).set_enabled(False)
     return name
