@@ -357,7 +357,7 @@ def test_picture_size_follows_the_content():
 
     width, height = picture_size(3.0)
     assert width / height == pytest.approx(3.0, rel=0.02) and abs(width * height - 1024 * 768) < 0.02 * 1024 * 768
-    assert picture_size(100.0) == picture_size(3.6)
+    assert picture_size(100.0) == picture_size(4.0)
     assert all(side % 2 == 0 for side in picture_size(1.37))
 
 

@@ -166,7 +166,7 @@ def camera_direction(camera: str, dimension: int, up_axis: str = "y") -> tuple[n
     direction = {
         "front": front, "back": -front, "right": scene_right, "left": -scene_right, "top": scene_up, "bottom": -scene_up,
         "iso": 0.6 * scene_right + 0.45 * scene_up + 0.9 * front,
-        "auto": 0.15 * scene_right + 0.4 * scene_up + 1.0 * front,
+        "auto": 0.15 * scene_right + 0.55 * scene_up + 1.0 * front,
     }[camera]
     direction = direction / np.linalg.norm(direction)
     # Looking straight down (up), the picture's up is the scene's back (front) so it reads like a map.

@@ -135,7 +135,7 @@ def projected_aspect(points: np.ndarray, direction: np.ndarray, up: np.ndarray) 
     return float(width / height) if height > 0 else 1.0
 
 
-def picture_size(aspect: float, pixels: int = 1024 * 768, limits: tuple[float, float] = (0.6, 3.6)) -> tuple[int, int]:
+def picture_size(aspect: float, pixels: int = 1024 * 768, limits: tuple[float, float] = (0.6, 4.0)) -> tuple[int, int]:
     """(width, height) of about ``pixels`` pixels whose aspect is ``aspect`` clamped to ``limits``, both
     even (video encoders need that)."""
     aspect = float(np.clip(aspect, *limits))
