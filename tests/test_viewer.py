@@ -491,3 +491,10 @@ def test_window_scalars_get_polyscope_colour_bars_pictures_do_not(monkeypatch):
     monkeypatch.setattr("sape_geo_apps.viewer.backend._started_mode", "offscreen")
     scene_module._add_scalar(Structure(), "surface", scalar)
     assert calls[0].get("onscreen_colorbar_enabled") is True and "onscreen_colorbar_enabled" not in calls[1]
+
+
+def test_movie_other_than_gif_is_refused_before_rendering(tmp_path, fit1d_runs, capsys):
+    assert main(["view", str(fit1d_runs[0]), "--movie", str(tmp_path / "play.mp4")]) == 2
+    error = capsys.readouterr().err
+    assert "must be a .gif" in error and "ffmpeg" in error
+    assert not (tmp_path / "play.mp4").exists()

@@ -249,7 +249,9 @@ def movie(
     check_camera(camera)
     out = Path(out)
     if out.suffix.lower() not in MOVIE_SUFFIXES or not out.parent.is_dir():
-        raise ValueError(f"--movie must be a {' or '.join(MOVIE_SUFFIXES)} file in an existing folder, got {out}")
+        video = " (videos such as .mp4 need ffmpeg, which the viewer does not depend on; convert the GIF with ffmpeg -i OUT.gif OUT.mp4)" \
+            if out.suffix.lower() in (".mp4", ".webm", ".mov", ".avi") else ""
+        raise ValueError(f"--movie must be a {' or '.join(MOVIE_SUFFIXES)} file in an existing folder, got {out}{video}")
     scene, _ = prepare(runs, "offscreen", layout, up_axis=up_axis)
     if scene.frame_count == 0:
         raise ValueError("the runs saved no snapshots: nothing to play (train with --snapshots EVERY)")
