@@ -1,0 +1,42 @@
+"""The large-source benchmark's inputs and its stage measurements, at a size that runs in seconds."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sape_geo_apps.bench import large_source
+
+if not large_source.SOURCE.is_file():
+    pytest.skip("the shared mesh pairs are not on this machine", allow_module_level=True)
+
+
+def test_subdivision_keeps_the_original_vertex_ids_so_landmarks_stay_valid(tmp_path):
+    from sape_geo.geometry.mesh_io import load_mesh
+
+    original, _ = load_mesh(large_source.SOURCE)
+    path, vertices, faces = large_source.make_source(1, tmp_path)
+    subdivided, subdivided_faces = load_mesh(path)
+    assert (vertices, faces) == subdivided.shape[:1] + subdivided_faces.shape[:1] and faces == 4 * 1602
+    np.testing.assert_allclose(subdivided[: len(original)], original, atol=1e-6)
+    ids, positions = large_source.make_landmarks(6)
+    assert len(set(ids.tolist())) == 6 and ids.max() < len(original) and positions.shape == (6, 3)
+
+
+def test_stages_run_and_write_their_tables(tmp_path):
+    environment = {**os.environ, "SAPE_GEO_BENCH_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-m", "sape_geo_apps.bench.large_source", "--subdivisions", "0", "--repeats", "1", "--skip-runs",
+                    "--name", "tiny"], check=True, env=environment, cwd=tmp_path, timeout=300, capture_output=True)
+    payload = json.loads((tmp_path / "tiny.json").read_text())
+    names = [row["stage"] for row in payload["stages"]]
+    assert any(name.startswith("biharmonic: build") for name in names) and any(name.startswith("ARAP") for name in names)
+    assert all(row["seconds"] >= 0 for row in payload["stages"])
+    for name in ("tiny.md", "tiny.json"):  # no machine-specific path in the results
+        text = (tmp_path / name).read_text()
+        assert str(large_source.ROOT.parent) not in text and str(tmp_path) not in text
