@@ -114,10 +114,9 @@ def pair_inputs(pair: str) -> dict[str, Any]:
     return inputs
 
 
-def run_nricp(prepared: PreparedTransfer) -> tuple[np.ndarray, float]:
-    """trimesh's non-rigid ICP from the same initialisation, on copies; result vertices and seconds."""
+def _run_trimesh_nricp(prepared: PreparedTransfer, registration) -> tuple[np.ndarray, float]:
+    """One of trimesh's non-rigid ICPs from the same initialisation, on copies; result vertices and seconds."""
     import trimesh
-    from trimesh.registration import nricp_amberg
 
     source = trimesh.Trimesh(prepared.initial_vertices.copy(), prepared.energy_faces.copy(), process=False)
     target = prepared.target
@@ -126,24 +125,22 @@ def run_nricp(prepared: PreparedTransfer) -> tuple[np.ndarray, float]:
     if prepared.landmarks is not None:
         landmarks = {"source_landmarks": prepared.landmarks.source_indices.copy(), "target_positions": prepared.landmarks.target_positions.copy()}
     started = time.perf_counter()
-    result = nricp_amberg(source, geometry, distance_threshold=0.1 * target.diagonal, use_faces=False, **landmarks)
+    result = registration(source, geometry, distance_threshold=0.1 * target.diagonal, use_faces=False, **landmarks)
     return np.asarray(result, dtype=np.float64), time.perf_counter() - started
+
+
+def run_nricp(prepared: PreparedTransfer) -> tuple[np.ndarray, float]:
+    """trimesh's ``nricp_amberg`` (optimal-step non-rigid ICP)."""
+    from trimesh.registration import nricp_amberg
+
+    return _run_trimesh_nricp(prepared, nricp_amberg)
 
 
 def run_nricp_sumner(prepared: PreparedTransfer) -> tuple[np.ndarray, float]:
-    """trimesh's ``nricp_sumner`` (deformation-gradient non-rigid ICP) from the same initialisation."""
-    import trimesh
+    """trimesh's ``nricp_sumner`` (deformation-gradient non-rigid ICP)."""
     from trimesh.registration import nricp_sumner
 
-    source = trimesh.Trimesh(prepared.initial_vertices.copy(), prepared.energy_faces.copy(), process=False)
-    target = prepared.target
-    geometry = trimesh.Trimesh(target.vertices.copy(), target.faces.copy(), process=False) if target.faces is not None else target.vertices.copy()
-    landmarks = {}
-    if prepared.landmarks is not None:
-        landmarks = {"source_landmarks": prepared.landmarks.source_indices.copy(), "target_positions": prepared.landmarks.target_positions.copy()}
-    started = time.perf_counter()
-    result = nricp_sumner(source, geometry, distance_threshold=0.1 * target.diagonal, use_faces=False, **landmarks)
-    return np.asarray(result, dtype=np.float64), time.perf_counter() - started
+    return _run_trimesh_nricp(prepared, nricp_sumner)
 
 
 CPD_POINTS = 3000
