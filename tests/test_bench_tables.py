@@ -52,3 +52,13 @@ def test_silhouette_variants_name_task_settings():
         "sape-ff", {"data_term": "chamfer", "tangle_feedback": False}, {"lr": 1e-4})
     with pytest.raises(ValueError, match="unknown variant"):
         silhouettes.parse_variant("pff/bogus")
+
+
+def test_a_benchmark_child_that_dies_raises_instead_of_hanging():
+    import os
+
+    from sape_geo_apps.bench.common import run_in_fresh_process
+
+    # os._exit(job, queue) fails in the child (wrong arguments), so it dies without putting a row.
+    with pytest.raises(RuntimeError, match="died with exit code"):
+        run_in_fresh_process(os._exit, {})

@@ -69,3 +69,47 @@ def display_path(path: Path) -> str:
         return str(Path("..") / resolved.relative_to(Path(__file__).resolve().parents[3]))
     except ValueError:
         return str(Path(*resolved.parts[-2:]))
+
+
+def process_status_mb(key: str) -> float:
+    """A ``/proc/self/status`` memory field (``VmHWM``, ``VmRSS``) in MB; 0 where there is none."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory: ``VmHWM`` on Linux. ``getrusage``'s ``ru_maxrss`` is the
+    fallback elsewhere; on Linux a child keeps the maxrss of the parent it was forked from across
+    ``exec``, so it cannot tell runs in fresh processes apart."""
+    import resource
+
+    return process_status_mb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run_in_fresh_process(target, job: Mapping[str, Any]) -> dict[str, Any]:
+    """Run ``target(job, queue)`` in a new interpreter (``spawn``) and return the row it puts on the queue.
+
+    A fresh process per row keeps one run's memory peak and imports out of the next one's numbers. A
+    child that dies without answering raises instead of leaving the benchmark waiting for ever.
+    """
+    import multiprocessing
+    import queue as queue_module
+
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    process = context.Process(target=target, args=(job, results))
+    process.start()
+    while True:
+        try:
+            row = results.get(timeout=5)
+            break
+        except queue_module.Empty:
+            if not process.is_alive():
+                raise RuntimeError(f"the benchmark process {target.__name__} died with exit code {process.exitcode}") from None
+    process.join()
+    return row

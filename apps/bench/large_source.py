@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import queue as queue_module
 import resource
 import tempfile
 import time
@@ -46,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from sape_geo_apps.bench.common import display_path, markdown_table, write_results
+from sape_geo_apps.bench.common import display_path, markdown_table, peak_memory_mb, process_status_mb, run_in_fresh_process, write_results
 
 ROOT = Path(__file__).resolve().parents[2]
 PAIR = ROOT.parent / "shared" / "data" / "mesh_pairs" / "08_hand_lowres_to_hand"
@@ -58,23 +57,8 @@ RUN_COLUMNS = ["run", "source_vertices", "seconds", "cpu_seconds", "peak_memory_
 STAGE_COLUMNS = ["stage", "seconds", "cpu_seconds", "peak_memory_mb", "added_memory_mb"]
 
 
-def peak_memory_mb() -> float:
-    """This process's peak resident memory (``VmHWM``), MB."""
-    return _status_mb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def resident_memory_mb() -> float:
-    return _status_mb("VmRSS")
-
-
-def _status_mb(key: str) -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return 0.0
+    return process_status_mb("VmRSS")
 
 
 def reset_peak_memory() -> bool:
@@ -239,22 +223,6 @@ def _transfer(job: dict[str, Any], queue) -> None:
         "snapshots_mb": snapshots.stat().st_size / 2**20 if snapshots.is_file() else 0.0,
         "load_average_before": job["load_average"],
     })
-
-
-def run_in_fresh_process(target, job: dict[str, Any]) -> dict[str, Any]:
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=target, args=(job, queue))
-    process.start()
-    while True:  # a child that dies without answering must not leave the benchmark waiting for ever
-        try:
-            row = queue.get(timeout=5)
-            break
-        except queue_module.Empty:
-            if not process.is_alive():
-                raise RuntimeError(f"the benchmark process {target.__name__} died with exit code {process.exitcode}") from None
-    process.join()
-    return row
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from sape_geo_apps.bench.common import markdown_table, write_results
+from sape_geo_apps.bench.common import markdown_table, peak_memory_mb, run_in_fresh_process, write_results
 
 ROOT = Path(__file__).resolve().parents[2]
 PAIR = ROOT.parent / "shared" / "data" / "mesh_pairs" / "08_hand_lowres_to_hand"
@@ -103,29 +103,6 @@ def _run(job: dict[str, Any], queue) -> None:
     })
 
 
-def peak_memory_mb() -> float:
-    """This process's peak resident memory: ``VmHWM`` on Linux. ``getrusage``'s ``ru_maxrss`` would do
-    elsewhere, but on Linux a child keeps the maxrss of the parent it was forked from across ``exec``
-    (here the parent holding the scans), so it cannot tell the runs apart."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux, bytes on macOS
-
-
-def run_in_fresh_process(job: dict[str, Any]) -> dict[str, Any]:
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=_run, args=(job, queue))
-    process.start()
-    row = queue.get()
-    process.join()
-    return row
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--points", type=int, default=2_000_000, help="scan points (default 2,000,000)")
@@ -155,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             {"name": "scan + strays, --remove-outliers", "target": str(strays_path), "target_points": args.points + stray_count, "remove_outliers": True},
         ]
         for job in jobs:
-            row = run_in_fresh_process({**job, "seed": args.seed, "steps": args.steps, "load_average": os.getloadavg()[0]})
+            row = run_in_fresh_process(_run, {**job, "seed": args.seed, "steps": args.steps, "load_average": os.getloadavg()[0]})
             rows.append(row)
             print(f"{row['run']}: {row['seconds']:.1f} s, {row['peak_memory_mb']:.0f} MB, Chamfer {row['chamfer_l1_pct_diag']:.4f} % of the diagonal", flush=True)
     reference = rows[0]["chamfer_l1_pct_diag"]
