@@ -13,30 +13,31 @@ import pytest
 
 from sape_geo_apps.bench import large_source
 
-if not large_source.SOURCE.is_file():
-    pytest.skip("the shared mesh pairs are not on this machine", allow_module_level=True)
+# The project's own creature pair (assets/), so the test needs no shared data.
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+SOURCE, TARGET = ASSETS / "creature_source.obj", ASSETS / "creature_target.obj"
 
 
 def test_subdivision_keeps_the_original_vertex_ids_so_landmarks_stay_valid(tmp_path):
     from sape_geo.geometry.mesh_io import load_mesh
 
-    original, _ = load_mesh(large_source.SOURCE)
-    path, vertices, faces = large_source.make_source(1, tmp_path)
+    original, original_faces = load_mesh(SOURCE)
+    path, vertices, faces = large_source.make_source(1, tmp_path, SOURCE)
     subdivided, subdivided_faces = load_mesh(path)
-    assert (vertices, faces) == subdivided.shape[:1] + subdivided_faces.shape[:1] and faces == 4 * 1602
+    assert (vertices, faces) == subdivided.shape[:1] + subdivided_faces.shape[:1] and faces == 4 * len(original_faces)
     np.testing.assert_allclose(subdivided[: len(original)], original, atol=1e-6)
-    ids, positions = large_source.make_landmarks(6)
+    ids, positions = large_source.make_landmarks(6, SOURCE, TARGET)
     assert len(set(ids.tolist())) == 6 and ids.max() < len(original) and positions.shape == (6, 3)
 
 
 def test_stages_run_and_write_their_tables(tmp_path):
     environment = {**os.environ, "SAPE_GEO_BENCH_DIR": str(tmp_path)}
     subprocess.run([sys.executable, "-m", "sape_geo_apps.bench.large_source", "--subdivisions", "0", "--repeats", "1", "--skip-runs",
-                    "--name", "tiny"], check=True, env=environment, cwd=tmp_path, timeout=300, capture_output=True)
+                    "--name", "tiny", "--source", str(SOURCE), "--target", str(TARGET)], check=True, env=environment, cwd=tmp_path, timeout=300, capture_output=True)
     payload = json.loads((tmp_path / "tiny.json").read_text())
     names = [row["stage"] for row in payload["stages"]]
     assert any(name.startswith("biharmonic: build") for name in names) and any(name.startswith("ARAP") for name in names)
     assert all(row["seconds"] >= 0 for row in payload["stages"])
     for name in ("tiny.md", "tiny.json"):  # no machine-specific path in the results
         text = (tmp_path / name).read_text()
-        assert str(large_source.ROOT.parent) not in text and str(tmp_path) not in text
+        assert str(large_source.ROOT.parent) not in text and str(tmp_path) not in text and str(ASSETS) not in text

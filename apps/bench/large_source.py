@@ -76,13 +76,14 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def make_source(subdivisions: int, folder: Path) -> tuple[Path, int, int]:
-    """Pair 08's low-resolution hand subdivided ``subdivisions`` times, written as OBJ: path, vertices, faces."""
+def make_source(subdivisions: int, folder: Path, source: Path = SOURCE) -> tuple[Path, int, int]:
+    """``source`` (default: pair 08's low-resolution hand) subdivided ``subdivisions`` times, written as
+    OBJ: path, vertices, faces."""
     import trimesh
 
     from sape_geo.geometry.mesh_io import load_mesh, save_mesh
 
-    vertices, faces = load_mesh(SOURCE)
+    vertices, faces = load_mesh(source)
     for _ in range(subdivisions):
         vertices, faces = trimesh.remesh.subdivide(vertices, faces)
     path = folder / f"hand_subdivided_{subdivisions}.obj"
@@ -90,14 +91,14 @@ def make_source(subdivisions: int, folder: Path) -> tuple[Path, int, int]:
     return path, int(vertices.shape[0]), int(faces.shape[0])
 
 
-def make_landmarks(count: int) -> tuple[np.ndarray, np.ndarray]:
+def make_landmarks(count: int, source: Path = SOURCE, target: Path = TARGET) -> tuple[np.ndarray, np.ndarray]:
     """``count`` of the original source vertices spread by farthest-point sampling, and their closest
     points on the target surface."""
     from sape_geo.geometry.mesh_io import load_mesh
     from sape_geo.geometry.metrics import SurfaceDistance
 
-    vertices, _ = load_mesh(SOURCE)
-    target_V, target_F = load_mesh(TARGET)
+    vertices, _ = load_mesh(source)
+    target_V, target_F = load_mesh(target)
     chosen = [0]
     distance = ((vertices - vertices[0]) ** 2).sum(axis=1)
     for _ in range(count - 1):
@@ -144,7 +145,7 @@ def _stages(job: dict[str, Any], queue) -> None:
     stages: list[dict[str, Any]] = []
     ids, positions = job["landmark_ids"], job["landmark_positions"]
     prepared = _timed(stages, "prepare_transfer (load, align, biharmonic, ARAP, choice)",
-                      lambda: prepare_transfer(job["source"], str(TARGET), (ids, positions), "landmarks", seed=0), memory=True)
+                      lambda: prepare_transfer(job["source"], job["target"], (ids, positions), "landmarks", seed=0), memory=True)
     affine, faces = prepared.affine_vertices, prepared.energy_faces
     deformer = _timed(stages, "biharmonic: build + factorise", lambda: BiharmonicDeformer(affine, faces, ids), memory=True)
     _timed(stages, "biharmonic: solve (3 right-hand sides)", lambda: deformer.displacements(positions - affine[ids]), repeats)
@@ -205,7 +206,7 @@ def _transfer(job: dict[str, Any], queue) -> None:
         options["snapshot_every"] = job["snapshot_every"]
     before = cpu_seconds()
     start = time.perf_counter()
-    result = transfer_mesh(job["source"], str(TARGET), landmarks, alignment="landmarks" if landmarks is not None else "identity",
+    result = transfer_mesh(job["source"], job["target"], landmarks, alignment="landmarks" if landmarks is not None else "identity",
                            out=out, progress_bar=False, **options)
     seconds = time.perf_counter() - start
     used_cpu = cpu_seconds() - before
@@ -234,13 +235,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="calls per step piece in the stages row (default 5)")
     parser.add_argument("--skip-runs", action="store_true", help="the stages only, no end-to-end runs")
     parser.add_argument("--name", default="large_source", help="results name (default large_source)")
+    parser.add_argument("--source", type=Path, default=SOURCE, help="mesh to subdivide (default: pair 08's low-resolution hand)")
+    parser.add_argument("--target", type=Path, default=TARGET, help="target mesh (default: pair 08's hand)")
     args = parser.parse_args(argv)
 
-    ids, positions = make_landmarks(args.landmarks)
+    ids, positions = make_landmarks(args.landmarks, args.source, args.target)
     with tempfile.TemporaryDirectory(prefix="sape-geo-large-") as folder:
-        source, vertex_count, face_count = make_source(args.subdivisions, Path(folder))
+        source, vertex_count, face_count = make_source(args.subdivisions, Path(folder), args.source)
         print(f"source: {vertex_count:,} vertices, {face_count:,} triangles", flush=True)
-        common = {"source": str(source), "landmark_ids": ids, "landmark_positions": positions, "steps": args.steps, "folder": folder}
+        common = {"source": str(source), "target": str(args.target), "landmark_ids": ids, "landmark_positions": positions, "steps": args.steps, "folder": folder}
         stages = run_in_fresh_process(_stages, {**common, "repeats": args.repeats})
         runs = []
         if not args.skip_runs:
@@ -250,9 +253,9 @@ def main(argv: list[str] | None = None) -> int:
                 row = run_in_fresh_process(_transfer, {**common, **job, "load_average": os.getloadavg()[0]})
                 runs.append(row)
                 print(f"{row['run']}: {row['seconds']:.1f} s wall, {row['cpu_seconds']:.1f} s CPU, {row['peak_memory_mb']:.0f} MB", flush=True)
-    settings = {k: v for k, v in vars(args).items() if k not in ("name", "skip_runs")}
-    settings.update({"source": f"{display_path(SOURCE)} subdivided {args.subdivisions}x ({vertex_count} vertices, {face_count} triangles)",
-                     "target": display_path(TARGET), "landmark_source_ids": ids.tolist(), "threads": 1, "cpu_count": multiprocessing.cpu_count()})
+    settings = {k: v for k, v in vars(args).items() if k not in ("name", "skip_runs", "source", "target")}
+    settings.update({"source": f"{display_path(args.source)} subdivided {args.subdivisions}x ({vertex_count} vertices, {face_count} triangles)",
+                     "target": display_path(args.target), "landmark_source_ids": ids.tolist(), "threads": 1, "cpu_count": multiprocessing.cpu_count()})
     header = (
         f"# Large source: {vertex_count:,} vertices ({face_count:,} triangles) onto a real target\n\n"
         f"`nice python -m sape_geo_apps.bench.large_source` (pair 08's 810-vertex hand subdivided {args.subdivisions}x by trimesh, onto "
