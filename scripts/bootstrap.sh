@@ -30,5 +30,5 @@ fi
 echo "[bootstrap] installing sape-geo and its dependencies into .venv (first time: a few minutes)"
 .venv/bin/python -m pip install -q --upgrade pip setuptools wheel -c constraints.txt
 .venv/bin/python -m pip install -q -c constraints.txt torch==2.13.0
-.venv/bin/python -m pip install -q -c constraints.txt -e ".[test]"
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[all,test]"
 echo "[bootstrap] ready"

@@ -150,3 +150,15 @@ def test_reduce_scan_by_budget_voxel_and_outliers():
     assert kept.shape == points.shape and notes == []
     with pytest.raises(ValueError, match="max_points"):
         ScanSettings(max_points=-1)
+
+
+def test_a_missing_open3d_is_a_clear_error_naming_the_extra(tmp_path, monkeypatch):
+    import sys
+
+    from sape_geo.geometry import point_clouds
+
+    path = tmp_path / "scan.xyz"
+    path.write_text("0 0 0\n1 0 0\n0 1 0\n0 0 1\n")
+    monkeypatch.setitem(sys.modules, "open3d", None)  # import open3d now raises ImportError
+    with pytest.raises(point_clouds.PointCloudError, match=r"sape-geo\[scans\]"):
+        point_clouds.read_point_cloud(path)

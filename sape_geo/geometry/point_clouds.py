@@ -32,7 +32,14 @@ class PointCloudError(MeshInputError):
 
 
 def _open3d():
-    import open3d
+    """open3d, imported on first use (it takes seconds); a clear error when the ``scans`` extra is missing."""
+    try:
+        import open3d
+    except ImportError:
+        raise PointCloudError(
+            "point-cloud targets (PLY/PCD/XYZ scans, normals, downsampling) need open3d, an optional extra: "
+            "pip install 'sape-geo[scans]' (the README's make commands install it)"
+        ) from None
 
     open3d.utility.set_verbosity_level(open3d.utility.VerbosityLevel.Error)
     return open3d
