@@ -43,10 +43,11 @@ COLUMNS = (
 )
 
 
-def pipeline_text(steps: int) -> str:
-    """The benchmark's pipeline: 2 pairs x 2 methods x 2 seeds of small transfer jobs."""
+def pipeline_text(steps: int, assets: Path = ASSETS) -> str:
+    """The benchmark's pipeline: 2 pairs x 2 methods x 2 seeds of small transfer jobs, inputs in ``assets``
+    (the results record it with ``assets/``, relative to the repository, not this machine's path)."""
     pairs = "\n".join(
-        f"      - {{source: {ASSETS}/{name}_source.obj, target: {ASSETS}/{name}_target.obj, landmarks: {ASSETS}/{name}_landmarks.txt}}"
+        f"      - {{source: {assets}/{name}_source.obj, target: {assets}/{name}_target.obj, landmarks: {assets}/{name}_landmarks.txt}}"
         for name in PAIRS
     )
     return f"""jobs:
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         "`load_before` the 1-minute load average when the run started (the machine is shared).\n\n"
         + markdown_table(rows, COLUMNS, float_format="{:.2f}")
     )
-    payload = {"steps": args.steps, "repeats": args.repeats, "cores": cores, "pipeline": pipeline_text(args.steps), "rows": rows}
+    payload = {"steps": args.steps, "repeats": args.repeats, "cores": cores, "pipeline": pipeline_text(args.steps, Path("assets")), "rows": rows}
     json_path, md_path = write_results("batch", payload, markdown)
     print(markdown)
     print(f"wrote {json_path} and {md_path}")
