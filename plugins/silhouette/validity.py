@@ -69,7 +69,6 @@ class SimpleCurveGuard:
         self.simple_state: dict[str, torch.Tensor] | None = None
         self.simple_step: int | None = None
         self.most_crossings = 0
-        self.checks = 0
         self.tangled_checks = 0
 
     def start(self, model: FieldModel) -> None:
@@ -84,7 +83,6 @@ class SimpleCurveGuard:
         """Count the crossings of the curve now; mark tangled points; keep the state if it is simple."""
         with torch.no_grad():
             pairs = self_intersections(self.curve(model))
-        self.checks += 1
         self.most_crossings = max(self.most_crossings, len(pairs))
         marked = tangled_points(pairs, self.points)
         self.tangled = torch.from_numpy(marked).to(self.tangled.device)
