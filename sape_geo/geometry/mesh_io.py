@@ -172,9 +172,16 @@ def duplicate_face_mask(faces: np.ndarray) -> np.ndarray:
     return duplicate
 
 
+def face_edges(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every face's three edges ``(3m, 2)``, vertex ids sorted so shared edges compare equal, and the
+    face each belongs to ``(3m,)``."""
+    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    return edges, np.tile(np.arange(faces.shape[0]), 3)
+
+
 def edge_face_counts(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Unique undirected edges ``(e, 2)`` and how many faces use each ``(e,)``."""
-    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    edges, _ = face_edges(faces)
     unique, counts = np.unique(edges, axis=0, return_counts=True)
     return unique, counts
 

@@ -42,7 +42,7 @@ import numpy as np
 import scipy.sparse
 from scipy.spatial import cKDTree
 
-from sape_geo.geometry.mesh_io import bbox_diagonal, face_areas
+from sape_geo.geometry.mesh_io import bbox_diagonal, face_areas, face_edges
 
 
 class SurfaceDistance:
@@ -196,8 +196,7 @@ def _fold_mask(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
 def _edge_adjacency(faces: np.ndarray) -> scipy.sparse.csr_matrix:
     """Face-face adjacency through shared edges ``(m, m)``."""
     m = faces.shape[0]
-    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
-    owner = np.tile(np.arange(m), 3)
+    edges, owner = face_edges(faces)
     _, edge_id = np.unique(edges, axis=0, return_inverse=True)
     incidence = scipy.sparse.csr_matrix((np.ones(owner.size), (owner, edge_id.reshape(-1))), shape=(m, int(edge_id.max()) + 1))
     adjacency = (incidence @ incidence.T).tocsr()
@@ -219,9 +218,7 @@ def _unit_normals(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, 
 
 def interior_edge_faces(faces: np.ndarray) -> np.ndarray:
     """``(e, 2)`` the two faces of every edge shared by exactly two faces (non-manifold edges excluded)."""
-    m = faces.shape[0]
-    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
-    owner = np.tile(np.arange(m), 3)
+    edges, owner = face_edges(faces)
     _, inverse, counts = np.unique(edges, axis=0, return_inverse=True, return_counts=True)
     inverse = inverse.reshape(-1)
     order = np.argsort(inverse, kind="stable")
@@ -288,12 +285,13 @@ def triangle_quality(source: np.ndarray, result: np.ndarray, faces: np.ndarray, 
     else:
         flipped = _fold_mask(result, faces) & ~_fold_mask(source, faces)
     inverted = inverted_triangle_mask(source, result, faces) & ~degenerate
+    edge_faces = interior_edge_faces(faces)  # one adjacency for both meshes: they share the faces
     return {
         "flipped_triangles": int(flipped.sum()),
         "degenerate_triangles": int(degenerate.sum()),
         "inverted_triangles": int(inverted.sum()),
-        "folded_edges": folded_edges(result, faces),
-        "source_folded_edges": folded_edges(source, faces),
+        "folded_edges": int(folded_edge_mask(result, faces, edge_faces=edge_faces).sum()),
+        "source_folded_edges": int(folded_edge_mask(source, faces, edge_faces=edge_faces).sum()),
     }
 
 
