@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sape_geo.fitting import FitConfig, FitResult, Task, fit
+from sape_geo.fitting import Callback, FitConfig, FitResult, Task, fit
 from sape_geo.methods import MethodConfig, ModelSpec, build_model
 from sape_geo.networks import FieldModel
 from sape_geo.runs import (
@@ -68,6 +68,7 @@ def run_task(
     extra_config: dict[str, Any] | None = None,
     extra_metrics: dict[str, Any] | None = None,
     initialise: Callable[[FieldModel], Mapping[str, Any]] | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> RunResult:
     """Build the method's network for ``task``, fit it, and write the run directory.
 
@@ -89,6 +90,8 @@ def run_task(
     initialise : called with the freshly built network before fitting, to start it somewhere other
         than its random initialisation (e.g. calibrate it on a simpler task through :func:`fit`); it
         returns metrics of that stage, recorded with the run's.
+    callbacks : more ``callback(step, loss, model)`` calls after every step, after the task's own
+        (e.g. to record quality against wall time).
     """
     spec = ModelSpec(
         method=method,
@@ -118,7 +121,7 @@ def run_task(
         # Methods with several learning rates (sasnet: backbone vs. mask network) expose their Adam groups.
         parameter_groups = model.parameter_groups() if hasattr(model, "parameter_groups") else None
         initial_metrics = dict(initialise(model)) if initialise is not None else {}
-        result = fit(task, model, fit_config, callbacks=task.callbacks(), parameter_groups=parameter_groups)
+        result = fit(task, model, fit_config, callbacks=(*task.callbacks(), *callbacks), parameter_groups=parameter_groups)
         finish_metrics = task.finish(model)
         model.eval()
         # after the progress bar closes, say what the seconds until the summary are spent on
