@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from sape_geo.grid import cell_count, multilinear_corners, scatter_weighted_sum
+from sape_geo.grid import cell_count, multilinear_corners
 
 
 DEFAULT_OPEN_FRACTION = 0.5  # Eq. 3: every level open by T / 2
@@ -69,9 +69,13 @@ def level_mask_from_progress(progress: Tensor, num_levels: int) -> Tensor:
 def interpolated_ramps(corner_progress: Tensor, weights: Tensor, num_levels: int) -> Tensor:
     """Eq. 6 exactly: ``m(p) = sum_u w(p, u) m(u)`` from the corners' progress, without a per-corner mask.
 
-    Each corner ``k`` contributes ``w_k`` to the levels below ``floor(P_k)``, ``w_k * frac(P_k)`` to
-    level ``floor(P_k) + 1`` and nothing above; a difference array and one cumulative sum give the sum
-    over corners in ``O(N * (K + L))`` time and ``O(N * L)`` memory (not ``O(N * K * L)``).
+    Corner ``k`` contributes ``w_k`` to the levels below ``floor(P_k)``, ``w_k * frac(P_k)`` to level
+    ``floor(P_k) + 1`` and nothing above. So a point's levels up to ``floor(min_k P_k)`` are fully open,
+    those above ``ceil(max_k P_k)`` closed, and only the band between needs the sum over corners. When
+    neighbouring nodes have similar progress (the usual case) the band is a few levels wide: the result
+    is one comparison pass over ``(N, L)`` plus ``O(N * K * band)``. When the band is wide (progress
+    jumps between neighbours) a difference array and one cumulative sum give the same sums in
+    ``O(N * (K + L))``. Never ``O(N * K * L)`` memory. (docs/method.md, "The progress grid")
 
     Parameters
     ----------
@@ -80,14 +84,31 @@ def interpolated_ramps(corner_progress: Tensor, weights: Tensor, num_levels: int
 
     Returns
     -------
-    (N, L) openness of levels ``1..L`` in ``[0, 1]``.
+    (N, L) openness of levels ``1..L`` in ``[0, 1]`` (possibly a strided view).
     """
-    n_points = corner_progress.shape[0]
+    n_points, n_corners = corner_progress.shape
+    dtype, device = corner_progress.dtype, corner_progress.device
+    weights = weights.to(dtype)
+    if n_points == 0 or num_levels == 0:
+        return torch.zeros(n_points, num_levels, dtype=dtype, device=device)
+    lowest = torch.floor(corner_progress.amin(dim=1)).clamp_(0, num_levels)  # levels 1..lowest are open
+    width = int((torch.ceil(corner_progress.amax(dim=1)).clamp_(0, num_levels) - lowest).max())
+    if width * n_corners <= num_levels:
+        # Column c holds level c + 1: open (1) where c < lowest, written directly as floats in one pass.
+        columns = torch.arange(num_levels + width, dtype=dtype, device=device)
+        ramps = torch.empty(n_points, num_levels + width, dtype=dtype, device=device)
+        torch.lt(columns[None, :], lowest[:, None], out=ramps)
+        if width:
+            band_columns = lowest[:, None] + torch.arange(width, dtype=dtype, device=device)
+            band = torch.zeros(n_points, width, dtype=dtype, device=device)
+            for corner in range(n_corners):
+                band.addcmul_((corner_progress[:, corner : corner + 1] - band_columns).clamp_(0.0, 1.0), weights[:, corner : corner + 1])
+            ramps.scatter_(1, band_columns.long(), band.clamp_(0.0, 1.0))
+        return ramps[:, :num_levels]  # the band may run past level L; those columns are dropped
     whole = torch.floor(corner_progress).clamp(0, num_levels)
     fraction = corner_progress - whole
     whole = whole.long()
-    weights = weights.to(corner_progress.dtype)
-    difference = torch.zeros(n_points, num_levels + 2, dtype=corner_progress.dtype, device=corner_progress.device)
+    difference = torch.zeros(n_points, num_levels + 2, dtype=dtype, device=device)
     difference[:, 0] = weights.sum(dim=1)  # every corner starts fully open at level 1
     difference.scatter_add_(1, whole, weights * (fraction - 1.0))
     difference.scatter_add_(1, whole + 1, -weights * fraction)
@@ -179,6 +200,35 @@ class ProgressiveMask(MaskPolicy):
         return float(self.global_progress)
 
 
+class _BatchPlan:
+    """A batch's distinct nodes with positive weight (ascending), each entry's slot among them and the
+    nodes' weight sums: what Eq. 7 needs of a batch's geometry, built once for a batch seen again."""
+
+    def __init__(self, locations: Tensor, weights: Tensor, dtype: torch.dtype) -> None:
+        nodes, slot = torch.unique(locations.reshape(-1), return_inverse=True)
+        weight_sum = torch.zeros(nodes.numel(), dtype=dtype, device=nodes.device).index_add_(0, slot, weights.reshape(-1).to(dtype))
+        positive = weight_sum > 0  # a point exactly on a node gives the opposite corners weight 0
+        self.keep = None if bool(positive.all()) else torch.nonzero(positive).squeeze(1)
+        self.slot, self.size = slot, nodes.numel()
+        self.nodes = nodes if self.keep is None else nodes.index_select(0, self.keep)
+        self.weight_sum = weight_sum if self.keep is None else weight_sum.index_select(0, self.keep)
+
+    def node_sums(self, values: Tensor) -> Tensor:
+        """Per-entry ``values`` (flattened ``(N * K,)``) summed per node, in the order of ``nodes``."""
+        sums = torch.zeros(self.size, dtype=values.dtype, device=values.device).index_add_(0, self.slot, values)
+        return sums if self.keep is None else sums.index_select(0, self.keep)
+
+
+class _Lookup:
+    """GridMask's cached lookup: a copy of the coordinates it was made for, their corners and weights,
+    how often the feedback used it, and the batch plan once built."""
+
+    def __init__(self, coords: Tensor, located: tuple[Tensor, Tensor]) -> None:
+        self.coords, self.located = coords, located
+        self.feedbacks = 0
+        self.plan: _BatchPlan | None = None
+
+
 class SpatialMask(MaskPolicy):
     """``Phi_SA`` (Eq. 5) on a set of ``C`` locations, each with its own progress.
 
@@ -248,24 +298,63 @@ class SpatialMask(MaskPolicy):
             )
         locations, weights = self.locate(coords, index)
         loss = per_point_loss.detach().to(self.smoothed_loss.dtype)
-        visited, weighted_sum, weight_sum = scatter_weighted_sum(locations, weights, loss, self.num_locations)
+        weights = weights.to(loss.dtype)
+        weight = weights.reshape(-1)
+        weighted = (weights * loss[:, None]).reshape(-1)
         step = int(self.step)
-        # index_select / index_copy_ rather than buf[idx]: a 2 M-cell grid makes advanced indexing's
-        # overhead a visible part of the step.
-        gap = (step - self.last_visit.index_select(0, visited)).clamp_min(1).to(loss.dtype)
-        step_loss = weighted_sum / weight_sum
-        if self.smoothing_steps > 1:
-            kept = self.evidence.index_select(0, visited) * (1.0 - 1.0 / self.smoothing_steps) ** gap
+        smoothing = self.smoothing_steps
+        plan = self._batch_plan(locations, weights)
+        if plan is None:
+            nodes = locations.reshape(-1)
+            # A point exactly on a node gives the opposite corners weight 0: those entries do not visit.
+            touching = weight > 0
+            if not bool(touching.all()):
+                nodes, weight, weighted = nodes[touching], weight[touching], weighted[touching]
+        else:
+            nodes = plan.nodes
+        # Eq. 7. Without a plan (a batch seen once): no sorting and no O(locations) scratch buffer; the
+        # loss and evidence buffers themselves accumulate. Each entry (point, corner) first reads what
+        # it needs of its node's old state, the nodes' slots are zeroed and scatter-added into
+        # (index_add_: repeated nodes sum), and each entry reads its node's sums back. All entries of
+        # one node then compute the same new state, so writing it back with repeated indices is well
+        # defined. With a plan (a batch seen again, e.g. full batches) the sums go to the batch's
+        # distinct nodes directly. Either way O(N K) whatever the resolution (docs/method.md, "The
+        # progress grid"); index_select / index_copy_ rather than buf[idx], whose overhead is visible
+        # on a 2 M-node grid.
+        progress = self.location_progress.index_select(0, nodes)
+        if smoothing > 1:
+            old_loss = self.smoothed_loss.index_select(0, nodes)
+            old_evidence = self.evidence.index_select(0, nodes)
+            gap = (step - self.last_visit.index_select(0, nodes)).clamp_min(1).to(loss.dtype)
+        if plan is None:
+            self.smoothed_loss.index_fill_(0, nodes, 0.0).index_add_(0, nodes, weighted)
+            self.evidence.index_fill_(0, nodes, 0.0).index_add_(0, nodes, weight)
+            weight_sum = self.evidence.index_select(0, nodes)
+            step_loss = self.smoothed_loss.index_select(0, nodes) / weight_sum
+        else:
+            weight_sum = plan.weight_sum
+            step_loss = plan.node_sums(weighted) / weight_sum
+        if smoothing > 1:
+            kept = old_evidence * (1.0 - 1.0 / smoothing) ** gap
             total = kept + weight_sum
-            step_loss = (kept * self.smoothed_loss.index_select(0, visited) + weight_sum * step_loss) / total
-            self.evidence.index_copy_(0, visited, total)
-        self.smoothed_loss.index_copy_(0, visited, step_loss)
-        catch_up = gap.clamp(max=float(self.smoothing_steps))
-        advance = torch.where(step_loss >= self.epsilon, catch_up / self.tau, torch.zeros_like(catch_up))
-        progress = (self.location_progress.index_select(0, visited) + advance).clamp_(max=float(self.num_levels))
-        self.location_progress.index_copy_(0, visited, progress)
-        self.last_visit.index_fill_(0, visited, step)
+            step_loss = (kept * old_loss + weight_sum * step_loss) / total
+            self.evidence.index_copy_(0, nodes, total)
+            advance = gap.clamp_(max=float(smoothing)).div_(self.tau)  # catch up min(gap, s) steps
+        else:
+            # Evidence = this step's weight, what the running mean's formula gives for s = 1 (old
+            # evidence decays by 0); without a plan it is in place already. Catch-up: min(gap, 1) = 1.
+            if plan is not None:
+                self.evidence.index_copy_(0, nodes, weight_sum)
+            advance = torch.full_like(step_loss, 1.0 / self.tau)
+        self.smoothed_loss.index_copy_(0, nodes, step_loss)
+        advance = torch.where(step_loss >= self.epsilon, advance, torch.zeros_like(advance))
+        self.location_progress.index_copy_(0, nodes, (progress + advance).clamp_(max=float(self.num_levels)))
+        self.last_visit.index_fill_(0, nodes, step)
         self.step += 1
+
+    def _batch_plan(self, locations: Tensor, weights: Tensor) -> _BatchPlan | None:
+        """The distinct nodes of a batch the feedback saw before, or None (subclasses that cache)."""
+        return None
 
     def mean_progress(self) -> float:
         return float(self.location_progress.mean())
@@ -326,19 +415,37 @@ class GridMask(SpatialMask):
         self.periodic = tuple(bool(p) for p in periodic) if periodic is not None else (False,) * len(resolution)
         if len(self.periodic) != len(resolution):
             raise ValueError("periodic needs one flag per grid axis")
-        self._located: tuple | None = None
+        self._located: _Lookup | None = None
 
     def locate(self, coords: Tensor, index: Tensor | None) -> tuple[Tensor, Tensor]:
-        # The fitting loop looks up the same batch twice per step (forward, then feedback). The cache
-        # holds the coordinates tensor itself, so its memory cannot be reused by another batch and a
-        # hit (same storage, shape, strides and version) always means the same values.
-        key = (coords.data_ptr(), coords.shape, coords.stride(), coords._version, coords.device)
+        # The fitting loop looks up the same batch twice per step (forward, then feedback), and a full
+        # batch every step. The lookup is cached against a *copy* of the coordinates and reused only
+        # when the new coordinates have the same shape, dtype, device and values, so a different batch,
+        # or the same tensor changed in place in a way that does not bump its version (through numpy,
+        # ``.data``), always recomputes. The comparison costs O(N d), the lookup O(N 2^d).
         cached = self._located
-        if cached is not None and cached[0] == key:
-            return cached[2]
+        if (
+            cached is not None
+            and cached.coords.shape == coords.shape
+            and cached.coords.dtype == coords.dtype
+            and cached.coords.device == coords.device
+            and torch.equal(cached.coords, coords)
+        ):
+            return cached.located
         located = multilinear_corners(coords, self.resolution, self.periodic)
-        self._located = (key, coords, located)
+        self._located = _Lookup(coords.detach().clone(), located)
         return located
+
+    def _batch_plan(self, locations: Tensor, weights: Tensor) -> _BatchPlan | None:
+        # A batch fed back a second time (full batches: every step) gets a plan of its distinct nodes,
+        # which makes later feedbacks cheaper than the sort-free first one; a batch seen once pays no sort.
+        cached = self._located
+        if cached is None or cached.located[0] is not locations:
+            return None
+        cached.feedbacks += 1
+        if cached.plan is None and cached.feedbacks >= 2:
+            cached.plan = _BatchPlan(locations, weights, self.smoothed_loss.dtype)
+        return cached.plan
 
     def progress_grid(self) -> Tensor:
         """The progress as a ``resolution``-shaped tensor (for pictures of the grid itself)."""

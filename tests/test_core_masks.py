@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -216,3 +217,63 @@ def test_method_config_open_fraction_reaches_the_mask():
         assert restored.method.open_fraction == 0.125
     with pytest.raises(ValueError, match="open_fraction"):
         MethodConfig("pff", open_fraction=2.0)
+
+
+def _reference_feedback(state: dict, locations, weights, loss, step: int, smoothing: int, tau: float, epsilon: float, levels: int):
+    """Eq. 5 and 7 as written, node by node, on plain tensors: what GridMask.feedback must compute."""
+    nodes, weighted_sum, weight_sum = scatter_weighted_sum(locations, weights, loss, state["progress"].numel())
+    for position, node in enumerate(nodes.tolist()):
+        gap = max(step - int(state["last_visit"][node]), 1)
+        step_loss = weighted_sum[position] / weight_sum[position]
+        if smoothing > 1:
+            kept = state["evidence"][node] * (1.0 - 1.0 / smoothing) ** gap
+            total = kept + weight_sum[position]
+            step_loss = (kept * state["loss"][node] + weight_sum[position] * step_loss) / total
+            state["evidence"][node] = total
+        else:
+            state["evidence"][node] = weight_sum[position]
+        state["loss"][node] = step_loss
+        if step_loss >= epsilon:
+            state["progress"][node] = min(float(state["progress"][node]) + min(gap, smoothing) / tau, levels)
+        state["last_visit"][node] = step
+
+
+@pytest.mark.parametrize("smoothing", [1, 3])
+@pytest.mark.parametrize("resolution", [(9,), (6, 7), (4, 5, 3)])
+def test_grid_feedback_matches_eq7_for_new_and_repeated_batches(smoothing, resolution):
+    # Fresh batches take the sort-free path, a batch fed back again the per-batch plan; both must give
+    # Eq. 7's node sums and Eq. 5's update, including points exactly on nodes (zero-weight corners).
+    d = len(resolution)
+    generator = torch.Generator().manual_seed(len(resolution) * 10 + smoothing)
+    mask = GridMask(6, resolution, total_steps=12, epsilon=0.3, smoothing_steps=smoothing)
+    state = {"progress": torch.zeros(mask.num_locations), "loss": torch.zeros(mask.num_locations),
+             "evidence": torch.zeros(mask.num_locations), "last_visit": torch.full((mask.num_locations,), -1)}
+    repeated = torch.rand(40, d, generator=generator) * 2 - 1
+    repeated[:5] = -1.0  # on a node
+    for step in range(12):
+        coords = repeated if step % 4 else torch.rand(25, d, generator=generator) * 2 - 1
+        loss = torch.rand(coords.shape[0], generator=generator)
+        mask.feedback(coords, loss)
+        locations, weights = multilinear_corners(coords, resolution)
+        _reference_feedback(state, locations, weights, loss, step, smoothing, mask.tau, 0.3, 6)
+        assert torch.allclose(mask.location_progress, state["progress"], atol=1e-6)
+        assert torch.allclose(mask.smoothed_loss, state["loss"], atol=1e-6)
+        assert torch.allclose(mask.evidence, state["evidence"], atol=1e-6)
+        assert torch.equal(mask.last_visit.long(), state["last_visit"])
+    assert mask._located is not None and mask._located.plan is not None  # the repeated batch got a plan
+
+
+def test_grid_lookup_cache_is_keyed_by_values_not_by_tensor_identity():
+    # The loop looks a batch up in the forward pass and again in the feedback. A tensor changed in place
+    # without bumping its version (numpy shares its memory) must not reuse the old corners, and a
+    # different tensor with the same values may.
+    mask = GridMask(4, (5,), total_steps=8, epsilon=0.0)
+    array = np.array([[-1.0], [-1.0]], dtype=np.float32)
+    coords = torch.from_numpy(array)
+    mask.level_ramps(coords)  # forward: caches the lookup of node 0
+    array[:] = 1.0  # now the points sit on node 4; torch's version counter does not see this
+    mask.feedback(coords, torch.ones(2))
+    assert mask.location_progress.tolist() == [0.0, 0.0, 0.0, 0.0, 1.0 / mask.tau]
+    located = mask.locate(coords, None)
+    assert mask.locate(coords.clone(), None) is located  # equal values: the same lookup
+    assert mask.locate(coords.double(), None) is not located  # another dtype: looked up again
