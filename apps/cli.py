@@ -15,9 +15,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from sape_geo.fitting import FitDivergedWarning
-from sape_geo.registry import TaskPlugin, discover_tasks
-from sape_geo.runs import RunDirectoryError
+from sape_geo.registry import TaskPlugin, discover_tasks, summary_lines
 
 EPILOG = """\
 Every task writes a run directory: config.json (all settings, versions, input checksums),
@@ -25,9 +23,14 @@ metrics.json, history.csv, progress.npy (the frequency heat map), result.*, mode
 Run `sape-geo TASK --help` for a task's options."""
 
 
-# Apps that add commands of their own (viewer, landmark picker, batch runs). Each module exposes
-# COMMAND, an AppCommand; a module that is not installed is skipped.
-APP_MODULES: tuple[str, ...] = ("sape_geo_apps.viewer.command", "sape_geo_apps.landmarks_picker", "sape_geo_apps.batch.command")
+# Apps that add commands of their own (viewer, landmark picker, batch runs): name -> (module, summary).
+# Each module exposes COMMAND, an AppCommand; it is imported only when its command runs or shows its
+# help, so `sape-geo --help` does not wait for Polyscope, torch or Ray.
+APP_MODULES: dict[str, tuple[str, str]] = {
+    "view": ("sape_geo_apps.viewer.command", "look at runs in Polyscope (heat maps, playback, comparisons) or render pictures offscreen"),
+    "landmarks": ("sape_geo_apps.landmarks_picker", "pick landmark pairs on a source and a target mesh for mesh transfer (Polyscope window)"),
+    "batch": ("sape_geo_apps.batch.command", "run a pipeline file of many jobs, locally or on a Ray cluster; resumable"),
+}
 
 
 class AppCommand:
@@ -39,19 +42,30 @@ class AppCommand:
         self.add_arguments, self.run = add_arguments, run
 
 
+def app_command(name: str) -> AppCommand | None:
+    """The app command ``name``, its module imported now; None (with a warning) when it fails to load."""
+    module_name = APP_MODULES[name][0]
+    try:
+        return importlib.import_module(module_name).COMMAND
+    except Exception as error:  # one broken app must not take the task commands down with it
+        warnings.warn(f"command module {module_name} failed to load: {error}", RuntimeWarning, stacklevel=2)
+        return None
+
+
 def app_commands() -> dict[str, AppCommand]:
-    commands = {}
-    for module_name in APP_MODULES:
-        try:
-            command = importlib.import_module(module_name).COMMAND
-        except Exception as error:  # one broken app must not take the task commands down with it
-            warnings.warn(f"command module {module_name} failed to load: {error}", RuntimeWarning, stacklevel=2)
-            continue
-        commands[command.name] = command
-    return commands
+    """Every app command that loads."""
+    return {name: command for name in APP_MODULES if (command := app_command(name)) is not None}
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, TaskPlugin]]:
+def _chosen_command(argv: Sequence[str] | None) -> str | None:
+    """The subcommand ``argv`` names (its first word that is not an option), if any."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    return next((word for word in words if not word.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] | None = ()) -> tuple[argparse.ArgumentParser, dict[str, TaskPlugin]]:
+    """The ``sape-geo`` parser. Every task's options are generated (cheap: no torch); an app command's
+    options are added only for the command ``argv`` names (``argv=None``: all of them)."""
     parser = argparse.ArgumentParser(
         prog="sape-geo",
         description="Geometry processing with SAPE: spatially-adaptive progressive encoding.",
@@ -65,11 +79,15 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, TaskPlugin]]:
             plugin.name, help=plugin.summary, description=plugin.description, formatter_class=argparse.RawDescriptionHelpFormatter
         )
         plugin.add_arguments(sub)
-    for command in app_commands().values():
+    chosen = _chosen_command(argv) if argv is not None else None
+    for name, (_, summary) in APP_MODULES.items():
+        command = app_command(name) if argv is None or name == chosen else None
         sub = subcommands.add_parser(
-            command.name, help=command.summary, description=command.description, formatter_class=argparse.RawDescriptionHelpFormatter
+            name, help=summary, description=command.description if command else summary,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        command.add_arguments(sub)
+        if command is not None:
+            command.add_arguments(sub)
     return parser, plugins
 
 
@@ -78,22 +96,24 @@ def print_summary(plugin: TaskPlugin, result) -> None:
     metrics = result.metrics
     print(f"\n{plugin.name}: {metrics.get('stop_reason', 'completed')} after {metrics['steps_done']} steps "
           f"in {metrics['fit_seconds']:.1f} s")
-    if plugin.summarise is not None:
-        for line in plugin.summarise(result):
-            print(f"  {line}")
+    for line in summary_lines(plugin, result):
+        print(f"  {line}")
     if metrics.get("stop_message"):
         print(f"  note: {metrics['stop_message']}")
     print(f"  run directory: {result.path}")
 
 
-# Errors that mean "the input, a setting or the output folder is wrong": one line, exit code 2.
-USER_ERRORS = (ValueError, LookupError, OSError, RunDirectoryError)
+# Errors that mean "the input, a setting or the output folder is wrong": one line, exit code 2
+# (RunDirectoryError is an OSError).
+USER_ERRORS = (ValueError, LookupError, OSError)
 # Set to see the traceback of an unexpected error (a bug) instead of its one-line report.
 TRACEBACK_VARIABLE = "SAPE_GEO_TRACEBACK"
 
 
 def _describe(error: BaseException) -> str:
     text = str(error) or type(error).__name__
+    from sape_geo.runs import RunDirectoryError
+
     if isinstance(error, OSError) and not isinstance(error, RunDirectoryError) and error.filename and str(error.filename) not in text:
         text = f"{error.filename}: {text}"
     return text
@@ -124,14 +144,18 @@ def _terminate_as_interrupt():
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser, plugins = build_parser()
+    parser, plugins = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
     if args.command not in plugins:
         try:
-            return int(app_commands()[args.command].run(args))
+            command = app_command(args.command)
+            if command is None:
+                print(f"sape-geo {args.command}: this command failed to load (see the warning above)", file=sys.stderr)
+                return 2
+            return int(command.run(args))
         except USER_ERRORS as error:
             print(f"sape-geo {args.command}: error: {_describe(error)}", file=sys.stderr)
             return 2
@@ -141,8 +165,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as error:  # noqa: BLE001 - the last line of defence against a traceback
             return _report_unexpected(args.command, error)
     plugin = plugins[args.command]
+    try:  # every setting checked before anything is read or fitted, like argparse's own checks
+        if hasattr(plugin, "check_args"):
+            plugin.check_args(args)
+    except ValueError as error:
+        print(f"sape-geo {args.command}: error: {error}", file=sys.stderr)
+        return 2
     previous_terminate = _terminate_as_interrupt()
     try:
+        from sape_geo.fitting import FitDivergedWarning
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FitDivergedWarning)  # reported in the summary instead
             result = plugin.run(args)

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         method, _, variant = label.partition("/")
         config = SilhouetteConfig(data_term=variant or "ordered")
         start = time.perf_counter()
-        result = fit_silhouette(args.image, method, out=args.out / label.replace("/", "-"), steps=args.steps, config=config,
+        result = fit_silhouette(args.image, method, out=args.out / label.replace("/", "-"), steps=args.steps, settings=config,
                                 overwrite=True, progress_bar=False)
         m = result.metrics
         rows.append({"method": label, "iou": f"{m['iou']:.4f}", "self_intersections": int(m["self_intersections"]),

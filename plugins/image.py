@@ -34,7 +34,7 @@ from sape_geo.methods import MaskDomain, MethodConfig
 from sape_geo.metrics import psnr
 from sape_geo.networks import FieldModel
 from sape_geo.pictures import save_heatmaps
-from sape_geo.registry import TaskPlugin, add_common_arguments, fit_config_from_args, method_config_from_args
+from sape_geo.legacy_cli import TaskPlugin, add_common_arguments, fit_config_from_args, method_config_from_args
 from sape_geo.runs import RunDirectory, describe_input_file
 
 DEFAULT_STEPS = 2000

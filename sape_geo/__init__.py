@@ -8,81 +8,49 @@ Quick start::
 
     from sape_geo import FitConfig, MethodConfig, run_task
     result = run_task(my_task, MethodConfig("sape-ff", sigma=10), FitConfig(steps=2000), out="runs/a")
+
+Names are imported when first used, so ``import sape_geo`` (and ``sape-geo --help``) does not wait for
+torch.
 """
 
-from sape_geo.encodings import Encoding, FourierFeatures, IdentityEncoding, PositionalEncoding, RBFGrid
-from sape_geo.experiment import LoadedRun, RunResult, load_model, load_run, run_task
-from sape_geo.fitting import Batch, FitConfig, FitDivergedWarning, FitResult, Task, choose_device, fit, seed_everything
-from sape_geo.masks import GridMask, MaskPolicy, ProgressiveMask, SampleMask, StaticMask
-from sape_geo.methods import (
-    DEFAULT_METHOD,
-    MaskDomain,
-    MethodConfig,
-    ModelSpec,
-    build_model,
-    method_names,
-    register_method,
-)
-from sape_geo.networks import FieldModel, MaskedEncodingMLP, Siren
-from sape_geo.hashgrid import HashGrid
-from sape_geo.sasnet import SASNet, SASNetSettings  # registers the method "sasnet"; after sape_geo.methods
-from sape_geo.registry import TaskPlugin, discover_tasks
-from sape_geo.runs import (
-    RunDirectory,
-    RunDirectoryBusyError,
-    RunDirectoryError,
-    RunDirectoryExistsError,
-    is_complete_run,
-    is_run_directory,
-    run_problems,
-)
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Batch",
-    "DEFAULT_METHOD",
-    "Encoding",
-    "FieldModel",
-    "FitConfig",
-    "FitDivergedWarning",
-    "FitResult",
-    "FourierFeatures",
-    "GridMask",
-    "HashGrid",
-    "IdentityEncoding",
-    "LoadedRun",
-    "MaskDomain",
-    "MaskPolicy",
-    "MaskedEncodingMLP",
-    "MethodConfig",
-    "ModelSpec",
-    "PositionalEncoding",
-    "ProgressiveMask",
-    "RBFGrid",
-    "RunDirectory",
-    "RunDirectoryBusyError",
-    "RunDirectoryError",
-    "RunDirectoryExistsError",
-    "RunResult",
-    "SASNet",
-    "SASNetSettings",
-    "SampleMask",
-    "Siren",
-    "StaticMask",
-    "Task",
-    "TaskPlugin",
-    "build_model",
-    "choose_device",
-    "discover_tasks",
-    "fit",
-    "is_complete_run",
-    "is_run_directory",
-    "run_problems",
-    "load_model",
-    "load_run",
-    "method_names",
-    "register_method",
-    "run_task",
-    "seed_everything",
-]
+# public name -> the module that defines it
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(("Encoding", "FourierFeatures", "IdentityEncoding", "PositionalEncoding", "RBFGrid"), "sape_geo.encodings"),
+    **dict.fromkeys(("LoadedRun", "RunResult", "load_model", "load_run", "run_task", "write_run"), "sape_geo.experiment"),
+    **dict.fromkeys(("Batch", "FitDivergedWarning", "FitResult", "Task", "choose_device", "fit", "seed_everything"), "sape_geo.fitting"),
+    **dict.fromkeys(("FitConfig", "MaskDomain", "MethodConfig", "ModelSpec"), "sape_geo.config"),
+    **dict.fromkeys(("DEFAULT_METHOD", "method_names", "register_method"), "sape_geo.catalogue"),
+    **dict.fromkeys(("GridMask", "MaskPolicy", "ProgressiveMask", "SampleMask", "StaticMask"), "sape_geo.masks"),
+    "build_model": "sape_geo.methods",
+    **dict.fromkeys(("FieldModel", "MaskedEncodingMLP", "Siren"), "sape_geo.networks"),
+    "HashGrid": "sape_geo.hashgrid",
+    **dict.fromkeys(("SASNet", "SASNetSettings"), "sape_geo.sasnet"),
+    **dict.fromkeys(("Input", "TaskPlugin", "discover_tasks", "run_plugin"), "sape_geo.registry"),
+    **dict.fromkeys(
+        ("RunDirectory", "RunDirectoryBusyError", "RunDirectoryError", "RunDirectoryExistsError", "is_complete_run",
+         "is_run_directory", "run_problems"),
+        "sape_geo.runs",
+    ),
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sape_geo' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sape_geo.fitting import Callback, FitConfig, FitResult, Task, fit
+from sape_geo.fitting import Callback, FitConfig, FitResult, Task, choose_device, fit
 from sape_geo.methods import MethodConfig, ModelSpec, build_model
 from sape_geo.networks import FieldModel
 from sape_geo.runs import (
@@ -58,40 +58,72 @@ def _status(fit_config: FitConfig, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
+def write_run(
+    run: RunDirectory,
+    config: Mapping[str, Any],
+    metrics: dict[str, Any],
+    progress: np.ndarray,
+    export: Callable[[RunDirectory], None],
+    history: Sequence[Mapping[str, float]] = (),
+    model: FieldModel | None = None,
+    snapshots: Sequence[Mapping[str, np.ndarray]] = (),
+) -> Path:
+    """The one run writer: completes ``run`` (opened before the work, so a folder that cannot be
+    written fails early and stays locked while the work runs), or discards it and changes nothing.
+
+    Order of writes: ``config.json`` first, then ``history.csv``, ``model.pt`` (when there is a
+    network), ``progress.npy``, the task's ``result.*`` (``export(run)``), ``snapshots.npz``, and
+    ``metrics.json`` last, which marks the run complete. The files are written into a folder beside
+    ``out`` that replaces ``out`` only when complete (:class:`~sape_geo.runs.RunDirectory`): an
+    interrupted or failed write leaves the previous run as it was. ``metrics["export_seconds"]`` is set.
+    """
+    try:
+        started = time.perf_counter()
+        run.write_config(dict(config))
+        run.write_history(list(history))
+        if model is not None:
+            run.save_model(model)
+        run.write_array(PROGRESS_FILE, progress)
+        export(run)
+        if snapshots:
+            run.write_arrays(SNAPSHOTS_FILE, _stack_snapshots(list(snapshots)))
+        metrics["export_seconds"] = time.perf_counter() - started
+        run.write_metrics(metrics)
+    except BaseException:
+        # Interrupted or failed: the folder being built goes, the previous run (if any) stays as it was.
+        run.discard()
+        raise
+    return run.path
+
+
 def run_task(
     task: Task,
     method: MethodConfig,
     fit_config: FitConfig,
     out: str | os.PathLike | None = None,
     overwrite: bool = False,
-    zero_output: bool = False,
-    extra_config: dict[str, Any] | None = None,
-    extra_metrics: dict[str, Any] | None = None,
-    initialise: Callable[[FieldModel], Mapping[str, Any]] | None = None,
+    extra_config: Mapping[str, Any] | None = None,
+    extra_metrics: Mapping[str, Any] | None = None,
     callbacks: Sequence[Callback] = (),
 ) -> RunResult:
-    """Build the method's network for ``task``, fit it, and write the run directory.
-
-    Order of writes: ``config.json`` first (so a crashed run says what it was), then ``history.csv``,
-    ``model.pt``, ``progress.npy``, the task's ``result.*``, ``snapshots.npz``, and ``metrics.json``
-    last, which marks the run complete. The files are written into a folder beside ``out`` that
-    replaces ``out`` only when complete (:class:`~sape_geo.runs.RunDirectory`): an interrupted or
-    failed run leaves the previous run as it was.
+    """Build the method's network for ``task``, fit it, evaluate it, and (with ``out``) write the run
+    directory through :func:`write_run`.
 
     Parameters
     ----------
-    task : the task to fit.
+    task : the task to fit (its :meth:`~sape_geo.fitting.Task.initialise`, ``finish``, ``evaluate``,
+        ``product`` and ``export`` are called here, in that order).
     method, fit_config : method and loop settings.
     out : run directory; None fits without writing anything.
-    overwrite : replace an existing run directory.
-    zero_output : start the network's output at exactly zero (tasks that learn a correction).
+    overwrite : replace an existing run directory (one this tool wrote; see :mod:`sape_geo.runs`).
     extra_config : more settings for ``config.json`` (e.g. the command line).
     extra_metrics : metrics measured before fitting (e.g. seconds of preprocessing stages).
-    initialise : called with the freshly built network before fitting, to start it somewhere other
-        than its random initialisation (e.g. calibrate it on a simpler task through :func:`fit`); it
-        returns metrics of that stage, recorded with the run's.
     callbacks : more ``callback(step, loss, model)`` calls after every step, after the task's own
         (e.g. to record quality against wall time).
+
+    Returns
+    -------
+    :class:`RunResult`; ``extras`` holds the task's product in memory (:meth:`~sape_geo.fitting.Task.product`).
     """
     spec = ModelSpec(
         method=method,
@@ -99,69 +131,64 @@ def run_task(
         out_dim=task.out_dim,
         total_steps=fit_config.steps,
         domain=task.mask_domain(),
-        zero_output=zero_output,
+        zero_output=task.zero_output,
         seed=fit_config.seed,
     )
-    # The network first: a bad method setting must fail before the run directory is created, or an
-    # existing one replaced.
+    # A bad method setting, device or output folder must fail before anything is fitted.
+    choose_device(fit_config.device)
     model = build_model(spec)
     run = RunDirectory(out, overwrite=overwrite) if out is not None else None
     try:
-        if run is not None:
-            run.write_config(
-                {
-                    "task": task.describe(),
-                    "method": method.to_dict(),
-                    "fit": fit_config.to_dict(),
-                    "model": spec.to_dict(),
-                    "seed": fit_config.seed,
-                    **(extra_config or {}),
-                }
-            )
-        # Methods with several learning rates (sasnet: backbone vs. mask network) expose their Adam groups.
-        parameter_groups = model.parameter_groups() if hasattr(model, "parameter_groups") else None
-        initial_metrics = dict(initialise(model)) if initialise is not None else {}
-        result = fit(task, model, fit_config, callbacks=(*task.callbacks(), *callbacks), parameter_groups=parameter_groups)
+        initial_metrics = dict(task.initialise(model, fit_config))
+        result = fit(task, model, fit_config, callbacks=(*task.callbacks(), *callbacks))
         finish_metrics = task.finish(model)
         model.eval()
         # after the progress bar closes, say what the seconds until the summary are spent on
-        _status(fit_config, f"{task.name}: evaluating ({getattr(task, 'evaluation_summary', 'metrics, heat map')})")
+        _status(fit_config, f"{task.name}: evaluating ({task.evaluation_summary})")
         evaluation_started = time.perf_counter()
         with torch.no_grad():
             metrics = {**(extra_metrics or {}), **initial_metrics, **finish_metrics}
             metrics.update(task.evaluate(model))
             progress = np.asarray(task.progress_map(model), dtype=np.float32)
-        metrics.update(
-            {
-                "fit_seconds": result.seconds,
-                "evaluate_seconds": time.perf_counter() - evaluation_started,
-                "steps_done": result.steps_done,
-                "final_loss": result.history[-1]["loss"] if result.history else float("nan"),
-                "mean_progress": float(progress.mean()) if progress.size else 0.0,
-                "max_progress": float(getattr(model, "max_progress", 0.0)),
-                "parameters": sum(p.numel() for p in model.parameters()),
-                "stop_reason": result.stop_reason,
-                "stop_message": result.message,
-            }
-        )
-        if run is not None:
-            _status(fit_config, f"{task.name}: {metrics['evaluate_seconds']:.1f} s; writing the run directory {run.path}")
-            export_started = time.perf_counter()
-            run.write_history(result.history)
-            run.save_model(model)
-            run.write_array(PROGRESS_FILE, progress)
-            with torch.no_grad():
-                task.export(model, run)
-            if result.snapshots:
-                run.write_arrays(SNAPSHOTS_FILE, _stack_snapshots(result.snapshots))
-            metrics["export_seconds"] = time.perf_counter() - export_started
-            run.write_metrics(metrics)
+            product = dict(task.product(model))
     except BaseException:
-        # Interrupted or failed: the folder being built goes, the previous run (if any) stays as it was.
         if run is not None:
             run.discard()
         raise
-    return RunResult(run.path if run is not None else None, metrics, progress, model, result)
+    metrics.update(
+        {
+            "fit_seconds": result.seconds,
+            "evaluate_seconds": time.perf_counter() - evaluation_started,
+            "steps_done": result.steps_done,
+            "final_loss": result.history[-1]["loss"] if result.history else float("nan"),
+            # the mean of the heat map (progress.npy: vertices, pixels, curve points) ...
+            "mean_progress": float(progress.mean()) if progress.size else 0.0,
+            # ... and of the mask's own locations (grid nodes or samples), as in history.csv
+            "mask_mean_progress": float(model.mask_mean_progress()),
+            "max_progress": float(model.max_progress),
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "stop_reason": result.stop_reason,
+            "stop_message": result.message,
+        }
+    )
+    path = None
+    if run is not None:
+        _status(fit_config, f"{task.name}: {metrics['evaluate_seconds']:.1f} s; writing the run directory {run.path}")
+        config = {
+            "task": task.describe(),
+            "method": method.to_dict(),
+            "fit": fit_config.to_dict(),
+            "model": spec.to_dict(),
+            "seed": fit_config.seed,
+            **(extra_config or {}),
+        }
+
+        def export(run: RunDirectory) -> None:
+            with torch.no_grad():
+                task.export(model, run)
+
+        path = write_run(run, config, metrics, progress, export, result.history, model, result.snapshots)
+    return RunResult(path, metrics, progress, model, result, product)
 
 
 def _stack_snapshots(frames: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

@@ -8,12 +8,12 @@ that stops on NaN/Inf or divergence and restores the last good state, early stop
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 import random
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,68 +21,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sape_geo.methods import MaskDomain
+from sape_geo.config import FitConfig, MaskDomain
 from sape_geo.networks import FieldModel
 
 if TYPE_CHECKING:
     from sape_geo.runs import RunDirectory
-
-
-@dataclass(frozen=True)
-class FitConfig:
-    """Settings of the optimisation loop (immutable).
-
-    Attributes
-    ----------
-    steps : optimisation steps ``T`` (also the length SAPE's schedule is built for).
-    lr : Adam learning rate.
-    lr_schedule : ``"constant"`` or ``"cosine"`` (decay to ``lr * lr_final_factor`` at the last step).
-    seed : seed of every random number generator (torch, numpy, python).
-    device : ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-    progress_bar : show a tqdm bar on stderr.
-    early_stop_patience : stop when the loss has not improved by ``early_stop_min_delta`` (relative)
-        for this many steps; ``None`` disables early stopping.
-    divergence_factor : a finite loss above ``divergence_factor * max(first loss, best loss)`` counts as
-        divergence.
-    guard_every : steps between in-memory copies of the last good state.
-    snapshot_every : steps between snapshots for playback (0 = none).
-    threads : torch CPU threads (``None`` = torch's default).
-    """
-
-    steps: int = 2000
-    lr: float = 1e-3
-    lr_schedule: str = "constant"
-    lr_final_factor: float = 0.01
-    seed: int = 0
-    device: str = "auto"
-    progress_bar: bool = True
-    early_stop_patience: int | None = None
-    early_stop_min_delta: float = 1e-4
-    divergence_factor: float = 1e4
-    guard_every: int = 25
-    snapshot_every: int = 0
-    threads: int | None = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"steps must be a positive integer, got {self.steps!r}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
-        if self.lr_schedule not in ("constant", "cosine"):
-            raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
-        if self.early_stop_patience is not None and self.early_stop_patience < 1:
-            raise ValueError("early_stop_patience must be >= 1 or None")
-        if self.guard_every < 1 or self.snapshot_every < 0:
-            raise ValueError("guard_every must be >= 1 and snapshot_every >= 0")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError("threads must be >= 1")
-        choose_device(self.device)  # validates the name
-
-    def replace(self, **changes: Any) -> "FitConfig":
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 @dataclass
@@ -104,34 +47,46 @@ class Batch:
 Callback = Callable[[int, float, FieldModel], None]
 
 
-class Task:
-    """What a task plugin implements. Only :meth:`batch`, :meth:`loss` and :meth:`progress_map` are
-    required; the others have sensible defaults.
+class Task(ABC):
+    """What a task plugin implements: its data, its loss, and what it makes of a trained network.
+
+    Required: :meth:`mask_domain`, :meth:`batch`, :meth:`loss`, :meth:`progress_map`. The others have
+    defaults that do nothing, so a small task stays small.
+
+    The loop calls, in order: :meth:`to`, then per step :meth:`batch` -> network -> :meth:`loss` ->
+    optimiser step -> mask feedback -> :meth:`snapshot` (every ``snapshot_every``) -> :meth:`callbacks`.
+    :func:`~sape_geo.experiment.run_task` calls :meth:`initialise` before the loop, :meth:`finish`,
+    :meth:`evaluate`, :meth:`progress_map`, :meth:`product` after it, and :meth:`export` and
+    :meth:`describe` when it writes a run directory.
 
     Attributes
     ----------
-    name : task name (used in ``config.json``).
+    name : task name (used in ``config.json`` and the progress bar).
     in_dim, out_dim : network input and output sizes.
+    zero_output : the network starts at exactly 0 (a task that learns a correction of an initial state).
+    evaluation_summary : what evaluation computes, for the status line after the progress bar.
     """
 
     name: str = "task"
     in_dim: int = 1
     out_dim: int = 1
+    zero_output: bool = False
+    evaluation_summary: str = "metrics, heat map"
 
+    @abstractmethod
     def mask_domain(self) -> MaskDomain:
         """Where SAPE keeps progress for this task (per sample or a grid)."""
-        raise NotImplementedError
 
     def to(self, device: torch.device) -> None:
         """Move the task's tensors to ``device`` (called once before fitting)."""
 
+    @abstractmethod
     def batch(self, step: int, generator: torch.Generator) -> Batch:
         """The points of step ``step``; ``generator`` is the seeded source of randomness."""
-        raise NotImplementedError
 
+    @abstractmethod
     def loss(self, output: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         """``output`` ``(N, out_dim)`` -> (total scalar loss to minimise, per-point loss ``(N,)``)."""
-        raise NotImplementedError
 
     def evaluate(self, model: FieldModel) -> dict[str, float]:
         """Final metrics, with units in their names."""
@@ -140,9 +95,10 @@ class Task:
     def export(self, model: FieldModel, run: "RunDirectory") -> None:
         """Write the task's product (``result.*``) into the run directory, atomically."""
 
+    @abstractmethod
     def progress_map(self, model: FieldModel) -> np.ndarray:
-        """Progress per location (vertex, curve point, pixel, grid cell) for ``progress.npy``."""
-        raise NotImplementedError
+        """The heat map: levels open per location (vertex, curve point, pixel, grid cell), for
+        ``progress.npy``; its mean is ``metrics.json``'s ``mean_progress``."""
 
     def snapshot(self, model: FieldModel) -> dict[str, np.ndarray]:
         """Arrays describing the current state, for playback (empty = the task records none)."""
@@ -156,9 +112,26 @@ class Task:
         """Callbacks the task itself needs during the fit (e.g. a validity guard), run after every step."""
         return ()
 
+    def method_defaults(self, method: str) -> Mapping[str, Any]:
+        """This task's defaults for ``method`` that depend on its input (e.g. a Fourier sigma that
+        follows an image's size): :class:`~sape_geo.config.MethodConfig` or :class:`FitConfig` fields.
+        Fixed defaults belong in the plugin (:class:`~sape_geo.registry.TaskPlugin`), where ``--help``
+        can show them."""
+        return {}
+
+    def initialise(self, model: FieldModel, fit_config: FitConfig) -> dict[str, Any]:
+        """Called once with the freshly built network before the loop, to start it somewhere other than
+        its random initialisation (e.g. calibrated on a simpler problem). Returns metrics of what it did."""
+        return {}
+
     def finish(self, model: FieldModel) -> dict[str, Any]:
         """Called once after the fit and before :meth:`evaluate`; a task may restore a valid state of
         ``model`` here. Returns metrics of what it did."""
+        return {}
+
+    def product(self, model: FieldModel) -> dict[str, Any]:
+        """The task's result in memory (a curve, an image, a mesh's vertices and faces), returned to a
+        Python caller in ``RunResult.extras``; the run directory holds the same in files."""
         return {}
 
 
@@ -237,8 +210,8 @@ def fit(
     task, model : what to fit and with which network (moved to the chosen device here).
     config : loop settings.
     callbacks : called as ``callback(step, loss, model)`` after every step.
-    parameter_groups : optional Adam parameter groups (default: all parameters at ``config.lr``); a
-        group's ``"lr_scale"`` multiplies the schedule's learning rate.
+    parameter_groups : Adam parameter groups (default: ``model.parameter_groups()``); a group's
+        ``"lr_scale"`` multiplies the schedule's learning rate.
 
     Returns
     -------
@@ -254,7 +227,7 @@ def fit(
     model.to(device)
     task.to(device)
     generator = torch.Generator(device="cpu").manual_seed(config.seed)
-    groups = list(parameter_groups) if parameter_groups is not None else [{"params": list(model.parameters())}]
+    groups = list(parameter_groups) if parameter_groups is not None else model.parameter_groups()
     optimiser = torch.optim.Adam([{k: v for k, v in g.items() if k != "lr_scale"} for g in groups], lr=config.lr)
     lr_scales = [float(g.get("lr_scale", 1.0)) for g in groups]
 
@@ -293,7 +266,7 @@ def fit(
         model.feedback(batch.coords.detach(), per_point.detach(), batch.index)
 
         history.append(
-            {"step": step, "loss": loss_value, "seconds": time.perf_counter() - started, "mean_progress": model.mean_progress()}
+            {"step": step, "loss": loss_value, "seconds": time.perf_counter() - started, "mask_mean_progress": model.mask_mean_progress()}
         )
         if loss_value < best_loss * (1.0 - config.early_stop_min_delta):
             best_loss, best_step = loss_value, step
@@ -306,7 +279,7 @@ def fit(
             callback(step, loss_value, model)
         bar.update(1)
         if step % 10 == 0:
-            bar.set_postfix(loss=f"{loss_value:.3e}", progress=f"{model.mean_progress():.2f}")
+            bar.set_postfix(loss=f"{loss_value:.3e}", mask_progress=f"{model.mask_mean_progress():.2f}")
         if config.early_stop_patience is not None and step - best_step >= config.early_stop_patience:
             stop_reason = "early_stop"
             message = f"loss did not improve for {config.early_stop_patience} steps; stopped at step {step}"

@@ -8,6 +8,7 @@ fitting loop calls (``feedback`` after each step, ``progress`` for heat maps). N
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -15,15 +16,32 @@ from torch import Tensor, nn
 from sape_geo.encodings import Encoding
 from sape_geo.masks import MaskPolicy
 
+if TYPE_CHECKING:
+    from sape_geo.config import ModelSpec
+
 
 class FieldModel(nn.Module):
     """Base class of every network the fitting loop trains.
 
     Subclasses implement ``forward(coords (N, d), index (N,) | None) -> (N, out_dim)``.
+
+    Attributes
+    ----------
+    in_dim, out_dim : input and output sizes.
+    spec : how the network was built (:func:`~sape_geo.methods.build_model` sets it; ``model.pt``
+        stores it so :func:`~sape_geo.experiment.load_model` can rebuild the network). None for a
+        network built by hand.
     """
 
     in_dim: int
     out_dim: int
+    spec: "ModelSpec | None" = None
+
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """Adam parameter groups for :func:`~sape_geo.fitting.fit`: every parameter at the base
+        learning rate. A group may carry ``lr_scale`` (its rate = base rate x scale); SASNet gives its
+        mask network its own."""
+        return [{"params": list(self.parameters()), "lr_scale": 1.0}]
 
     def feedback(self, coords: Tensor, per_point_loss: Tensor, index: Tensor | None = None) -> None:
         """Called once after each optimisation step with the step's per-point loss ``(N,)``."""
@@ -32,8 +50,10 @@ class FieldModel(nn.Module):
         """Frequency heat map ``(N,)``: how many encoding levels are open at each point."""
         return torch.zeros(coords.shape[0], dtype=coords.dtype, device=coords.device)
 
-    def mean_progress(self) -> float:
-        """Mean progress over the mask's locations (0 for networks without a mask)."""
+    def mask_mean_progress(self) -> float:
+        """Mean progress over the mask's own locations (grid nodes, samples; 0 without a mask): what the
+        progress bar and ``history.csv`` show. ``metrics.json``'s ``mean_progress`` is the mean of the
+        task's heat map (vertices, pixels, curve points) instead."""
         return 0.0
 
     @property
@@ -102,7 +122,7 @@ class MaskedEncodingMLP(FieldModel):
     def progress(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
         return self.mask.progress(coords, index)
 
-    def mean_progress(self) -> float:
+    def mask_mean_progress(self) -> float:
         return self.mask.mean_progress()
 
     @property

@@ -1,27 +1,37 @@
-"""The task plugin registry and the command-line options every task shares.
+"""Task plugins: what a task declares, the command line generated from it, and the one run path.
 
-A task plugin is a :class:`TaskPlugin` object exposed through the entry-point group ``sape_geo.tasks``::
+A task plugin is a :class:`TaskPlugin` exposed through the entry-point group ``sape_geo.tasks``::
 
     [project.entry-points."sape_geo.tasks"]
-    fit1d = "sape_geo_plugins.fit1d:PLUGIN"
+    ripple = "sape_geo_example_task:PLUGIN"
 
-so a third-party package adds a task (and its ``sape-geo`` subcommand) by being installed, without
-editing this repository. The core never imports a plugin by name.
+so a package adds a task (and its ``sape-geo`` subcommand) by being installed. A plugin declares:
+
+- its **settings**, one frozen dataclass whose documented fields become the task's options, the
+  batch runner's settings and ``config.json``'s record (:mod:`sape_geo.schema`);
+- ``make_task(settings, **inputs) -> Task`` (or ``"module:function"``, imported only when a task runs,
+  so ``--help`` never waits for torch);
+- its defaults for the loop and the method, for every method and per method.
+
+:func:`run_plugin` is the one run path of every task, from Python and from the command line. This
+module imports neither torch nor any plugin's task module.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
+import os
 import warnings
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata
 from typing import Any
 
-from sape_geo.fitting import FitConfig
-from sape_geo.methods import DEFAULT_METHOD, MethodConfig, method_descriptions, method_names
+from sape_geo.catalogue import DEFAULT_METHOD, method_descriptions, method_names, resolve
+from sape_geo.config import FitConfig, MethodConfig
+from sape_geo.schema import add_settings_arguments, explicit_values, flag_of, replace_settings, settings_from_namespace
 
 ENTRY_POINT_GROUP = "sape_geo.tasks"
 # Torch threads of every task command: one. A step's matrices are small, so extra intra-op threads gain
@@ -31,27 +41,254 @@ ENTRY_POINT_GROUP = "sape_geo.tasks"
 # machine.
 DEFAULT_THREADS = 1
 
+_FIT_FIELDS = frozenset(f.name for f in dataclasses.fields(FitConfig))
+_METHOD_FIELDS = frozenset(f.name for f in dataclasses.fields(MethodConfig))
+# Loop settings the command line handles itself: the progress bar is --quiet.
+_FIT_CLI_EXCLUDE = ("progress_bar",)
+
+
+@dataclass(frozen=True)
+class Input:
+    """A positional input of a task: a file path on the command line, a path or an in-memory object
+    (array, mesh) from Python.
+
+    Attributes
+    ----------
+    name : the keyword of ``make_task`` and the batch pipeline's input name.
+    help : what the input is and which formats are read.
+    metavar : its name in usage lines (default: ``name`` in capitals).
+    """
+
+    name: str
+    help: str
+    metavar: str | None = None
+
 
 @dataclass(frozen=True)
 class TaskPlugin:
-    """A task as the command line and batch runner see it.
+    """A task as the command line, the batch runner and the Python API see it.
 
     Attributes
     ----------
     name : the ``sape-geo`` subcommand, e.g. ``"fit1d"``.
     summary : one line for ``sape-geo --help``.
-    description : the subcommand's ``--help`` text (what it does, its inputs and outputs).
-    add_arguments : adds the task's own arguments (and the common ones) to its parser.
-    run : runs the task from parsed arguments; returns a :class:`~sape_geo.experiment.RunResult`.
-    summarise : optional; lines describing a finished run for the one-screen summary.
+    description : the subcommand's ``--help`` text (what it does, its inputs and outputs, an example).
+    settings : the task's settings dataclass (frozen, documented ``Attributes``).
+    make_task : ``make_task(settings, **inputs) -> Task``, or ``"module:function"`` naming it.
+    inputs : the positional inputs, in order.
+    defaults : this task's :class:`~sape_geo.config.FitConfig` and :class:`~sape_geo.config.MethodConfig`
+        values for every method (e.g. ``{"steps": 1500, "num_hidden_layers": 2}``).
+    per_method : more defaults by method name (e.g. ``{"ff": {"sigma": 4.0}}``).
+    default_notes : a default the task computes from its input, described for ``--help``.
+    summarise : ``summarise(result) -> lines`` for the one-screen summary (or ``"module:function"``).
+    runner : replaces :func:`run_plugin`'s fit for tasks with stages of their own (mesh transfer):
+        ``runner(plugin, inputs, settings, method, out, overwrite, callbacks, extra_config, overrides)``.
+    extra_methods : method names the task accepts besides the networks (mesh transfer's baselines).
     """
 
     name: str
     summary: str
     description: str
-    add_arguments: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], Any]
-    summarise: Callable[[Any], list[str]] | None = None
+    settings: type
+    make_task: Callable[..., Any] | str
+    inputs: tuple[Input, ...] = ()
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    per_method: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    default_notes: Mapping[str, str] = field(default_factory=dict)
+    summarise: Callable[[Any], list[str]] | str | None = None
+    runner: Callable[..., Any] | str | None = None
+    extra_methods: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        clashes = sorted({f.name for f in dataclasses.fields(self.settings)} & (_FIT_FIELDS | _METHOD_FIELDS))
+        if clashes:
+            raise ValueError(f"task {self.name!r}: settings field(s) {', '.join(clashes)} clash with the loop's or the method's")
+        for name in (*self.defaults, *(k for values in self.per_method.values() for k in values)):
+            if name not in _FIT_FIELDS | _METHOD_FIELDS:
+                raise ValueError(f"task {self.name!r}: default {name!r} is neither a FitConfig nor a MethodConfig field")
+
+    # -- the command line ---------------------------------------------------------------------------
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """The task's options, generated from its settings, :class:`FitConfig` and :class:`MethodConfig`."""
+        for item in self.inputs:
+            parser.add_argument(item.name, metavar=item.metavar or item.name.upper(), help=item.help)
+        add_settings_arguments(parser.add_argument_group(f"{self.name} settings"), self.settings, "task")
+        method_group = parser.add_argument_group("method")
+        notes = self._notes()
+        names = [*method_names(), *self.extra_methods]
+        descriptions = {**method_descriptions(), **self.extra_methods}
+        notes["name"] = f"{self.default_values(DEFAULT_METHOD).get('name', DEFAULT_METHOD)}. " + "; ".join(
+            f"{name}: {text}" for name, text in descriptions.items()
+        )
+        add_settings_arguments(method_group, MethodConfig, "method", self.default_values(DEFAULT_METHOD), notes)
+        for action in method_group._group_actions:  # the method's choices include the task's own
+            if action.dest == "method.name":
+                action.choices = names
+        loop = parser.add_argument_group("optimisation")
+        fit_defaults = {"threads": DEFAULT_THREADS, **self.default_values(DEFAULT_METHOD)}
+        add_settings_arguments(loop, FitConfig, "fit", fit_defaults, notes, exclude=_FIT_CLI_EXCLUDE)
+        loop.add_argument("--quiet", action="store_true", help="no progress bar and no status lines")
+        output = parser.add_argument_group("output")
+        output.add_argument("--out", required=True, help="run directory to create (must be empty or missing)")
+        output.add_argument("--overwrite", action="store_true", help="replace an existing run directory (one sape-geo wrote)")
+        output.add_argument("--json", action="store_true", help="after the summary, print metrics.json")
+
+    def _notes(self) -> dict[str, str]:
+        notes = dict(self.default_notes)
+        base = self.default_values("")
+        for name in {key for values in self.per_method.values() for key in values}:
+            if name in notes:
+                continue
+            per = ", ".join(f"{method} {_word(values[name])}" for method, values in self.per_method.items() if name in values)
+            notes[name] = f"per method: {per}; others {_word(base.get(name, _class_default(name)))}"
+        return notes
+
+    def run(self, args: argparse.Namespace) -> Any:
+        """Run the task from parsed command-line arguments (``sape-geo TASK ...`` and batch jobs)."""
+        inputs = {item.name: getattr(args, item.name) for item in self.inputs}
+        settings = settings_from_namespace(self.settings, args, "task")
+        overrides = {**explicit_values(FitConfig, args, "fit"), **explicit_values(MethodConfig, args, "method")}
+        method = overrides.pop("name", None) or self.default_values(DEFAULT_METHOD).get("name", DEFAULT_METHOD)
+        overrides.setdefault("threads", DEFAULT_THREADS)
+        overrides["progress_bar"] = not getattr(args, "quiet", False)
+        command_line = {key: value for key, value in vars(args).items() if key not in ("command",)}
+        return run_plugin(self, inputs, settings, method, args.out, args.overwrite, extra_config={"argv": command_line}, **overrides)
+
+    def check_args(self, args: argparse.Namespace) -> None:
+        """Build the settings and the loop's and method's settings a command line describes, without
+        running anything; raises ``ValueError`` for a value they refuse, naming its option
+        (``argument --steps: steps must be a positive integer, got 0``). The batch runner checks every
+        job so before the first starts."""
+        try:
+            self._check_args(args)
+        except ValueError as error:
+            raise ValueError(self._name_the_option(str(error))) from None
+
+    def _name_the_option(self, message: str) -> str:
+        for cls in (self.settings, FitConfig, MethodConfig):
+            for item in dataclasses.fields(cls):
+                if message.startswith(f"{item.name} ") or message.startswith(f"{item.name}:"):
+                    return f"argument {flag_of(item)}: {message}"
+        return message
+
+    def _check_args(self, args: argparse.Namespace) -> None:
+        settings_from_namespace(self.settings, args, "task")
+        overrides = {**explicit_values(FitConfig, args, "fit"), **explicit_values(MethodConfig, args, "method")}
+        method = overrides.pop("name", None) or DEFAULT_METHOD
+        if method in self.extra_methods:
+            FitConfig(**{k: v for k, v in self.default_values(method, overrides).items() if k in _FIT_FIELDS})
+            return
+        self.configs(method, overrides)
+
+    # -- settings -----------------------------------------------------------------------------------
+
+    def default_values(self, method: str, overrides: Mapping[str, Any] | None = None, task: Any = None) -> dict[str, Any]:
+        """FitConfig and MethodConfig values for ``method``: the plugin's defaults, its per-method ones,
+        the task's input-dependent ones (``task.method_defaults``), then ``overrides``."""
+        values = {**self.defaults, **self.per_method.get(method, {})}
+        if task is not None:
+            values.update(task.method_defaults(method))
+        values.update(overrides or {})
+        return values
+
+    def configs(self, method: str | MethodConfig, overrides: Mapping[str, Any] | None = None, task: Any = None) -> tuple[MethodConfig, FitConfig]:
+        """The method's and the loop's settings for a run of this task.
+
+        ``method`` by name gets this task's defaults for it; a :class:`MethodConfig` is used as given
+        (``overrides`` may still change its fields). Raises ``ValueError`` for an unknown setting.
+        """
+        overrides = dict(overrides or {})
+        unknown = sorted(set(overrides) - _FIT_FIELDS - _METHOD_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown setting(s) {', '.join(unknown)} for {self.name}; loop settings: "
+                             f"{', '.join(sorted(_FIT_FIELDS))}; method settings: {', '.join(sorted(_METHOD_FIELDS - {'name'}))}")
+        if isinstance(method, MethodConfig):
+            values = {**self.default_values(method.name, task=task), **overrides}
+            method_config = method.replace(**{k: v for k, v in overrides.items() if k in _METHOD_FIELDS})
+        else:
+            values = self.default_values(method, overrides, task)
+            method_config = MethodConfig(**{"name": method, **{k: v for k, v in values.items() if k in _METHOD_FIELDS and k != "name"}})
+        fit_config = FitConfig(**{k: v for k, v in values.items() if k in _FIT_FIELDS})
+        return method_config, fit_config
+
+
+def _word(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _class_default(name: str) -> Any:
+    for cls in (FitConfig, MethodConfig):
+        for item in dataclasses.fields(cls):
+            if item.name == name:
+                return item.default
+    return None
+
+
+def run_plugin(
+    plugin: TaskPlugin,
+    inputs: Mapping[str, Any],
+    settings: Any = None,
+    method: str | MethodConfig = DEFAULT_METHOD,
+    out: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    extra_config: Mapping[str, Any] | None = None,
+    callbacks: Sequence[Callable[..., None]] = (),
+    **overrides: Any,
+):
+    """The one run path of every task: build the task from its inputs and settings, take the method's
+    and the loop's settings (this task's defaults, then ``overrides``), fit, evaluate and, with ``out``,
+    write the run directory.
+
+    Parameters
+    ----------
+    plugin : the task.
+    inputs : the task's inputs by name (paths or in-memory objects, see the plugin's ``inputs``).
+    settings : the task's settings (default: its dataclass's defaults); a mapping of fields is accepted.
+    method : a method name (this task's tuned defaults) or a full :class:`MethodConfig`.
+    out : run directory; None fits without writing anything.
+    overwrite : replace an existing run directory that sape-geo wrote.
+    extra_config : more settings for ``config.json``.
+    callbacks : ``callback(step, loss, model)`` after every step.
+    overrides : fields of the task's settings, :class:`FitConfig` or :class:`MethodConfig`
+        (``points=160``, ``steps=300``, ``sigma=8``, ``seed=1``).
+
+    Returns
+    -------
+    :class:`~sape_geo.experiment.RunResult` (a subclass for tasks with a runner of their own), whose
+    ``extras`` hold the task's product in memory.
+    """
+    if settings is None:
+        settings = plugin.settings()
+    elif isinstance(settings, Mapping):
+        settings = replace_settings(plugin.settings(), settings)
+    elif not isinstance(settings, plugin.settings):
+        raise TypeError(f"settings of {plugin.name} must be a {plugin.settings.__name__}, got {type(settings).__name__}")
+    task_fields = {f.name for f in dataclasses.fields(plugin.settings)}
+    if task_fields & set(overrides):
+        settings = replace_settings(settings, {k: overrides.pop(k) for k in sorted(task_fields & set(overrides))})
+    known = {item.name for item in plugin.inputs}
+    if set(inputs) != known:
+        raise TypeError(f"{plugin.name} takes the inputs {', '.join(sorted(known)) or 'none'}, got {', '.join(sorted(inputs)) or 'none'}")
+    config = {"settings": dataclasses.asdict(settings), **(extra_config or {})}
+    if plugin.runner is not None:
+        return resolve(plugin.runner)(plugin, dict(inputs), settings, method, out, overwrite, callbacks, config, overrides)
+    from sape_geo.experiment import run_task
+
+    task = resolve(plugin.make_task)(settings, **inputs)
+    method_config, fit_config = plugin.configs(method, overrides, task)
+    return run_task(task, method_config, fit_config, out, overwrite, extra_config=config, callbacks=callbacks)
+
+
+def summary_lines(plugin: TaskPlugin, result: Any) -> list[str]:
+    """The task's own lines of the one-screen summary."""
+    return list(resolve(plugin.summarise)(result)) if plugin.summarise is not None else []
+
+
+def _plugin_types() -> tuple[type, ...]:
+    from sape_geo.legacy_cli import TaskPlugin as LegacyTaskPlugin  # TEMPORARY, until every plugin is generated
+
+    return (TaskPlugin, LegacyTaskPlugin)
 
 
 def discover_tasks() -> dict[str, TaskPlugin]:
@@ -63,7 +300,7 @@ def discover_tasks() -> dict[str, TaskPlugin]:
         except Exception as error:  # a broken third-party plugin must not take the CLI down
             warnings.warn(f"task plugin {entry_point.name!r} failed to load: {error}", RuntimeWarning, stacklevel=2)
             continue
-        if not isinstance(plugin, TaskPlugin):
+        if not isinstance(plugin, _plugin_types()):
             warnings.warn(f"entry point {entry_point.name!r} is not a TaskPlugin", RuntimeWarning, stacklevel=2)
             continue
         plugins[plugin.name] = plugin
@@ -72,14 +309,10 @@ def discover_tasks() -> dict[str, TaskPlugin]:
 
 @lru_cache(maxsize=None)
 def load_task(name: str) -> TaskPlugin | None:
-    """The installed task plugin called ``name``, importing only its module; None if there is none.
-
-    :func:`discover_tasks` imports every plugin and its libraries; a worker that runs one task should
-    not pay for the others.
-    """
+    """The installed task plugin called ``name``, importing only its module; None if there is none."""
     for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP, name=name):
         plugin = entry_point.load()
-        if isinstance(plugin, TaskPlugin) and plugin.name == name:
+        if isinstance(plugin, _plugin_types()) and plugin.name == name:
             return plugin
     # a plugin whose entry point is named differently from its task: the full scan finds it
     return discover_tasks().get(name)
@@ -98,121 +331,3 @@ def _whole_number_at_least(text: str, minimum: int) -> int:
 def positive_int(text: str) -> int:
     """argparse type: a whole number >= 1."""
     return _whole_number_at_least(text, 1)
-
-
-def non_negative_int(text: str) -> int:
-    """argparse type: a whole number >= 0."""
-    return _whole_number_at_least(text, 0)
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a positive finite number."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
-    return value
-
-
-def _method_option(text: str) -> tuple[str, Any]:
-    """``KEY=VALUE`` -> ``(key, value)``; the value is read as JSON (``64``, ``2.2``, ``true``), else kept as text."""
-    key, separator, value = text.partition("=")
-    if not separator or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        parsed = value
-    if parsed is None or not isinstance(parsed, (bool, int, float, str)):
-        raise argparse.ArgumentTypeError(f"a method option's value must be a number, true/false or text, got {value!r}")
-    return key.strip(), parsed
-
-
-def _method_help() -> str:
-    lines = [f"{name}: {text}" for name, text in method_descriptions().items()]
-    return f"method (default {DEFAULT_METHOD}). " + "; ".join(lines)
-
-
-def add_common_arguments(
-    parser: argparse.ArgumentParser,
-    *,
-    default_steps: int,
-    default_lr: float = 1e-3,
-    default_hidden_layers: int = 3,
-    default_epsilon: float = 1e-3,
-    sigma_help: str = "Fourier-feature sigma in cycles per unit of the normalised [-1, 1] domain",
-) -> None:
-    """Options every task shares: method and its sizes, the loop, the run directory."""
-    group = parser.add_argument_group("method")
-    group.add_argument("--method", default=DEFAULT_METHOD, choices=method_names(), metavar="M", help=_method_help())
-    group.add_argument("--sigma", type=positive_float, default=None, help=f"{sigma_help} (default: the task's, per method)")
-    group.add_argument("--frequencies", type=positive_int, default=256, help="Fourier frequencies = SAPE levels (default 256)")
-    group.add_argument("--hidden", type=positive_int, default=256, help="MLP width (default 256)")
-    group.add_argument("--layers", type=positive_int, default=default_hidden_layers, help=f"MLP hidden layers (default {default_hidden_layers})")
-    group.add_argument("--epsilon", type=float, default=default_epsilon, help=f"SAPE loss threshold (default {default_epsilon:g})")
-    group.add_argument(
-        "--open-fraction", type=float, default=None, metavar="F",
-        help="pff and SAPE schedules: every level can be open by F x the steps, in (0, 1] (default: the task's; the paper's 0.5)",
-    )
-    group.add_argument("--omega0", type=positive_float, default=30.0, help="SIREN first-layer frequency scale (default 30)")
-    group.add_argument(
-        "--method-option", type=_method_option, action="append", default=[], metavar="KEY=VALUE",
-        help="a method-specific setting, repeatable (e.g. --method-option bandlimit=64 for sasnet)",
-    )
-
-    loop = parser.add_argument_group("optimisation")
-    loop.add_argument("--steps", type=positive_int, default=default_steps, help=f"optimisation steps (default {default_steps})")
-    loop.add_argument("--lr", type=positive_float, default=default_lr, help=f"Adam learning rate (default {default_lr:g})")
-    loop.add_argument("--seed", type=int, default=0, help="seed of every random generator (default 0)")
-    loop.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N (default auto)")
-    loop.add_argument("--threads", type=positive_int, default=DEFAULT_THREADS,
-                      help=f"CPU threads for torch (default {DEFAULT_THREADS}: faster on a busy machine, the same numbers everywhere)")
-    loop.add_argument("--snapshots", type=non_negative_int, default=0, metavar="EVERY", help="save a playback frame every EVERY steps (default 0 = none)")
-    loop.add_argument("--quiet", action="store_true", help="no progress bar")
-
-    output = parser.add_argument_group("output")
-    output.add_argument("--out", required=True, help="run directory to create (must be empty or missing)")
-    output.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
-    output.add_argument("--json", action="store_true", help="after the summary, print metrics.json")
-
-
-def method_config_from_args(
-    args: argparse.Namespace, sigma_by_method: Mapping[str, float] | None = None, default_sigma: float = 10.0, **fixed: Any
-) -> MethodConfig:
-    """The :class:`MethodConfig` the common arguments describe.
-
-    ``--sigma`` wins; otherwise ``sigma_by_method[method]`` (a task's tuned default) or ``default_sigma``.
-    ``--open-fraction``, when given, wins over an ``open_fraction`` in ``fixed``.
-    """
-    sigma = args.sigma if args.sigma is not None else dict(sigma_by_method or {}).get(args.method, default_sigma)
-    if getattr(args, "open_fraction", None) is not None:
-        fixed["open_fraction"] = args.open_fraction
-    command_line_options = dict(getattr(args, "method_option", None) or [])
-    if command_line_options:
-        fixed["options"] = tuple(sorted({**dict(fixed.get("options", ())), **command_line_options}.items()))
-    return MethodConfig(
-        name=args.method,
-        sigma=float(sigma),
-        num_frequencies=args.frequencies,
-        hidden_dim=args.hidden,
-        num_hidden_layers=args.layers,
-        omega_0=args.omega0,
-        epsilon=args.epsilon,
-        **fixed,
-    )
-
-
-def fit_config_from_args(args: argparse.Namespace, **fixed: Any) -> FitConfig:
-    """The :class:`FitConfig` the common arguments describe."""
-    return FitConfig(
-        steps=args.steps,
-        lr=args.lr,
-        seed=args.seed,
-        device=args.device,
-        progress_bar=not args.quiet,
-        threads=args.threads,
-        snapshot_every=args.snapshots,
-        **fixed,
-    )

@@ -39,10 +39,12 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
 
 import numpy as np
-import torch
 
 try:
     import fcntl
@@ -56,7 +58,7 @@ PROGRESS_FILE = "progress.npy"
 MODEL_FILE = "model.pt"
 SNAPSHOTS_FILE = "snapshots.npz"
 PRODUCT_CHECKSUMS = "files"  # metrics.json: {name: {"bytes", "sha256"}} of every other file of the run
-HISTORY_COLUMNS = ("step", "loss", "seconds", "mean_progress")
+HISTORY_COLUMNS = ("step", "loss", "seconds", "mask_mean_progress")  # the mask's own mean (FieldModel.mask_mean_progress)
 
 _VERSIONED_PACKAGES = ("sape-geo", "torch", "numpy", "scipy", "libigl", "trimesh", "open3d", "polyscope", "scikit-image", "pillow")
 
@@ -282,7 +284,7 @@ def _json_default(value: Any) -> Any:
         return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()
-    if isinstance(value, torch.Tensor):
+    if type(value).__module__.startswith("torch") and hasattr(value, "detach"):  # a tensor, without importing torch
         return value.detach().cpu().tolist()
     if isinstance(value, Path):
         return str(value)
@@ -317,6 +319,8 @@ def environment_versions() -> dict[str, Any]:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
+    import torch
+
     versions["cuda"] = torch.version.cuda if torch.cuda.is_available() else None
     versions["cuda_device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return versions
@@ -486,10 +490,12 @@ class RunDirectory:
             with open(temporary, "wb") as handle:
                 np.savez_compressed(handle, **{key: np.asarray(value) for key, value in arrays.items()})
 
-    def save_model(self, model: torch.nn.Module) -> None:
+    def save_model(self, model: "torch.nn.Module") -> None:
         """``model.pt``: the spec to rebuild the network (:func:`sape_geo.load_model`) and its state."""
         payload = {"spec": model.spec.to_dict(), "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
         with self.atomic(MODEL_FILE) as temporary:
+            import torch
+
             torch.save(payload, temporary)
 
     def _move_into_place(self) -> None:

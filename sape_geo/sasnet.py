@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from sape_geo.hashgrid import HashGrid
-from sape_geo.methods import MaskDomain, ModelSpec, register_method
+from sape_geo.config import MaskDomain, ModelSpec
 from sape_geo.networks import FieldModel, SineLayer, siren_output_layer
 
 # The authors' image setting: band limit 42 (about a third of a 256-sample grid's Nyquist frequency,
@@ -337,7 +337,7 @@ class SASNet(FieldModel):
         """
         return self.mask_values(coords)[0].sum(dim=1)
 
-    def mean_progress(self) -> float:
+    def mask_mean_progress(self) -> float:
         """Mean heat map over the points of the last training forward pass (0 before any)."""
         return float(self._last_progress) if self._last_progress is not None else 0.0
 
@@ -373,9 +373,7 @@ def build_sasnet(spec: ModelSpec, generator: torch.Generator) -> SASNet:
     )
 
 
-register_method(
-    "sasnet",
-    "SASNet: SIREN with a frozen integer-frequency first layer and hash-grid masks learned per band",
-    build_sasnet,
-    check_options=SASNetSettings.from_options,
-)
+
+def check_sasnet_options(options: dict[str, Any]) -> None:
+    """Validate ``MethodConfig.options`` of ``sasnet`` (raises ``ValueError`` naming a bad key or value)."""
+    SASNetSettings.from_options(options)

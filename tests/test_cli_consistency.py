@@ -9,7 +9,7 @@ from sape_geo_apps.cli import build_parser, main
 
 
 def task_parsers():
-    parser, plugins = build_parser()
+    parser, plugins = build_parser(None)
     subparsers = next(action for action in parser._actions if action.dest == "command").choices
     return {name: subparsers[name] for name in plugins}
 
@@ -17,9 +17,9 @@ def task_parsers():
 @pytest.mark.parametrize("name", sorted(task_parsers()))
 def test_every_task_has_json_and_one_threads_default(name):
     parser = task_parsers()[name]
-    options = {action.dest: action for action in parser._actions}
-    assert "json" in options, f"{name} has no --json"
-    assert options["threads"].default == DEFAULT_THREADS
+    options = {option: action for action in parser._actions for option in action.option_strings}
+    assert "--json" in options, f"{name} has no --json"
+    assert f"(default: {DEFAULT_THREADS})" in options["--threads"].help
 
 
 def test_json_prints_the_metrics_and_status_lines_follow_the_progress_bar(tmp_path, capsys):

@@ -64,7 +64,7 @@ def test_overwrite_never_deletes_a_foreign_directory(tmp_path):
 def test_run_files_and_completion_marker(tmp_path):
     run = RunDirectory(tmp_path / "run")
     run.write_config({"seed": 7})
-    run.write_history([{"step": 0, "loss": 1.0, "seconds": 0.1, "mean_progress": 0.0}])
+    run.write_history([{"step": 0, "loss": 1.0, "seconds": 0.1, "mask_mean_progress": 0.0}])
     run.write_array("progress.npy", np.arange(3.0))
     assert not is_complete_run(run.path)
     run.write_metrics({"mse": 0.5})
@@ -72,7 +72,7 @@ def test_run_files_and_completion_marker(tmp_path):
     config = json.loads((run.path / "config.json").read_text())
     assert config["seed"] == 7 and config["versions"]["torch"]
     with open(run.path / "history.csv") as handle:
-        assert next(csv.reader(handle)) == ["step", "loss", "seconds", "mean_progress"]
+        assert next(csv.reader(handle)) == ["step", "loss", "seconds", "mask_mean_progress"]
     assert np.array_equal(np.load(run.path / "progress.npy"), np.arange(3.0))
     assert not [name for name in os.listdir(run.path) if ".tmp" in name]
 

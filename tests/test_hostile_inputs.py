@@ -355,12 +355,12 @@ def test_out_in_a_folder_without_write_permission_is_an_error(tmp_path, capsys):
 
 
 def test_an_unexpected_error_is_one_line_not_a_traceback(tmp_path, capsys, monkeypatch):
-    from sape_geo_plugins import fit1d
+    from sape_geo import experiment
 
     def broken(*args, **kwargs):
         raise RuntimeError("something no one foresaw")
 
-    monkeypatch.setattr(fit1d, "run_task", broken)
+    monkeypatch.setattr(experiment, "run_task", broken)
     code, _, err = cli(capsys, "fit1d", *TINY_FIT1D, "--out", tmp_path / "run")
     assert code == 3 and "unexpected error: RuntimeError: something no one foresaw" in err and "SAPE_GEO_TRACEBACK" in err
     monkeypatch.setenv("SAPE_GEO_TRACEBACK", "1")
@@ -460,9 +460,9 @@ def test_unknown_method_options_are_rejected_before_anything_is_written(tmp_path
     assert code == 2 and message in err and not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("extra, message", [(["--snapshots", "-1"], "--snapshots: must be >= 0"), (["--steps", "0"], "--steps: must be >= 1")])
+@pytest.mark.parametrize("extra, message", [(["--snapshots", "-1"], "--snapshots: snapshot_every must be >= 0"), (["--steps", "0"], "--steps: steps must be a positive integer")])
 def test_out_of_range_settings_are_rejected_by_the_parser(tmp_path, capsys, extra, message):
-    code, _, err = _parse_error(capsys, ["fit1d", *extra, "--out", str(tmp_path / "run")])
+    code, _, err = _outcome(capsys, ["fit1d", *extra, "--out", str(tmp_path / "run")])
     assert code == 2 and message in err and not (tmp_path / "run").exists()
 
 
@@ -504,11 +504,11 @@ HANDLED = [
     (["image", "{missing.png}"], "image file not found"),
     (["silhouette", "{fake.png}"], "is not an image file"),
     (["occupancy", "{fake.png}"], "unsupported mesh format '.png'"),
-    (["fit1d", "--lr", "-1"], "--lr: must be a positive finite number"),
-    (["fit1d", "--sigma", "nan"], "--sigma: must be a positive finite number"),
+    (["fit1d", "--lr", "-1"], "--lr: lr must be a positive finite number"),
+    (["fit1d", "--sigma", "nan"], "--sigma: sigma must be a positive finite number"),
     (["fit1d", "--open-fraction", "2"], "open_fraction must be in (0, 1]"),
     (["fit1d", "--epsilon", "-1"], "epsilon must be a finite number >= 0"),
-    (["fit1d", "--device", "bogus", "--steps", "2"], "unknown device 'bogus'"),
+    (["fit1d", "--device", "bogus", "--steps", "2"], "--device: device must be 'auto', 'cpu' or 'cuda[:N]', got 'bogus'"),
     (["transfer", f"{ASSETS}/creature_source.obj", f"{ASSETS}/creature_target.obj", "--landmarks", "{range.txt}"], "line 1: source vertex 99999 is out of range"),
     (["transfer", f"{ASSETS}/creature_source.obj", f"{ASSETS}/creature_target.obj", "--landmarks", "{twice.txt}"], "line 2: source vertex 1 already has a landmark"),
     (["transfer", f"{ASSETS}/creature_source.obj", f"{ASSETS}/creature_target.obj", "--landmarks", "{nan.txt}"], "line 1: target position has NaN/Inf"),

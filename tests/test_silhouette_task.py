@@ -46,7 +46,7 @@ def test_calibration_fits_the_circle_and_leaves_the_mask_closed(method):
         before = float(((model(coords, torch.arange(64)) - unit_circle(coords)) ** 2).sum(1).mean())
     metrics = calibrate_to_circle(model, coords, FitConfig(progress_bar=False, threads=1), steps=200, lr=3e-3)
     assert metrics["calibration_mse"] < 0.02 < before
-    assert model.mean_progress() == 0.0  # calibration changed weights only
+    assert model.mask_mean_progress() == 0.0  # calibration changed weights only
     # Closed channels were silenced: opening every level leaves the calibrated curve where it is.
     assert metrics["calibration_silenced_channels"] == model.encoding.out_dim - 1
     index = torch.arange(64)
@@ -140,7 +140,7 @@ def test_score_counts_area_outside_the_image(tmp_path):
 
 def test_fit_writes_the_run_directory_in_pixel_coordinates(tmp_path, star_png):
     method = MethodConfig("sape-ff", sigma=2.0, epsilon=1e-3, **TINY)
-    result = fit_silhouette(star_png, method, tmp_path / "run", points=QUICK.points, steps=400, config=QUICK, **FIT)
+    result = fit_silhouette(star_png, method, tmp_path / "run", points=QUICK.points, steps=400, settings=QUICK, **FIT)
     run = result.path
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["iou"] > 0.95, metrics["iou"]
@@ -179,7 +179,7 @@ def test_sape_opens_frequencies_where_the_outline_has_detail(data_term, factor):
     config = SilhouetteConfig(points=128, target_samples=800, mask_resolution=64, calibration_steps=300, calibration_lr=3e-3,
                               data_term=data_term)
     method = MethodConfig("sape-ff", sigma=6.0, epsilon=5e-3, **TINY)
-    result = fit_silhouette(target, method, None, points=config.points, steps=300, config=config, **FIT)
+    result = fit_silhouette(target, method, None, points=config.points, steps=300, settings=config, **FIT)
     task = SilhouetteFit(target, config)
     curve = task.curve(result.model.cpu())
     progress = result.progress
@@ -191,7 +191,7 @@ def test_sape_opens_frequencies_where_the_outline_has_detail(data_term, factor):
 @pytest.mark.parametrize("method", ["none", "siren", "ff", "pff", "sape-ff", "rbfg", "sape-rbfg"])
 def test_every_method_runs_through_the_same_task(method, star_png):
     config = SilhouetteConfig(points=48, target_samples=192, mask_resolution=0, calibration_steps=10)
-    result = fit_silhouette(star_png, MethodConfig(method, sigma=3.0, **TINY), None, points=48, steps=15, config=config, **FIT)
+    result = fit_silhouette(star_png, MethodConfig(method, sigma=3.0, **TINY), None, points=48, steps=15, settings=config, **FIT)
     assert 0.0 <= result.metrics["iou"] <= 1.0 and math.isfinite(result.metrics["chamfer_l1_px"])
 
 
@@ -233,12 +233,12 @@ def test_help_says_holes_are_outside_the_outline(capsys):
 def test_in_memory_inputs_and_product():
     disc = np.hypot(*np.mgrid[-40:40, -40:40]) < 25
     config = SilhouetteConfig(points=48, mask_resolution=0, calibration_steps=50, calibration_lr=3e-3)
-    from_image = fit_silhouette(disc, MethodConfig("ff", sigma=1.0, **TINY), None, points=48, steps=60, config=config, **FIT)
+    from_image = fit_silhouette(disc, MethodConfig("ff", sigma=1.0, **TINY), None, points=48, steps=60, settings=config, **FIT)
     curve = from_image.extras["curve"]
     assert curve.shape == (48, 2) and from_image.path is None
     assert np.abs(curve.mean(axis=0) - 39.5).max() < 3.0  # the disc's centre, in pixel coordinates
     square = np.array([[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]])
-    from_polyline = fit_silhouette(square, MethodConfig("ff", sigma=1.0, **TINY), None, points=48, steps=60, config=config, **FIT)
+    from_polyline = fit_silhouette(square, MethodConfig("ff", sigma=1.0, **TINY), None, points=48, steps=60, settings=config, **FIT)
     assert from_polyline.metrics["iou"] > 0.8 and from_polyline.extras["curve"].shape == (48, 2)
     with pytest.raises(SilhouetteError, match="expected a"):
         fit_silhouette(np.zeros((4, 4, 2)), "sape-ff", None, steps=1)

@@ -156,7 +156,7 @@ def test_a_fit_on_thin_teeth_ends_a_simple_polygon(data_term):
     target = silhouette_from_polyline(outline * 20.0)
     config = SilhouetteConfig(points=160, mask_resolution=32, calibration_steps=100, calibration_lr=3e-3, data_term=data_term)
     method = MethodConfig("sape-ff", sigma=8.0, epsilon=1e-4, num_frequencies=64, hidden_dim=96, num_hidden_layers=2)
-    result = fit_silhouette(target, method, None, points=160, steps=250, config=config, lr=1e-3, progress_bar=False, threads=1)
+    result = fit_silhouette(target, method, None, points=160, steps=250, settings=config, lr=1e-3, progress_bar=False, threads=1)
     assert result.metrics["self_intersections"] == 0
     assert len(self_intersections(result.extras["curve"])) == 0
     if data_term == "ordered":

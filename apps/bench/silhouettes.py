@@ -74,7 +74,7 @@ def fit_one(job: tuple[str, str, int, int, int]) -> dict:
     method, task_settings, fit_settings = parse_variant(name)
     torch.set_num_threads(threads)
     started_wall, started_cpu = time.perf_counter(), time.process_time()
-    result = fit_silhouette(path, default_method_config(method), None, steps=steps, seed=seed, config=SilhouetteConfig(**task_settings),
+    result = fit_silhouette(path, default_method_config(method), None, steps=steps, seed=seed, settings=SilhouetteConfig(**task_settings),
                             **{**default_fit_options(method), **fit_settings}, progress_bar=False, threads=threads, device="cpu")
     m = result.metrics
     return {

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from sape_geo.geometry.point_clouds import ScanSettings
-from sape_geo.registry import TaskPlugin, add_common_arguments, fit_config_from_args, method_config_from_args
+from sape_geo.legacy_cli import TaskPlugin, add_common_arguments, fit_config_from_args, method_config_from_args
 
 from .pipeline import (
     DEFAULT_EPSILON,

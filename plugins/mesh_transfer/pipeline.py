@@ -571,7 +571,7 @@ def transfer_mesh(
     fit_config = FitConfig(steps=steps, seed=seed, **fit_settings)
     task = MeshTransferTask(prepared, settings)
     run = run_task(
-        task, method_config, fit_config, out, overwrite, zero_output=True,
+        task, method_config, fit_config, out, overwrite,
         extra_config=config, extra_metrics={**prepared.stage_seconds, **prepared.initial_metrics()},
     )
     vertices = task.result_vertices(run.model)

@@ -147,6 +147,7 @@ class MeshTransferTask(Task):
 
     name = "transfer"
     in_dim = 3
+    zero_output = True  # the network learns a correction of the initialisation: it starts at exactly 0
     out_dim = 3
 
     def __init__(self, prepared: "PreparedTransfer", settings: TransferSettings = TransferSettings()) -> None:

@@ -12,30 +12,18 @@ Command: ``sape-geo silhouette IMAGE --out RUN``. Python: :func:`fit_silhouette`
 
 from __future__ import annotations
 
-import argparse
 import os
+from collections.abc import Sequence
+from typing import Any
 
-import numpy as np
-import torch
+from sape_geo.config import MethodConfig
+from sape_geo.registry import Input, TaskPlugin, run_plugin
 
-from sape_geo.experiment import RunResult, run_task
-from sape_geo.fitting import FitConfig
-from sape_geo.methods import MethodConfig
-from sape_geo.registry import TaskPlugin, add_common_arguments, fit_config_from_args, method_config_from_args
-
-from sape_geo_plugins.silhouette.outline import (
-    AllForegroundError,
-    NoForegroundError,
-    ShapeTooSmallError,
-    SilhouetteError,
-    SilhouetteTarget,
-    load_silhouette,
-    silhouette_from_array,
-)
-from sape_geo_plugins.silhouette.task import SilhouetteConfig, SilhouetteFit, calibrate_to_circle, score_curve
+from sape_geo_plugins.silhouette.settings import DATA_TERMS, SilhouetteConfig, SilhouetteSettings
 
 __all__ = [
     "AllForegroundError",
+    "DATA_TERMS",
     "DEFAULT_STEPS",
     "NoForegroundError",
     "PLUGIN",
@@ -43,6 +31,7 @@ __all__ = [
     "SilhouetteConfig",
     "SilhouetteError",
     "SilhouetteFit",
+    "SilhouetteSettings",
     "SilhouetteTarget",
     "default_fit_options",
     "default_method_config",
@@ -69,148 +58,29 @@ HIDDEN_LAYERS = 2  # the paper's curve network: 2 x 256
 # term is a regression to fixed targets, which tolerates a larger step than the Chamfer fit did (that
 # folded the curve when steps were large, hence the reference code's 1e-5 over 10 000 steps).
 SIGMA_BY_METHOD = {"ff": 5.0, "pff": 10.0, "sape-ff": 10.0}
+OTHER_SIGMA = 5.0
 DEFAULT_LR = 3e-4
 LR_BY_METHOD = {"none": 1e-3}
 
+DEFAULTS = {
+    "steps": DEFAULT_STEPS, "lr": DEFAULT_LR, "lr_schedule": "cosine", "sigma": OTHER_SIGMA,
+    "num_hidden_layers": HIDDEN_LAYERS, "epsilon": DEFAULT_EPSILON,
+}
+PER_METHOD = {name: {"sigma": SIGMA_BY_METHOD.get(name, OTHER_SIGMA), **({"lr": LR_BY_METHOD[name]} if name in LR_BY_METHOD else {})}
+              for name in {*SIGMA_BY_METHOD, *LR_BY_METHOD}}
 
-def default_method_config(method: str = "sape-ff", **changes) -> MethodConfig:
+
+def default_method_config(method: str = "sape-ff", **changes: Any) -> MethodConfig:
     """The silhouette task's tuned settings for ``method`` (``changes`` override any field)."""
-    settings = {
-        "name": method,
-        "sigma": SIGMA_BY_METHOD.get(method, 5.0),
-        "num_hidden_layers": HIDDEN_LAYERS,
-        "epsilon": DEFAULT_EPSILON,
-    }
-    settings.update(changes)
-    return MethodConfig(**settings)
+    return PLUGIN.configs(method)[0].replace(**changes)
 
 
 def default_fit_options(method: str = "sape-ff") -> dict:
-    """The silhouette task's tuned :class:`~sape_geo.fitting.FitConfig` settings for ``method``."""
+    """The silhouette task's tuned :class:`~sape_geo.config.FitConfig` settings for ``method``."""
     return {"lr": LR_BY_METHOD.get(method, DEFAULT_LR), "lr_schedule": "cosine"}
 
 
-def fit_silhouette(
-    source: str | os.PathLike | SilhouetteTarget | np.ndarray,
-    method: str | MethodConfig = "sape-ff",
-    out: str | os.PathLike | None = None,
-    points: int = 500,
-    steps: int = DEFAULT_STEPS,
-    seed: int = 0,
-    config: SilhouetteConfig | None = None,
-    overwrite: bool = False,
-    component: int = 0,
-    **fit_options,
-) -> RunResult:
-    """Python API: fit a closed curve to a silhouette image or polyline file.
-
-    Parameters
-    ----------
-    source : image or polyline path, a loaded :class:`SilhouetteTarget`, or an array: a ``(K, 2)`` closed
-        polyline or an image (:func:`~sape_geo_plugins.silhouette.outline.silhouette_from_array`).
-    component : which shape of an image, by size (0: the largest); ignored for a loaded target.
-    method : a method name (tuned defaults) or a full :class:`~sape_geo.methods.MethodConfig`.
-    out : run directory (None: fit without writing files).
-    points : curve points (overrides ``config.points``).
-    steps, seed : optimisation steps after calibration, and the seed of every generator.
-    config : other task settings.
-    fit_options : more :class:`~sape_geo.fitting.FitConfig` fields (``lr``, ``threads``, ``progress_bar``...);
-        by default the method's tuned learning rate with a cosine decay (:func:`default_fit_options`).
-
-    Returns
-    -------
-    :class:`~sape_geo.experiment.RunResult`; ``metrics["iou"]`` is the IoU against the silhouette,
-    ``metrics["self_intersections"]`` the number of crossing edge pairs (0: a simple polygon), and
-    ``extras["curve"]`` the closed polyline ``(points, 2)`` in the input's coordinates.
-
-    Example
-    -------
-    >>> result = fit_silhouette("assets/silhouettes/star.png", out="runs/star")  # doctest: +SKIP
-    >>> result.metrics["iou"]  # doctest: +SKIP
-    """
-    if isinstance(source, SilhouetteTarget):
-        target = source
-    elif isinstance(source, np.ndarray):
-        target = silhouette_from_array(source, component)
-    else:
-        target = load_silhouette(source, component)
-    base = config if config is not None else SilhouetteConfig()
-    task_config = SilhouetteConfig(**{**base.__dict__, "points": points})
-    method_config = method if isinstance(method, MethodConfig) else default_method_config(method)
-    fit_config = FitConfig(**{"steps": steps, "seed": seed, **default_fit_options(method_config.name), **fit_options})
-    return run_silhouette(SilhouetteFit(target, task_config), method_config, fit_config, out, overwrite)
-
-
-def run_silhouette(task: SilhouetteFit, method: MethodConfig, fit_config: FitConfig, out, overwrite: bool, extra_config=None) -> RunResult:
-    """Calibrate to the circle, then fit ``task``, through the core's :func:`~sape_geo.experiment.run_task`;
-    the guard of :mod:`.validity` sees the calibrated circle before the first step."""
-    def initialise(model) -> dict:
-        metrics = calibrate_to_circle(model, task.coords, fit_config, task.config.calibration_steps, task.config.calibration_lr)
-        task.guard.start(model)  # the calibrated circle: the simple state to fall back on
-        return metrics
-
-    result = run_task(task, method, fit_config, out, overwrite, extra_config=extra_config, initialise=initialise)
-    with torch.no_grad():
-        result.extras["curve"] = task.curve(result.model)
-    return result
-
-
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "source", metavar="IMAGE",
-        help="silhouette image (PNG, GIF, JPEG, TIFF, ...) or closed polyline file (.csv/.txt/.xy, x,y a line). "
-        "The outer boundary of one shape is fitted: holes are outside the outline (they are filled)",
-    )
-    task = parser.add_argument_group("task")
-    defaults = SilhouetteConfig()
-    task.add_argument("--component", type=int, default=0, help="which shape of an image holding several, by size: 0 = the largest (default), 1 = the next, ...")
-    task.add_argument(
-        "--data-term", choices=("ordered", "chamfer"), default=defaults.data_term,
-        help="ordered (default): each curve point is pulled to its own outline sample, in order along the outline, so "
-        "the curve traces the outline once and stays a simple polygon; chamfer: the paper's symmetric Chamfer distance, "
-        "which only asks the points to cover the outline (curves then jump across thin parts and cross themselves)",
-    )
-    task.add_argument(
-        "--no-tangle-feedback", dest="tangle_feedback", action="store_false",
-        help="let SAPE open higher frequencies on curve stretches that cross themselves (by default a tangling stretch "
-        "reports no loss to SAPE)",
-    )
-    task.add_argument("--points", type=int, default=defaults.points, help=f"curve points (default {defaults.points})")
-    task.add_argument("--target-samples", type=int, default=defaults.target_samples, help=f"outline samples for the Chamfer distance (default {defaults.target_samples})")
-    task.add_argument("--mask-resolution", type=int, default=defaults.mask_resolution, help=f"SAPE's periodic grid nodes along the curve; 0 = one per curve point (default {defaults.mask_resolution})")
-    task.add_argument("--calibration-steps", type=int, default=defaults.calibration_steps, help=f"steps fitting the unit circle first (default {defaults.calibration_steps})")
-    add_common_arguments(
-        parser,
-        default_steps=DEFAULT_STEPS,
-        default_lr=DEFAULT_LR,
-        default_hidden_layers=HIDDEN_LAYERS,
-        default_epsilon=DEFAULT_EPSILON,
-        sigma_help="Fourier-feature sigma in cycles per unit of the curve parameter mapped to [-1, 1]",
-    )
-    parser.set_defaults(lr=None)  # None: the method's tuned rate (LR_BY_METHOD), see the description
-
-
-def _run(args: argparse.Namespace) -> RunResult:
-    target = load_silhouette(args.source, args.component)
-    config = SilhouetteConfig(
-        points=args.points,
-        target_samples=args.target_samples,
-        mask_resolution=args.mask_resolution,
-        calibration_steps=args.calibration_steps,
-        data_term=args.data_term,
-        tangle_feedback=args.tangle_feedback,
-    )
-    method = method_config_from_args(args, SIGMA_BY_METHOD, default_sigma=5.0)
-    options = default_fit_options(method.name)
-    if args.lr is not None:
-        options["lr"] = args.lr
-    fit_config = fit_config_from_args(argparse.Namespace(**{**vars(args), "lr": options.pop("lr")}), **options)
-    result = run_silhouette(SilhouetteFit(target, config), method, fit_config, args.out, args.overwrite, extra_config={"argv": vars(args)})
-    result.extras["notes"] = target.notes
-    return result
-
-
-def _summarise(result: RunResult) -> list[str]:
+def _summarise(result: Any) -> list[str]:
     m = result.metrics
     unit = "px" if "chamfer_l1_px" in m else "units"
     lines = [
@@ -226,8 +96,7 @@ def _summarise(result: RunResult) -> list[str]:
             f"the fit ended tangled ({m['guard_final_crossings']} crossing(s)); returned its last simple state "
             + ("(the calibrated circle: try more --points or --data-term ordered)" if step == -1 else f"(step {step})")
         )
-    notes = result.extras.get("notes", ())
-    lines += [f"input: {note}" for note in notes]
+    lines += [f"input: {note}" for note in result.extras.get("notes", ())]
     return lines
 
 
@@ -243,17 +112,69 @@ PLUGIN = TaskPlugin(
         "point to its own outline sample), so the curve traces the outline once. The result is a simple\n"
         "closed polygon: self-intersections are counted exactly every few steps, a tangling stretch opens no\n"
         "higher frequencies, and a fit that ends tangled is returned at its last simple state (the summary\n"
-        "says so). SAPE opens higher frequencies along the curve where it still misfits. The learning\n"
-        f"rate decays by a cosine from {DEFAULT_LR:g} ("
-        + ", ".join(f"{m}: {lr:g}" for m, lr in LR_BY_METHOD.items())
-        + ") unless --lr is given.\n\n"
+        "says so). SAPE opens higher frequencies along the curve where it still misfits.\n\n"
         "Writes RUN/result.csv (the closed polyline, one x,y a line, in the image's pixel coordinates: x =\n"
         "column, y = row, centre of the top-left pixel at (0, 0)), RUN/result.png (the curve over the\n"
         "silhouette coloured by its heat map, crossings circled), metrics.json (IoU, Chamfer, Hausdorff,\n"
         "self_intersections) and the usual run files.\n\n"
         "example: sape-geo silhouette assets/silhouettes/star.png --method sape-ff --out runs/star"
     ),
-    add_arguments=_add_arguments,
-    run=_run,
+    settings=SilhouetteSettings,
+    make_task="sape_geo_plugins.silhouette.task:make_silhouette_task",
+    inputs=(Input("shape", "silhouette image (PNG, GIF, JPEG, TIFF, ...) or closed polyline file (.csv/.txt/.xy, x,y a line); "
+                  "the outer boundary of one shape is fitted, holes are outside the outline"),),
+    defaults=DEFAULTS,
+    per_method=PER_METHOD,
     summarise=_summarise,
 )
+
+
+def fit_silhouette(
+    shape: Any,
+    method: str | MethodConfig = "sape-ff",
+    out: str | os.PathLike | None = None,
+    settings: SilhouetteSettings | None = None,
+    overwrite: bool = False,
+    callbacks: Sequence[Any] = (),
+    **overrides: Any,
+):
+    """Python API: fit a closed curve to a silhouette.
+
+    Parameters
+    ----------
+    shape : image or polyline path, a loaded :class:`SilhouetteTarget`, or an array: a ``(K, 2)`` closed
+        polyline or an image (:func:`~sape_geo_plugins.silhouette.outline.silhouette_from_array`).
+    method : a method name (this task's tuned defaults) or a full :class:`~sape_geo.config.MethodConfig`.
+    out : run directory (None: fit without writing files).
+    settings : task settings (:class:`SilhouetteSettings`).
+    callbacks : ``callback(step, loss, model)`` after every step.
+    overrides : loop or method settings (``steps=400``, ``seed=1``, ``lr=1e-3``, ``progress_bar=False``).
+
+    Returns
+    -------
+    :class:`~sape_geo.experiment.RunResult`; ``metrics["iou"]`` is the IoU against the silhouette,
+    ``metrics["self_intersections"]`` the number of crossing edge pairs (0: a simple polygon), and
+    ``extras["curve"]`` the closed polyline ``(points, 2)`` in the input's coordinates.
+
+    Example
+    -------
+    >>> result = fit_silhouette("assets/silhouettes/star.png", out="runs/star")  # doctest: +SKIP
+    >>> result.metrics["iou"]  # doctest: +SKIP
+    """
+    return run_plugin(PLUGIN, {"shape": shape}, settings, method, out, overwrite, callbacks=callbacks, **overrides)
+
+
+_LAZY = {
+    **dict.fromkeys(("AllForegroundError", "NoForegroundError", "ShapeTooSmallError", "SilhouetteError", "SilhouetteTarget",
+                     "load_silhouette", "silhouette_from_array"), "sape_geo_plugins.silhouette.outline"),
+    **dict.fromkeys(("SilhouetteFit", "calibrate_to_circle", "score_curve"), "sape_geo_plugins.silhouette.task"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    # outline reading and the task import scikit-image and torch; they load when first asked for.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,68 +25,16 @@ from torch import Tensor
 from sape_geo.fitting import Batch, FitConfig, Task, fit
 from sape_geo.geometry.chamfer import mean_per_nearest, nearest_squared_distances
 from sape_geo.geometry.polygon import intersection_points, ordered_correspondence, resample_closed_polyline, self_intersections
-from sape_geo.methods import MaskDomain
+from sape_geo.config import MaskDomain
 from sape_geo.metrics import intersection_over_union
 from sape_geo.networks import FieldModel, MaskedEncodingMLP
+from sape_geo.regression import PointRegression
 from sape_geo.runs import RunDirectory, describe_input_file, write_text_atomic
 
-from sape_geo_plugins.silhouette.outline import SilhouetteTarget
+from sape_geo_plugins.silhouette.outline import SilhouetteTarget, load_silhouette, silhouette_from_array
+from sape_geo_plugins.silhouette.settings import SilhouetteSettings
 from sape_geo_plugins.silhouette.validity import SimpleCurveGuard
 
-DATA_TERMS = ("ordered", "chamfer")
-
-
-@dataclass(frozen=True)
-class SilhouetteConfig:
-    """Settings of the silhouette task (the loop's are in :class:`~sape_geo.fitting.FitConfig`).
-
-    Attributes
-    ----------
-    points : curve points ``s_k = k / points``; the result is this closed polyline.
-    target_samples : outline samples, evenly spaced by arc length, the Chamfer distance compares with.
-    mask_resolution : nodes of SAPE's periodic grid over ``s``; 0 keeps one progress per curve point.
-        128 (default) was best on the project's own shapes with 500 points (mean IoU 0.971, against
-        0.926 on 512 nodes and 0.894 per point, where neighbours that open different levels fold the
-        curve more often); on the MPEG-7 benchmark shapes the finer masks did slightly better (0.984
-        at 128, 0.986 at 512, 0.991 per point).
-    calibration_steps, calibration_lr : the fit to the unit circle before the outline fit (100 steps at
-        3e-3 reach a mean squared error of 6e-4, enough to start from: 300 at 1e-3 reached 1.4e-4 for
-        the same IoU and a fifth more time).
-    data_term : ``"ordered"`` (default): curve point ``k`` is pulled to the ``k``-th of ``points``
-        outline samples taken in order along the outline, so the curve traces it once and stays a
-        simple polygon (0 self-intersections on all 20 benchmark shapes, mean IoU 0.99, where the
-        Chamfer fit crossed itself 47 times per curve). ``"chamfer"``: the paper's symmetric Chamfer
-        distance to ``target_samples`` outline samples, which only asks the points to cover the outline.
-    tangle_feedback : curve stretches on a loop closed by a self-intersection report no loss to SAPE,
-        so they open no higher frequencies (:class:`~sape_geo_plugins.silhouette.validity.SimpleCurveGuard`).
-    check_every : steps between the guard's exact self-intersection counts (each costs a forward pass
-        and an ``O(points^2)`` segment test).
-    """
-
-    points: int = 500
-    target_samples: int = 1000
-    mask_resolution: int = 128
-    calibration_steps: int = 100
-    calibration_lr: float = 3e-3
-    data_term: str = "ordered"
-    tangle_feedback: bool = True
-    check_every: int = 20
-
-    def __post_init__(self) -> None:
-        if not (isinstance(self.points, int) and self.points >= 8):
-            raise ValueError(f"points must be an integer >= 8, got {self.points!r}")
-        if not (isinstance(self.target_samples, int) and self.target_samples >= 8):
-            raise ValueError(f"target_samples must be an integer >= 8, got {self.target_samples!r}")
-        if not (isinstance(self.mask_resolution, int) and self.mask_resolution >= 0):
-            raise ValueError(f"mask_resolution must be an integer >= 0, got {self.mask_resolution!r}")
-        if not (isinstance(self.calibration_steps, int) and self.calibration_steps >= 0):
-            raise ValueError(f"calibration_steps must be an integer >= 0, got {self.calibration_steps!r}")
-        if not (math.isfinite(self.calibration_lr) and self.calibration_lr > 0):
-            raise ValueError(f"calibration_lr must be a positive number, got {self.calibration_lr!r}")
-        if self.data_term not in DATA_TERMS:
-            raise ValueError(f"data_term must be one of {', '.join(DATA_TERMS)}, got {self.data_term!r}")
-        if not (isinstance(self.check_every, int) and self.check_every >= 1):
-            raise ValueError(f"check_every must be an integer >= 1, got {self.check_every!r}")
 
 
 @dataclass(frozen=True)
@@ -124,32 +72,6 @@ def unit_circle(coords: Tensor) -> Tensor:
     return torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)
 
 
-class CircleCalibration(Task):
-    """Regress the unit circle at the curve parameters: squared error per point."""
-
-    name = "silhouette-calibration"
-    in_dim = 1
-    out_dim = 2
-
-    def __init__(self, coords: Tensor) -> None:
-        self.coords = coords
-        self.index = torch.arange(coords.shape[0])
-        self.circle = unit_circle(coords)
-
-    def to(self, device: torch.device) -> None:
-        self.coords, self.index, self.circle = self.coords.to(device), self.index.to(device), self.circle.to(device)
-
-    def batch(self, step: int, generator: torch.Generator) -> Batch:
-        return Batch(self.coords, self.index, {"target": self.circle})
-
-    def loss(self, output: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
-        per_point = ((output - batch.data["target"]) ** 2).sum(dim=1)
-        return per_point.mean(), per_point
-
-    def progress_map(self, model: FieldModel) -> np.ndarray:
-        return model.progress(self.coords, self.index).detach().cpu().numpy()
-
-
 class HeldMask(FieldModel):
     """A network whose mask policy ignores feedback: a fit through it changes the weights only.
 
@@ -165,8 +87,8 @@ class HeldMask(FieldModel):
     def forward(self, coords: Tensor, index: Tensor | None = None) -> Tensor:
         return self.model(coords, index)
 
-    def mean_progress(self) -> float:
-        return self.model.mean_progress()
+    def mask_mean_progress(self) -> float:
+        return self.model.mask_mean_progress()
 
 
 def silence_closed_channels(model: FieldModel, coords: Tensor) -> int:
@@ -201,7 +123,7 @@ def calibrate_to_circle(model: FieldModel, coords: Tensor, fit_config: FitConfig
     silenced = silence_closed_channels(model, coords)
     if steps == 0:
         return {"calibration_steps": 0, "calibration_silenced_channels": silenced}
-    task = CircleCalibration(coords)
+    task = PointRegression(coords, unit_circle(coords))
     config = fit_config.replace(steps=steps, lr=lr, lr_schedule="constant", early_stop_patience=None, snapshot_every=0)
     result = fit(task, HeldMask(model), config)
     with torch.no_grad():
@@ -229,7 +151,7 @@ class SilhouetteFit(Task):
     in_dim = 1
     out_dim = 2
 
-    def __init__(self, target: SilhouetteTarget, config: SilhouetteConfig = SilhouetteConfig()) -> None:
+    def __init__(self, target: SilhouetteTarget, config: SilhouetteSettings = SilhouetteSettings()) -> None:
         self.target = target
         self.config = config
         self.frame = NormalisedFrame.of(target.outline)
@@ -285,6 +207,18 @@ class SilhouetteFit(Task):
 
     def callbacks(self) -> tuple[SimpleCurveGuard]:
         return (self.guard,)
+
+    def initialise(self, model: FieldModel, fit_config: FitConfig) -> dict[str, float]:
+        """Calibrate the network to the unit circle; the guard sees that circle before the first step
+        (the simple state to fall back on)."""
+        metrics = calibrate_to_circle(model, self.coords, fit_config, self.config.calibration_steps, self.config.calibration_lr)
+        self.guard.start(model)
+        return metrics
+
+    def product(self, model: FieldModel) -> dict[str, Any]:
+        """``curve``: the closed polyline ``(points, 2)`` in the input's coordinates; ``notes``: what the
+        input reading decided (other shapes, holes)."""
+        return {"curve": self.curve(model), "notes": list(self.target.notes)}
 
     def finish(self, model: FieldModel) -> dict[str, float]:
         return self.guard.finish(model)
@@ -375,3 +309,15 @@ def score_curve(curve: np.ndarray, target: SilhouetteTarget) -> dict[str, float]
         "self_intersections": crossings,
         "simple": crossings == 0,
     }
+
+
+def make_silhouette_task(settings: SilhouetteSettings, shape: Any) -> SilhouetteFit:
+    """The task for ``shape``: an image or closed-polyline file, a loaded :class:`SilhouetteTarget`, or an
+    array (a ``(K, 2)`` closed polyline or an image; :func:`silhouette_from_array`)."""
+    if isinstance(shape, SilhouetteTarget):
+        target = shape
+    elif isinstance(shape, np.ndarray):
+        target = silhouette_from_array(shape, settings.component)
+    else:
+        target = load_silhouette(shape, settings.component)
+    return SilhouetteFit(target, settings)

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from sape_geo.geometry.mesh_io import MeshInputError, check_points
+from sape_geo.geometry.scan_settings import DEFAULT_SCAN_POINTS, ScanSettings
 from sape_geo.runs import atomic_path
 
 POINT_CLOUD_FORMATS = (".ply", ".pcd", ".xyz")
 ORIENTATIONS = ("consistent", "outward", "none")
-DEFAULT_SCAN_POINTS = 50_000
 
 
 class PointCloudError(MeshInputError):
@@ -270,34 +270,6 @@ def statistical_outliers(points: np.ndarray, neighbours: int = 20, std_ratio: fl
     _, kept = _cloud(points).remove_statistical_outlier(neighbours, float(std_ratio))
     outliers[np.asarray(kept, dtype=np.int64)] = False
     return outliers
-
-
-@dataclass(frozen=True)
-class ScanSettings:
-    """How a scan target is reduced before a fit (:func:`reduce_scan`).
-
-    Attributes
-    ----------
-    max_points : keep at most this many points, spread evenly (:func:`downsample_to_count`); 0 keeps
-        every point. Ignored when ``voxel_size`` is given.
-    voxel_size : downsample on cubes of this side (the scan's units) instead; None: by ``max_points``.
-    remove_outliers : drop statistical outliers (:func:`statistical_outliers`) after downsampling.
-    outlier_neighbours, outlier_std_ratio : its neighbourhood size and threshold.
-    """
-
-    max_points: int = DEFAULT_SCAN_POINTS
-    voxel_size: float | None = None
-    remove_outliers: bool = False
-    outlier_neighbours: int = 20
-    outlier_std_ratio: float = 2.0
-
-    def __post_init__(self) -> None:
-        if self.max_points < 0:
-            raise ValueError(f"max_points must be >= 0 (0 keeps every point), got {self.max_points}")
-        if self.voxel_size is not None and not (np.isfinite(self.voxel_size) and self.voxel_size > 0):
-            raise ValueError(f"voxel_size must be positive, got {self.voxel_size}")
-        if self.outlier_neighbours < 1 or not self.outlier_std_ratio > 0:
-            raise ValueError("outlier_neighbours must be >= 1 and outlier_std_ratio positive")
 
 
 def reduce_scan(
