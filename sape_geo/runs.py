@@ -22,6 +22,7 @@ files, so ``--overwrite`` replaces nothing but a run directory (:func:`is_run_di
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import csv
 import ctypes
 import errno
@@ -288,6 +289,8 @@ def _json_default(value: Any) -> Any:
         return value.detach().cpu().tolist()
     if isinstance(value, Path):
         return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # settings nested in settings
+        return dataclasses.asdict(value)
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     raise TypeError(f"cannot write {type(value).__name__} to JSON")

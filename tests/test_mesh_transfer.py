@@ -182,7 +182,7 @@ def test_point_cloud_target_without_landmarks(pair, tmp_path):
     cloud = tmp_path / "cloud.xyz"
     np.savetxt(cloud, V)
     result = transfer_mesh(
-        pair["source"], cloud, alignment="principal-axes", method=default_method_config("ff", **SMALL), steps=20,
+        pair["source"], cloud, align="principal-axes", method=default_method_config("ff", **SMALL), steps=20,
         settings=FAST, progress_bar=False, threads=1,
     )
     assert result.prepared.target.faces is None

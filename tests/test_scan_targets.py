@@ -69,7 +69,7 @@ def test_transfer_command_onto_a_scan(scan, tmp_path, capsys):
     assert "transfer: reading" in captured.err and "transfer: evaluating" in captured.err
     assert "scan downsampled to" in output and "(point cloud)" in output
     config = json.loads((run / "config.json").read_text())
-    assert config["transfer"]["scan"]["max_points"] == 2500
+    assert config["transfer"]["settings"]["scan"]["max_points"] == 2500 == config["settings"]["scan"]["max_points"]
     metrics = json.loads((run / "metrics.json").read_text())
     assert np.isfinite(metrics["chamfer_l1_pct_diag"])
 

@@ -16,7 +16,7 @@ Rows, each in a fresh process, so its peak resident memory (``VmHWM``) is its ow
   vertex, the energies (conformal + fold penalty, forward + backward), the surface Chamfer of a step,
   the per-vertex closest-point query (SAPE's feedback), and one playback snapshot. The peak memory of
   the factorisations is measured by resetting ``VmHWM`` before each (``/proc/self/clear_refs``).
-- ``default run``: ``transfer_mesh(SOURCE, TARGET, alignment="identity")``, the default ``sape-ff``
+- ``default run``: ``transfer_mesh(SOURCE, TARGET, align="identity")``, the default ``sape-ff``
   transfer end to end (no landmarks: affine start), writing a run directory.
 - ``landmarks + snapshots``: the same with the landmarks (biharmonic and ARAP, the automatic choice)
   and a playback frame every ``--snapshot-every`` steps, writing a run directory.
@@ -206,7 +206,7 @@ def _transfer(job: dict[str, Any], queue) -> None:
         options["snapshot_every"] = job["snapshot_every"]
     before = cpu_seconds()
     start = time.perf_counter()
-    result = transfer_mesh(job["source"], job["target"], landmarks, alignment="landmarks" if landmarks is not None else "identity",
+    result = transfer_mesh(job["source"], job["target"], landmarks, align=None if landmarks is not None else "identity",
                            out=out, progress_bar=False, **options)
     seconds = time.perf_counter() - start
     used_cpu = cpu_seconds() - before

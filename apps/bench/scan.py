@@ -84,7 +84,7 @@ def _run(job: dict[str, Any], queue) -> None:
     torch.set_num_threads(1)
     before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
-    result = transfer_mesh(TEMPLATE, job["target"], alignment="identity", seed=job["seed"], progress_bar=False,
+    result = transfer_mesh(TEMPLATE, job["target"], align="identity", seed=job["seed"], progress_bar=False,
                            scan=ScanSettings(remove_outliers=job["remove_outliers"]), **({"steps": job["steps"]} if job["steps"] else {}))
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_SELF)

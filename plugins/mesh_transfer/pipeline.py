@@ -1,9 +1,8 @@
-"""Mesh transfer end to end: inputs -> common frame -> affine fit -> biharmonic deformation -> network.
+"""Mesh transfer end to end: prepared inputs (:mod:`.prepared`) -> the network fit -> the run directory.
 
-:func:`prepare_transfer` runs the classic stages (docs/method.md, "Initialisation") and returns a
-:class:`PreparedTransfer`; :func:`transfer_mesh` is the one-call Python API on top of it, for every
-method: the network methods of :mod:`sape_geo.methods` through :func:`sape_geo.experiment.run_task`,
-and ``affine`` / ``biharmonic`` (the initialisation alone, for comparisons).
+:func:`transfer_mesh` is the one-call Python API, for every method: the network methods through
+:func:`sape_geo.experiment.run_task`, and ``affine`` / ``biharmonic`` / ``arap`` (the initialisation
+alone, for comparisons) through the same run writer (:func:`sape_geo.experiment.write_run`).
 
 Frames: inputs stay in their file units; the result is in the **target's original frame**. The
 optimisation runs in a normalised frame (the target's bounding box centred, longest half-side 0.9),
@@ -12,459 +11,25 @@ a uniform scale, so angles and the conformal energy are the same in both.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
-import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sape_geo.experiment import RunResult, run_task
+from sape_geo.experiment import RunResult, run_task, write_run
 from sape_geo.fitting import FitConfig
-from sape_geo.geometry.alignment import (
-    AffineTransform,
-    align_without_landmarks,
-    check_coordinate_range,
-    fit_landmark_transform,
-    normalising_transform,
-)
-from sape_geo.geometry.arap import arap_deform
-from sape_geo.geometry.biharmonic import BiharmonicDeformer
-from sape_geo.geometry.landmarks import Landmarks, LandmarkError, landmarks_from_arrays, load_landmarks
-from sape_geo.geometry.mesh_io import (
-    MeshInputError,
-    MeshReport,
-    repair_faces,
-    check_mesh,
-    check_points,
-    inspect_mesh,
-    load_mesh,
-    load_mesh_or_points,
-    usable_face_mask,
-)
-from sape_geo.geometry.metrics import TargetShape, make_target, transfer_metrics
-from sape_geo.geometry.point_clouds import ScanSettings, reduce_scan
 from sape_geo.methods import MethodConfig, method_names
-from sape_geo.runs import PROGRESS_FILE, RunDirectory, describe_input_file
+from sape_geo.runs import RunDirectory
 
-from .task import MeshTransferTask, TransferSettings
+from .prepared import PreparedTransfer, TransferInputWarning, prepare_transfer, read_marker_pairs
+from .settings import ALIGNMENTS, DEFAULT_INIT, INIT_METHODS, INITIALISATIONS, TransferSettings
+from .task import MeshTransferTask
 
-INIT_METHODS = ("affine", "biharmonic", "arap")
-INITIALISATIONS = ("auto", "biharmonic", "arap")
-DEFAULT_INIT = "auto"
-ARAP_ITERATIONS = 10
-ALIGNMENTS = ("landmarks", "principal-axes", "bounding-box", "identity")
-DEFAULT_STEPS = 400
-# Fourier sigma per method, in cycles per unit of the normalised frame. SAPE opens frequencies only
-# where vertices still misfit, so it affords a higher sigma than static FF (the paper uses 2x).
-DEFAULT_SIGMA = {"ff": 3.0, "pff": 6.0, "sape-ff": 6.0}
-OTHER_SIGMA = 5.0  # methods without a tuned sigma (the non-Fourier ones, which do not read it)
-DEFAULT_HIDDEN = 128
-DEFAULT_LAYERS = 2
-DEFAULT_FREQUENCIES = 128
-DEFAULT_EPSILON = 3e-3
-DEFAULT_LR = 1e-3
-# One torch thread: a step's matrices are small (a few thousand vertices), and on a shared or busy CPU
-# extra intra-op threads wait on each other (the demo took 321 s with torch's default 2 threads on a
-# loaded 2-core machine, 58 s with 1).
-DEFAULT_THREADS = 1
-SCALE_MISMATCH = 100.0
-
-
-class TransferInputWarning(UserWarning):
-    """An input that works but deserves attention (open source, several components, scale mismatch)."""
-
-
-@dataclass
-class PreparedTransfer:
-    """Inputs and the classic stages' results, ready for a method.
-
-    Attributes
-    ----------
-    source_vertices, source_faces : the source as loaded (file units), **every** face in file order
-        (``result.obj`` writes exactly these, degenerate and duplicated ones included).
-    usable_faces : ``(m,)`` bool, the faces that energies, samples and metrics use: not degenerate
-        (repeated index or zero area) and not a repeat of an earlier face.
-    target : the target surface or point cloud (file units), with dense samples.
-    landmarks : validated landmarks (target positions in the target's units), or None.
-    alignment : the transform from the source's frame to the target's (affine, similarity, PCA, bbox).
-    affine_vertices : ``alignment`` applied to the source ``(n, 3)``.
-    initial_vertices : the initialisation the network starts from ``(n, 3)``: the biharmonic deformation
-        (landmarks exact), or ARAP from it (``init="arap"``); ``affine_vertices`` without landmarks.
-    biharmonic_vertices : the biharmonic deformation ``(n, 3)`` (``affine_vertices`` without landmarks).
-    init : which initialisation ``initial_vertices`` is (``"biharmonic"`` or ``"arap"``).
-    normalisation : target frame -> normalised optimisation frame.
-    source_report : what :func:`~sape_geo.geometry.mesh_io.inspect_mesh` found in the source.
-    stage_seconds : seconds per stage (load, align, biharmonic).
-    inputs : file descriptions (path, size, SHA-256) for ``config.json``.
-    notes : human-readable remarks for the summary (warnings that were raised).
-    """
-
-    source_vertices: np.ndarray
-    source_faces: np.ndarray
-    usable_faces: np.ndarray
-    target: TargetShape
-    landmarks: Landmarks | None
-    alignment: AffineTransform
-    affine_vertices: np.ndarray
-    initial_vertices: np.ndarray
-    normalisation: AffineTransform
-    source_report: MeshReport
-    stage_seconds: dict[str, float] = field(default_factory=dict)
-    inputs: dict[str, Any] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    metric_samples: int = 20000
-    check_landmarks: Landmarks | None = None
-    ground_truth: np.ndarray | None = None
-    ground_truth_source: str = ""
-    biharmonic_vertices: np.ndarray | None = None
-    init: str = "biharmonic"
-    _arap_vertices: np.ndarray | None = None
-    _initial_metrics: dict[str, float] | None = None
-
-    def already_fits(self, tolerance: float = 1e-6) -> bool:
-        """Whether the initialisation lies on the target already: every vertex and every target vertex
-        within ``tolerance`` x the target's diagonal of the other surface."""
-        if self.target.faces is None:
-            return False
-        from sape_geo.geometry.metrics import SurfaceDistance
-
-        used = np.unique(self.energy_faces)
-        limit = (tolerance * self.target.diagonal) ** 2
-        if self.target.squared_distances(self.initial_vertices[used]).max() > limit:
-            return False
-        back = SurfaceDistance(self.initial_vertices, self.energy_faces)(self.target.vertices[np.unique(self.target.faces)])
-        return bool(back.max() <= limit)
-
-    def arap_vertices(self) -> np.ndarray:
-        """ARAP with the landmarks as handles, started from the biharmonic deformation (computed once;
-        without landmarks, the affine alignment)."""
-        if self.init == "arap":
-            return self.initial_vertices
-        if self._arap_vertices is None:
-            start = self.biharmonic_vertices if self.biharmonic_vertices is not None else self.initial_vertices
-            if self.landmarks is None:
-                self._arap_vertices = start
-            else:
-                marks = self.landmarks
-                self._arap_vertices = arap_deform(self.affine_vertices, self.energy_faces, marks.source_indices, marks.target_positions, start, ARAP_ITERATIONS)
-        return self._arap_vertices
-
-    @property
-    def energy_faces(self) -> np.ndarray:
-        """The usable source faces ``(k, 3)`` (see ``usable_faces``): energies, samples, metrics."""
-        return self.source_faces[self.usable_faces]
-
-    def initial_metrics(self) -> dict[str, float]:
-        """Metrics of the initialisation, keys prefixed ``init_`` (computed once)."""
-        if self._initial_metrics is None:
-            self._initial_metrics = {f"init_{k}": v for k, v in self.evaluate(self.initial_vertices).items()}
-        return dict(self._initial_metrics)
-
-    def evaluate(self, vertices: np.ndarray) -> dict[str, float]:
-        """Metrics of a result ``(n, 3)`` in the target's frame (see :mod:`sape_geo.geometry.metrics`)."""
-        metrics = transfer_metrics(self.source_vertices, vertices, self.energy_faces, self.target, self.metric_samples)
-        if self.landmarks is not None:
-            error = np.linalg.norm(vertices[self.landmarks.source_indices] - self.landmarks.target_positions, axis=1)
-            metrics["landmark_error_max_pct_diag"] = float(100.0 * error.max() / self.target.diagonal)
-        metrics.update(correspondence_metrics(vertices, self.target.diagonal, self.check_landmarks, self.ground_truth))
-        return metrics
-
-    def export_inputs(self, run: RunDirectory) -> None:
-        """``init.obj`` (the biharmonic initialisation, target frame) beside ``result.obj`` for comparisons."""
-        from sape_geo.geometry.mesh_io import save_mesh
-
-        save_mesh(run.file("init.obj"), self.initial_vertices, self.source_faces)
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "inputs": self.inputs,
-            "source": self.source_report.to_dict(),
-            "target_vertices": int(self.target.vertices.shape[0]),
-            "target_faces": int(self.target.faces.shape[0]) if self.target.faces is not None else 0,
-            "landmarks": self.landmarks.to_dict() if self.landmarks is not None else None,
-            "check_landmarks": self.check_landmarks.to_dict() if self.check_landmarks is not None else None,
-            "ground_truth": self.ground_truth_source or None,
-            "alignment": self.alignment.to_dict(),
-            "normalisation": self.normalisation.to_dict(),
-        }
-
-
-
-def _load_source(source: Any) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Every face is kept (the result must have them all); :func:`usable_face_mask` picks the working ones."""
-    if isinstance(source, (str, os.PathLike)):
-        V, F = load_mesh(source, repair=False)
-        return V, F, {"source": describe_input_file(source)}
-    if isinstance(source, tuple) and len(source) == 2:
-        V, F = check_mesh(*source, source="source")
-        return V, F, {"source": "arrays"}
-    raise TypeError("source must be a mesh file path or a (vertices, faces) tuple")
-
-
-def _load_target(target: Any) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
-    if isinstance(target, (str, os.PathLike)):
-        V, F = load_mesh_or_points(target)
-        return V, F, {"target": describe_input_file(target)}
-    if isinstance(target, tuple) and len(target) == 2:
-        if target[1] is None:
-            return check_points(target[0], "target", "points"), None, {"target": "points"}
-        V, F = check_mesh(*target, source="target")
-        return V, repair_faces(V, F, "target"), {"target": "arrays"}
-    if isinstance(target, np.ndarray):
-        return check_points(target, "target", "points"), None, {"target": "points"}
-    raise TypeError("target must be a file path, a (vertices, faces) tuple or an (n, 3) point array")
-
-
-def read_marker_pairs(path: str | os.PathLike) -> np.ndarray:
-    """``(k, 2)`` ``source_vertex, target_vertex`` pairs of a YAML marker list (``markers:`` entries
-    ``"s:t"``, 0-based, as in the Deformation Transfer for Triangle Meshes data sets)."""
-    import re
-
-    pairs = [(int(a), int(b)) for a, b in re.findall(r"^\s*-\s*[\"']?(\d+)\s*:\s*(\d+)", Path(path).read_text(), flags=re.M)]
-    if not pairs:
-        raise LandmarkError(f"{path}: no 'source:target' marker entries found")
-    return np.array(pairs, dtype=np.int64)
-
-
-def _load_landmarks(landmarks: Any, num_source: int, target_points: np.ndarray) -> tuple[Landmarks | None, dict[str, Any]]:
-    if landmarks is None:
-        return None, {}
-    if isinstance(landmarks, (str, os.PathLike)) and Path(landmarks).suffix.lower() in (".yml", ".yaml"):
-        pairs = read_marker_pairs(landmarks)
-        if pairs[:, 1].max() >= len(target_points):
-            raise LandmarkError(f"{landmarks}: target vertex {int(pairs[:, 1].max())} out of range ({len(target_points)} target vertices)")
-        return landmarks_from_arrays(pairs[:, 0], target_points[pairs[:, 1]], num_source), {"landmarks": describe_input_file(landmarks)}
-    if isinstance(landmarks, Landmarks):
-        return landmarks_from_arrays(landmarks.source_indices, landmarks.target_positions, num_source, landmarks.names), {}
-    if isinstance(landmarks, (str, os.PathLike)):
-        return load_landmarks(landmarks, num_source, target_points), {"landmarks": describe_input_file(landmarks)}
-    if isinstance(landmarks, tuple) and len(landmarks) == 2:
-        return landmarks_from_arrays(landmarks[0], landmarks[1], num_source), {}
-    raise TypeError("landmarks must be a file path, a Landmarks object or a (source_indices, target_positions) tuple")
-
-
-def _load_ground_truth(
-    truth: Any, source_V: np.ndarray, source_F: np.ndarray, target_V: np.ndarray, target_F: np.ndarray | None
-) -> tuple[np.ndarray | None, str]:
-    """Dense correspondence ``(n, 3)`` (NaN rows: unknown) and where it came from."""
-    n = source_V.shape[0]
-    if truth is None:
-        return None, ""
-    if isinstance(truth, str) and truth == "auto":
-        if target_F is not None and target_F.shape == source_F.shape and target_V.shape[0] == n and np.array_equal(target_F, source_F):
-            return target_V.copy(), "same connectivity: vertex i -> target vertex i"
-        return None, ""
-    if isinstance(truth, np.ndarray) and truth.shape == (n, 3):
-        return np.asarray(truth, dtype=np.float64), "array"
-    marks, _ = _load_landmarks(truth, n, target_V)
-    positions = np.full((n, 3), np.nan)
-    positions[marks.source_indices] = marks.target_positions
-    return positions, f"{len(marks)} pairs from {truth}" if isinstance(truth, (str, os.PathLike)) else f"{len(marks)} pairs"
-
-
-def correspondence_metrics(
-    vertices: np.ndarray, diagonal: float, held_back: Landmarks | None, truth: np.ndarray | None
-) -> dict[str, float]:
-    """``marker_error_pct_diag`` / ``_max_`` at held-back landmarks and ``correspondence_error_pct_diag``
-    / ``_max_`` against a dense ground truth: distances from where each source vertex landed to where it
-    belongs, in % of the target's diagonal."""
-    metrics: dict[str, float] = {}
-    if held_back is not None:
-        error = np.linalg.norm(vertices[held_back.source_indices] - held_back.target_positions, axis=1)
-        metrics["marker_error_pct_diag"] = float(100.0 * error.mean() / diagonal)
-        metrics["marker_error_max_pct_diag"] = float(100.0 * error.max() / diagonal)
-    if truth is not None:
-        known = np.isfinite(truth).all(axis=1)
-        error = np.linalg.norm(vertices[known] - truth[known], axis=1)
-        metrics["correspondence_error_pct_diag"] = float(100.0 * error.mean() / diagonal)
-        metrics["correspondence_error_max_pct_diag"] = float(100.0 * error.max() / diagonal)
-    return metrics
-
-
-def prepare_transfer(
-    source: Any,
-    target: Any,
-    landmarks: Any = None,
-    alignment: str = "landmarks",
-    target_samples: int = 20000,
-    metric_samples: int = 20000,
-    seed: int = 0,
-    check_landmarks: Any = None,
-    ground_truth: Any = "auto",
-    init: str = DEFAULT_INIT,
-    scan: ScanSettings = ScanSettings(),
-) -> PreparedTransfer:
-    """Load and validate the inputs, align the source to the target, deform it biharmonically.
-
-    Parameters
-    ----------
-    source : mesh file (OBJ/OFF/PLY/STL) or ``(V, F)``.
-    target : mesh or point-cloud file (PLY/XYZ/OBJ without faces), ``(V, F)``, ``(P, None)`` or ``P``.
-    landmarks : landmark file, :class:`Landmarks`, ``(source_indices, target_positions)`` or None.
-    alignment : ``"landmarks"`` (needs landmarks), or without landmarks ``"principal-axes"`` /
-        ``"bounding-box"`` or ``"identity"`` (inputs already in one frame); see
-        :func:`~sape_geo.geometry.alignment.align_without_landmarks` for their limits. With landmarks, the no-landmark modes are ignored.
-    check_landmarks : held-back landmark pairs the fit never sees (same forms as ``landmarks``), reported
-        as ``marker_error_pct_diag`` (mean) and ``marker_error_max_pct_diag``.
-    ground_truth : where each source vertex belongs on the target: ``(n, 3)`` positions, or a file of
-        ``source_vertex target_vertex`` pairs (the landmark formats); ``"auto"`` (default) uses vertex
-        ``i`` -> target vertex ``i`` when the target has exactly the source's faces. Reported as
-        ``correspondence_error_pct_diag`` (mean over the vertices given) and its max.
-    target_samples : dense samples of a target surface (the loss's target points and the metrics').
-    metric_samples : samples of the result for the metrics.
-    seed : seed of the samplers.
-    init : ``"biharmonic"`` (the landmarks' smooth displacement field), ``"arap"`` (libigl's ARAP with the
-        landmarks as handles, from the biharmonic result: large pose changes bend instead of shearing), or
-        ``"auto"`` (default): ARAP when the biharmonic field inverts triangles and ARAP inverts fewer
-        (:func:`choose_initialisation`); the choice is in the notes and ``config.json``.
-    scan : how a point-cloud target is reduced before the fit (default: at most 50,000 points, evenly
-        spread by a voxel grid; optional outlier removal); landmarks given as target point indices
-        refer to the file's points. Ignored for mesh targets.
-
-    Raises
-    ------
-    FileNotFoundError, MeshInputError, LandmarkError, ValueError : bad inputs, with the file and line.
-    """
-    if alignment not in ALIGNMENTS:
-        raise ValueError(f"alignment must be one of {', '.join(ALIGNMENTS)}, got {alignment!r}")
-    if init not in INITIALISATIONS:
-        raise ValueError(f"init must be one of {', '.join(INITIALISATIONS)}, got {init!r}")
-    timer = time.perf_counter()
-    notes: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        source_V, source_F, inputs = _load_source(source)
-        target_V, target_F, target_inputs = _load_target(target)
-        inputs.update(target_inputs)
-        marks, landmark_inputs = _load_landmarks(landmarks, source_V.shape[0], target_V)
-        inputs.update(landmark_inputs)
-        held_back, held_inputs = _load_landmarks(check_landmarks, source_V.shape[0], target_V)
-        inputs.update({f"check_{k}": v for k, v in held_inputs.items()})
-        truth, truth_source = _load_ground_truth(ground_truth, source_V, source_F, target_V, target_F)
-    notes += [str(w.message) for w in caught]
-    for w in caught:
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    if marks is None and alignment == "landmarks":
-        raise LandmarkError("no landmarks given: pass a landmark file, or choose --align principal-axes / bounding-box")
-    report = inspect_mesh(source_V, source_F)
-    usable = usable_face_mask(source_V, source_F)
-    if not usable.any():
-        raise MeshInputError("source: every face is degenerate; nothing is left of the mesh")
-    if not usable.all():
-        remark = (f"{int((~usable).sum())} degenerate or duplicated source faces are left out of the energies and samples; "
-                  "result.obj keeps them")
-        notes.append(remark)
-        warnings.warn(remark, TransferInputWarning, stacklevel=2)
-    work_F = source_F[usable]
-    for remark in _source_remarks(report):
-        notes.append(remark)
-        warnings.warn(remark, TransferInputWarning, stacklevel=2)
-    if target_F is None:
-        target_V, _, scan_notes = reduce_scan(target_V, scan, seed=seed)
-        notes += scan_notes
-    target = make_target(target_V, target_F, target_samples, seed)
-    loaded = time.perf_counter()
-
-    used = np.unique(work_F)
-    check_coordinate_range(source_V[used], "source")
-    check_coordinate_range(target_V if target_F is None else target_V[np.unique(target_F)], "target")
-    if marks is not None:
-        transform = fit_landmark_transform(source_V[marks.source_indices], marks.target_positions)
-        if "rejected" in transform.kind:
-            notes.append(f"aligned by {transform.kind}")
-            warnings.warn(notes[-1], TransferInputWarning, stacklevel=2)
-    else:
-        # the surfaces' area-weighted axes: a mesh aligned to itself gets the identity
-        transform = align_without_landmarks(source_V, target.vertices, alignment, source_faces=work_F, target_faces=target.faces)
-    scale = abs(transform.determinant) ** (1.0 / 3.0)
-    if not (1.0 / SCALE_MISMATCH <= scale <= SCALE_MISMATCH):
-        remark = f"source and target differ in scale by {scale:.3g}x (different units?); aligned anyway"
-        notes.append(remark)
-        warnings.warn(remark, TransferInputWarning, stacklevel=2)
-    affine_V = transform.apply(source_V)
-    aligned = time.perf_counter()
-
-    initial_V = affine_V
-    if marks is not None:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            deformer = BiharmonicDeformer(affine_V, work_F, marks.source_indices)
-            initial_V = affine_V + deformer.displacements(marks.target_positions - affine_V[marks.source_indices])
-        for w in caught:
-            notes.append(str(w.message))
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    deformed = time.perf_counter()
-    biharmonic_V = initial_V
-    stages = {"load_seconds": loaded - timer, "align_seconds": aligned - loaded, "biharmonic_seconds": deformed - aligned}
-    chosen = init
-    if init in ("arap", "auto") and marks is not None:
-        arap_V = arap_deform(affine_V, work_F, marks.source_indices, marks.target_positions, biharmonic_V, ARAP_ITERATIONS)
-        stages["arap_seconds"] = time.perf_counter() - deformed
-        if init == "auto":
-            chosen, remark = choose_initialisation(source_V, work_F, biharmonic_V, arap_V)
-            notes.append(remark)
-        if chosen == "arap":
-            initial_V = arap_V
-    return PreparedTransfer(
-        source_vertices=source_V,
-        source_faces=source_F,
-        usable_faces=usable,
-        target=target,
-        landmarks=marks,
-        alignment=transform,
-        affine_vertices=affine_V,
-        initial_vertices=initial_V,
-        normalisation=normalising_transform(target.vertices if target.faces is None else target.vertices[np.unique(target.faces)]),
-        source_report=report,
-        stage_seconds=stages,
-        biharmonic_vertices=biharmonic_V,
-        init=chosen if marks is not None else "affine",
-        inputs=inputs,
-        notes=notes,
-        metric_samples=metric_samples,
-        check_landmarks=held_back,
-        ground_truth=truth,
-        ground_truth_source=truth_source,
-    )
-
-
-def choose_initialisation(source: np.ndarray, faces: np.ndarray, biharmonic: np.ndarray, arap: np.ndarray) -> tuple[str, str]:
-    """``init="auto"``: ARAP when the biharmonic field inverts triangles (see
-    :mod:`sape_geo.geometry.metrics`) and ARAP inverts fewer; else biharmonic, which fits better where
-    nothing turns over (measured on the benchmark pairs, docs/method.md, "Initialisation"). Returns the choice and a remark
-    for the summary."""
-    from sape_geo.geometry.metrics import folded_edges, inverted_triangle_mask
-
-    base = folded_edges(source, faces)
-
-    def crumples(vertices: np.ndarray) -> tuple[int, int]:
-        return folded_edges(vertices, faces) - base, int(inverted_triangle_mask(source, vertices, faces).sum())
-
-    bih, arap_count = crumples(biharmonic), crumples(arap)
-    # Inverted triangles (turned inside out), not folds alone, decide: a few new creases are the fit's to
-    # smooth, and on the cat -> dog pair (5 vs 3 added folds, none inverted) the biharmonic start ends
-    # with the lower marker error; on the cat's pose change it inverts 40 triangles, ARAP 1.
-    if bih[1] > 0 and arap_count[1] < bih[1]:
-        return "arap", (f"initialised by ARAP: the biharmonic field inverted {bih[1]} triangles and added {bih[0]} folded edges, "
-                        f"ARAP {arap_count[1]} and {arap_count[0]} (--init biharmonic to override)")
-    return "biharmonic", (f"initialised by the biharmonic field (it inverts {bih[1]} triangles, adds {bih[0]} folded edges; "
-                          "--init arap to override)")
-
-
-def _source_remarks(report: MeshReport) -> list[str]:
-    remarks = []
-    if not report.is_closed:
-        remarks.append(f"the source is open ({report.boundary_loops} boundary loops); its boundary is free to move")
-    if report.components > 1:
-        remarks.append(f"the source has {report.components} connected components")
-    if not report.is_edge_manifold:
-        remarks.append(f"the source has {report.non_manifold_edges} non-manifold edges; energies treat them per triangle")
-    if report.unreferenced_vertices:
-        remarks.append(f"{report.unreferenced_vertices} source vertices belong to no face; they follow the alignment only")
-    return remarks
+from .command import DEFAULT_EPSILON, DEFAULT_FREQUENCIES, DEFAULT_HIDDEN, DEFAULT_LAYERS, DEFAULT_LR, DEFAULT_SIGMA, DEFAULT_STEPS, OTHER_SIGMA  # noqa: E402,F401
 
 
 @dataclass
@@ -492,19 +57,29 @@ class TransferResult:
     prepared: PreparedTransfer
     run: RunResult | None = None
 
+    @property
+    def extras(self) -> dict[str, Any]:
+        """The product in memory, as every task's result has it: ``vertices`` and ``faces``."""
+        return {"vertices": self.vertices, "faces": self.faces}
+
+    def mesh(self):
+        """The result as a ``trimesh.Trimesh`` (source faces and vertex order, target frame; not processed)."""
+        import trimesh
+
+        return trimesh.Trimesh(self.vertices, self.faces, process=False)
+
 
 def default_method_config(name: str, **changes: Any) -> MethodConfig:
     """The mesh-transfer defaults of a network method (tuned on the demo pairs)."""
-    settings = dict(
-        name=name,
-        sigma=DEFAULT_SIGMA.get(name, OTHER_SIGMA),
-        num_frequencies=DEFAULT_FREQUENCIES,
-        hidden_dim=DEFAULT_HIDDEN,
-        num_hidden_layers=DEFAULT_LAYERS,
-        epsilon=DEFAULT_EPSILON,
-    )
-    settings.update(changes)
-    return MethodConfig(**settings)
+    from .command import PLUGIN
+
+    return PLUGIN.configs(name)[0].replace(**changes)
+
+
+def _split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(settings fields, loop and method fields)`` of keyword overrides."""
+    names = set(TransferSettings.__dataclass_fields__)
+    return {k: v for k, v in overrides.items() if k in names}, {k: v for k, v in overrides.items() if k not in names}
 
 
 def transfer_mesh(
@@ -513,35 +88,38 @@ def transfer_mesh(
     landmarks: Any = None,
     method: str | MethodConfig = "sape-ff",
     out: str | os.PathLike | None = None,
-    steps: int = DEFAULT_STEPS,
-    seed: int = 0,
-    alignment: str = "landmarks",
-    settings: TransferSettings = TransferSettings(),
+    settings: TransferSettings | None = None,
     overwrite: bool = False,
     prepared: PreparedTransfer | None = None,
     extra_config: dict[str, Any] | None = None,
     check_landmarks: Any = None,
     ground_truth: Any = "auto",
-    init: str = DEFAULT_INIT,
-    scan: ScanSettings = ScanSettings(),
-    **fit_options: Any,
+    callbacks: Any = (),
+    **overrides: Any,
 ) -> TransferResult:
-    """Transfer the source's tessellation onto the target: one call from paths or arrays.
+    """Transfer the source's tessellation onto the target: one call from paths, arrays or meshes.
 
     Parameters
     ----------
-    source, target, landmarks, alignment : see :func:`prepare_transfer`.
-    method : a network method name (``none siren ff pff sape-ff rbfg sape-rbfg``), a
-        :class:`MethodConfig`, or ``"affine"`` / ``"biharmonic"`` (the initialisation alone).
+    source : mesh file, ``(V, F)`` arrays or a ``trimesh.Trimesh``.
+    target : mesh or point-cloud file, ``(V, F)``, ``(P, None)``, ``P`` ``(n, 3)``, a ``trimesh.Trimesh``
+        or ``trimesh.PointCloud``.
+    landmarks : landmark file, ``(source_indices, target_positions)``, or None (then ``settings.align``).
+    method : a network method name (``none siren ff pff sape-ff rbfg sape-rbfg sasnet``), a
+        :class:`MethodConfig`, or ``"affine"`` / ``"biharmonic"`` / ``"arap"`` (the initialisation alone).
     out : run directory (None: nothing is written).
-    steps, seed : optimisation steps and the seed of everything.
-    settings : loss weights, sample counts, where SAPE keeps progress.
+    settings : :class:`TransferSettings` (loss weights, samples, SAPE's grid, alignment, init, scans).
     prepared : reuse a :func:`prepare_transfer` result (benchmarks run many methods on one pair).
     check_landmarks, ground_truth : correspondence checks, see :func:`prepare_transfer`.
-    init : the initialisation the network starts from (``biharmonic`` or ``arap``; see :func:`prepare_transfer`).
-    scan : how a point-cloud target is reduced (:class:`~sape_geo.geometry.point_clouds.ScanSettings`).
-    fit_options : more :class:`~sape_geo.fitting.FitConfig` fields (``lr``, ``threads`` (default 1),
-        ``progress_bar``, ``snapshot_every``, ``device``).
+    callbacks : ``callback(step, loss, model)`` after every step.
+    overrides : :class:`TransferSettings` fields (``init="arap"``), or loop and method settings
+        (``steps=400``, ``seed=1``, ``lr=1e-3``, ``sigma=6``, ``progress_bar=False``; one torch thread
+        unless ``threads`` is given).
+
+    Returns
+    -------
+    :class:`TransferResult`: ``vertices`` (source order, target frame) and ``faces`` (the source's), also
+    as a ``trimesh.Trimesh`` by :meth:`TransferResult.mesh`.
 
     Example
     -------
@@ -549,30 +127,36 @@ def transfer_mesh(
     ...                        "assets/creature_landmarks.txt", out="runs/demo")  # doctest: +SKIP
     >>> result.metrics["chamfer_l1_pct_diag"], result.vertices.shape  # doctest: +SKIP
     """
+    from .command import PLUGIN
+
+    settings_changes, overrides = _split_overrides(overrides)
+    settings = dataclasses.replace(settings if settings is not None else TransferSettings(), **settings_changes)
+    name = method if isinstance(method, str) else method.name
+    if name in INIT_METHODS:
+        fit_config = FitConfig(**{k: v for k, v in PLUGIN.default_values(name, overrides).items() if k in FitConfig.__dataclass_fields__})
+        method_config = None
+    else:
+        method_config, fit_config = PLUGIN.configs(method, overrides)
     if prepared is None:
-        prepared = prepare_transfer(source, target, landmarks, alignment, seed=seed, check_landmarks=check_landmarks, ground_truth=ground_truth, init=init, scan=scan)
-    config = {"transfer": {"steps": steps, "seed": seed, "alignment": alignment, "init": prepared.init}, **(extra_config or {})}
-    if prepared.target.faces is None:
-        config["transfer"]["scan"] = asdict(scan)
-    if isinstance(method, str) and method in INIT_METHODS:
-        return _initialisation_only(prepared, method, out, overwrite, seed, config)
+        if landmarks is None and settings.align is None:
+            raise ValueError("no landmarks: give landmarks (>= 3 pairs), or an alignment without them: --align principal-axes / bounding-box / identity")
+        alignment = "landmarks" if landmarks is not None else settings.align
+        prepared = prepare_transfer(source, target, landmarks, alignment, seed=fit_config.seed, check_landmarks=check_landmarks,
+                                    ground_truth=ground_truth, init=settings.init, scan=settings.scan)
+    config = {"transfer": {"settings": asdict(settings), "alignment": prepared.alignment.kind, "init": prepared.init}, **(extra_config or {})}
+    if method_config is None:
+        return _initialisation_only(prepared, name, out, overwrite, fit_config.seed, config)
     if prepared.already_fits():
         # Nothing to fit (e.g. a source identical to its target): a network would only add noise, and
         # a loss that starts at zero makes any step look like a divergence.
         note = "the initialisation already lies on the target (both Chamfer sides < 1e-6 of the diagonal): no network fit, result = initialisation"
         if note not in prepared.notes:
             prepared.notes.append(note)
-        name = method if isinstance(method, str) else method.name
-        return _initialisation_only(prepared, prepared.init, out, overwrite, seed, config, stop_reason="already_fits", label=name)
-    method_config = method if isinstance(method, MethodConfig) else default_method_config(method)
-    if method_config.name not in method_names():
-        raise ValueError(f"unknown method {method_config.name!r}; choose one of {', '.join(method_names() + list(INIT_METHODS))}")
-    fit_settings = {"lr": DEFAULT_LR, "lr_schedule": "cosine", "threads": DEFAULT_THREADS, **fit_options}
-    fit_config = FitConfig(steps=steps, seed=seed, **fit_settings)
+        return _initialisation_only(prepared, prepared.init, out, overwrite, fit_config.seed, config, stop_reason="already_fits", label=name)
     task = MeshTransferTask(prepared, settings)
     run = run_task(
-        task, method_config, fit_config, out, overwrite,
-        extra_config=config, extra_metrics={**prepared.stage_seconds, **prepared.initial_metrics()},
+        task, method_config, fit_config, out, overwrite, extra_config=config,
+        extra_metrics={**prepared.stage_seconds, **prepared.initial_metrics()}, callbacks=callbacks,
     )
     vertices = task.result_vertices(run.model)
     return TransferResult(vertices, prepared.source_faces, run.metrics, run.progress, prepared.initial_vertices, run.path, prepared, run)
@@ -582,34 +166,39 @@ def _initialisation_only(
     prepared: PreparedTransfer, method: str, out: Any, overwrite: bool, seed: int, config: dict[str, Any],
     stop_reason: str = "completed", label: str | None = None,
 ) -> TransferResult:
-    """The ``affine`` or ``biharmonic`` baseline: no network, the same run-directory files."""
-    started = time.perf_counter()
-    vertices = {"affine": prepared.affine_vertices, "biharmonic": prepared.biharmonic_vertices if prepared.biharmonic_vertices is not None else prepared.initial_vertices, "arap": None}[method]
-    if vertices is None:
-        vertices = prepared.arap_vertices()
-    arap_seconds = prepared.stage_seconds.get("arap_seconds", time.perf_counter() - started)
-    started = time.perf_counter()
-    metrics: dict[str, Any] = {**prepared.stage_seconds, **prepared.initial_metrics()}
-    metrics.pop("arap_seconds", None)
-    if method == "affine":
-        metrics.pop("biharmonic_seconds", None)
-    if method == "arap":
-        metrics["arap_seconds"] = arap_seconds
-    metrics.update(prepared.evaluate(vertices))
-    metrics.update({"fit_seconds": 0.0, "evaluate_seconds": time.perf_counter() - started, "steps_done": 0, "stop_reason": stop_reason, "stop_message": ""})
+    """The ``affine``, ``biharmonic`` or ``arap`` baseline: no network, the same run-directory files,
+    written by the one run writer."""
+    run = RunDirectory(out, overwrite=overwrite) if out is not None else None  # a bad folder fails before the work
+    try:
+        started = time.perf_counter()
+        vertices = {"affine": prepared.affine_vertices, "biharmonic": prepared.biharmonic_vertices if prepared.biharmonic_vertices is not None else prepared.initial_vertices, "arap": None}[method]
+        if vertices is None:
+            vertices = prepared.arap_vertices()
+        arap_seconds = prepared.stage_seconds.get("arap_seconds", time.perf_counter() - started)
+        started = time.perf_counter()
+        metrics: dict[str, Any] = {**prepared.stage_seconds, **prepared.initial_metrics()}
+        metrics.pop("arap_seconds", None)
+        if method == "affine":
+            metrics.pop("biharmonic_seconds", None)
+        if method == "arap":
+            metrics["arap_seconds"] = arap_seconds
+        metrics.update(prepared.evaluate(vertices))
+        metrics.update({"fit_seconds": 0.0, "evaluate_seconds": time.perf_counter() - started, "steps_done": 0, "stop_reason": stop_reason, "stop_message": ""})
+    except BaseException:
+        if run is not None:
+            run.discard()
+        raise
     heatmap = np.zeros(vertices.shape[0], dtype=np.float32)
     path = None
-    if out is not None:
+    if run is not None:
         from sape_geo.geometry.mesh_io import save_mesh
 
-        run = RunDirectory(out, overwrite=overwrite)
-        run.write_config({"task": {"task": "transfer", **prepared.describe()}, "method": {"name": label or method}, "seed": seed, **config})
-        run.write_history([])
-        run.write_array(PROGRESS_FILE, heatmap)
-        save_mesh(run.file("result.obj"), vertices, prepared.source_faces)
-        prepared.export_inputs(run)
-        run.write_metrics(metrics)
-        path = run.path
+        def export(run: RunDirectory) -> None:
+            save_mesh(run.file("result.obj"), vertices, prepared.source_faces)
+            prepared.export_inputs(run)
+
+        run_config = {"task": {"task": "transfer", **prepared.describe()}, "method": {"name": label or method}, "seed": seed, **config}
+        path = write_run(run, run_config, metrics, heatmap, export)
     return TransferResult(vertices, prepared.source_faces, metrics, heatmap, prepared.initial_vertices, path, prepared)
 
 
@@ -618,7 +207,6 @@ __all__ = [
     "INIT_METHODS",
     "INITIALISATIONS",
     "TransferSettings",
-    "MeshInputError",
     "PreparedTransfer",
     "TransferInputWarning",
     "TransferResult",

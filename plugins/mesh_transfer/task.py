@@ -17,7 +17,6 @@ Per step (all in the normalised frame, see :mod:`.pipeline`):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,13 +29,15 @@ from sape_geo.geometry.energies import SourceFrames, barycentric_points, conform
 from sape_geo.geometry.mesh_io import save_mesh
 from sape_geo.geometry.metrics import SurfaceDistance
 from sape_geo.geometry.surface_chamfer import surface_chamfer
-from sape_geo.methods import MaskDomain
+from sape_geo.config import MaskDomain
 from sape_geo.networks import FieldModel
+
+from .settings import TransferSettings
 
 if TYPE_CHECKING:
     from sape_geo.runs import RunDirectory
 
-    from .pipeline import PreparedTransfer
+    from .prepared import PreparedTransfer
 
 
 def source_to_normalised_scale(prepared: "PreparedTransfer") -> float:
@@ -66,80 +67,6 @@ def _unit_normals(vertices: Tensor, faces: Tensor) -> Tensor:
     """Unit triangle normals ``(m, 3)`` (differentiable; a zero-area triangle gives a zero normal)."""
     normals = torch.linalg.cross(vertices[faces[:, 1]] - vertices[faces[:, 0]], vertices[faces[:, 2]] - vertices[faces[:, 0]])
     return normals / normals.norm(dim=1, keepdim=True).clamp_min(1e-20)
-
-
-@dataclass(frozen=True)
-class TransferSettings:
-    """Settings of the neural stage (immutable).
-
-    Attributes
-    ----------
-    chamfer : ``"surface"``: each sample's exact distance to the other surface (libigl closest points;
-        no sampling noise floor, so details finer than the sample spacing still get a gradient);
-        ``"points"``: nearest-sample Chamfer between the two sample sets (the paper's form).
-    mask_resolution : where SAPE keeps its progress: 0 = one progress per vertex; ``r`` > 0 (default
-        16) = a regular ``r^3`` grid over the normalised frame, read by trilinear interpolation, so
-        neighbouring vertices always see nearly the same frequencies. Measured on the creature pair
-        (300 steps): per vertex, neighbours with different open frequencies get unrelated
-        corrections (11 flipped triangles, conformal 0.049); the 16^3 grid gave 1 flip and 0.027.
-    conformal_weight : weight of ``E_C / A_source`` against the squared Chamfer (normalised units).
-    landmark_weight : weight of the mean squared landmark error (0 = landmarks only initialise).
-    feedback : SAPE's per-vertex loss. ``"vertex"``: the vertex's distance to the target; ``"two-sided"``:
-        the larger of that and the RMS distance to the deformed surface of the target samples nearest
-        to the vertex (:meth:`MeshTransferTask.uncovered_distances`), so target parts nobody reaches
-        yet also open frequencies.
-    surface_samples : barycentric samples of the deformed surface per step.
-    target_batch : target samples per step (drawn from the prepared target samples).
-    fold_weight : weight of the fold penalty (docs/method.md, "Folds"): over the interior edges,
-        ``mean_e relu(min(c0_e, 0) - c_e)^2`` with ``c_e`` the cosine between the two deformed triangle
-        normals and ``c0_e`` the source's, so an edge may open up to 90 degrees (or as far as the
-        source's own crease) for free and pays quadratically beyond; scale-free (unit normals).
-    normal_matching : Chamfer pairs whose normals face away from each other (the deformed triangle's
-        normal against the target face's, oriented by their majority) are left out of the loss, so a
-        sample is never pulled onto the far side of a thin part. Mesh targets only.
-    Defaults chosen by measurement (docs/method.md, "Folds"; ``apps/bench/transfer.py``): with the fold
-    penalty at 0.1 no benchmark pair gains a folded edge, where 1.0 cost Chamfer (cat -> dog 0.165 -> 0.382
-    % of the diagonal) and 0 left up to +87 folds; normal-aware matching and fold-aware feedback alone
-    did not stop folds (cat pose pair +91 and +79), so both stay off. 2000 + 2000 samples, 400 steps and
-    the feedback every 4 steps halve the time of a run at no loss of Chamfer on the demo pairs.
-    feedback_every : measure each vertex's distance to the target (SAPE's per-vertex loss) every this
-        many steps and reuse it in between (an exact closest-point query per vertex each step is a large
-        share of a step's time; the mask moves slowly).
-    correspondence_every : with the surface Chamfer, keep a step's samples (both sides) and their closest
-        triangles (found exactly by libigl) for this many steps; in between, each sample's closest point is
-        its projection onto its kept triangle (barycentric coordinates clipped to the triangle), which
-        costs no tree build or search. 1 = exact closest points every step (default: measured at 4, the
-        creature pair took 23 % less CPU time for Chamfer 0.090 -> 0.093 and cat -> dog 0.23 -> 0.26, so
-        the exact form stays).
-    fold_feedback : SAPE's per-vertex loss is zeroed at the corners of triangles whose edge normals
-        are more than 90 degrees apart (beyond the source's), so a region that starts to fold opens
-        no higher frequencies.
-    """
-
-    conformal_weight: float = 5e-4
-    landmark_weight: float = 1.0
-    surface_samples: int = 2000
-    target_batch: int = 2000
-    mask_resolution: int = 16
-    chamfer: str = "surface"
-    feedback: str = "vertex"
-    fold_weight: float = 0.1
-    normal_matching: bool = False
-    fold_feedback: bool = False
-    feedback_every: int = 4
-    correspondence_every: int = 1
-
-    def __post_init__(self) -> None:
-        if self.feedback not in ("vertex", "two-sided"):
-            raise ValueError(f"feedback must be 'vertex' or 'two-sided', got {self.feedback!r}")
-        if self.chamfer not in ("surface", "points"):
-            raise ValueError(f"chamfer must be 'surface' or 'points', got {self.chamfer!r}")
-        if self.mask_resolution < 0:
-            raise ValueError("mask_resolution must be 0 (per vertex) or a positive grid resolution")
-        if not (self.conformal_weight >= 0 and self.landmark_weight >= 0 and self.fold_weight >= 0):
-            raise ValueError("loss weights must be >= 0")
-        if self.surface_samples < 1 or self.target_batch < 1:
-            raise ValueError("sample counts must be >= 1")
 
 
 class MeshTransferTask(Task):

@@ -1,0 +1,103 @@
+"""Settings of mesh transfer (no heavy imports: the command line is generated from them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sape_geo.geometry.scan_settings import ScanSettings
+
+INIT_METHODS = ("affine", "biharmonic", "arap")
+INITIALISATIONS = ("auto", "biharmonic", "arap")
+DEFAULT_INIT = "auto"
+ALIGN_WITHOUT_LANDMARKS = ("principal-axes", "bounding-box", "identity")
+ALIGNMENTS = ("landmarks", *ALIGN_WITHOUT_LANDMARKS)
+
+
+@dataclass(frozen=True)
+class TransferSettings:
+    """Settings of the neural stage (immutable).
+
+    Attributes
+    ----------
+    chamfer : ``"surface"``: each sample's exact distance to the other surface (libigl closest points;
+        no sampling noise floor, so details finer than the sample spacing still get a gradient);
+        ``"points"``: nearest-sample Chamfer between the two sample sets (the paper's form).
+    mask_resolution : where SAPE keeps its progress: 0 = one progress per vertex; ``r`` > 0 (default
+        16) = a regular ``r^3`` grid over the normalised frame, read by trilinear interpolation, so
+        neighbouring vertices always see nearly the same frequencies. Measured on the creature pair
+        (300 steps): per vertex, neighbours with different open frequencies get unrelated
+        corrections (11 flipped triangles, conformal 0.049); the 16^3 grid gave 1 flip and 0.027.
+    conformal_weight : weight of ``E_C / A_source`` against the squared Chamfer (normalised units).
+    landmark_weight : weight of the mean squared landmark error (0 = landmarks only initialise).
+    feedback : SAPE's per-vertex loss. ``"vertex"``: the vertex's distance to the target; ``"two-sided"``:
+        the larger of that and the RMS distance to the deformed surface of the target samples nearest
+        to the vertex (:meth:`MeshTransferTask.uncovered_distances`), so target parts nobody reaches
+        yet also open frequencies.
+    surface_samples : barycentric samples of the deformed surface per step.
+    target_batch : target samples per step (drawn from the prepared target samples).
+    fold_weight : weight of the fold penalty (docs/method.md, "Folds"): over the interior edges,
+        ``mean_e relu(min(c0_e, 0) - c_e)^2`` with ``c_e`` the cosine between the two deformed triangle
+        normals and ``c0_e`` the source's, so an edge may open up to 90 degrees (or as far as the
+        source's own crease) for free and pays quadratically beyond; scale-free (unit normals).
+    normal_matching : Chamfer pairs whose normals face away from each other (the deformed triangle's
+        normal against the target face's, oriented by their majority) are left out of the loss, so a
+        sample is never pulled onto the far side of a thin part. Mesh targets only.
+    Defaults chosen by measurement (docs/method.md, "Folds"; ``apps/bench/transfer.py``): with the fold
+    penalty at 0.1 no benchmark pair gains a folded edge, where 1.0 cost Chamfer (cat -> dog 0.165 -> 0.382
+    % of the diagonal) and 0 left up to +87 folds; normal-aware matching and fold-aware feedback alone
+    did not stop folds (cat pose pair +91 and +79), so both stay off. 2000 + 2000 samples, 400 steps and
+    the feedback every 4 steps halve the time of a run at no loss of Chamfer on the demo pairs.
+    feedback_every : measure each vertex's distance to the target (SAPE's per-vertex loss) every this
+        many steps and reuse it in between (an exact closest-point query per vertex each step is a large
+        share of a step's time; the mask moves slowly).
+    correspondence_every : with the surface Chamfer, keep a step's samples (both sides) and their closest
+        triangles (found exactly by libigl) for this many steps; in between, each sample's closest point is
+        its projection onto its kept triangle (barycentric coordinates clipped to the triangle), which
+        costs no tree build or search. 1 = exact closest points every step (default: measured at 4, the
+        creature pair took 23 % less CPU time for Chamfer 0.090 -> 0.093 and cat -> dog 0.23 -> 0.26, so
+        the exact form stays).
+    fold_feedback : SAPE's per-vertex loss is zeroed at the corners of triangles whose edge normals
+        are more than 90 degrees apart (beyond the source's), so a region that starts to fold opens
+        no higher frequencies.
+    align : without landmarks, how the source is brought into the target's frame: principal-axes
+        (centroids, principal axes and spreads; 4 sign choices tried), bounding-box (axis-aligned boxes),
+        identity (already in one frame); ignored when landmarks are given. Near-symmetric shapes,
+        different poses or differently oriented inputs can align wrongly: give landmarks when you can.
+    init : the initialisation the network starts from: biharmonic (a smooth displacement field that
+        puts the landmarks exactly), arap (libigl ARAP with the landmarks as handles, from the biharmonic
+        result; large pose changes bend instead of shearing), or auto: arap when the biharmonic field
+        inverts triangles and arap inverts fewer.
+    scan : how a point-cloud target is reduced before the fit.
+    """
+
+    conformal_weight: float = 5e-4
+    landmark_weight: float = 1.0
+    surface_samples: int = field(default=2000, metadata={"flag": "--samples"})
+    target_batch: int = 2000
+    mask_resolution: int = field(default=16, metadata={"flag": "--mask-grid", "metavar": "R"})
+    chamfer: str = field(default="surface", metadata={"choices": ("surface", "points")})
+    feedback: str = field(default="vertex", metadata={"choices": ("vertex", "two-sided")})
+    fold_weight: float = 0.1
+    normal_matching: bool = False
+    fold_feedback: bool = False
+    feedback_every: int = 4
+    correspondence_every: int = 1
+    align: str | None = field(default=None, metadata={"choices": ALIGN_WITHOUT_LANDMARKS})
+    init: str = field(default=DEFAULT_INIT, metadata={"choices": INITIALISATIONS})
+    scan: ScanSettings = ScanSettings()
+
+    def __post_init__(self) -> None:
+        if self.feedback not in ("vertex", "two-sided"):
+            raise ValueError(f"feedback must be 'vertex' or 'two-sided', got {self.feedback!r}")
+        if self.chamfer not in ("surface", "points"):
+            raise ValueError(f"chamfer must be 'surface' or 'points', got {self.chamfer!r}")
+        if self.mask_resolution < 0:
+            raise ValueError("mask_resolution must be 0 (per vertex) or a positive grid resolution")
+        if not (self.conformal_weight >= 0 and self.landmark_weight >= 0 and self.fold_weight >= 0):
+            raise ValueError("loss weights must be >= 0")
+        if self.surface_samples < 1 or self.target_batch < 1:
+            raise ValueError("sample counts must be >= 1")
+        if self.align is not None and self.align not in ALIGN_WITHOUT_LANDMARKS:
+            raise ValueError(f"align must be one of {', '.join(ALIGN_WITHOUT_LANDMARKS)}, got {self.align!r}")
+        if self.init not in INITIALISATIONS:
+            raise ValueError(f"init must be one of {', '.join(INITIALISATIONS)}, got {self.init!r}")
