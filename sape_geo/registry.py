@@ -56,12 +56,14 @@ class Input:
     ----------
     name : the keyword of ``make_task`` and the batch pipeline's input name.
     help : what the input is and which formats are read.
-    metavar : its name in usage lines (default: ``name`` in capitals).
+    metavar : its name in usage lines (default: ``name`` in capitals; ``FILE`` for optional ones).
+    optional : an ``--option`` on the command line and a keyword that may be left out (None) in Python.
     """
 
     name: str
     help: str
     metavar: str | None = None
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,10 @@ class TaskPlugin:
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """The task's options, generated from its settings, :class:`FitConfig` and :class:`MethodConfig`."""
         for item in self.inputs:
-            parser.add_argument(item.name, metavar=item.metavar or item.name.upper(), help=item.help)
+            if item.optional:
+                parser.add_argument("--" + item.name.replace("_", "-"), dest=item.name, metavar=item.metavar or "FILE", help=item.help)
+            else:
+                parser.add_argument(item.name, metavar=item.metavar or item.name.upper(), help=item.help)
         add_settings_arguments(parser.add_argument_group(f"{self.name} settings"), self.settings, "task")
         method_group = parser.add_argument_group("method")
         notes = self._notes()
@@ -146,7 +151,7 @@ class TaskPlugin:
 
     def run(self, args: argparse.Namespace) -> Any:
         """Run the task from parsed command-line arguments (``sape-geo TASK ...`` and batch jobs)."""
-        inputs = {item.name: getattr(args, item.name) for item in self.inputs}
+        inputs = {item.name: getattr(args, item.name, None) for item in self.inputs}
         settings = settings_from_namespace(self.settings, args, "task")
         overrides = {**explicit_values(FitConfig, args, "fit"), **explicit_values(MethodConfig, args, "method")}
         method = overrides.pop("name", None) or self.default_values(DEFAULT_METHOD).get("name", DEFAULT_METHOD)
@@ -268,8 +273,11 @@ def run_plugin(
     if task_fields & set(overrides):
         settings = replace_settings(settings, {k: overrides.pop(k) for k in sorted(task_fields & set(overrides))})
     known = {item.name for item in plugin.inputs}
-    if set(inputs) != known:
-        raise TypeError(f"{plugin.name} takes the inputs {', '.join(sorted(known)) or 'none'}, got {', '.join(sorted(inputs)) or 'none'}")
+    required = {item.name for item in plugin.inputs if not item.optional}
+    if not required <= set(inputs) <= known:
+        raise TypeError(f"{plugin.name} takes the inputs {', '.join(sorted(known)) or 'none'} (required: {', '.join(sorted(required)) or 'none'}), "
+                        f"got {', '.join(sorted(inputs)) or 'none'}")
+    inputs = {name: inputs.get(name) for name in known}
     config = {"settings": dataclasses.asdict(settings), **(extra_config or {})}
     if plugin.runner is not None:
         return resolve(plugin.runner)(plugin, dict(inputs), settings, method, out, overwrite, callbacks, config, overrides)
