@@ -14,6 +14,8 @@ from sape_geo_apps.cli import main
 from sape_geo_plugins.image import (
     ImageFit,
     ImageFitConfig,
+    default_fit_config,
+    default_method_settings,
     default_sigmas,
     fit_image,
     load_image_task,
@@ -128,6 +130,53 @@ def test_grid_follows_training_density_and_minibatches_smooth(tmp_path):
 def test_default_sigma_sape_twice_ff():
     sigmas = default_sigmas(128)
     assert sigmas["sape-ff"] == pytest.approx(2 * sigmas["ff"])
+
+
+def test_baseline_settings_follow_the_training_grid():
+    # Every method's size-dependent setting scales with the training grid: SIREN gets its published
+    # omega_0 = 30 at a 256 px image (128 training samples), the RBF grid's narrowest bumps stay wider
+    # than the training pixels' spacing, and the Fourier methods get default_sigmas.
+    for side in (24, 128, 256):
+        settings = default_method_settings(side)
+        assert settings["siren"]["omega_0"] == pytest.approx(30.0 * side / 128)
+        assert settings["rbfg"]["rbf_min_bandwidth"] > 2.0 / side
+        assert settings["sape-rbfg"] == settings["rbfg"]
+        assert {name: values["sigma"] for name, values in settings.items() if "sigma" in values} == default_sigmas(side)
+        MethodConfig("siren", **settings["siren"])  # valid settings
+        MethodConfig("rbfg", **settings["rbfg"])
+
+
+def test_default_loop_decays_the_learning_rate():
+    fit = default_fit_config()
+    assert fit.lr_schedule == "cosine" and fit.lr_final_factor < 1.0
+    assert default_fit_config("siren").lr < fit.lr  # SIREN keeps its own, smaller rate
+    assert default_fit_config("ff", steps=7, seed=3).steps == 7
+
+
+def test_quality_clock_scores_a_fit_in_eval_mode_and_restores_training(tmp_path):
+    from sape_geo.experiment import run_task
+    from sape_geo_apps.bench.curves import QualityClock, plot_quality_vs_time, quality_at
+
+    path = save(tmp_path / "checker.png", np.round(smooth_left_checker_right(16) * 255).astype(np.uint8))
+    task = load_image_task(path, ImageFitConfig(max_size=None))
+    modes = []
+
+    def evaluate(model):
+        modes.append((model.training, torch.is_grad_enabled()))
+        return task.evaluate(model)["psnr_all_db"]
+
+    clock = QualityClock(evaluate, at_steps=[0, 2])
+    seen_training = []
+    result = run_task(task, MethodConfig("sape-ff", sigma=2.0, **TINY), default_fit_config("sape-ff", steps=5, progress_bar=False, device="cpu"),
+                      None, callbacks=[clock, lambda step, loss, model: seen_training.append(model.training)])
+    assert clock.finish(result.model).step == 4
+    assert [r.step for r in clock.readings] == [0, 2, 4]
+    assert modes == [(False, False)] * 3 and all(seen_training)  # scored in eval mode, trained in train mode
+    seconds = [r.seconds for r in clock.readings]
+    assert seconds == sorted(seconds) and all(r.cpu_seconds >= 0 for r in clock.readings)
+    assert quality_at(clock.points, seconds[1]) == clock.readings[1].quality and quality_at(clock.points, -1.0) is None
+    plot_quality_vs_time({"sape-ff": clock.points}, tmp_path / "curves.png", "PSNR (dB)", "checker")
+    assert (tmp_path / "curves.png").stat().st_size > 0
 
 
 @pytest.fixture(scope="module")
