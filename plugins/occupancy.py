@@ -1,10 +1,11 @@
 """3-D occupancy, the paper's shape task (docs/method.md, "Occupancy"): point in ``[-1, 1]^3`` -> inside logit.
 
 The mesh is normalised (bounding-box centre to the origin, longest side to ``[-0.9, 0.9]``) and a pool
-of training points is drawn as the paper: 1/3 uniform in the box, 1/3 surface + N(0, 0.1), 1/3 surface
-+ N(0, 0.01). Labels (1 = inside) come from the generalised winding number, so slightly open or
-self-intersecting meshes still get sensible labels. Each step trains on a random mini-batch of the
-pool with BCE (per-point loss = per-point BCE). SAPE keeps its progress on a 3-D grid and smooths each
+of training points is drawn and labelled once: by default 10 % uniform in the box, 10 % surface + N(0, 0.1),
+80 % surface + N(0, 0.01) (the paper's bands; it draws thirds). Labels (1 = inside) come from the
+generalised winding number, so slightly open or self-intersecting meshes still get sensible labels. Each
+step trains with BCE on a mini-batch of the pool, half drawn uniformly and half in proportion to each
+point's last loss (per-point loss = per-point BCE). SAPE keeps its progress on a 3-D grid and smooths each
 cell's loss over steps, as mini-batches give a cell only a few points per step.
 
 Scores: IoU of ``logit > 0`` against the labels of fresh uniform points and of fresh near-surface
@@ -17,6 +18,7 @@ Command: ``sape-geo occupancy MESH --out RUN``. Python: :func:`fit_occupancy`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -42,20 +44,36 @@ from sape_geo.pictures import save_heatmaps
 from sape_geo.legacy_cli import TaskPlugin, add_common_arguments, fit_config_from_args, method_config_from_args
 from sape_geo.runs import RunDirectory, describe_input_file
 
-DEFAULT_STEPS = 1000
 DEFAULT_EPSILON = 1e-2  # the paper's threshold for the geometric tasks
 SHAPE_HALF_EXTENT = 0.9  # the normalised shape's longest half side; the rest of [-1, 1] is margin
 NEAR_SURFACE_SIGMAS = (0.1, 0.01)  # training noise bands of the paper, in normalised units
 EVAL_NEAR_SURFACE_SIGMA = 0.01
 SLICE_PIXELS = 160
+# Loss-proportional batches (OccupancyConfig.hard_fraction): an unseen point counts as this hard (BCE of a
+# logit 1.5 on the wrong side), and every point keeps at least HARD_FLOOR so none is never drawn again.
+HARD_UNSEEN_LOSS = 1.7
+HARD_FLOOR = 1e-3
 # A mesh whose vertices' smallest principal spread is below this fraction of the largest is flat.
 FLAT_RATIO = 1e-6
 
-# Default Fourier sigma per method (cycles per unit of [-1, 1]), tuned on the project's own creature
-# mesh (assets/creature_target.obj, 300 steps, mean IoU): ff 0.929 at 4 (0.914 at 8), pff 0.930 at 8
-# (0.925 at 4), sape-ff 0.929 at 4 (0.926 at 8). Unlike images, SAPE does not want twice FF's sigma
-# here: its far field stays at a few levels anyway, and near the surface sigma 8 adds noise.
-DEFAULT_SIGMA_BY_METHOD = {"ff": 4.0, "pff": 8.0, "sape-ff": 4.0}
+# The loop's and the method's defaults for every method, then per method (issue 17, measured in
+# benchmarks/occupancy.md; docs/method.md, "Occupancy"). The step count fills about 4 minutes of one idle core
+# with the default batch; the cosine decay gives the last steps small updates, which place the boundary.
+# Sigma (cycles per unit of [-1, 1]): on sape_wave2 (600 steps, the default pool and batch) sape-ff scored
+# mean IoU 0.832 at sigma 4, 0.892 at 8 and 0.892 at 12; SAPE keeps the smooth far field at a few levels, so
+# the higher sigma costs little where the shape is smooth. ff keeps the sigma tuned earlier on the creature
+# mesh (0.929 at 4, 0.914 at 8, 300 steps): every frequency is open everywhere, so a high sigma adds noise.
+DEFAULT_STEPS = 1600
+DEFAULT_LR = 1e-3
+DEFAULT_LR_SCHEDULE = "cosine"
+TASK_DEFAULTS: dict[str, Any] = {"steps": DEFAULT_STEPS, "lr": DEFAULT_LR, "lr_schedule": DEFAULT_LR_SCHEDULE,
+                                 "epsilon": DEFAULT_EPSILON, "num_hidden_layers": 3}
+PER_METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "ff": {"sigma": 4.0},
+    "pff": {"sigma": 8.0},
+    "sape-ff": {"sigma": 12.0},
+}
+DEFAULT_SIGMA_BY_METHOD = {name: values["sigma"] for name, values in PER_METHOD_DEFAULTS.items() if "sigma" in values}
 
 
 @dataclass(frozen=True)
@@ -64,8 +82,15 @@ class OccupancyConfig:
 
     Attributes
     ----------
-    train_points : size of the training pool, split in thirds (uniform, +N(0, 0.1), +N(0, 0.01)).
+    train_points : size of the training pool, labelled once.
+    uniform_fraction : share of the pool drawn uniformly in ``[-1, 1]^3``.
+    wide_fraction : share of the pool drawn as surface samples + N(0, ``wide_sigma``).
+    wide_sigma : noise of the wide near-surface band, in normalised units (the paper: 0.1).
+    narrow_sigma : noise of the narrow near-surface band, which takes the rest of the pool (the paper: 0.01).
     batch_size : pool points per optimisation step.
+    hard_fraction : share of each batch drawn from the pool with probability proportional to the point's
+        loss when it was last trained on (points not seen yet count as hard); the rest is drawn uniformly.
+        0 draws the whole batch uniformly.
     resolution : SAPE grid nodes per axis.
     smoothing_steps : running-mean window of a cell's loss (mini-batches), > 1.
     eval_points : fresh points per IoU score (uniform, and near-surface).
@@ -74,7 +99,12 @@ class OccupancyConfig:
     """
 
     train_points: int = 300_000
+    uniform_fraction: float = 0.1
+    wide_fraction: float = 0.1
+    wide_sigma: float = 0.1
+    narrow_sigma: float = 0.01
     batch_size: int = 8192
+    hard_fraction: float = 0.5
     resolution: int = 32
     smoothing_steps: int = 10
     eval_points: int = 200_000
@@ -84,8 +114,18 @@ class OccupancyConfig:
     def __post_init__(self) -> None:
         if self.train_points < 3:
             raise ValueError(f"train_points must be >= 3, got {self.train_points}")
+        for name in ("uniform_fraction", "wide_fraction"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.uniform_fraction + self.wide_fraction > 1.0 + 1e-9:
+            raise ValueError(f"uniform_fraction + wide_fraction must be <= 1, got {self.uniform_fraction + self.wide_fraction}")
+        for name in ("wide_sigma", "narrow_sigma"):
+            if not getattr(self, name) > 0.0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not 0.0 <= self.hard_fraction <= 1.0:
+            raise ValueError(f"hard_fraction must be in [0, 1], got {self.hard_fraction}")
         if self.resolution < 1:
             raise ValueError(f"resolution must be >= 1, got {self.resolution}")
         if self.smoothing_steps < 1:
@@ -94,6 +134,22 @@ class OccupancyConfig:
             raise ValueError(f"eval_points must be >= 1, got {self.eval_points}")
         if self.mesh_resolution < 2:
             raise ValueError(f"mesh_resolution must be >= 2, got {self.mesh_resolution}")
+
+    @property
+    def narrow_fraction(self) -> float:
+        """The narrow band's share: what the uniform and wide parts leave."""
+        return max(0.0, 1.0 - self.uniform_fraction - self.wide_fraction)
+
+    def pool_sizes(self) -> tuple[int, int, int]:
+        """Points (uniform, wide band, narrow band) of a pool of ``train_points``."""
+        uniform = int(round(self.uniform_fraction * self.train_points))
+        wide = min(int(round(self.wide_fraction * self.train_points)), self.train_points - uniform)
+        return uniform, wide, self.train_points - uniform - wide
+
+    def pool_description(self) -> str:
+        """The pool's mix in words, for reports."""
+        return (f"{self.uniform_fraction:.0%} uniform, {self.wide_fraction:.0%} surface + N(0, {self.wide_sigma:g}), "
+                f"{self.narrow_fraction:.0%} surface + N(0, {self.narrow_sigma:g})")
 
 
 @dataclass(frozen=True)
@@ -118,12 +174,20 @@ class Normalisation:
         return points / self.scale + self.centre
 
 
-def training_points(vertices: np.ndarray, faces: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
-    """The paper's mix in the normalised frame, ``(count, 3)``: uniform, surface + N(0, 0.1), + N(0, 0.01)."""
-    thirds = [count // 3, count // 3, count - 2 * (count // 3)]
-    uniform = rng.uniform(-1.0, 1.0, size=(thirds[0], 3))
-    parts = [uniform]
-    for size, sigma in zip(thirds[1:], NEAR_SURFACE_SIGMAS):
+def training_points(vertices: np.ndarray, faces: np.ndarray, count: int, rng: np.random.Generator,
+                    config: OccupancyConfig | None = None) -> np.ndarray:
+    """The training pool in the normalised frame, ``(count, 3)``: uniform, surface + N(0, wide), + N(0, narrow).
+
+    Without ``config`` the paper's thirds and bands (0.1, 0.01); with it, ``config``'s shares and bands.
+    """
+    if config is None:
+        config = OccupancyConfig(train_points=count, uniform_fraction=1.0 / 3.0, wide_fraction=1.0 / 3.0,
+                                 wide_sigma=NEAR_SURFACE_SIGMAS[0], narrow_sigma=NEAR_SURFACE_SIGMAS[1])
+    else:
+        config = dataclasses.replace(config, train_points=count)
+    uniform_count, wide_count, narrow_count = config.pool_sizes()
+    parts = [rng.uniform(-1.0, 1.0, size=(uniform_count, 3))]
+    for size, sigma in ((wide_count, config.wide_sigma), (narrow_count, config.narrow_sigma)):
         parts.append(sample_surface(vertices, faces, size, rng) + rng.normal(0.0, sigma, size=(size, 3)))
     return np.concatenate(parts)
 
@@ -179,7 +243,7 @@ class Occupancy(Task):
                 "to fit; occupancy needs a closed (or nearly closed) surface"
             )
         rng = np.random.default_rng(config.seed)
-        points = training_points(self.vertices, self.faces, config.train_points, rng)
+        points = training_points(self.vertices, self.faces, config.train_points, rng, config)
         labels = inside_mask(self.vertices, self.faces, points)
         if not labels.any():
             openness = (f"it is open ({self.mesh_report.boundary_edges} boundary edges, {_count(self.mesh_report.boundary_loops, 'hole')})"
@@ -201,6 +265,7 @@ class Occupancy(Task):
         ):
             self.eval_sets[kind] = (torch.from_numpy(eval_points.astype(np.float32)), inside_mask(self.vertices, self.faces, eval_points))
         self.inside_fraction = float(labels.mean())
+        self._pool_loss: Tensor | None = None  # per pool point, the loss when last trained on (hard_fraction > 0)
 
     def _input_notes(self) -> list[str]:
         report = self.mesh_report
@@ -229,12 +294,21 @@ class Occupancy(Task):
         self.train_labels = self.train_labels.to(device)
 
     def batch(self, step: int, generator: torch.Generator) -> Batch:
-        chosen = torch.randint(self.train_coords.shape[0], (self.config.batch_size,), generator=generator)
-        chosen = chosen.to(self.train_coords.device)
-        return Batch(self.train_coords[chosen], None, {"inside": self.train_labels[chosen]})
+        pool, size = self.train_coords.shape[0], self.config.batch_size
+        hard = int(round(self.config.hard_fraction * size))
+        if hard and (step == 0 or self._pool_loss is None):
+            # a new fit: every point is unseen, so every point is as hard as the hardest
+            self._pool_loss = torch.full((pool,), HARD_UNSEEN_LOSS)
+        chosen = torch.randint(pool, (size - hard,), generator=generator)
+        if hard:
+            chosen = torch.cat([chosen, torch.multinomial(self._pool_loss + HARD_FLOOR, hard, replacement=True, generator=generator)])
+        data = {"inside": self.train_labels[chosen.to(self.train_labels.device)], "pool_index": chosen}
+        return Batch(self.train_coords[chosen.to(self.train_coords.device)], None, data)
 
     def loss(self, output: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         per_point = torch.nn.functional.binary_cross_entropy_with_logits(output, batch.data["inside"], reduction="none")[:, 0]
+        if self.config.hard_fraction and self._pool_loss is not None and "pool_index" in batch.data:
+            self._pool_loss[batch.data["pool_index"]] = per_point.detach().float().cpu()
         return per_point.mean(), per_point
 
     def evaluate(self, model: FieldModel) -> dict[str, float]:
@@ -304,7 +378,7 @@ class Occupancy(Task):
             "faces": int(self.faces.shape[0]),
             "normalisation_centre": self.normalisation.centre.tolist(),
             "normalisation_scale": self.normalisation.scale,
-            "near_surface_sigmas": list(NEAR_SURFACE_SIGMAS),
+            "near_surface_sigmas": [self.config.wide_sigma, self.config.narrow_sigma],
             "eval_near_surface_sigma": EVAL_NEAR_SURFACE_SIGMA,
             "inside_test": "|generalised winding number| > 0.5 (igl.fast_winding_number)",
         }
@@ -329,9 +403,22 @@ def load_occupancy_task(path: str | os.PathLike, config: OccupancyConfig = Occup
     return Occupancy(vertices, faces, config, path)
 
 
+def _defaults(name: str, config_class: type) -> dict[str, Any]:
+    fields = {item.name for item in dataclasses.fields(config_class)}
+    values = {**TASK_DEFAULTS, **PER_METHOD_DEFAULTS.get(name, {})}
+    return {key: value for key, value in values.items() if key in fields}
+
+
 def default_method_config(name: str, **changes: Any) -> MethodConfig:
-    """The task's defaults for method ``name``: its sigma and the geometric epsilon."""
-    return MethodConfig(name=name, sigma=DEFAULT_SIGMA_BY_METHOD.get(name, 10.0), epsilon=DEFAULT_EPSILON).replace(**changes)
+    """The task's defaults for method ``name`` (:data:`TASK_DEFAULTS`, :data:`PER_METHOD_DEFAULTS`): its sigma,
+    the geometric epsilon."""
+    values = {"sigma": 10.0, **_defaults(name, MethodConfig)}
+    return MethodConfig(name=name, **values).replace(**changes)
+
+
+def default_fit_config(name: str, **changes: Any) -> FitConfig:
+    """The task's loop defaults for method ``name``: :data:`DEFAULT_STEPS`, its learning rate and schedule."""
+    return FitConfig(**_defaults(name, FitConfig)).replace(**changes)
 
 
 def fit_occupancy(
@@ -355,7 +442,7 @@ def fit_occupancy(
     """
     task = load_occupancy_task(path, config if config is not None else OccupancyConfig(seed=seed))
     method_config = method if isinstance(method, MethodConfig) else default_method_config(method)
-    return run_task(task, method_config, FitConfig(steps=steps, seed=seed, **fit_options), out, overwrite)
+    return run_task(task, method_config, default_fit_config(method_config.name, steps=steps, seed=seed, **fit_options), out, overwrite)
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -67,6 +67,57 @@ def test_training_mix_has_the_papers_three_thirds():
     assert np.std(narrow - 0.9) == pytest.approx(0.01, rel=0.1)
 
 
+def test_training_mix_follows_the_configured_shares_and_bands():
+    V, F = sphere(radius=0.9)
+    config = OccupancyConfig(train_points=20000, uniform_fraction=0.1, wide_fraction=0.2, wide_sigma=0.05, narrow_sigma=0.004)
+    assert config.pool_sizes() == (2000, 4000, 14000)
+    assert config.narrow_fraction == pytest.approx(0.7)
+    points = training_points(V, F, 20000, np.random.default_rng(0), config)
+    radius = np.linalg.norm(points, axis=1)
+    assert np.abs(points[:2000]).max() <= 1.0
+    assert np.std(radius[2000:6000] - 0.9) == pytest.approx(0.05, rel=0.1)
+    assert np.std(radius[6000:] - 0.9) == pytest.approx(0.004, rel=0.1)
+    for bad in (dict(uniform_fraction=0.7, wide_fraction=0.5), dict(wide_fraction=-0.1), dict(narrow_sigma=0.0),
+                dict(hard_fraction=1.5)):
+        with pytest.raises(ValueError):
+            OccupancyConfig(**bad)
+
+
+def test_hard_batches_favour_points_with_high_loss_and_restart_with_each_fit():
+    import torch
+
+    V, F = sphere(radius=0.9)
+    config = OccupancyConfig(train_points=3000, batch_size=1000, hard_fraction=0.5, eval_points=10)
+    task = Occupancy(V, F, config)
+    generator = torch.Generator().manual_seed(0)
+    first = task.batch(0, generator)
+    assert first.coords.shape == (1000, 3) and first.data["pool_index"].shape == (1000,)
+    # every point seen so far has a tiny loss except points 0..9: the hard half of a batch goes to those
+    task._pool_loss[:] = 0.0
+    task._pool_loss[:10] = 5.0
+    later = task.batch(1, generator)
+    assert (later.data["pool_index"][500:] < 10).float().mean() > 0.9
+    assert (later.data["pool_index"][:500] < 10).float().mean() < 0.05
+    # the loss of a batch is recorded per pool point
+    logits = torch.zeros(1000, 1)
+    task.loss(logits, later)
+    assert torch.allclose(task._pool_loss[later.data["pool_index"]], torch.full((1000,), float(np.log(2.0))))
+    # a new fit (step 0) forgets the old losses
+    task.batch(0, generator)
+    assert task._pool_loss.max() < 2.0 and task._pool_loss.min() > 1.0
+
+
+def test_method_and_loop_defaults_per_method():
+    from sape_geo_plugins.occupancy import DEFAULT_STEPS, PER_METHOD_DEFAULTS, default_fit_config, default_method_config
+
+    assert default_method_config("sape-ff").sigma == PER_METHOD_DEFAULTS["sape-ff"]["sigma"]
+    assert default_method_config("ff").sigma == PER_METHOD_DEFAULTS["ff"]["sigma"]
+    assert default_method_config("sape-ff").epsilon == pytest.approx(1e-2)
+    fit = default_fit_config("sape-ff", seed=3)
+    assert (fit.steps, fit.lr_schedule, fit.seed) == (DEFAULT_STEPS, "cosine", 3)
+    assert default_fit_config("ff", steps=7).steps == 7
+
+
 def test_normalisation_maps_longest_side_and_inverts():
     V = np.array([[0, 0, 0], [4, 0, 0], [0, 2, 0], [0, 0, 1]], float) + 10
     norm = Normalisation.fit(V)
