@@ -60,7 +60,7 @@ def _status(fit_config: FitConfig, message: str) -> None:
 
 def write_run(
     run: RunDirectory,
-    config: Mapping[str, Any],
+    config: Mapping[str, Any] | None,
     metrics: dict[str, Any],
     progress: np.ndarray,
     export: Callable[[RunDirectory], None],
@@ -71,7 +71,8 @@ def write_run(
     """The one run writer: completes ``run`` (opened before the work, so a folder that cannot be
     written fails early and stays locked while the work runs), or discards it and changes nothing.
 
-    Order of writes: ``config.json`` first, then ``history.csv``, ``model.pt`` (when there is a
+    Order of writes: ``config.json`` first (None: already written when the run was opened, so a run
+    that crashes says what it was), then ``history.csv``, ``model.pt`` (when there is a
     network), ``progress.npy``, the task's ``result.*`` (``export(run)``), ``snapshots.npz``, and
     ``metrics.json`` last, which marks the run complete. The files are written into a folder beside
     ``out`` that replaces ``out`` only when complete (:class:`~sape_geo.runs.RunDirectory`): an
@@ -79,7 +80,8 @@ def write_run(
     """
     try:
         started = time.perf_counter()
-        run.write_config(dict(config))
+        if config is not None:
+            run.write_config(dict(config))
         run.write_history(list(history))
         if model is not None:
             run.save_model(model)
@@ -139,6 +141,17 @@ def run_task(
     model = build_model(spec)
     run = RunDirectory(out, overwrite=overwrite) if out is not None else None
     try:
+        if run is not None:
+            run.write_config(
+                {
+                    "task": task.describe(),
+                    "method": method.to_dict(),
+                    "fit": fit_config.to_dict(),
+                    "model": spec.to_dict(),
+                    "seed": fit_config.seed,
+                    **(extra_config or {}),
+                }
+            )
         initial_metrics = dict(task.initialise(model, fit_config))
         result = fit(task, model, fit_config, callbacks=(*task.callbacks(), *callbacks))
         finish_metrics = task.finish(model)
@@ -174,20 +187,12 @@ def run_task(
     path = None
     if run is not None:
         _status(fit_config, f"{task.name}: {metrics['evaluate_seconds']:.1f} s; writing the run directory {run.path}")
-        config = {
-            "task": task.describe(),
-            "method": method.to_dict(),
-            "fit": fit_config.to_dict(),
-            "model": spec.to_dict(),
-            "seed": fit_config.seed,
-            **(extra_config or {}),
-        }
 
         def export(run: RunDirectory) -> None:
             with torch.no_grad():
                 task.export(model, run)
 
-        path = write_run(run, config, metrics, progress, export, result.history, model, result.snapshots)
+        path = write_run(run, None, metrics, progress, export, result.history, model, result.snapshots)
     return RunResult(path, metrics, progress, model, result, product)
 
 

@@ -1,25 +1,30 @@
 """Pipeline files: matrix expansion, inputs from globs, and every error named by its line (nothing runs)."""
 
-import argparse
 import textwrap
+from dataclasses import dataclass
 
 import pytest
 
-from sape_geo.registry import TaskPlugin, add_common_arguments, discover_tasks
+from sape_geo.registry import Input, TaskPlugin, discover_tasks
 from sape_geo_apps.batch import PipelineError, parse_pipeline
 from sape_geo_apps.batch.yaml_nodes import parse_yaml
 from sape_geo_apps.cli import main
 
 
-def _pair_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source")
-    parser.add_argument("target")
-    parser.add_argument("--landmarks", default=None)
-    parser.add_argument("--weights", type=float, nargs=2, default=(1.0, 1.0))
-    add_common_arguments(parser, default_steps=100)
+@dataclass(frozen=True)
+class PairSettings:
+    """Attributes
+    ----------
+    weights : two loss weights.
+    """
+
+    weights: tuple[float, float] = (1.0, 1.0)
 
 
-PAIR = TaskPlugin("pair", "two meshes in", "test task with two positional inputs", _pair_arguments, run=lambda args: None)
+PAIR = TaskPlugin(
+    "pair", "two meshes in", "test task with two positional inputs", PairSettings, make_task=lambda settings, **inputs: None,
+    inputs=(Input("source", "a mesh"), Input("target", "a mesh"), Input("landmarks", "pairs", optional=True)), defaults={"steps": 100},
+)
 
 
 @pytest.fixture
@@ -75,12 +80,12 @@ def test_repeatable_option_takes_a_list_per_job_and_a_list_of_lists_as_an_axis()
           - task: fit1d
             methods: [sasnet]
             settings:
-              method_option: [[bands=2, bandlimit=16], [bands=3]]
+              method_option: [[high_bands=2, bandlimit=16], [high_bands=3]]
         """
     )
     assert [" ".join(job.argv) for job in pipeline.jobs] == [
-        "--method sasnet --method-option bands=2 --method-option bandlimit=16",
-        "--method sasnet --method-option bands=3",
+        "--method sasnet --method-option high_bands=2 --method-option bandlimit=16",
+        "--method sasnet --method-option high_bands=3",
     ]
 
 
@@ -127,7 +132,7 @@ def test_inputs_glob_pairs_and_nargs_options(meshes, plugins):
         ("jobs: []\n", 1, "non-empty list"),
         ("jobz:\n  - task: fit1d\n", 1, "unknown key 'jobz'"),
         ("jobs:\n  - task: fit1d\n  - task: nope\n", 3, "unknown task 'nope'"),
-        ("jobs:\n  - task: fit1d\n    settings:\n      hidden: 8\n      steps: 0\n", 5, "--steps: must be >= 1"),
+        ("jobs:\n  - task: fit1d\n    settings:\n      hidden: 8\n      steps: 0\n", 5, "--steps: steps must be a positive integer"),
         ("jobs:\n  - task: fit1d\n    settings:\n      stepz: 3\n", 4, "has no option --stepz"),
         ("jobs:\n  - task: fit1d\n    settings:\n      steps: [10, ten]\n", 4, "expected a whole number"),
         ("jobs:\n  - task: fit1d\n\n    methods: [ff, bogus]\n", 4, "--method: invalid choice: 'bogus'"),

@@ -80,3 +80,5 @@ def test_example_task_python_api(installed, monkeypatch, tmp_path):
     assert {"mse_smooth_half", "mse_rippled_half"} <= set(result.metrics)
     assert result.progress.shape == (8, 8)
     assert is_complete_run(tmp_path / "api")
+    in_memory = fit_ripple("ff", resolution=6, steps=3, progress_bar=False)  # a task setting as a keyword, no run directory
+    assert in_memory.path is None and in_memory.extras["prediction"].shape == (6, 6)

@@ -112,13 +112,19 @@ class TaskArguments:
         return argv
 
     def parse(self, argv: Sequence[str]) -> argparse.Namespace:
-        """Parse ``argv`` with the task's parser.
+        """Parse ``argv`` with the task's parser, then build the settings it describes.
 
         Raises
         ------
-        TaskArgumentError : argparse's message (``argument --steps: must be >= 1, got 0``).
+        TaskArgumentError : argparse's or the settings' message (``argument --steps: steps must be a
+            positive integer, got 0``).
         """
-        return self.parser.parse_args(list(argv))
+        args = self.parser.parse_args(list(argv))
+        try:
+            self.plugin.check_args(args)
+        except ValueError as error:
+            raise TaskArgumentError(str(error)) from None
+        return args
 
     def offending_name(self, message: str, names: Sequence[str]) -> str | None:
         """Which of ``names`` an argparse error message is about (``argument --steps: ...``), if any."""

@@ -3,26 +3,26 @@
 
 Everything a task plugin needs is here, in four parts:
 
-1. a settings dataclass (:class:`RippleSettings`);
+1. a settings dataclass (:class:`RippleSettings`): its documented fields become the command's options
+   (``--resolution``, ``--frequency``), the batch runner's settings and ``config.json``'s record;
 2. a :class:`sape_geo.Task`: where SAPE keeps progress, the points of a step, the per-point loss, the
-   metrics, the heat map, and the product it writes into the run directory;
-3. a one-call Python function (:func:`fit_ripple`) that hands the task to :func:`sape_geo.run_task`;
-4. a :class:`sape_geo.TaskPlugin` named ``PLUGIN``, which ``pyproject.toml`` declares in the entry-point
-   group ``sape_geo.tasks``; installing the package adds ``sape-geo ripple``.
+   metrics, the heat map, the product returned in memory and the files it writes into the run directory;
+3. a :class:`sape_geo.TaskPlugin` named ``PLUGIN`` (settings, how to make the task, this task's
+   defaults), which ``pyproject.toml`` declares in the entry-point group ``sape_geo.tasks``; installing the
+   package adds ``sape-geo ripple`` with every shared option (method, loop, output);
+4. a one-call Python function (:func:`fit_ripple`) on :func:`sape_geo.run_plugin`, the run path every task
+   shares.
 """
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from sape_geo import Batch, FitConfig, MethodConfig, RunResult, Task, TaskPlugin, run_task
-from sape_geo.methods import MaskDomain
-from sape_geo.registry import add_common_arguments, fit_config_from_args, method_config_from_args
+from sape_geo import Batch, MaskDomain, RunResult, Task, TaskPlugin, run_plugin
 
 DEFAULT_STEPS = 500
 DEFAULT_SIGMA = 8.0
@@ -104,31 +104,15 @@ class RippleTask(Task):
         size = self.settings.resolution
         return model.progress(self.points).detach().cpu().numpy().reshape(size, size)
 
+    def product(self, model) -> dict[str, np.ndarray]:
+        """``prediction``: the fitted grid ``(resolution, resolution)``, returned in ``RunResult.extras``."""
+        return {"prediction": self.predict(model)}
+
     def export(self, model, run) -> None:
         run.write_array("result.npy", self.predict(model).astype(np.float32))
 
     def describe(self) -> dict:
         return {"task": self.name, **asdict(self.settings)}
-
-
-def fit_ripple(method: str = "sape-ff", out=None, steps: int = DEFAULT_STEPS, settings: RippleSettings = RippleSettings(),
-               **fit_options) -> RunResult:
-    """Python API: fit the ripple function with ``method``; ``out`` is the run directory (None: none)."""
-    return run_task(RippleTask(settings), MethodConfig(method, sigma=DEFAULT_SIGMA, num_hidden_layers=2),
-                    FitConfig(steps=steps, **fit_options), out)
-
-
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    task = parser.add_argument_group("task")
-    task.add_argument("--resolution", type=int, default=RippleSettings.resolution, help="samples per side (default %(default)s)")
-    task.add_argument("--frequency", type=float, default=RippleSettings.frequency, help="ripples per unit (default %(default)s)")
-    add_common_arguments(parser, default_steps=DEFAULT_STEPS, default_hidden_layers=2)
-
-
-def _run(args: argparse.Namespace) -> RunResult:
-    task = RippleTask(RippleSettings(resolution=args.resolution, frequency=args.frequency))
-    method = method_config_from_args(args, default_sigma=DEFAULT_SIGMA)
-    return run_task(task, method, fit_config_from_args(args), args.out, args.overwrite, extra_config={"argv": vars(args)})
 
 
 def _summarise(result: RunResult) -> list[str]:
@@ -144,7 +128,14 @@ PLUGIN = TaskPlugin(
         "right. Writes RUN/result.npy (the fitted grid) and the usual run files.\n\n"
         "example: sape-geo ripple --method sape-ff --out runs/ripple"
     ),
-    add_arguments=_add_arguments,
-    run=_run,
+    settings=RippleSettings,
+    make_task=RippleTask,  # called as make_task(settings, **inputs); this task has no inputs
+    defaults={"steps": DEFAULT_STEPS, "sigma": DEFAULT_SIGMA, "num_hidden_layers": 2},
     summarise=_summarise,
 )
+
+
+def fit_ripple(method: str = "sape-ff", out=None, settings: RippleSettings | None = None, **overrides) -> RunResult:
+    """Python API: fit the ripple function with ``method``; ``out`` is the run directory (None: none);
+    ``overrides`` are settings of the task, the loop or the method (``steps=100``, ``resolution=16``)."""
+    return run_plugin(PLUGIN, {}, settings, method, out, **overrides)
