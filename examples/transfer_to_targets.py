@@ -23,7 +23,8 @@ import numpy as np
 
 from sape_geo.geometry.landmarks import load_landmarks
 from sape_geo.geometry.mesh_io import load_mesh
-from sape_geo.geometry.metrics import folded_edges, make_target, sample_surface, surface_distances
+from sape_geo.geometry.metrics import folded_edges, make_target, surface_distances
+from sape_geo.geometry.sampling import sample_surface
 from sape_geo.geometry.point_clouds import ScanSettings, write_point_cloud
 from sape_geo_plugins.mesh_transfer import transfer_mesh
 

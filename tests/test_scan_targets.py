@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sape_geo.geometry.mesh_io import load_mesh, load_mesh_or_points
-from sape_geo.geometry.metrics import sample_surface
+from sape_geo.geometry.sampling import sample_surface
 from sape_geo.geometry.point_clouds import ScanSettings, write_point_cloud
 from sape_geo_apps.cli import main
 from sape_geo_plugins.mesh_transfer import prepare_transfer

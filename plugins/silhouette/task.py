@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from sape_geo.fitting import Batch, FitConfig, Task, fit
+from sape_geo.geometry.alignment import normalising_transform
 from sape_geo.geometry.chamfer import mean_per_nearest, nearest_squared_distances
 from sape_geo.geometry.polygon import intersection_points, ordered_correspondence, resample_closed_polyline, self_intersections
 from sape_geo.config import MaskDomain
@@ -35,26 +36,6 @@ from sape_geo_plugins.silhouette.outline import SilhouetteTarget, load_silhouett
 from sape_geo_plugins.silhouette.settings import SilhouetteSettings
 from sape_geo_plugins.silhouette.validity import SimpleCurveGuard
 
-
-
-@dataclass(frozen=True)
-class NormalisedFrame:
-    """``p_normalised = (p - centre) / scale``: the outline centred on its bounding box, inside the unit disc."""
-
-    centre: tuple[float, float]
-    scale: float
-
-    @classmethod
-    def of(cls, outline: np.ndarray) -> "NormalisedFrame":
-        centre = 0.5 * (outline.min(axis=0) + outline.max(axis=0))
-        scale = float(np.linalg.norm(outline - centre, axis=1).max())
-        return cls((float(centre[0]), float(centre[1])), scale)
-
-    def to_normalised(self, points: np.ndarray) -> np.ndarray:
-        return (np.asarray(points, dtype=np.float64) - np.asarray(self.centre)) / self.scale
-
-    def to_input(self, points: np.ndarray) -> np.ndarray:
-        return np.asarray(points, dtype=np.float64) * self.scale + np.asarray(self.centre)
 
 
 def curve_parameters(points: int) -> Tensor:
@@ -154,14 +135,16 @@ class SilhouetteFit(Task):
     def __init__(self, target: SilhouetteTarget, config: SilhouetteSettings = SilhouetteSettings()) -> None:
         self.target = target
         self.config = config
-        self.frame = NormalisedFrame.of(target.outline)
+        # the outline centred on its bounding box, inside the unit disc
+        self.frame = normalising_transform(target.outline, 1.0, fit="radius")
+        self.to_input = self.frame.inverse()
         samples = resample_closed_polyline(target.outline, config.target_samples)
-        self.target_points = torch.tensor(self.frame.to_normalised(samples), dtype=torch.float32)
+        self.target_points = torch.tensor(self.frame.apply(samples), dtype=torch.float32)
         self.coords = curve_parameters(config.points)
         self.index = torch.arange(config.points)
         # The fit starts from the calibrated unit circle, so the ordered targets follow the outline
         # from the sample nearest the circle's first point, in the circle's direction.
-        ordered = ordered_correspondence(self.frame.to_normalised(target.outline), unit_circle(self.coords).numpy())
+        ordered = ordered_correspondence(self.frame.apply(target.outline), unit_circle(self.coords).numpy())
         self.ordered_points = torch.tensor(ordered, dtype=torch.float32)
         self.guard = SimpleCurveGuard(self.normalised_curve, config.points, config.check_every)
 
@@ -225,7 +208,7 @@ class SilhouetteFit(Task):
 
     def curve(self, model: FieldModel) -> np.ndarray:
         """The closed polyline ``(points, 2)`` in the input's coordinates (pixels for images)."""
-        return self.frame.to_input(self.normalised_curve(model))
+        return self.to_input.apply(self.normalised_curve(model))
 
     def progress_map(self, model: FieldModel) -> np.ndarray:
         return model.progress(self.coords, self.index).detach().cpu().numpy()
@@ -255,7 +238,7 @@ class SilhouetteFit(Task):
             # A target built in memory (not read from a file) has no checksum to record.
             "input": describe_input_file(self.target.source) if self.target.source.is_file() else {"path": str(self.target.source)},
             "target": self.target.describe(),
-            "normalised_frame": {"centre": list(self.frame.centre), "scale": self.frame.scale},
+            "normalised_frame": self.frame.to_dict(),
             **self.config.__dict__,
         }
 

@@ -368,16 +368,25 @@ def align_without_landmarks(
     return best[1]
 
 
-def normalising_transform(points: np.ndarray, half_extent: float = NORMALISED_HALF_EXTENT) -> AffineTransform:
-    """Uniform scale and translation taking ``points``' bounding box to the centre, longest half-side = ``half_extent``.
+def normalising_transform(points: np.ndarray, half_extent: float = NORMALISED_HALF_EXTENT, fit: str = "box") -> AffineTransform:
+    """Uniform scale and translation taking ``points`` ``(n, d)`` to the centre of their bounding box.
 
-    Uniform, so angles and the conformal energy are the same in both frames; :meth:`AffineTransform.inverse`
-    maps results back to the original units.
+    ``fit="box"``: the longest half-side of the box becomes ``half_extent``; ``fit="radius"``: the
+    largest distance from the box centre does (the points then fit in a ball of that radius). Uniform,
+    so angles and the conformal energy are the same in both frames; :meth:`AffineTransform.inverse`
+    maps results back to the original units. The one normalisation of every task (transfer: the box;
+    occupancy: the box; silhouettes: the radius).
     """
     points = np.asarray(points, dtype=np.float64)
     low, high = points.min(axis=0), points.max(axis=0)
-    longest = float((high - low).max()) / 2.0
-    if not longest > 0:
+    centre = (low + high) / 2.0
+    if fit == "box":
+        size = float((high - low).max()) / 2.0
+    elif fit == "radius":
+        size = float(np.linalg.norm(points - centre, axis=1).max())
+    else:
+        raise ValueError(f"fit must be 'box' or 'radius', got {fit!r}")
+    if not size > 0:
         raise ValueError("all points coincide: the shape has no extent to normalise")
-    scale = half_extent / longest
-    return AffineTransform(np.eye(3) * scale, -scale * (low + high) / 2.0, "normalise")
+    scale = half_extent / size
+    return AffineTransform(np.eye(points.shape[1]) * scale, -scale * centre, "normalise")

@@ -43,6 +43,7 @@ import scipy.sparse
 from scipy.spatial import cKDTree
 
 from sape_geo.geometry.mesh_io import bbox_diagonal, face_areas, face_edges
+from sape_geo.geometry.sampling import sample_surface
 
 
 class SurfaceDistance:
@@ -109,15 +110,6 @@ class TargetShape:
         _, face_ids, _ = igl.point_mesh_squared_distance(np.ascontiguousarray(points, dtype=np.float64), self.vertices, self.faces)
         normals = _face_normals(self.vertices, self.faces[face_ids])
         return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-300)
-
-
-def sample_surface(vertices: np.ndarray, faces: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
-    """``count`` points uniformly distributed by area on a triangle mesh (trimesh's sampler, seeded)."""
-    import trimesh
-
-    mesh = trimesh.Trimesh(vertices, faces, process=False, validate=False)
-    points, _ = trimesh.sample.sample_surface(mesh, count, seed=seed)
-    return np.asarray(points, dtype=np.float64)
 
 
 def make_target(vertices: np.ndarray, faces: np.ndarray | None, samples: int = 20000, seed: int = 0) -> TargetShape:
