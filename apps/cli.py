@@ -166,8 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report_unexpected(args.command, error)
     plugin = plugins[args.command]
     try:  # every setting checked before anything is read or fitted, like argparse's own checks
-        if hasattr(plugin, "check_args"):
-            plugin.check_args(args)
+        plugin.check_args(args)
     except ValueError as error:
         print(f"sape-geo {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -54,6 +54,38 @@ class LoadedImage:
         return self.pixels.shape[2] == 1
 
 
+def image_from_array(array: np.ndarray) -> LoadedImage:
+    """An image in memory as a :class:`LoadedImage`: ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or ``(H, W, 4)``
+    (the fourth channel is alpha) of bool, uint8, uint16 or floats in ``[0, 1]``.
+
+    Raises
+    ------
+    ImageReadError : another shape, or floats outside ``[0, 1]`` (or not finite).
+
+    Example
+    -------
+    >>> image_from_array(np.zeros((4, 5, 3), dtype=np.uint8)).pixels.shape
+    (4, 5, 3)
+    """
+    array = np.asarray(array)
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
+        raise ImageReadError(f"expected an (H, W[, 1|3|4]) image array, got shape {array.shape}")
+    if array.dtype == bool:
+        values, depth = array.astype(np.float32), 1
+    elif np.issubdtype(array.dtype, np.integer):
+        depth = 8 if array.dtype.itemsize == 1 else 16
+        values = array.astype(np.float32) / float(np.iinfo(array.dtype).max)
+    else:
+        values, depth = array.astype(np.float32), 32
+        if not np.isfinite(values).all() or values.min() < 0 or values.max() > 1:
+            raise ImageReadError("a float image array must hold finite values in [0, 1]")
+    if values.ndim == 2:
+        values = values[:, :, None]
+    alpha = values[:, :, 3] if values.shape[2] == 4 else None
+    pixels = np.ascontiguousarray(values[:, :, :3] if alpha is not None else values)
+    return LoadedImage(pixels, alpha, "array", 8 if depth == 1 else depth, Path("<array>"))
+
+
 def read_image(path: str | os.PathLike) -> LoadedImage:
     """Read ``path`` into a :class:`LoadedImage` (first frame of animated files).
 

@@ -318,8 +318,8 @@ class SpatialMask(MaskPolicy):
         # (index_add_: repeated nodes sum), and each entry reads its node's sums back. All entries of
         # one node then compute the same new state, so writing it back with repeated indices is well
         # defined. With a plan (a batch seen again, e.g. full batches) the sums go to the batch's
-        # distinct nodes directly. Either way O(N K) whatever the resolution (docs/method.md, "The
-        # progress grid"); index_select / index_copy_ rather than buf[idx], whose overhead is visible
+        # distinct nodes directly. Either way O(N K) whatever the resolution
+        # (docs/method.md, "The progress grid"); index_select / index_copy_ rather than buf[idx], whose overhead is visible
         # on a 2 M-node grid.
         progress = self.location_progress.index_select(0, nodes)
         if smoothing > 1:

@@ -293,12 +293,6 @@ def summary_lines(plugin: TaskPlugin, result: Any) -> list[str]:
     return list(resolve(plugin.summarise)(result)) if plugin.summarise is not None else []
 
 
-def _plugin_types() -> tuple[type, ...]:
-    from sape_geo.legacy_cli import TaskPlugin as LegacyTaskPlugin  # TEMPORARY, until every plugin is generated
-
-    return (TaskPlugin, LegacyTaskPlugin)
-
-
 def discover_tasks() -> dict[str, TaskPlugin]:
     """Every installed task plugin by name. A plugin that fails to load is skipped with a warning."""
     plugins: dict[str, TaskPlugin] = {}
@@ -308,7 +302,7 @@ def discover_tasks() -> dict[str, TaskPlugin]:
         except Exception as error:  # a broken third-party plugin must not take the CLI down
             warnings.warn(f"task plugin {entry_point.name!r} failed to load: {error}", RuntimeWarning, stacklevel=2)
             continue
-        if not isinstance(plugin, _plugin_types()):
+        if not isinstance(plugin, TaskPlugin):
             warnings.warn(f"entry point {entry_point.name!r} is not a TaskPlugin", RuntimeWarning, stacklevel=2)
             continue
         plugins[plugin.name] = plugin
@@ -320,7 +314,7 @@ def load_task(name: str) -> TaskPlugin | None:
     """The installed task plugin called ``name``, importing only its module; None if there is none."""
     for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP, name=name):
         plugin = entry_point.load()
-        if isinstance(plugin, _plugin_types()) and plugin.name == name:
+        if isinstance(plugin, TaskPlugin) and plugin.name == name:
             return plugin
     # a plugin whose entry point is named differently from its task: the full scan finds it
     return discover_tasks().get(name)

@@ -7,7 +7,7 @@ import pytest
 
 from sape_geo.registry import TaskPlugin, discover_tasks
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT  # noqa: E402
 
 
 def imported_modules(folder: Path) -> set[tuple[str, str]]:

@@ -4,7 +4,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT  # noqa: E402
 METHOD = ROOT / "docs" / "method.md"
 # (docs/method.md, "Title") or (docs/method.md, "Title" and "Other title"), possibly across a line break.
 CITATION = re.compile(r'docs/method\.md,\s*"([^"]+)"(?:\s+and\s+"([^"]+)")?')

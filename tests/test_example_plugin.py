@@ -22,7 +22,7 @@ import pytest
 from sape_geo.registry import ENTRY_POINT_GROUP
 from sape_geo.runs import is_complete_run
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT  # noqa: E402
 EXAMPLE = ROOT / "examples" / "sape_geo_example_task"
 TINY = ["--steps", "5", "--hidden", "16", "--frequencies", "8", "--resolution", "8", "--quiet"]
 

@@ -12,7 +12,7 @@ import pytest
 from sape_geo.runs import is_complete_run
 from sape_geo_apps.batch import load_pipeline, run_pipeline
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT  # noqa: E402
 EXAMPLES = ROOT / "examples"
 TINY = "{steps: 3, hidden: 16, layers: 1, frequencies: 8}"
 

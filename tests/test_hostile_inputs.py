@@ -28,11 +28,12 @@ from sape_geo.runs import MARKER_FILE, METRICS_FILE, is_complete_run
 from sape_geo_apps.batch import run_pipeline
 from sape_geo_apps.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
-ASSETS = ROOT / "assets"
+from conftest import ASSETS, ROOT  # noqa: E402
 SAPE_GEO = [sys.executable, "-m", "sape_geo_apps.cli"]
-TINY_FIT1D = ["--steps", "3", "--hidden", "8", "--layers", "1", "--frequencies", "4", "--quiet", "--threads", "1"]
-TINY_TRANSFER = ["--steps", "2", "--hidden", "8", "--frequencies", "4", "--samples", "300", "--target-batch", "300", "--quiet"]
+from conftest import TINY_ARGS  # noqa: E402
+
+TINY_FIT1D = TINY_ARGS["fit1d"]
+TINY_TRANSFER = TINY_ARGS["transfer"]
 TINY_OCCUPANCY = ["--steps", "3", "--resolution", "4", "--train-points", "600", "--batch-size", "200", "--eval-points", "300",
                   "--mesh-resolution", "10", "--hidden", "8", "--layers", "1", "--frequencies", "4", "--quiet", "--threads", "1"]
 

@@ -24,7 +24,7 @@ from sape_geo_plugins.mesh_transfer import (
 )
 from sape_geo_plugins.mesh_transfer.pipeline import DEFAULT_EPSILON, DEFAULT_SIGMA
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT  # noqa: E402
 SMALL = dict(hidden_dim=32, num_frequencies=16)
 FAST = TransferSettings(surface_samples=800, target_batch=800)
 

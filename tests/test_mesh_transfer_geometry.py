@@ -41,9 +41,8 @@ from sape_geo.geometry.metrics import (
 
 
 @pytest.fixture(scope="module")
-def sphere():
-    mesh = trimesh.creation.icosphere(subdivisions=2)
-    return np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int64)
+def sphere(make_sphere):
+    return make_sphere(subdivisions=2)
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,13 @@ import pytest
 import trimesh
 
 from sape_geo import MethodConfig, load_model
+from sape_geo.geometry.alignment import normalising_transform
 from sape_geo.geometry.inside import inside_mask, winding_numbers
 from sape_geo.geometry.mesh_io import MeshInputError, load_mesh
 from sape_geo.geometry.sampling import sample_surface
 from sape_geo_apps.cli import main
 from sape_geo_plugins.occupancy import (
     SHAPE_HALF_EXTENT,
-    Normalisation,
     Occupancy,
     OccupancyConfig,
     fit_occupancy,
@@ -120,12 +120,12 @@ def test_method_and_loop_defaults_per_method():
 
 def test_normalisation_maps_longest_side_and_inverts():
     V = np.array([[0, 0, 0], [4, 0, 0], [0, 2, 0], [0, 0, 1]], float) + 10
-    norm = Normalisation.fit(V)
-    mapped = norm.forward(V)
+    norm = normalising_transform(V, SHAPE_HALF_EXTENT)  # the normalisation the task uses
+    mapped = norm.apply(V)
     assert mapped[:, 0].min() == pytest.approx(-SHAPE_HALF_EXTENT) and mapped[:, 0].max() == pytest.approx(SHAPE_HALF_EXTENT)
-    assert np.allclose(norm.inverse(mapped), V)
-    with pytest.raises(ValueError, match="zero extent"):
-        Normalisation.fit(np.ones((4, 3)))
+    assert np.allclose(norm.inverse().apply(mapped), V)
+    with pytest.raises(ValueError, match="no extent"):
+        normalising_transform(np.ones((4, 3)), SHAPE_HALF_EXTENT)
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,7 @@ def sphere_run(tmp_path_factory):
     path = folder / "sphere.ply"
     trimesh.Trimesh(V, F, process=False).export(path)
     method = MethodConfig("sape-ff", sigma=2.0, **TINY_METHOD)
-    return fit_occupancy(path, method, out=folder / "run", steps=600, lr=3e-3, config=TINY_CONFIG,
+    return fit_occupancy(path, method, out=folder / "run", steps=600, lr=3e-3, settings=TINY_CONFIG,
                          progress_bar=False, device="cpu")
 
 
@@ -175,11 +175,11 @@ def test_sape_progress_higher_near_the_surface_than_far_away(sphere_run):
 def test_task_rejects_bad_settings_and_meshes(tmp_path):
     with pytest.raises(ValueError, match="train_points"):
         OccupancyConfig(train_points=1)
-    with pytest.raises(ValueError, match="zero extent"):
+    with pytest.raises(ValueError, match="no extent"):
         Occupancy(np.zeros((3, 3)), np.array([[0, 1, 2]]), TINY_CONFIG)
     (tmp_path / "empty.obj").write_text("# nothing here\n")
     with pytest.raises(MeshInputError):
-        fit_occupancy(tmp_path / "empty.obj", steps=1, config=TINY_CONFIG)
+        fit_occupancy(tmp_path / "empty.obj", steps=1, settings=TINY_CONFIG)
 
 
 def test_cli_on_an_open_mesh_and_on_a_missing_file(tmp_path, capsys):

@@ -12,7 +12,7 @@ import pytest
 
 from sape_geo_apps.cli import build_parser
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT  # noqa: E402
 README = (ROOT / "README.md").read_text()
 
 

@@ -14,7 +14,7 @@ from sape_geo.geometry.point_clouds import ScanSettings, write_point_cloud
 from sape_geo_apps.cli import main
 from sape_geo_plugins.mesh_transfer import prepare_transfer
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT  # noqa: E402
 SOURCE = ROOT / "assets" / "creature_source.obj"
 TARGET = ROOT / "assets" / "creature_target.obj"
 LANDMARKS = ROOT / "assets" / "creature_landmarks.txt"

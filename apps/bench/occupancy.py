@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     changes = {key: value for key, value in (("train_points", args.train_points), ("batch_size", args.batch_size),
                                              ("resolution", args.resolution),
                                              ("eval_points", args.eval_points)) if value is not None}
-    config = OccupancyConfig(seed=args.seed, **changes)
+    config = OccupancyConfig(sampling_seed=args.seed, **changes)
     watertight, defective = split_meshes(args.data)
     if args.meshes:
         watertight = [path for path in watertight if path.name in args.meshes]
@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"({row['fit_cpu_seconds']:.0f} CPU s), total {row['seconds_total']:.0f} s", flush=True)
             write_report(args.name, settings, runs, robustness, args.methods)
     if args.defective_steps > 0:
-        small = OccupancyConfig(train_points=20_000, batch_size=2048, eval_points=10_000, mesh_resolution=48, seed=args.seed)
+        small = OccupancyConfig(train_points=20_000, batch_size=2048, eval_points=10_000, mesh_resolution=48, sampling_seed=args.seed)
         for path in defective:
             report = inspect_mesh(*load_mesh(path))
             row = {"mesh": path.name, "boundary_edges": report.boundary_edges, "non_manifold_edges": report.non_manifold_edges,

@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"[{time.perf_counter() - started:6.0f} s] {part} {path.name} {label}: PSNR {images[-1]['psnr_all_db']:.2f} dB, "
                           f"{images[-1]['parameters']} parameters", flush=True)
                     write_report(settings, images, occupancy)
-    comparison = OccupancyConfig(train_points=100_000, batch_size=4096, eval_points=50_000, mesh_resolution=64, seed=args.seed)
+    comparison = OccupancyConfig(train_points=100_000, batch_size=4096, eval_points=50_000, mesh_resolution=64, sampling_seed=args.seed)
     watertight, _ = split_meshes(args.meshes) if "occupancy" in args.parts else ([], [])
     for path in watertight[: args.occupancy_meshes]:
         task = load_occupancy_task(path, comparison)

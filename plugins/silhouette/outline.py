@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from sape_geo.geometry.polygon import even_odd_fill, intersection_points, read_polyline, self_intersections, signed_area
-from sape_geo.imaging import LoadedImage, read_image
+from sape_geo.imaging import ImageReadError, LoadedImage, image_from_array, read_image
 
 POLYLINE_SUFFIXES = (".csv", ".txt", ".xy")
 MIN_SHAPE_PIXELS = 16  # below this the outline is a few pixel corners, not a shape
@@ -147,21 +147,12 @@ def silhouette_from_array(array: np.ndarray, component: int = 0) -> SilhouetteTa
         if component != 0:
             raise SilhouetteError(f"a polyline holds one shape; component must be 0, got {component}")
         return silhouette_from_polyline(points, Path("<array>"))
-    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)) or min(array.shape[:2]) < 3:
+    if array.ndim not in (2, 3) or min(array.shape[:2]) < 3:
         raise SilhouetteError(f"expected a (K, 2) polyline or an (H, W[, 1|3|4]) image array, got shape {array.shape}")
-    if array.dtype == bool:
-        values, depth = array.astype(np.float32), 1
-    elif np.issubdtype(array.dtype, np.integer):
-        depth = 8 if array.dtype.itemsize == 1 else 16
-        values = array.astype(np.float32) / float(np.iinfo(array.dtype).max)
-    else:
-        values, depth = array.astype(np.float32), 32
-        if not np.isfinite(values).all() or values.min() < 0 or values.max() > 1:
-            raise SilhouetteError("a float image array must hold finite values in [0, 1]")
-    if values.ndim == 2:
-        values = values[:, :, None]
-    alpha = values[:, :, 3] if values.shape[2] == 4 else None
-    image = LoadedImage(np.ascontiguousarray(values[:, :, :3] if alpha is not None else values), alpha, "array", depth, Path("<array>"))
+    try:
+        image = image_from_array(array)
+    except ImageReadError as error:
+        raise SilhouetteError(str(error)) from None
     return silhouette_from_image(image, component)
 
 

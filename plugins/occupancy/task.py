@@ -17,12 +17,9 @@ Command: ``sape-geo occupancy MESH --out RUN``. Python: :func:`fit_occupancy`.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,152 +27,34 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sape_geo.experiment import RunResult, run_task
-from sape_geo.fitting import Batch, FitConfig, Task
+from sape_geo.config import FitConfig, MaskDomain
+from sape_geo.fitting import Batch, Task
+from sape_geo.geometry.alignment import normalising_transform
 from sape_geo.geometry.inside import inside_mask
-from sape_geo.geometry.mesh_io import inspect_mesh, load_mesh, save_mesh
+from sape_geo.geometry.mesh_io import check_mesh, inspect_mesh, load_mesh, save_mesh
 from sape_geo.geometry.sampling import sample_surface
 from sape_geo.grid import grid_node_coords
 from sape_geo.inference import predict_in_chunks, progress_in_chunks
-from sape_geo.methods import MaskDomain, MethodConfig
 from sape_geo.metrics import intersection_over_union
 from sape_geo.networks import FieldModel
 from sape_geo.pictures import save_heatmaps
-from sape_geo.legacy_cli import TaskPlugin, add_common_arguments, fit_config_from_args, method_config_from_args
 from sape_geo.runs import RunDirectory, describe_input_file
 
-DEFAULT_EPSILON = 1e-2  # the paper's threshold for the geometric tasks
-SHAPE_HALF_EXTENT = 0.9  # the normalised shape's longest half side; the rest of [-1, 1] is margin
-NEAR_SURFACE_SIGMAS = (0.1, 0.01)  # training noise bands of the paper, in normalised units
-EVAL_NEAR_SURFACE_SIGMA = 0.01
-SLICE_PIXELS = 160
-# Loss-proportional batches (OccupancyConfig.hard_fraction): an unseen point counts as this hard (BCE of a
-# logit 1.5 on the wrong side), and every point keeps at least HARD_FLOOR so none is never drawn again.
-HARD_UNSEEN_LOSS = 1.7
-HARD_FLOOR = 1e-3
-# A mesh whose vertices' smallest principal spread is below this fraction of the largest is flat.
-FLAT_RATIO = 1e-6
+from sape_geo_plugins.occupancy import (
+    EVAL_NEAR_SURFACE_SIGMA,
+    FLAT_RATIO,
+    HARD_FLOOR,
+    HARD_UNSEEN_LOSS,
+    NEAR_SURFACE_SIGMAS,
+    SHAPE_HALF_EXTENT,
+    SLICE_PIXELS,
+    OccupancySettings,
+)
 
-# The loop's and the method's defaults for every method, then per method (issue 17, measured in
-# benchmarks/occupancy.md; docs/method.md, "Occupancy"). The step count fills about 4 minutes of one idle core
-# with the default batch; the cosine decay gives the last steps small updates, which place the boundary.
-# Sigma (cycles per unit of [-1, 1]): on sape_wave2 (600 steps, the default pool and batch) sape-ff scored
-# mean IoU 0.832 at sigma 4, 0.892 at 8 and 0.892 at 12; SAPE keeps the smooth far field at a few levels, so
-# the higher sigma costs little where the shape is smooth. ff keeps the sigma tuned earlier on the creature
-# mesh (0.929 at 4, 0.914 at 8, 300 steps): every frequency is open everywhere, so a high sigma adds noise.
-DEFAULT_STEPS = 1600
-DEFAULT_LR = 1e-3
-DEFAULT_LR_SCHEDULE = "cosine"
-TASK_DEFAULTS: dict[str, Any] = {"steps": DEFAULT_STEPS, "lr": DEFAULT_LR, "lr_schedule": DEFAULT_LR_SCHEDULE,
-                                 "epsilon": DEFAULT_EPSILON, "num_hidden_layers": 3}
-PER_METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
-    "ff": {"sigma": 4.0},
-    "pff": {"sigma": 8.0},
-    "sape-ff": {"sigma": 12.0},
-}
-DEFAULT_SIGMA_BY_METHOD = {name: values["sigma"] for name, values in PER_METHOD_DEFAULTS.items() if "sigma" in values}
-
-
-@dataclass(frozen=True)
-class OccupancyConfig:
-    """Settings of the occupancy task (defaults sized for 2 CPU cores).
-
-    Attributes
-    ----------
-    train_points : size of the training pool, labelled once.
-    uniform_fraction : share of the pool drawn uniformly in ``[-1, 1]^3``.
-    wide_fraction : share of the pool drawn as surface samples + N(0, ``wide_sigma``).
-    wide_sigma : noise of the wide near-surface band, in normalised units (the paper: 0.1).
-    narrow_sigma : noise of the narrow near-surface band, which takes the rest of the pool (the paper: 0.01).
-    batch_size : pool points per optimisation step.
-    hard_fraction : share of each batch drawn from the pool with probability proportional to the point's
-        loss when it was last trained on (points not seen yet count as hard); the rest is drawn uniformly.
-        0 draws the whole batch uniformly.
-    resolution : SAPE grid nodes per axis.
-    smoothing_steps : running-mean window of a cell's loss (mini-batches), > 1.
-    eval_points : fresh points per IoU score (uniform, and near-surface).
-    mesh_resolution : marching-cubes samples per axis over [-1, 1].
-    seed : seed of the point sampling (training pool and evaluation points).
-    """
-
-    train_points: int = 300_000
-    uniform_fraction: float = 0.1
-    wide_fraction: float = 0.1
-    wide_sigma: float = 0.1
-    narrow_sigma: float = 0.01
-    batch_size: int = 8192
-    hard_fraction: float = 0.5
-    resolution: int = 32
-    smoothing_steps: int = 10
-    eval_points: int = 200_000
-    mesh_resolution: int = 128
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.train_points < 3:
-            raise ValueError(f"train_points must be >= 3, got {self.train_points}")
-        for name in ("uniform_fraction", "wide_fraction"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        if self.uniform_fraction + self.wide_fraction > 1.0 + 1e-9:
-            raise ValueError(f"uniform_fraction + wide_fraction must be <= 1, got {self.uniform_fraction + self.wide_fraction}")
-        for name in ("wide_sigma", "narrow_sigma"):
-            if not getattr(self, name) > 0.0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if not 0.0 <= self.hard_fraction <= 1.0:
-            raise ValueError(f"hard_fraction must be in [0, 1], got {self.hard_fraction}")
-        if self.resolution < 1:
-            raise ValueError(f"resolution must be >= 1, got {self.resolution}")
-        if self.smoothing_steps < 1:
-            raise ValueError(f"smoothing_steps must be >= 1, got {self.smoothing_steps}")
-        if self.eval_points < 1:
-            raise ValueError(f"eval_points must be >= 1, got {self.eval_points}")
-        if self.mesh_resolution < 2:
-            raise ValueError(f"mesh_resolution must be >= 2, got {self.mesh_resolution}")
-
-    @property
-    def narrow_fraction(self) -> float:
-        """The narrow band's share: what the uniform and wide parts leave."""
-        return max(0.0, 1.0 - self.uniform_fraction - self.wide_fraction)
-
-    def pool_sizes(self) -> tuple[int, int, int]:
-        """Points (uniform, wide band, narrow band) of a pool of ``train_points``."""
-        uniform = int(round(self.uniform_fraction * self.train_points))
-        wide = min(int(round(self.wide_fraction * self.train_points)), self.train_points - uniform)
-        return uniform, wide, self.train_points - uniform - wide
-
-    def pool_description(self) -> str:
-        """The pool's mix in words, for reports."""
-        return (f"{self.uniform_fraction:.0%} uniform, {self.wide_fraction:.0%} surface + N(0, {self.wide_sigma:g}), "
-                f"{self.narrow_fraction:.0%} surface + N(0, {self.narrow_sigma:g})")
-
-
-@dataclass(frozen=True)
-class Normalisation:
-    """``p_normalised = (p_input - centre) * scale``; its inverse maps results back to the input frame."""
-
-    centre: np.ndarray
-    scale: float
-
-    @classmethod
-    def fit(cls, vertices: np.ndarray) -> "Normalisation":
-        low, high = vertices.min(axis=0), vertices.max(axis=0)
-        half_extent = float((high - low).max()) / 2.0
-        if not half_extent > 0.0:
-            raise ValueError("the mesh has zero extent (all vertices coincide)")
-        return cls((low + high) / 2.0, SHAPE_HALF_EXTENT / half_extent)
-
-    def forward(self, points: np.ndarray) -> np.ndarray:
-        return (points - self.centre) * self.scale
-
-    def inverse(self, points: np.ndarray) -> np.ndarray:
-        return points / self.scale + self.centre
-
+OccupancyConfig = OccupancySettings
 
 def training_points(vertices: np.ndarray, faces: np.ndarray, count: int, rng: np.random.Generator,
-                    config: OccupancyConfig | None = None) -> np.ndarray:
+                    config: OccupancySettings | None = None) -> np.ndarray:
     """The training pool in the normalised frame, ``(count, 3)``: uniform, surface + N(0, wide), + N(0, narrow).
 
     Without ``config`` the paper's thirds and bands (0.1, 0.01); with it, ``config``'s shares and bands.
@@ -227,14 +106,15 @@ class Occupancy(Task):
     in_dim = 3
     out_dim = 1
 
-    def __init__(self, vertices: np.ndarray, faces: np.ndarray, config: OccupancyConfig = OccupancyConfig(),
+    def __init__(self, vertices: np.ndarray, faces: np.ndarray, config: OccupancySettings = OccupancySettings(),
                  input_path: str | os.PathLike | None = None) -> None:
         self.config = config
         self.input_path = Path(input_path) if input_path is not None else None
         self.input_vertices = np.asarray(vertices, dtype=np.float64)
         self.faces = np.asarray(faces, dtype=np.int64)
-        self.normalisation = Normalisation.fit(self.input_vertices)
-        self.vertices = self.normalisation.forward(self.input_vertices)
+        # the mesh's bounding box centred, its longest half-side SHAPE_HALF_EXTENT (the rest of [-1, 1] is margin)
+        self.normalisation = normalising_transform(self.input_vertices, SHAPE_HALF_EXTENT)
+        self.vertices = self.normalisation.apply(self.input_vertices)
         label = str(self.input_path) if self.input_path is not None else "the mesh"
         self.mesh_report = inspect_mesh(self.input_vertices, self.faces)
         if _is_flat(self.vertices[np.unique(self.faces)]):
@@ -242,7 +122,7 @@ class Occupancy(Task):
                 f"{label} is flat (all its vertices lie in one plane): it encloses no volume, so it has no inside "
                 "to fit; occupancy needs a closed (or nearly closed) surface"
             )
-        rng = np.random.default_rng(config.seed)
+        rng = np.random.default_rng(config.sampling_seed)
         points = training_points(self.vertices, self.faces, config.train_points, rng, config)
         labels = inside_mask(self.vertices, self.faces, points)
         if not labels.any():
@@ -257,7 +137,7 @@ class Occupancy(Task):
         self.train_coords = torch.from_numpy(points.astype(np.float32))
         self.train_labels = torch.from_numpy(labels.astype(np.float32))[:, None]
         # Fresh points from a separate stream: the scores never reuse a training point.
-        eval_rng = np.random.default_rng([config.seed, 1])
+        eval_rng = np.random.default_rng([config.sampling_seed, 1])
         self.eval_sets = {}
         for kind, eval_points in (
             ("uniform", eval_rng.uniform(-1.0, 1.0, size=(config.eval_points, 3))),
@@ -284,6 +164,20 @@ class Occupancy(Task):
         """What evaluation does, for the status line after the progress bar (:func:`~sape_geo.experiment.run_task`)."""
         return (f"IoU on 2 x {self.config.eval_points} fresh points, marching cubes on a {self.config.mesh_resolution}^3 grid, "
                 "heat-map slices")
+
+    def initialise(self, model: FieldModel, fit_config: FitConfig) -> dict[str, float]:
+        """Nothing to set up in the network; reports the seconds spent labelling points (in ``make_occupancy_task``)."""
+        return {"label_seconds": float(getattr(self, "label_seconds", 0.0))}
+
+    def product(self, model: FieldModel) -> dict[str, Any]:
+        """``mesh``: the fitted surface (marching cubes, the input's coordinates) as a ``trimesh.Trimesh``
+        (empty when the field never crosses 0)."""
+        import trimesh
+
+        cached = self._surface_cache
+        vertices, faces = cached[1] if cached is not None and cached[0] is model else self.surface(model)
+        self._surface_cache = (model, (vertices, faces))  # export, right after, writes the same surface
+        return {"mesh": trimesh.Trimesh(vertices, faces, process=False)}
 
     def mask_domain(self) -> MaskDomain:
         resolution = (self.config.resolution,) * 3
@@ -353,7 +247,7 @@ class Occupancy(Task):
         # The inside has the larger values (logit > 0); with that, skimage's "ascent" winding gives
         # outward normals (positive signed volume, checked by the tests) and "descent" inward ones.
         vertices, faces, _, _ = marching_cubes(logits, level=0.0, spacing=(spacing,) * 3, gradient_direction="ascent")
-        return self.normalisation.inverse(vertices - 1.0), faces.astype(np.int64)
+        return self.normalisation.inverse().apply(vertices - 1.0), faces.astype(np.int64)
 
     def export(self, model: FieldModel, run: RunDirectory) -> None:
         # evaluate() (run right before by run_task) already extracted this model's surface
@@ -376,8 +270,8 @@ class Occupancy(Task):
             **self.config.__dict__,
             "vertices": int(self.input_vertices.shape[0]),
             "faces": int(self.faces.shape[0]),
-            "normalisation_centre": self.normalisation.centre.tolist(),
-            "normalisation_scale": self.normalisation.scale,
+            "normalisation_centre": (-self.normalisation.translation / self.normalisation.matrix[0, 0]).tolist(),
+            "normalisation_scale": float(self.normalisation.matrix[0, 0]),
             "near_surface_sigmas": [self.config.wide_sigma, self.config.narrow_sigma],
             "eval_near_surface_sigma": EVAL_NEAR_SURFACE_SIGMA,
             "inside_test": "|generalised winding number| > 0.5 (igl.fast_winding_number)",
@@ -397,117 +291,24 @@ def _is_flat(points: np.ndarray) -> bool:
     return singular.size < 3 or not singular[0] > 0 or singular[2] < FLAT_RATIO * singular[0]
 
 
-def load_occupancy_task(path: str | os.PathLike, config: OccupancyConfig = OccupancyConfig()) -> Occupancy:
+def load_occupancy_task(path: str | os.PathLike, config: OccupancySettings = OccupancySettings()) -> Occupancy:
     """Read a mesh (OBJ, OFF, PLY, STL) and build the task; bad files raise ``MeshInputError``."""
     vertices, faces = load_mesh(path)
     return Occupancy(vertices, faces, config, path)
 
 
-def _defaults(name: str, config_class: type) -> dict[str, Any]:
-    fields = {item.name for item in dataclasses.fields(config_class)}
-    values = {**TASK_DEFAULTS, **PER_METHOD_DEFAULTS.get(name, {})}
-    return {key: value for key, value in values.items() if key in fields}
-
-
-def default_method_config(name: str, **changes: Any) -> MethodConfig:
-    """The task's defaults for method ``name`` (:data:`TASK_DEFAULTS`, :data:`PER_METHOD_DEFAULTS`): its sigma,
-    the geometric epsilon."""
-    values = {"sigma": 10.0, **_defaults(name, MethodConfig)}
-    return MethodConfig(name=name, **values).replace(**changes)
-
-
-def default_fit_config(name: str, **changes: Any) -> FitConfig:
-    """The task's loop defaults for method ``name``: :data:`DEFAULT_STEPS`, its learning rate and schedule."""
-    return FitConfig(**_defaults(name, FitConfig)).replace(**changes)
-
-
-def fit_occupancy(
-    path: str | os.PathLike,
-    method: str | MethodConfig = "sape-ff",
-    out: str | os.PathLike | None = None,
-    steps: int = DEFAULT_STEPS,
-    seed: int = 0,
-    config: OccupancyConfig | None = None,
-    overwrite: bool = False,
-    **fit_options: Any,
-) -> RunResult:
-    """Python API: fit the occupancy of the mesh at ``path`` with ``method``; optionally write a run.
-
-    ``seed`` seeds both the point sampling (unless ``config`` sets its own) and the fitting.
-
-    Example
-    -------
-    >>> result = fit_occupancy("bunny.obj", "sape-ff", out="runs/bunny")  # doctest: +SKIP
-    >>> result.metrics["iou_near_surface"]  # doctest: +SKIP
-    """
-    task = load_occupancy_task(path, config if config is not None else OccupancyConfig(seed=seed))
-    method_config = method if isinstance(method, MethodConfig) else default_method_config(method)
-    return run_task(task, method_config, default_fit_config(method_config.name, steps=steps, seed=seed, **fit_options), out, overwrite)
-
-
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("mesh", help="triangle mesh (OBJ, OFF, PLY, STL); slightly open meshes are fine")
-    defaults = OccupancyConfig()
-    task = parser.add_argument_group("task")
-    task.add_argument("--resolution", type=int, default=defaults.resolution, help=f"SAPE grid nodes per axis (default {defaults.resolution})")
-    task.add_argument("--train-points", type=int, default=defaults.train_points, help=f"training pool size (default {defaults.train_points})")
-    task.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"points per step (default {defaults.batch_size})")
-    task.add_argument("--smoothing-steps", type=int, default=defaults.smoothing_steps,
-                      help=f"running-mean window of a grid cell's loss (default {defaults.smoothing_steps})")
-    task.add_argument("--eval-points", type=int, default=defaults.eval_points, help=f"fresh points per IoU score (default {defaults.eval_points})")
-    task.add_argument("--mesh-resolution", type=int, default=defaults.mesh_resolution,
-                      help=f"marching-cubes samples per axis (default {defaults.mesh_resolution})")
-    add_common_arguments(parser, default_steps=DEFAULT_STEPS, default_hidden_layers=3, default_epsilon=DEFAULT_EPSILON)
-
-
-def _run(args: argparse.Namespace) -> RunResult:
-    config = OccupancyConfig(
-        train_points=args.train_points,
-        batch_size=args.batch_size,
-        resolution=args.resolution,
-        smoothing_steps=args.smoothing_steps,
-        eval_points=args.eval_points,
-        mesh_resolution=args.mesh_resolution,
-        seed=args.seed,
-    )
-    method = method_config_from_args(args, DEFAULT_SIGMA_BY_METHOD)
-    fit_config = fit_config_from_args(args)
-    if fit_config.progress_bar:
-        print(f"occupancy: labelling {config.train_points + 2 * config.eval_points} points inside/outside {args.mesh} "
-              "(generalised winding number)", file=sys.stderr, flush=True)
+def make_occupancy_task(settings: OccupancySettings, mesh: Any) -> Occupancy:
+    """The task for ``mesh``: a file (OBJ, OFF, PLY, STL), ``(vertices, faces)`` arrays or a ``trimesh.Trimesh``.
+    Labelling the points inside/outside takes a while for large pools: its seconds are a metric."""
     started = time.perf_counter()
-    task = load_occupancy_task(args.mesh, config)
-    return run_task(task, method, fit_config, args.out, args.overwrite, extra_config={"argv": vars(args)},
-                    extra_metrics={"label_seconds": time.perf_counter() - started})
-
-
-def _summarise(result: RunResult) -> list[str]:
-    m = result.metrics
-    lines = [
-        f"IoU uniform {m['iou_uniform']:.4f}   near surface {m['iou_near_surface']:.4f}",
-        f"heat map: mean {m['mean_progress']:.1f} of {m['max_progress']:.0f} levels open on the grid",
-    ]
-    lines += [f"note: {note}" for note in filter(None, m.get("notes", "").split(" | "))]
-    if m.get("surface_faces"):
-        lines.append(f"surface: {m['surface_faces']} triangles in result.ply")
-    return lines
-
-
-PLUGIN = TaskPlugin(
-    name="occupancy",
-    summary="fit a 3-D occupancy field (inside logit) to a mesh; IoU on uniform and near-surface points",
-    description=(
-        "Fit an inside/outside logit to a mesh, trained with BCE on points drawn as the paper: a third\n"
-        "uniform in the box, a third near the surface (+N(0, 0.1)), a third very near (+N(0, 0.01)), in the\n"
-        "normalised frame. Labels come from the generalised winding number, so slightly open meshes work.\n"
-        "sape-ff keeps its progress on a --resolution^3 grid.\n\n"
-        "Writes RUN/result.ply (marching cubes of the fitted field, in the input mesh's coordinates),\n"
-        "RUN/heatmap_slices.png (levels open on the x, y, z = 0 planes), RUN/progress.npy (the grid's\n"
-        "progress, R x R x R) and the usual run files; metrics.json holds IoU on fresh uniform and\n"
-        "near-surface points.\n\n"
-        "example: sape-geo occupancy shape.stl --method sape-ff --out runs/shape-sape"
-    ),
-    add_arguments=_add_arguments,
-    run=_run,
-    summarise=_summarise,
-)
+    if isinstance(mesh, (str, os.PathLike)):
+        task = load_occupancy_task(mesh, settings)
+    else:
+        if type(mesh).__module__.startswith("trimesh"):
+            mesh = (np.asarray(mesh.vertices), np.asarray(mesh.faces))
+        if not (isinstance(mesh, tuple) and len(mesh) == 2):
+            raise TypeError("mesh must be a file path, a (vertices, faces) tuple or a trimesh.Trimesh")
+        vertices, faces = check_mesh(*mesh, source="mesh")
+        task = Occupancy(vertices, faces, settings)
+    task.label_seconds = time.perf_counter() - started
+    return task
