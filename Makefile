@@ -2,7 +2,7 @@
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test
+.PHONY: demo test test-fast
 
 $(STAMP): pyproject.toml constraints.txt scripts/bootstrap.sh
 	bash scripts/bootstrap.sh
@@ -14,3 +14,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -n 2 -q tests
+
+# Quick iteration: everything but the tests marked slow (end-to-end fits of seconds each).
+test-fast: $(STAMP)
+	$(VENV)/bin/python -m pytest -n 2 -q -m "not slow" tests
