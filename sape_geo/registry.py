@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -283,6 +284,10 @@ def run_plugin(
         return resolve(plugin.runner)(plugin, dict(inputs), settings, method, out, overwrite, callbacks, config, overrides)
     from sape_geo.experiment import run_task
 
+    if plugin.inputs and overrides.get("progress_bar", True):
+        # reading a large input (labelling occupancy points, a scan) takes seconds before the progress bar opens
+        given = ", ".join(str(value) for value in inputs.values() if isinstance(value, (str, os.PathLike)))
+        print(f"{plugin.name}: preparing {given or 'the input'}", file=sys.stderr, flush=True)
     task = resolve(plugin.make_task)(settings, **inputs)
     method_config, fit_config = plugin.configs(method, overrides, task)
     return run_task(task, method_config, fit_config, out, overwrite, extra_config=config, callbacks=callbacks)

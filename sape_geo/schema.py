@@ -164,7 +164,8 @@ def add_settings_arguments(
         if is_settings(annotation):
             add_settings_arguments(parser, annotation, f"{group}.{field.name}", exclude=())
             continue
-        help_text = docs.get(field.name, field.name.replace("_", " ")).rstrip(".")
+        # the docstrings' reStructuredText marks (``x``, :class:`X`) read as plain text in a terminal
+        help_text = re.sub(r":\w+:`~?([^`]+)`", r"\1", docs.get(field.name, field.name.replace("_", " "))).replace("``", "").rstrip(".")
         help_text += f" (default: {notes[field.name]})" if field.name in notes else f" (default: {_describe_default(default)})"
         keywords: dict[str, Any] = {"dest": f"{group}.{field.name}", "default": argparse.SUPPRESS, "help": help_text.replace("%", "%%")}
         keywords["metavar"] = field.metadata.get("metavar", _METAVARS.get(annotation, "VALUE"))

@@ -17,6 +17,8 @@ from sape_geo_apps.batch import load_pipeline, run_pipeline
 from sape_geo_apps.batch.worker import FAILURE_FILE, clear_incomplete_run
 from sape_geo_apps.cli import main
 
+pytestmark = pytest.mark.slow  # end-to-end runs of seconds each; `make test-fast` leaves them out
+
 TINY = "{steps: 20, hidden: 16, layers: 1, frequencies: 8}"
 RUN_FILES = {CONFIG_FILE, METRICS_FILE, "history.csv", "model.pt", "progress.npy"}
 

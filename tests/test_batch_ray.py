@@ -9,6 +9,8 @@ from sape_geo_apps.batch import load_pipeline, run_pipeline
 from sape_geo_apps.batch.ray_engine import _reject_unschedulable
 from test_batch_local import TINY, transfer_pipeline, write_pipeline
 
+pytestmark = pytest.mark.slow  # end-to-end runs of seconds each; `make test-fast` leaves them out
+
 ray = pytest.importorskip("ray")
 
 

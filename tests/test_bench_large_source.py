@@ -13,6 +13,8 @@ import pytest
 
 from sape_geo_apps.bench import large_source
 
+pytestmark = pytest.mark.slow  # end-to-end runs of seconds each; `make test-fast` leaves them out
+
 # The project's own creature pair (assets/), so the test needs no shared data.
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 SOURCE, TARGET = ASSETS / "creature_source.obj", ASSETS / "creature_target.obj"

@@ -23,6 +23,8 @@ from sape_geo.registry import ENTRY_POINT_GROUP
 from sape_geo.runs import is_complete_run
 
 from conftest import ROOT  # noqa: E402
+
+pytestmark = pytest.mark.slow  # end-to-end runs of seconds each; `make test-fast` leaves them out
 EXAMPLE = ROOT / "examples" / "sape_geo_example_task"
 TINY = ["--steps", "5", "--hidden", "16", "--frequencies", "8", "--resolution", "8", "--quiet"]
 

@@ -13,6 +13,8 @@ from sape_geo.runs import is_complete_run
 from sape_geo_apps.batch import load_pipeline, run_pipeline
 
 from conftest import ROOT  # noqa: E402
+
+pytestmark = pytest.mark.slow  # end-to-end runs of seconds each; `make test-fast` leaves them out
 EXAMPLES = ROOT / "examples"
 TINY = "{steps: 3, hidden: 16, layers: 1, frequencies: 8}"
 

@@ -139,6 +139,7 @@ def test_existing_run_is_refused_without_overwrite_and_replaced_whole_with_it(tm
     assert (run / MARKER_FILE).is_file() and siblings_left(run) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["ctrl-c", "kill", "kill-9"])
 def test_an_interrupted_overwrite_leaves_the_old_run_as_it_was(tmp_path, capsys, how):
     run = tmp_path / "run"
@@ -187,6 +188,7 @@ def batch_pipeline(folder: Path, steps: int = 3) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_batch_resume_redoes_runs_whose_results_were_truncated_or_deleted(tmp_path, capsys):
     pipeline, out = batch_pipeline(tmp_path), tmp_path / "out"
     first = run_pipeline(pipeline, out, workers=1, progress=False)
@@ -207,6 +209,7 @@ def test_batch_resume_redoes_runs_whose_results_were_truncated_or_deleted(tmp_pa
     assert [o.status for o in third.outcomes] == ["already done", "already done"]
 
 
+@pytest.mark.slow
 def test_batch_names_an_empty_metrics_json_and_redoes_the_run(tmp_path, capsys):
     pipeline, out = batch_pipeline(tmp_path), tmp_path / "out"
     assert run_pipeline(pipeline, out, workers=1, progress=False).ok
@@ -217,6 +220,7 @@ def test_batch_names_an_empty_metrics_json_and_redoes_the_run(tmp_path, capsys):
     assert json.loads(damaged.read_text())["steps_done"] == 3
 
 
+@pytest.mark.slow
 def test_batch_refuses_a_folder_in_a_jobs_place_that_it_did_not_write(tmp_path, capsys):
     pipeline, out = batch_pipeline(tmp_path), tmp_path / "out"
     assert run_pipeline(pipeline, out, workers=1, progress=False).ok
@@ -229,6 +233,7 @@ def test_batch_refuses_a_folder_in_a_jobs_place_that_it_did_not_write(tmp_path, 
     assert tree(run) == before
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the worker through /proc")
 def test_batch_workers_die_with_their_parent(tmp_path):
     pipeline, out = batch_pipeline(tmp_path, steps=1_000_000), tmp_path / "out"

@@ -12,6 +12,8 @@ import trimesh
 from sape_geo.runs import RunDirectory
 from sape_geo_apps.viewer.task_views import RESULT_COLOUR
 
+pytestmark = pytest.mark.slow  # end-to-end runs of seconds each; `make test-fast` leaves them out
+
 
 def _sape_geo(*args, env=None):
     return subprocess.run([sys.executable, "-m", "sape_geo_apps.cli", *args], capture_output=True, text=True, timeout=120,

@@ -138,7 +138,7 @@ def _stages(job: dict[str, Any], queue) -> None:
     from sape_geo.geometry.energies import barycentric_points
     from sape_geo.methods import ModelSpec, build_model
     from sape_geo_plugins.mesh_transfer import MeshTransferTask, default_method_config, prepare_transfer
-    from sape_geo_plugins.mesh_transfer.pipeline import ARAP_ITERATIONS
+    from sape_geo_plugins.mesh_transfer.prepared import ARAP_ITERATIONS
 
     torch.set_num_threads(1)
     repeats = job["repeats"]
