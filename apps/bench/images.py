@@ -58,7 +58,8 @@ def image_files(folder: Path, limit: int | None) -> list[Path]:
 
 
 class StepCost:
-    """CPU seconds per training point and step, per method, measured once on a short fit."""
+    """CPU seconds per training point and step, per method: first from a short probe fit, then from
+    every finished fit (a probe of a few steps on a busy machine can be off by a third)."""
 
     def __init__(self, probe_steps: int = 6) -> None:
         self.probe_steps = probe_steps
@@ -73,6 +74,10 @@ class StepCost:
             # The first step pays one-off costs (lookups, allocations); time the others.
             self.per_point[method.name] = (marks[-1] - marks[0]) / (len(marks) - 1) / points
         return self.per_point[method.name] * points
+
+    def update(self, name: str, cpu_seconds: float, steps: int, points: int) -> None:
+        """Use a finished fit's own cost (its CPU seconds include building the model and the clock)."""
+        self.per_point[name] = cpu_seconds / max(steps, 1) / points
 
 
 def fit_with_clock(task, method: MethodConfig, fit: FitConfig, every: float) -> dict:
@@ -136,9 +141,34 @@ def paired_rows(runs: list[dict], kind_a: str, kind_b: str) -> list[dict]:
             rows.append({
                 "set": sape["set"].removeprefix("images_"), "image": sape["image"],
                 "sape-ff_steps": sape["steps"], "ff_steps": ff["steps"],
+                "sape-ff_cpu_s": sape["cpu_seconds"], "ff_cpu_s": ff["cpu_seconds"],
                 "sape-ff_all_db": sape["psnr_all_db"], "ff_all_db": ff["psnr_all_db"],
                 "sape-ff_heldout_db": sape["psnr_heldout_db"], "ff_heldout_db": ff["psnr_heldout_db"],
                 "gain_all_db": sape["psnr_all_db"] - ff["psnr_all_db"],
+                "gain_heldout_db": sape["psnr_heldout_db"] - ff["psnr_heldout_db"],
+            })
+    return rows
+
+
+def equal_cpu_rows(runs: list[dict]) -> list[dict]:
+    """sape-ff against ff at the smaller of their two fits' CPU seconds: each fit's last reading by then
+    (the fits' own budgets come from a calibration that can miss by a quarter)."""
+    rows = []
+    for sape in (r for r in runs if r["method"] == "sape-ff" and r["kind"] == "equal_time"):
+        ff = next((r for r in runs if r["method"] == "ff" and r["kind"] == "equal_time" and r["image"] == sape["image"]), None)
+        if ff is None:
+            continue
+        cpu = min(sape["cpu_seconds"], ff["cpu_seconds"])
+        at = {}
+        for name, run in (("sape-ff", sape), ("ff", ff)):
+            reached = [r for r in run["readings"] if r["cpu_seconds"] <= cpu + 1e-9]
+            at[name] = reached[-1] if reached else None
+        if at["sape-ff"] and at["ff"]:
+            rows.append({
+                "set": sape["set"].removeprefix("images_"), "image": sape["image"], "cpu_s": cpu,
+                "sape-ff_all_db": at["sape-ff"]["psnr_all_db"], "ff_all_db": at["ff"]["psnr_all_db"],
+                "sape-ff_heldout_db": at["sape-ff"]["psnr_heldout_db"], "ff_heldout_db": at["ff"]["psnr_heldout_db"],
+                "gain_all_db": at["sape-ff"]["psnr_all_db"] - at["ff"]["psnr_all_db"],
             })
     return rows
 
@@ -163,7 +193,9 @@ def write_report(settings: dict, runs: list[dict], methods: list[str]) -> None:
     sections = [
         "# Image fitting at 256 px: quality against time\n",
         f"Settings: long side {settings['max_size']} px, trained on every second row and column (25%), the image task's defaults "
-        f"for that size (per method: {settings['method_settings']}; loop: {settings['fit']}), seed {settings['seed']}, "
+        f"for that size (per method: {settings['method_settings']}; loop: {settings['fit']}"
+        + (f"; other methods' loop: {settings['fit_other_methods']}" if "fit_other_methods" in settings else "")
+        + f"), seed {settings['seed']}, "
         f"torch threads = {settings['threads']}, CPU shared with other jobs. Every fit gets the same CPU budget of "
         f"{settings['budget']:g} s (steps calibrated from each method's measured CPU seconds per training point: "
         f"{settings['cpu_seconds_per_step']}); seconds are fit wall seconds with evaluations excluded. PSNR in dB on [0, 1]; "
@@ -177,16 +209,22 @@ def write_report(settings: dict, runs: list[dict], methods: list[str]) -> None:
         "Curves (mean all-pixel PSNR over the set's images against fit wall seconds): "
         + ", ".join(f"`{name}`" for name in settings["curves"]) + "\n",
         "## sape-ff against ff per image, equal time\n",
+        "Each fit's final scores; `cpu_s` shows how close the calibrated budgets came.\n",
         markdown_table(paired_rows(runs, "equal_time", "equal_time"),
-                       ["set", "image", "sape-ff_steps", "ff_steps", "sape-ff_all_db", "ff_all_db", "sape-ff_heldout_db", "ff_heldout_db", "gain_all_db"],
-                       "{:.2f}"),
+                       ["set", "image", "sape-ff_steps", "ff_steps", "sape-ff_cpu_s", "ff_cpu_s", "sape-ff_all_db", "ff_all_db", "sape-ff_heldout_db",
+                        "ff_heldout_db", "gain_all_db", "gain_heldout_db"], "{:.2f}"),
+        "## sape-ff against ff per image, at the same CPU seconds\n",
+        "The last reading of each fit within the smaller of the two fits' CPU seconds (the longer fit is cut mid-schedule there, "
+        "which slightly favours the shorter one).\n",
+        markdown_table(equal_cpu_rows(runs), ["set", "image", "cpu_s", "sape-ff_all_db", "ff_all_db", "sape-ff_heldout_db", "ff_heldout_db",
+                                              "gain_all_db"], "{:.2f}"),
     ]
     equal_steps = paired_rows(runs, "equal_time", "equal_steps")
     if equal_steps:
         sections += [
             "## sape-ff against ff per image, equal steps (ff run for sape-ff's step count)\n",
             markdown_table(equal_steps, ["set", "image", "sape-ff_steps", "ff_steps", "sape-ff_all_db", "ff_all_db", "sape-ff_heldout_db",
-                                         "ff_heldout_db", "gain_all_db"], "{:.2f}"),
+                                         "ff_heldout_db", "gain_all_db", "gain_heldout_db"], "{:.2f}"),
         ]
     sections += [
         "## Every fit\n",
@@ -226,8 +264,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images-per-set", type=int, default=None, help="only the first N images of each set (default all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--report-only", action="store_true", help="re-render images.md and the curves from benchmarks/images.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.report_only:
+        import json
+
+        saved = json.loads((RESULTS_DIR / "images.json").read_text())
+        settings, runs = saved["settings"], saved["runs"]
+        methods = list(dict.fromkeys([*settings["methods"], *settings["other_methods"]]))
+        settings["curves"] = plot_curves(runs, methods, settings["budget"], settings["every"])
+        write_report(settings, runs, methods)
+        print((RESULTS_DIR / "images.md").read_text())
+        return 0
 
     config = ImageFitConfig(max_size=args.max_size)
     costs = StepCost()
@@ -238,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         "data": display_path(args.data), "max_size": args.max_size, "budget": args.budget, "every": args.every, "seed": args.seed,
         "threads": args.threads, "methods": args.methods, "other_methods": args.other_methods,
         "method_settings": {m: default_method_settings(args.max_size // 2).get(m, {}) for m in all_methods},
-        "fit": {"lr": fit_defaults.lr, "lr_siren": default_fit_config("siren").lr, "lr_schedule": fit_defaults.lr_schedule, "lr_final_factor": fit_defaults.lr_final_factor,
+        "fit": {"lr": {m: default_fit_config(m).lr for m in all_methods}, "lr_schedule": fit_defaults.lr_schedule, "lr_final_factor": fit_defaults.lr_final_factor,
                 "batch_size": config.batch_size},
         "cpu_seconds_per_step": {}, "curves": [],
     }
@@ -271,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
         row = {"set": image_set, "image": path.name, "method": name, "kind": kind, "width_px": task.image.width,
                "height_px": task.image.height, **fit_with_clock(task, method, fit, args.every)}
         runs.append(row)
+        if kind == "equal_time":
+            costs.update(name, row["cpu_seconds"], row["steps"], min(config.batch_size, task.train_coords.shape[0]))
         print(f"[{time.perf_counter() - started:6.0f} s] {image_set}/{path.name} {name} ({kind}, {row['steps']} steps): PSNR all "
               f"{row['psnr_all_db']:.2f} held-out {row['psnr_heldout_db']:.2f} train {row['psnr_train_db']:.2f} dB in "
               f"{row['seconds']:.0f} s ({row['cpu_seconds']:.0f} s CPU)", flush=True)

@@ -25,8 +25,9 @@ from sape_geo.registry import Input, TaskPlugin, run_plugin
 # 22.7 dB on the held-out ones).
 DEFAULT_STEPS = 300
 DEFAULT_LR = 3e-3
-# SIREN's published rate: its sine layers diverge or memorise at the Fourier networks' rate.
-DEFAULT_LR_BY_METHOD = {"siren": 1e-4}
+# SIREN's published rate (its sine layers memorise at the Fourier networks' rate), and SASNet's
+# benchmarked one (its mask network learns 10x faster than the backbone; at 3e-3 it can diverge).
+DEFAULT_LR_BY_METHOD = {"siren": 1e-4, "sasnet": 1e-3}
 DEFAULT_LR_SCHEDULE = "cosine"
 DEFAULT_LR_FINAL_FACTOR = 0.01
 DEFAULT_MAX_SIZE = 512
@@ -34,8 +35,9 @@ TRAIN_STRIDE = 2  # every second row and column: 25% of the pixels, as the paper
 
 # Default Fourier sigma as a fraction of the training grid's Nyquist frequency along the long side
 # (``n / 4`` cycles per unit for ``n`` training samples across the 2 units of [-1, 1]), so the default
-# suits any --max-size. FF's value is tuned for FF (benchmarks/images.md); SAPE uses twice FF's sigma,
-# as the paper, and so does progressive FF, whose schedule also tames high sigmas.
+# suits any --max-size. FF's value was tuned for FF at 48 px (benchmarks/images_sigma.png) and checked at
+# 256 px (docs/method.md, "Images"); SAPE uses twice FF's sigma, as the paper, and so does progressive
+# FF, whose schedule also tames high sigmas.
 FF_SIGMA_PER_NYQUIST = 0.25
 SIGMA_FACTOR_BY_METHOD = {"ff": 1.0, "pff": 2.0, "sape-ff": 2.0}
 # SIREN's published omega_0 = 30 suits images of about 256 px on [-1, 1] (a 128-sample training grid);
