@@ -219,6 +219,15 @@ def write_report(settings: dict, runs: list[dict], methods: list[str]) -> None:
         markdown_table(equal_cpu_rows(runs), ["set", "image", "cpu_s", "sape-ff_all_db", "ff_all_db", "sape-ff_heldout_db", "ff_heldout_db",
                                               "gain_all_db"], "{:.2f}"),
     ]
+    shared = [image for image in dict.fromkeys(r["image"] for r in runs)
+              if len({r["method"] for r in runs if r["image"] == image and r["kind"] == "equal_time"}) > 2]
+    if shared:
+        sections += [
+            "## Every method on the same images, equal time\n",
+            "The means above average different images for different methods; here every method on the images all of them ran on.\n",
+            markdown_table([r for r in runs if r["image"] in shared and r["kind"] == "equal_time"],
+                           ["set", "image", "method", "psnr_all_db", "psnr_heldout_db", "psnr_train_db", "steps", "cpu_seconds"], "{:.2f}"),
+        ]
     equal_steps = paired_rows(runs, "equal_time", "equal_steps")
     if equal_steps:
         sections += [
