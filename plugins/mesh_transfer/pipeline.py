@@ -22,7 +22,7 @@ import numpy as np
 
 from sape_geo.experiment import RunResult, run_task, write_run
 from sape_geo.fitting import FitConfig
-from sape_geo.methods import MethodConfig, method_names
+from sape_geo.methods import MethodConfig
 from sape_geo.runs import RunDirectory
 
 from .prepared import PreparedTransfer, TransferInputWarning, prepare_transfer, read_marker_pairs

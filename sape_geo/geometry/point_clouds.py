@@ -14,7 +14,6 @@ voxel averaging also smooths the scanner's noise.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
