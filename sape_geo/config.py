@@ -64,6 +64,8 @@ class FitConfig(_Settings):
     guard_every : steps between in-memory copies of the last good state.
     snapshot_every : save a playback frame every this many steps (0 = none).
     threads : CPU threads for torch (none = torch's default).
+    max_seconds : stop after this many seconds of fitting, whatever the step (none: run every step). The
+        schedules (learning rate, SAPE's levels) still span steps, so pick steps the budget roughly allows.
     """
 
     steps: int = 2000
@@ -79,8 +81,11 @@ class FitConfig(_Settings):
     guard_every: int = 25
     snapshot_every: int = field(default=0, metadata={"flag": "--snapshots", "metavar": "EVERY"})
     threads: int | None = None
+    max_seconds: float | None = None
 
     def __post_init__(self) -> None:
+        if self.max_seconds is not None and not (math.isfinite(self.max_seconds) and self.max_seconds > 0):
+            raise ValueError(f"max_seconds must be a positive number of seconds or None, got {self.max_seconds!r}")
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
             raise ValueError(f"steps must be a positive integer, got {self.steps!r}")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):

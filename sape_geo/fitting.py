@@ -142,7 +142,7 @@ class FitResult:
     history: list[dict[str, float]]
     steps_done: int
     seconds: float
-    stop_reason: str  # "completed", "early_stop", "diverged", "non_finite"
+    stop_reason: str  # "completed", "early_stop", "time_budget", "diverged", "non_finite"
     message: str = ""
     snapshots: list[dict[str, np.ndarray]] = field(default_factory=list)
 
@@ -283,6 +283,10 @@ def fit(
         if config.early_stop_patience is not None and step - best_step >= config.early_stop_patience:
             stop_reason = "early_stop"
             message = f"loss did not improve for {config.early_stop_patience} steps; stopped at step {step}"
+            break
+        if config.max_seconds is not None and time.perf_counter() - started >= config.max_seconds and step < config.steps - 1:
+            stop_reason = "time_budget"
+            message = f"the time budget of {config.max_seconds:g} s ran out; stopped after step {step} of {config.steps}"
             break
     bar.close()
 

@@ -1,4 +1,5 @@
 import math
+import time
 import warnings
 
 import numpy as np
@@ -134,6 +135,19 @@ def test_early_stop():
     model = build_model(spec("none", steps=500))
     result = fit(ConstantTask(), model, FitConfig(steps=500, early_stop_patience=25, progress_bar=False, device="cpu"))
     assert result.stop_reason == "early_stop" and result.steps_done < 40
+
+
+def test_a_time_budget_stops_the_fit_and_says_so():
+    class SlowTask(LineTask):
+        def batch(self, step, generator):
+            time.sleep(0.02)
+            return super().batch(step, generator)
+
+    model = build_model(spec("none", steps=100_000))
+    result = fit(SlowTask(), model, FitConfig(steps=100_000, max_seconds=0.3, progress_bar=False, device="cpu"))
+    assert result.stop_reason == "time_budget" and 1 <= result.steps_done < 100 and "0.3 s" in result.message
+    with pytest.raises(ValueError, match="max_seconds"):
+        FitConfig(max_seconds=0)
 
 
 def test_sape_progress_follows_loss():
