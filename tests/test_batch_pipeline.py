@@ -89,6 +89,20 @@ def test_repeatable_option_takes_a_list_per_job_and_a_list_of_lists_as_an_axis()
     ]
 
 
+def test_a_setting_on_by_default_can_be_turned_off_and_on(meshes):
+    pipeline = parse(
+        f"""
+        jobs:
+          - task: silhouette
+            inputs: {{shape: {meshes}/a_source.obj}}
+            settings:
+              tangle_feedback: [false, true]
+        """
+    )
+    argvs = [job.argv for job in pipeline.jobs]
+    assert "--no-tangle-feedback" in argvs[0] and "--tangle-feedback" in argvs[1]
+
+
 def test_run_names_change_with_any_setting_so_a_changed_pipeline_never_reuses_a_run():
     template = "jobs:\n  - {{task: fit1d, settings: {{steps: {}}}}}\n"
     assert parse(template.format(30)).jobs[0].run_name != parse(template.format(31)).jobs[0].run_name

@@ -92,7 +92,8 @@ class TaskArguments:
     def command_line(self, positionals: dict[str, Any], options: Sequence[tuple[str, Any]]) -> list[str]:
         """The argument list for ``positionals`` (by name) and ``options`` (name, value) pairs.
 
-        Flags are included when their value is true and left out when false; a list value becomes
+        Flags are included when their value is true and left out when false (``--no-NAME`` for a
+        setting that is on by default); a list value becomes
         several words for options that take several values, and a repeated option for repeatable ones.
         """
         argv: list[str] = []
@@ -103,6 +104,8 @@ class TaskArguments:
             if self.is_flag(name):
                 if value:
                     argv.append(_option_string(name))
+                elif isinstance(self._options[_option_string(name)], argparse.BooleanOptionalAction):
+                    argv.append("--no-" + _option_string(name)[2:])  # a setting that is on by default, turned off
             elif self._is_repeatable(name) and not self._takes_several_words(name):
                 for item in value if isinstance(value, (list, tuple)) else [value]:
                     argv += [_option_string(name), _word(item)]
