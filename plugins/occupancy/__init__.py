@@ -69,7 +69,7 @@ class OccupancySettings:
     """
 
     train_points: int = 300_000
-    uniform_fraction: float = 0.1
+    uniform_fraction: float = 0.25
     wide_fraction: float = 0.1
     wide_sigma: float = 0.1
     narrow_sigma: float = 0.01

@@ -1,8 +1,8 @@
 """3-D occupancy, the paper's shape task (docs/method.md, "Occupancy"): point in ``[-1, 1]^3`` -> inside logit.
 
 The mesh is normalised (bounding-box centre to the origin, longest side to ``[-0.9, 0.9]``) and a pool
-of training points is drawn and labelled once: by default 10 % uniform in the box, 10 % surface + N(0, 0.1),
-80 % surface + N(0, 0.01) (the paper's bands; it draws thirds). Labels (1 = inside) come from the
+of training points is drawn and labelled once: by default 25 % uniform in the box, 10 % surface + N(0, 0.1),
+65 % surface + N(0, 0.01) (the paper's bands; it draws thirds). Labels (1 = inside) come from the
 generalised winding number, so slightly open or self-intersecting meshes still get sensible labels. Each
 step trains with BCE on a mini-batch of the pool, half drawn uniformly and half in proportion to each
 point's last loss (per-point loss = per-point BCE). SAPE keeps its progress on a 3-D grid and smooths each
