@@ -52,11 +52,6 @@ def app_command(name: str) -> AppCommand | None:
         return None
 
 
-def app_commands() -> dict[str, AppCommand]:
-    """Every app command that loads."""
-    return {name: command for name in APP_MODULES if (command := app_command(name)) is not None}
-
-
 def _chosen_command(argv: Sequence[str] | None) -> str | None:
     """The subcommand ``argv`` names (its first word that is not an option), if any."""
     words = list(sys.argv[1:] if argv is None else argv)

@@ -124,15 +124,15 @@ class TaskPlugin:
         notes = self._notes()
         names = [*method_names(), *self.extra_methods]
         descriptions = {**method_descriptions(), **self.extra_methods}
-        notes["name"] = f"{self.default_values(DEFAULT_METHOD).get('name', DEFAULT_METHOD)}. " + "; ".join(
+        notes["name"] = f"{self.default_method}. " + "; ".join(
             f"{name}: {text}" for name, text in descriptions.items()
         )
-        add_settings_arguments(method_group, MethodConfig, "method", self.default_values(DEFAULT_METHOD), notes)
+        add_settings_arguments(method_group, MethodConfig, "method", self.default_values(self.default_method), notes)
         for action in method_group._group_actions:  # the method's choices include the task's own
             if action.dest == "method.name":
                 action.choices = names
         loop = parser.add_argument_group("optimisation")
-        fit_defaults = {"threads": DEFAULT_THREADS, **self.default_values(DEFAULT_METHOD)}
+        fit_defaults = {"threads": DEFAULT_THREADS, **self.default_values(self.default_method)}
         add_settings_arguments(loop, FitConfig, "fit", fit_defaults, notes, exclude=_FIT_CLI_EXCLUDE)
         loop.add_argument("--quiet", action="store_true", help="no progress bar and no status lines")
         output = parser.add_argument_group("output")
@@ -154,8 +154,7 @@ class TaskPlugin:
         """Run the task from parsed command-line arguments (``sape-geo TASK ...`` and batch jobs)."""
         inputs = {item.name: getattr(args, item.name, None) for item in self.inputs}
         settings = settings_from_namespace(self.settings, args, "task")
-        overrides = {**explicit_values(FitConfig, args, "fit"), **explicit_values(MethodConfig, args, "method")}
-        method = overrides.pop("name", None) or self.default_values(DEFAULT_METHOD).get("name", DEFAULT_METHOD)
+        method, overrides = self._method_and_overrides(args)
         overrides.setdefault("threads", DEFAULT_THREADS)
         overrides["progress_bar"] = not getattr(args, "quiet", False)
         command_line = {key: value for key, value in vars(args).items() if key not in ("command",)}
@@ -180,12 +179,17 @@ class TaskPlugin:
 
     def _check_args(self, args: argparse.Namespace) -> None:
         settings_from_namespace(self.settings, args, "task")
+        self.configs(*self._method_and_overrides(args))
+
+    @property
+    def default_method(self) -> str:
+        """The method a run gets when none is named (``defaults["name"]``, else the core's)."""
+        return self.defaults.get("name", DEFAULT_METHOD)
+
+    def _method_and_overrides(self, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+        """The method a command line names and the loop and method settings it sets explicitly."""
         overrides = {**explicit_values(FitConfig, args, "fit"), **explicit_values(MethodConfig, args, "method")}
-        method = overrides.pop("name", None) or DEFAULT_METHOD
-        if method in self.extra_methods:
-            FitConfig(**{k: v for k, v in self.default_values(method, overrides).items() if k in _FIT_FIELDS})
-            return
-        self.configs(method, overrides)
+        return overrides.pop("name", None) or self.default_method, overrides
 
     # -- settings -----------------------------------------------------------------------------------
 
@@ -198,18 +202,23 @@ class TaskPlugin:
         values.update(overrides or {})
         return values
 
-    def configs(self, method: str | MethodConfig, overrides: Mapping[str, Any] | None = None, task: Any = None) -> tuple[MethodConfig, FitConfig]:
+    def configs(
+        self, method: str | MethodConfig, overrides: Mapping[str, Any] | None = None, task: Any = None
+    ) -> tuple[MethodConfig | None, FitConfig]:
         """The method's and the loop's settings for a run of this task.
 
         ``method`` by name gets this task's defaults for it; a :class:`MethodConfig` is used as given
-        (``overrides`` may still change its fields). Raises ``ValueError`` for an unknown setting.
+        (``overrides`` may still change its fields); one of the task's ``extra_methods`` (no network)
+        gets ``None`` for the method. Raises ``ValueError`` for an unknown setting.
         """
         overrides = dict(overrides or {})
         unknown = sorted(set(overrides) - _FIT_FIELDS - _METHOD_FIELDS)
         if unknown:
             raise ValueError(f"unknown setting(s) {', '.join(unknown)} for {self.name}; loop settings: "
                              f"{', '.join(sorted(_FIT_FIELDS))}; method settings: {', '.join(sorted(_METHOD_FIELDS - {'name'}))}")
-        if isinstance(method, MethodConfig):
+        if isinstance(method, str) and method in self.extra_methods:
+            values, method_config = self.default_values(method, overrides, task), None
+        elif isinstance(method, MethodConfig):
             values = {**self.default_values(method.name, task=task), **overrides}
             method_config = method.replace(**{k: v for k, v in overrides.items() if k in _METHOD_FIELDS})
         else:

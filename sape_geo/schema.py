@@ -221,16 +221,3 @@ def replace_settings(settings: Any, values: Mapping[str, Any]) -> Any:
 def settings_from_namespace(cls: type, namespace: argparse.Namespace, group: str, base: Any = None) -> Any:
     """An instance of ``cls``: ``base`` (or the class defaults) with what the command line set."""
     return replace_settings(base if base is not None else cls(), explicit_values(cls, namespace, group))
-
-
-def settings_from_mapping(cls: type, values: Mapping[str, Any], base: Any = None) -> Any:
-    """An instance of ``cls`` from plain values (a YAML mapping); keys may use ``-`` for ``_``.
-
-    Raises ``ValueError`` naming an unknown key and the known ones.
-    """
-    names = {field.name for field in dataclasses.fields(cls)}
-    normalised = {str(key).replace("-", "_"): value for key, value in values.items()}
-    unknown = sorted(set(normalised) - names)
-    if unknown:
-        raise ValueError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
-    return replace_settings(base if base is not None else cls(), normalised)

@@ -17,7 +17,7 @@ import pytest
 from conftest import ROOT
 from sape_geo.config import FitConfig, MethodConfig
 from sape_geo.registry import Input, TaskPlugin, discover_tasks, run_plugin
-from sape_geo.schema import add_settings_arguments, flag_of, explicit_values, field_docs, settings_from_mapping, settings_from_namespace
+from sape_geo.schema import add_settings_arguments, flag_of, explicit_values, field_docs, settings_from_namespace
 
 
 @dataclass(frozen=True)
@@ -82,12 +82,6 @@ def test_help_shows_each_fields_documentation_and_default():
     assert "(default: fast)" in text and "(default: off)" in text and "in metres (default: 2)" in " ".join(text.split())
 
 
-def test_settings_from_a_mapping_name_the_unknown_key():
-    assert settings_from_mapping(Demo, {"points": 8, "inner": {"depth": 1.0}}) == Demo(points=8, inner=Inner(1.0))
-    with pytest.raises(ValueError, match="unknown setting.*pionts.*known: .*points"):
-        settings_from_mapping(Demo, {"pionts": 8})
-
-
 def _plugin(**changes) -> TaskPlugin:
     values = dict(name="demo", summary="s", description="d", settings=Demo, make_task=lambda settings: None,
                   defaults={"steps": 7, "sigma": 3.0}, per_method={"ff": {"sigma": 5.0}, "none": {"lr": 0.01}})
@@ -104,6 +98,14 @@ def test_defaults_layer_dataclass_then_task_then_method_then_what_the_user_typed
     assert plugin.configs(given)[0] == given  # a full MethodConfig is used as given
     with pytest.raises(ValueError, match="unknown setting.*stpes"):
         plugin.configs("ff", {"stpes": 3})
+
+
+def test_a_method_without_a_network_gets_the_loop_settings_only_and_the_same_checks():
+    plugin = _plugin(extra_methods={"baseline": "no network"})
+    method, fit = plugin.configs("baseline", {"seed": 4})
+    assert method is None and (fit.steps, fit.seed) == (7, 4)
+    with pytest.raises(ValueError, match="unknown setting.*stpes"):
+        plugin.configs("baseline", {"stpes": 3})
 
 
 def test_a_plugin_refuses_settings_that_clash_with_the_loop_or_method_and_unknown_defaults():

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 
 from sape_geo.experiment import RunResult, run_task, write_run
-from sape_geo.fitting import FitConfig
 from sape_geo.methods import MethodConfig
 from sape_geo.runs import RunDirectory
 
@@ -132,11 +131,7 @@ def transfer_mesh(
     settings_changes, overrides = _split_overrides(overrides)
     settings = dataclasses.replace(settings if settings is not None else TransferSettings(), **settings_changes)
     name = method if isinstance(method, str) else method.name
-    if name in INIT_METHODS:
-        fit_config = FitConfig(**{k: v for k, v in PLUGIN.default_values(name, overrides).items() if k in FitConfig.__dataclass_fields__})
-        method_config = None
-    else:
-        method_config, fit_config = PLUGIN.configs(method, overrides)
+    method_config, fit_config = PLUGIN.configs(method, overrides)  # None for the baselines (INIT_METHODS)
     if prepared is None:
         if landmarks is None and settings.align is None:
             raise ValueError("no landmarks: give landmarks (>= 3 pairs), or an alignment without them: --align principal-axes / bounding-box / identity")

@@ -133,7 +133,7 @@ def default_method_config(name: str, **changes: Any) -> MethodConfig:
 
 def default_fit_config(name: str, **changes: Any) -> FitConfig:
     """The task's loop defaults for method ``name``: :data:`DEFAULT_STEPS`, its learning rate and schedule."""
-    return PLUGIN.configs(name, {k: v for k, v in changes.items()})[1]
+    return PLUGIN.configs(name, changes)[1]
 
 
 def _summarise(result: Any) -> list[str]:

@@ -76,8 +76,10 @@ def default_method_config(method: str = "sape-ff", **changes: Any) -> MethodConf
 
 
 def default_fit_options(method: str = "sape-ff") -> dict:
-    """The silhouette task's tuned :class:`~sape_geo.config.FitConfig` settings for ``method``."""
-    return {"lr": LR_BY_METHOD.get(method, DEFAULT_LR), "lr_schedule": "cosine"}
+    """The silhouette task's tuned :class:`~sape_geo.config.FitConfig` settings for ``method`` (its
+    learning rate and schedule; the plugin's defaults are the one source)."""
+    fit = PLUGIN.configs(method)[1]
+    return {"lr": fit.lr, "lr_schedule": fit.lr_schedule}
 
 
 def _summarise(result: Any) -> list[str]:
