@@ -212,7 +212,9 @@ def read_marker_pairs(path: str | os.PathLike) -> np.ndarray:
     ``"s:t"``, 0-based, as in the Deformation Transfer for Triangle Meshes data sets)."""
     import re
 
-    pairs = [(int(a), int(b)) for a, b in re.findall(r"^\s*-\s*[\"']?(\d+)\s*:\s*(\d+)", Path(path).read_text(), flags=re.M)]
+    from sape_geo.textfiles import read_text
+
+    pairs = [(int(a), int(b)) for a, b in re.findall(r"^\s*-\s*[\"']?(\d+)\s*:\s*(\d+)", read_text(path), flags=re.M)]
     if not pairs:
         raise LandmarkError(f"{path}: no 'source:target' marker entries found")
     return np.array(pairs, dtype=np.int64)

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from sape_geo.textfiles import read_text
+
 MIN_LANDMARKS = 3
 
 
@@ -223,7 +225,7 @@ def load_landmarks(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"landmark file not found: {path}")
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = read_text(path)
     suffix = path.suffix.lower()
     if suffix == ".json":
         rows = _parse_json(text, str(path))

@@ -29,6 +29,7 @@ import scipy.sparse
 import scipy.sparse.csgraph
 
 from sape_geo.runs import atomic_path
+from sape_geo.textfiles import open_text, without_byte_order_mark
 
 MESH_SUFFIXES = (".obj", ".off", ".ply", ".stl")
 POINT_CLOUD_SUFFIXES = (".ply", ".pcd", ".xyz", ".obj", ".off")
@@ -299,7 +300,7 @@ def read_obj(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """
     vertices: list[list[float]] = []
     triangles: list[tuple[int, int, int]] = []
-    with open(path, encoding="utf-8", errors="replace") as handle:
+    with open_text(path) as handle:  # a byte-order mark would glue onto the first "v"
         for line_number, line in enumerate(handle, start=1):
             fields = line.split("#", 1)[0].split()
             if not fields:
@@ -360,7 +361,8 @@ def _trimesh_load(path: Path):
     import trimesh
 
     try:
-        return trimesh.load(str(path), process=False, maintain_order=True)
+        with without_byte_order_mark(path) as readable:
+            return trimesh.load(str(readable), process=False, maintain_order=True)
     except Exception as error:  # trimesh raises many types for malformed files; name the file instead
         raise MeshInputError(f"{path}: could not be read as {path.suffix[1:].upper()}: {error}") from None
 

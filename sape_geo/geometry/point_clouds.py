@@ -21,6 +21,7 @@ import numpy as np
 from sape_geo.geometry.mesh_io import MeshInputError, check_points
 from sape_geo.geometry.scan_settings import DEFAULT_SCAN_POINTS, ScanSettings
 from sape_geo.runs import atomic_path
+from sape_geo.textfiles import without_byte_order_mark
 
 POINT_CLOUD_FORMATS = (".ply", ".pcd", ".xyz")
 ORIENTATIONS = ("consistent", "outward", "none")
@@ -99,7 +100,9 @@ def read_point_cloud(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | 
     if suffix not in POINT_CLOUD_FORMATS:
         raise PointCloudError(f"{path}: unsupported point cloud format {path.suffix!r}; use one of {', '.join(POINT_CLOUD_FORMATS)}")
     # open3d reports an unreadable file by a printed warning and an empty cloud, not by an exception
-    cloud = _open3d().io.read_point_cloud(str(path), format=suffix[1:])
+    # (and it reads a byte-order mark as part of the first line: a PLY is refused, an XYZ loses a point)
+    with without_byte_order_mark(path) as readable:
+        cloud = _open3d().io.read_point_cloud(str(readable), format=suffix[1:])
     if len(cloud.points) == 0:
         raise PointCloudError(f"{path}: no points could be read (empty, malformed, or not a {suffix[1:].upper()} point cloud)")
     points, normals = _arrays(cloud)

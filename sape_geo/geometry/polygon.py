@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sape_geo.textfiles import read_text
+
 
 class PolylineReadError(ValueError):
     """A polyline file is missing, unreadable, or does not describe a closed polygon."""
@@ -52,7 +54,7 @@ def read_polyline(path: str | os.PathLike) -> np.ndarray:
     if not path.is_file():
         raise PolylineReadError(f"polyline file not found: {path}" if not path.exists() else f"not a file: {path}")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, errors="strict")
     except (OSError, UnicodeDecodeError) as error:
         raise PolylineReadError(f"cannot read polyline file {path}: {error}") from None
     vertices: list[tuple[float, float]] = []
