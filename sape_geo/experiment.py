@@ -139,11 +139,6 @@ def run_task(
     # A bad method setting, device or output folder must fail before anything is fitted.
     choose_device(fit_config.device)
     model = build_model(spec)
-    # torch's Adam imports torch._dynamo on its first step (seconds). Importing it here, before the run
-    # directory opens, keeps that wait out of the progress bar, and a Ctrl-C during it from interrupting
-    # a half-imported torch._dynamo in the middle of a fit (the process then died by SIGINT at exit
-    # instead of returning its "interrupted" exit code 130).
-    import torch._dynamo  # noqa: F401
     run = RunDirectory(out, overwrite=overwrite) if out is not None else None
     try:
         if run is not None:

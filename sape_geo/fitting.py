@@ -7,7 +7,6 @@ that stops on NaN/Inf or divergence and restores the last good state, early stop
 
 from __future__ import annotations
 
-import copy
 import math
 import random
 import time
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sape_geo.adam import Adam
 from sape_geo.config import FitConfig, MaskDomain
 from sape_geo.networks import FieldModel
 
@@ -185,11 +185,9 @@ def _learning_rate(config: FitConfig, step: int) -> float:
     return final + 0.5 * (config.lr - final) * (1.0 + math.cos(math.pi * progress))
 
 
-def _copy_state(model: FieldModel, optimiser: torch.optim.Optimizer) -> tuple[dict, dict]:
-    return (
-        {key: value.detach().clone() for key, value in model.state_dict().items()},
-        copy.deepcopy(optimiser.state_dict()),
-    )
+def _copy_state(model: FieldModel) -> dict[str, Tensor]:
+    """The model's parameters and buffers, copied (the state a diverged fit goes back to)."""
+    return {key: value.detach().clone() for key, value in model.state_dict().items()}
 
 
 def fit(
@@ -228,12 +226,13 @@ def fit(
     task.to(device)
     generator = torch.Generator(device="cpu").manual_seed(config.seed)
     groups = list(parameter_groups) if parameter_groups is not None else model.parameter_groups()
-    optimiser = torch.optim.Adam([{k: v for k, v in g.items() if k != "lr_scale"} for g in groups], lr=config.lr)
+    # sape_geo's own Adam: torch.optim's imports the compiler (torch._dynamo, 1.5 s) on its first use
+    optimiser = Adam([{k: v for k, v in g.items() if k != "lr_scale"} for g in groups], lr=config.lr)
     lr_scales = [float(g.get("lr_scale", 1.0)) for g in groups]
 
     history: list[dict[str, float]] = []
     snapshots: list[dict[str, np.ndarray]] = []
-    good_state = _copy_state(model, optimiser)
+    good_state = _copy_state(model)
     first_loss: float | None = None
     best_loss = math.inf
     best_step = 0
@@ -259,7 +258,7 @@ def fit(
             message = f"loss diverged to {loss_value:.4g} at step {step}; restored the state of the last good step"
             break
         if step % config.guard_every == 0:
-            good_state = _copy_state(model, optimiser)
+            good_state = _copy_state(model)
         optimiser.zero_grad(set_to_none=True)
         total.backward()
         optimiser.step()
@@ -291,7 +290,7 @@ def fit(
     bar.close()
 
     if stop_reason in ("non_finite", "diverged"):
-        model.load_state_dict(good_state[0])
+        model.load_state_dict(good_state)
         warnings.warn(message, FitDivergedWarning, stacklevel=2)
     steps_done = len(history)
     return FitResult(history, steps_done, time.perf_counter() - started, stop_reason, message, snapshots)
