@@ -234,21 +234,33 @@ def folded_edges(vertices: np.ndarray, faces: np.ndarray, angle_degrees: float =
     return int(folded_edge_mask(vertices, faces, angle_degrees).sum())
 
 
-def local_rotations(source: np.ndarray, result: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """``(m, 3, 3)`` per triangle: the best-fit rotation (det +1) of the edges of all triangles around its
-    three corners, source -> result (see ``inverted_triangles`` in the module docstring)."""
-    n = source.shape[0]
-    covariance = np.zeros((n, 3, 3))
+def vertex_covariances(source: np.ndarray, result: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """``(n, 3, 3)`` per vertex: the sum of ``e_source e_result^T`` over the edges of its triangles (the
+    covariance whose Kabsch rotation is the map's local rotation there)."""
+    covariance = np.zeros((source.shape[0], 3, 3))
     for i, j in ((0, 1), (1, 2), (2, 0)):
         outer = np.einsum("ka,kb->kab", source[faces[:, j]] - source[faces[:, i]], result[faces[:, j]] - result[faces[:, i]])
         np.add.at(covariance, faces[:, i], outer)
         np.add.at(covariance, faces[:, j], outer)
-    per_face = covariance[faces].sum(axis=1)
-    u, _, vt = np.linalg.svd(per_face)
+    return covariance
+
+
+def best_rotations(covariances: np.ndarray) -> np.ndarray:
+    """``(k, 3, 3)`` the rotations (det +1, Kabsch) that best carry source edges onto result edges, given
+    their covariances ``(k, 3, 3)``; the identity where a covariance is zero (no edges)."""
+    u, _, vt = np.linalg.svd(covariances)
     sign = np.sign(np.linalg.det(np.transpose(vt, (0, 2, 1)) @ np.transpose(u, (0, 2, 1))))
     sign[sign == 0] = 1.0
     u[:, :, 2] *= sign[:, None]
-    return np.transpose(vt, (0, 2, 1)) @ np.transpose(u, (0, 2, 1))
+    rotations = np.transpose(vt, (0, 2, 1)) @ np.transpose(u, (0, 2, 1))
+    rotations[~np.abs(covariances).reshape(len(covariances), -1).any(axis=1)] = np.eye(3)
+    return rotations
+
+
+def local_rotations(source: np.ndarray, result: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """``(m, 3, 3)`` per triangle: the best-fit rotation (det +1) of the edges of all triangles around its
+    three corners, source -> result (see ``inverted_triangles`` in the module docstring)."""
+    return best_rotations(vertex_covariances(source, result, faces)[faces].sum(axis=1))
 
 
 def inverted_triangle_mask(source: np.ndarray, result: np.ndarray, faces: np.ndarray) -> np.ndarray:
