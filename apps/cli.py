@@ -86,16 +86,30 @@ def build_parser(argv: Sequence[str] | None = ()) -> tuple[argparse.ArgumentPars
     return parser, plugins
 
 
-def print_summary(plugin: TaskPlugin, result) -> None:
-    """A one-screen summary of a finished run on stdout."""
+def print_summary(plugin: TaskPlugin, result, warned: Sequence[warnings.WarningMessage] = ()) -> None:
+    """A one-screen summary of a finished run on stdout; ``warned`` (the warnings the run raised) become
+    notes of the summary, each once, unless the task's own lines already say them."""
     metrics = result.metrics
     print(f"\n{plugin.name}: {metrics.get('stop_reason', 'completed')} after {metrics['steps_done']} steps "
           f"in {metrics['fit_seconds']:.1f} s")
-    for line in summary_lines(plugin, result):
-        print(f"  {line}")
+    lines = summary_lines(plugin, result)
     if metrics.get("stop_message"):
-        print(f"  note: {metrics['stop_message']}")
+        lines.append(f"note: {metrics['stop_message']}")
+    said = "\n".join(lines)
+    lines += [f"note: {text}" for text in dict.fromkeys(plain_warning(w.message) for w in warned) if text not in said]
+    for line in lines:
+        print(f"  {line}")
     print(f"  run directory: {result.path}")
+
+
+def plain_warning(message: Warning | str) -> str:
+    """A warning's text on one line (a user reads it; Python's own format adds the file and the source line)."""
+    return " ".join(str(message).split())
+
+
+def _show_warning_plainly(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` for the command line: ``sape-geo: warning: TEXT``, one line."""
+    print(f"sape-geo: warning: {plain_warning(message)}", file=file if file is not None else sys.stderr)
 
 
 # Errors that mean "the input, a setting or the output folder is wrong": one line, exit code 2
@@ -126,6 +140,12 @@ def _report_unexpected(command: str, error: Exception) -> int:
     return 3
 
 
+def _show_recorded(warned: Sequence[warnings.WarningMessage]) -> None:
+    """The warnings of a run that failed: one plain line each on stderr, before the error."""
+    for text in dict.fromkeys(plain_warning(w.message) for w in warned):
+        print(f"sape-geo: warning: {text}", file=sys.stderr)
+
+
 def _terminate_as_interrupt():
     """SIGTERM (``kill PID``) stops a task like Ctrl-C does, so the folder being built is cleaned up;
     returns the previous handler (None when signals cannot be set here, e.g. off the main thread)."""
@@ -139,6 +159,12 @@ def _terminate_as_interrupt():
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    with warnings.catch_warnings():  # restores Python's own warning format when main returns
+        warnings.showwarning = _show_warning_plainly
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser, plugins = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if args.command is None:
@@ -166,13 +192,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sape-geo {args.command}: error: {error}", file=sys.stderr)
         return 2
     previous_terminate = _terminate_as_interrupt()
+    warned: list[warnings.WarningMessage] = []
     try:
         from sape_geo.fitting import FitDivergedWarning
 
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as warned:  # into the summary's notes
             warnings.simplefilter("ignore", FitDivergedWarning)  # reported in the summary instead
             result = plugin.run(args)
     except USER_ERRORS as error:
+        _show_recorded(warned)
         print(f"sape-geo {args.command}: error: {_describe(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -183,11 +211,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 130
     except Exception as error:  # noqa: BLE001 - the last line of defence against a traceback
+        _show_recorded(warned)
         return _report_unexpected(args.command, error)
     finally:
         if previous_terminate is not None:
             signal.signal(signal.SIGTERM, previous_terminate)
-    print_summary(plugin, result)
+    print_summary(plugin, result, warned)
     if getattr(args, "json", False):
         print(json.dumps(result.metrics, indent=2, default=str))
     return 1 if result.metrics.get("stop_reason") in ("diverged", "non_finite") else 0

@@ -16,7 +16,13 @@ whole run is built in a hidden folder beside its final place and moved there whe
 written (:class:`RunDirectory`), so a crash never leaves a half-written file or run under a final name,
 and never touches the previous run. ``metrics.json`` records every other file's size and SHA-256
 (:func:`run_problems` checks them); ``.sape-geo-run``, written only by this module, lists the run's
-files, so ``--overwrite`` replaces nothing but a run directory (:func:`is_run_directory`).
+files and the checksum of ``metrics.json`` itself, so ``--overwrite`` replaces nothing but a run
+directory (:func:`is_run_directory`), and a file edited since the run wrote it (:func:`edited_files`) is
+kept beside the run that replaces it (``NAME.edited-TIME/``), never lost.
+
+Files that are not a run's (a batch's ``summary.csv``) go through :func:`write_owned_files`: the same
+atomic writes, and a marker (``.sape-geo-files``) recording what this tool wrote, so a file of the same
+name that sape-geo did not write, or that was edited since, is never replaced.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -72,6 +79,10 @@ class RunDirectoryExistsError(RunDirectoryError, FileExistsError):
     """The output directory already holds files and ``overwrite`` was not given, or it is not ours to replace."""
 
 
+class RunEditsKeptWarning(UserWarning):
+    """Files of a replaced run had been edited since sape-geo wrote them; they were kept beside the new run."""
+
+
 class RunDirectoryBusyError(RunDirectoryError):
     """Another process is writing this run directory right now (it holds the run's lock)."""
 
@@ -81,6 +92,10 @@ class RunDirectoryBusyError(RunDirectoryError):
 MARKER_FILE = ".sape-geo-run"
 MARKER_TOOL = "sape-geo run directory"
 FAILURE_FILE = "error.json"
+MARKER_CHECKSUMS = "sha256"  # in the run marker: {name: SHA-256} of every file, metrics.json too (it cannot list itself)
+EDITED_SUFFIX = ".edited-"  # NAME.edited-TIME/: the edited files of a run that --overwrite or a batch replaced
+OWNED_MARKER_FILE = ".sape-geo-files"
+OWNED_MARKER_TOOL = "sape-geo files"
 _BUILDING = ".sape-geo-building-"
 _LOCK = ".sape-geo-lock"
 
@@ -345,7 +360,8 @@ class RunDirectory:
     path : the final folder.
     overwrite : replace an existing non-empty folder; only a run directory this tool wrote and that
         holds nothing else (:func:`is_run_directory`) is ever replaced. Any other non-empty folder is
-        refused, so user files are never deleted.
+        refused, so user files are never deleted; files of the run edited since it was written are
+        kept beside it (:func:`keep_edited_files`, attribute ``kept_edits``).
 
     Raises
     ------
@@ -360,6 +376,7 @@ class RunDirectory:
         self._final = Path(os.path.abspath(self.path))
         self._committed = False
         self._replace = False
+        self.kept_edits: Path | None = None  # where the replaced run's edited files were kept, if any
         if self._final.is_symlink():
             raise RunDirectoryExistsError(f"{self.path} is a symbolic link; give the folder it points to as --out")
         if self._final.exists() and not self._final.is_dir():
@@ -371,6 +388,7 @@ class RunDirectory:
             self._replace = self._check_existing(overwrite)
             self._remove_stale_builds()
             self.staging = Path(tempfile.mkdtemp(prefix=f".{self._final.name}{_BUILDING}", dir=self._final.parent))
+            os.chmod(self.staging, 0o777 & ~_current_umask())  # mkdtemp makes 0700; a run folder is made like mkdir makes one
             write_json_atomic(self.staging / MARKER_FILE, self._marker([]))
         except BaseException as error:
             self._release_after_failed_start()
@@ -439,8 +457,11 @@ class RunDirectory:
             if entry.is_dir() and not entry.is_symlink() and read_marker(entry) is not None:
                 shutil.rmtree(entry, ignore_errors=True)
 
-    def _marker(self, files: list[str]) -> dict[str, Any]:
-        return {"tool": MARKER_TOOL, "files": files, "pid": os.getpid(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    def _marker(self, files: list[str], checksums: dict[str, str] | None = None) -> dict[str, Any]:
+        marker = {"tool": MARKER_TOOL, "files": files, "pid": os.getpid(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        if checksums is not None:
+            marker[MARKER_CHECKSUMS] = checksums
+        return marker
 
     @property
     def _root(self) -> Path:
@@ -473,7 +494,10 @@ class RunDirectory:
             if entry.is_file() and entry.name not in (MARKER_FILE, METRICS_FILE) and not is_atomic_temporary(entry.name)
         }
         self.write_json(METRICS_FILE, {**dict(metrics), PRODUCT_CHECKSUMS: files})
-        write_json_atomic(self.staging / MARKER_FILE, self._marker(sorted([*files, METRICS_FILE])))
+        checksums = {name: entry["sha256"] for name, entry in files.items()}
+        checksums[METRICS_FILE] = file_sha256(self.staging / METRICS_FILE)
+        marker = self._marker(sorted([*files, METRICS_FILE]), checksums)
+        write_json_atomic(self.staging / MARKER_FILE, marker)
         self._move_into_place()
 
     def write_history(self, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -513,6 +537,7 @@ class RunDirectory:
                     f"{self.path} changed while the run was being written (it now holds files sape-geo did not write); "
                     f"it was left as it is and the new run was kept in {kept}"
                 )
+            self.kept_edits = keep_edited_files(final)
             if not _exchange(self.staging, final):
                 # No atomic swap here: move the old run aside, the new one in, then delete the old one.
                 old = Path(tempfile.mkdtemp(prefix=f".{final.name}{_BUILDING}", dir=final.parent))
@@ -591,8 +616,9 @@ def run_problems(path: str | os.PathLike) -> list[str]:
     """What is wrong with a finished run in ``path``; empty when it is complete and whole.
 
     A run is complete when ``metrics.json`` is there and readable; it is whole when every file it
-    lists under ``"files"`` has the recorded size and SHA-256 (runs written before checksums were
-    recorded have no list and count as whole).
+    lists under ``"files"`` has the recorded size and SHA-256, and ``metrics.json`` itself has the
+    SHA-256 the run marker recorded. A ``metrics.json`` without its ``"files"`` table does not count
+    as whole (it was edited, or written by a sape-geo too old to record checksums).
     """
     path = Path(path)
     metrics_path = path / METRICS_FILE
@@ -604,10 +630,15 @@ def run_problems(path: str | os.PathLike) -> list[str]:
         return [str(error)]
     if not isinstance(metrics, dict):
         return [f"{metrics_path} does not hold a JSON object"]
-    recorded = metrics.get(PRODUCT_CHECKSUMS, {})
-    if not isinstance(recorded, dict):
-        return [f"{metrics_path}: its {PRODUCT_CHECKSUMS!r} entry is not a table of checksums"]
     problems = []
+    written = _marker_checksums(path).get(METRICS_FILE)
+    if written is not None and file_sha256(metrics_path) != written:
+        problems.append(f"{metrics_path} changed since the run wrote it (checksum differs)")
+    recorded = metrics.get(PRODUCT_CHECKSUMS)
+    if recorded is None:
+        return [*problems, f"{metrics_path} has no {PRODUCT_CHECKSUMS!r} entry, so the run's files cannot be checked (edited or damaged)"]
+    if not isinstance(recorded, dict):
+        return [*problems, f"{metrics_path}: its {PRODUCT_CHECKSUMS!r} entry is not a table of checksums"]
     for name, expected in recorded.items():
         file = path / name
         if not file.is_file():
@@ -617,3 +648,123 @@ def run_problems(path: str | os.PathLike) -> list[str]:
         elif file_sha256(file) != expected.get("sha256"):
             problems.append(f"{file} changed since the run wrote it (checksum differs)")
     return problems
+
+
+def _marker_checksums(path: Path) -> dict[str, str]:
+    """``{name: SHA-256}`` the run marker of ``path`` recorded (empty for markers older than checksums)."""
+    marker = read_marker(path) or {}
+    checksums = marker.get(MARKER_CHECKSUMS)
+    if not isinstance(checksums, dict):
+        return {}
+    return {name: digest for name, digest in checksums.items() if isinstance(name, str) and isinstance(digest, str)}
+
+
+def edited_files(path: str | os.PathLike) -> list[str]:
+    """Names of the files of the run in ``path`` that are there but differ from what sape-geo wrote.
+
+    The run marker's checksums are the reference (they survive a damaged ``metrics.json``); for runs
+    whose marker has none, the ``"files"`` table of ``metrics.json``. A missing file is not an edit.
+    """
+    path = Path(path)
+    checksums = _marker_checksums(path)
+    if not checksums:
+        try:
+            recorded = read_json(path / METRICS_FILE).get(PRODUCT_CHECKSUMS)
+            checksums = {name: entry.get("sha256") for name, entry in recorded.items() if isinstance(entry, dict)}
+        except (OSError, ValueError, AttributeError):
+            return []
+    edited = []
+    for name, digest in sorted(checksums.items()):
+        file = path / name
+        if file.is_file() and not file.is_symlink() and file_sha256(file) != digest:
+            edited.append(name)
+    return edited
+
+
+def keep_edited_files(path: str | os.PathLike) -> Path | None:
+    """Keep the edited files of the run in ``path`` (:func:`edited_files`) in a new folder beside it,
+    ``NAME.edited-YYYYmmdd-HHMMSS-XXXX/``, before the run is replaced; returns that folder (None when
+    nothing was edited). Files are hard-linked where the file system allows (no copy, and the run
+    stays intact until it is replaced), else copied. Warns (:class:`RunEditsKeptWarning`) naming them.
+    """
+    path = Path(path)
+    names = edited_files(path)
+    if not names:
+        return None
+    kept = Path(tempfile.mkdtemp(prefix=f"{path.name}{EDITED_SUFFIX}{time.strftime('%Y%m%d-%H%M%S')}-", dir=path.parent))
+    os.chmod(kept, 0o777 & ~_current_umask())
+    for name in names:
+        try:
+            os.link(path / name, kept / name)
+        except OSError:
+            shutil.copy2(path / name, kept / name)
+    warnings.warn(
+        RunEditsKeptWarning(
+            f"{', '.join(names)} in {path} had been changed since sape-geo wrote {'them' if len(names) > 1 else 'it'}; "
+            f"the changed version is kept in {kept}"
+        ),
+        stacklevel=2,
+    )
+    return kept
+
+
+def _read_owned_marker(folder: Path) -> dict[str, list[str]]:
+    """``{name: [accepted SHA-256, ...]}`` of the files this tool wrote into ``folder`` (empty when none)."""
+    try:
+        marker = read_json(folder / OWNED_MARKER_FILE)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(marker, dict) or marker.get("tool") != OWNED_MARKER_TOOL or not isinstance(marker.get("files"), dict):
+        return {}
+    return {name: [d for d in digests if isinstance(d, str)] for name, digests in marker["files"].items() if isinstance(digests, list)}
+
+
+def check_owned_files(folder: str | os.PathLike, names: Sequence[str]) -> None:
+    """Raise unless every file ``names`` in ``folder`` is absent or was written there by this tool
+    (:func:`write_owned_files`) and is unchanged since.
+
+    Raises
+    ------
+    RunDirectoryExistsError : names the first file that sape-geo did not write or that was edited.
+    """
+    folder = Path(folder)
+    written = _read_owned_marker(folder)
+    for name in names:
+        file = folder / name
+        if file.is_symlink() or (file.exists() and not file.is_file()):
+            raise RunDirectoryExistsError(f"{file} is not a file sape-geo wrote (a link or a folder); move it away or choose another --out")
+        if file.is_file() and file_sha256(file) not in written.get(name, []):
+            how = "was changed since sape-geo wrote it" if name in written else "was not written by sape-geo"
+            raise RunDirectoryExistsError(f"{file} {how}; refusing to replace it: move it away or choose another --out")
+
+
+def write_owned_files(folder: str | os.PathLike, contents: Mapping[str, str]) -> list[Path]:
+    """Write text files into ``folder`` (one that is not a run directory: a batch's summary), each
+    atomically, replacing only files this tool wrote there and nobody changed since.
+
+    ``folder/.sape-geo-files`` records the checksum of each file written. It is updated before the
+    files (accepting the old and the new content) and after (the new only), so a crash in between
+    leaves every file replaceable by the next call.
+
+    Returns
+    -------
+    The paths written, in the order of ``contents``.
+
+    Raises
+    ------
+    RunDirectoryExistsError : a file of that name is not sape-geo's, or was edited (nothing is written).
+    """
+    folder = Path(folder)
+    check_owned_files(folder, list(contents))
+    written = _read_owned_marker(folder)
+    payloads = {name: text.encode("utf-8") for name, text in contents.items()}
+    digests = {name: hashlib.sha256(payload).hexdigest() for name, payload in payloads.items()}
+
+    def write_marker(files: dict[str, list[str]]) -> None:
+        write_json_atomic(folder / OWNED_MARKER_FILE, {"tool": OWNED_MARKER_TOOL, "files": files})
+
+    write_marker({**written, **{name: sorted({*written.get(name, []), digest}) for name, digest in digests.items()}})
+    for name, payload in payloads.items():
+        write_bytes_atomic(folder / name, payload)
+    write_marker({**written, **{name: [digest] for name, digest in digests.items()}})
+    return [folder / name for name in contents]

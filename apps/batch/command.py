@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from sape_geo.registry import positive_int
@@ -14,10 +15,13 @@ from sape_geo_apps.cli import AppCommand
 DESCRIPTION = """\
 Run every job of a pipeline file (YAML: tasks, inputs as paths or globs, methods, settings, seeds;
 lists expand into a matrix). The whole file is validated first, errors name the line. Each job writes
-its own run directory under --out; running the same command again resumes (finished runs are skipped,
-unfinished ones, and finished ones whose files no longer match the checksums in their metrics.json,
-are redone). A failing job is recorded in RUN/error.json and never stops the others.
-Writes DIR/summary.csv and DIR/summary.md (every job's status and metrics).
+its own run directory under --out, named by a hash of the job's settings and input files' content;
+running the same command again resumes (finished runs are skipped; unfinished ones, and finished
+ones whose files or metrics.json no longer match the checksums sape-geo recorded, are redone, and a
+file you edited is first kept beside the run in RUN.edited-TIME/). A failing job is recorded in
+RUN/error.json and never stops the others. Each job runs with 1 torch thread, like a task's --threads.
+Writes DIR/summary.csv (every setting and metric) and DIR/summary.md (key columns); a summary file
+there that sape-geo did not write, or that was edited, is never replaced: the batch is refused.
 
 exit status: 0 all jobs finished, 1 some failed, 2 invalid pipeline, 130 interrupted (Ctrl-C).
 
@@ -64,7 +68,8 @@ def _dry_run(args: argparse.Namespace) -> int:
     for job in pipeline.jobs:
         done = finished_outcome(job, args.out) is not None
         finished += done
-        print(f"{'done' if done else 'todo'}  {job.run_name}  sape-geo {job.task} {' '.join(job.argv)}")
+        command = ["sape-geo", job.task, *job.argv, "--out", str(Path(args.out) / job.run_name)]
+        print(f"{'done' if done else 'todo'}  {job.run_name}  {shlex.join(command)}")
         why = None if done else damage(job, args.out)
         if why is not None:
             print(f"      redo: {why}")
@@ -77,6 +82,9 @@ def _print_report(report: BatchReport) -> None:
     print(f"batch: {len(report.outcomes)} jobs: {counts}")
     for run_name, why in report.redone:
         print(f"  rerun   {run_name}: {why}")
+    for outcome in report.outcomes:
+        for note in outcome.notes:
+            print(f"  note    {outcome.run_name}: {note}")
     for outcome in report.failed:
         print(f"  failed  {outcome.run_name}: {outcome.error}  (details: {report.out / outcome.run_name / 'error.json'})")
     print(f"summary: {report.summary_markdown}  {report.summary_csv}")

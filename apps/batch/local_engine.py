@@ -3,7 +3,8 @@
 Each worker is a Python process (:mod:`sape_geo_apps.batch.worker_process`) that runs one job after
 another, so imports are paid once per worker, not per job. A job that kills its worker (a segfault in
 a native library, the OOM killer) is recorded as failed and the worker is replaced; the other jobs
-never notice. Torch threads per job are ``cores // workers`` so workers never oversubscribe the cores.
+never notice. Each job runs with one torch thread unless asked otherwise, like ``sape-geo TASK`` (its
+``--threads`` default), so a batch job reproduces the numbers of the same command line.
 
 Ctrl-C: the workers run in their own session, so only this process receives the terminal's
 interrupt; it forwards one SIGINT to each running job, which stops cleanly (the run being built beside
@@ -57,7 +58,7 @@ class LocalEngine:
     Parameters
     ----------
     workers : jobs at a time (default: the available cores).
-    threads : torch threads per job (default: ``cores // workers``, at least 1).
+    threads : torch threads per job (default 1, the command line's ``--threads`` default).
     """
 
     name = "local"
@@ -69,7 +70,7 @@ class LocalEngine:
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         self.workers = workers or cores
-        self.threads = threads or max(1, cores // self.workers)
+        self.threads = threads or 1
 
     def describe(self) -> str:
         return f"local engine: {self.workers} worker(s) x {self.threads} thread(s)"

@@ -41,7 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from sape_geo.registry import TaskPlugin
-from sape_geo_apps.batch.task_arguments import RESERVED_OPTIONS, TaskArgumentError, TaskArguments
+from sape_geo.runs import file_sha256
+from sape_geo_apps.batch.task_arguments import RESERVED_DESTINATIONS, RESERVED_OPTIONS, TaskArgumentError, TaskArguments
 from sape_geo_apps.batch.task_registry import InstalledTasks
 from sape_geo_apps.batch.yaml_nodes import Node, YamlSyntaxError, parse_yaml
 
@@ -87,7 +88,8 @@ class Job:
     Attributes
     ----------
     run_name : the run directory relative to the batch output folder, e.g. ``sweep/ff-s0-3f2a9c1e``;
-        the trailing hash covers every setting, so changing a pipeline never reuses a stale run.
+        the trailing hash covers every setting and the inputs' content, so changing a pipeline or an
+        input file never reuses a stale run.
     group : the pipeline entry's name (the first folder of ``run_name``).
     task : the task plugin's name.
     argv : the task's command line without ``--out``, ``--threads`` and ``--quiet``.
@@ -182,6 +184,7 @@ class _PipelineReader:
     def __init__(self, source: str, base_dir: Path, plugins: Mapping[str, TaskPlugin]) -> None:
         self.source, self.base_dir, self.plugins = source, Path(os.path.abspath(base_dir)), plugins
         self._arguments: dict[str, TaskArguments] = {}
+        self._digests: dict[str, str] = {}  # input file -> SHA-256 of its content
 
     def error(self, line: int, message: str) -> PipelineError:
         return PipelineError(self.source, line, message)
@@ -265,12 +268,12 @@ class _PipelineReader:
                 positionals = {name: path for name, path in inputs.items() if arguments.is_positional(name)}
                 input_options = [(name, path) for name, path in inputs.items() if not arguments.is_positional(name)]
                 argv = arguments.command_line(positionals, input_options + options)
-                self._validate(arguments, argv, entry, axes, list(inputs))
+                parsed = self._validate(arguments, argv, entry, axes, list(inputs))
                 labels = [Path(inputs[name]).stem for name in inputs if name in varying_inputs]
                 labels += [_label(axis, value) for axis, value in zip(axes, values) if axis.varies or axis.name in ("method", "seed")]
                 jobs.append(
                     Job(
-                        run_name=f"{group}/{_run_folder(labels, task, argv, self.base_dir)}",
+                        run_name=f"{group}/{_run_folder(labels, self._job_digest(arguments, parsed, inputs))}",
                         group=group,
                         task=task,
                         argv=tuple(argv),
@@ -281,9 +284,30 @@ class _PipelineReader:
                 )
         return jobs
 
-    def _validate(self, arguments: TaskArguments, argv: list[str], entry: Node, axes: list[_Axis], input_names: list[str]) -> None:
+    def _job_digest(self, arguments: TaskArguments, parsed: dict[str, Any], inputs: dict[str, str]) -> str:
+        """A hash of what the job means: the task, the settings that differ from the task's defaults, and
+        the content of its input files. Two pipelines naming the same job (in another order, through
+        other relative paths, a default written out or left out) get the same run; a changed input
+        file or setting gets a new one."""
+        input_paths = set(inputs.values())
+        meaning = {}
+        for dest, value in sorted(parsed.items()):
+            if dest in RESERVED_DESTINATIONS or (dest in arguments.defaults and value == arguments.defaults[dest]):
+                continue
+            values = value if isinstance(value, list) else [value]
+            meaning[dest] = [f"sha256:{self._content_digest(v)}" if isinstance(v, str) and v in input_paths else v for v in values]
+        text = json.dumps([arguments.plugin.name, meaning], sort_keys=True, default=str)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+
+    def _content_digest(self, path: str) -> str:
+        if path not in self._digests:
+            self._digests[path] = file_sha256(path)
+        return self._digests[path]
+
+    def _validate(self, arguments: TaskArguments, argv: list[str], entry: Node, axes: list[_Axis], input_names: list[str]) -> dict[str, Any]:
+        """The job's parsed settings (``argparse`` destinations); raises :class:`PipelineError` naming the line."""
         try:
-            arguments.parse([*argv, "--out", "<batch>"])
+            return vars(arguments.parse([*argv, "--out", "<batch>"]))
         except TaskArgumentError as error:
             message = str(error)
             name = arguments.offending_name(message, [axis.name for axis in axes] + input_names)
@@ -439,13 +463,11 @@ def _relative(path: str, base_dir: Path) -> str:
     return path if relative.startswith("..") else relative
 
 
-def _run_folder(labels: list[str], task: str, argv: list[str], base_dir: Path) -> str:
-    """A readable, filesystem-safe folder name ending in a hash of the whole job.
+def _run_folder(labels: list[str], digest: str) -> str:
+    """A readable, filesystem-safe folder name ending in the job's hash (``_PipelineReader._job_digest``).
 
-    The hash uses input paths relative to the pipeline's folder, so moving a project with its data
-    keeps its runs resumable.
+    The hash covers input files by content, not by path, so moving a project with its data, or
+    naming the same files from another pipeline's folder, keeps its runs resumable.
     """
-    portable = [_relative(word, base_dir) if os.path.isabs(word) else word for word in argv]
-    digest = hashlib.sha256(json.dumps([task, portable]).encode("utf-8")).hexdigest()[:8]
     safe = [re.sub(r"[^A-Za-z0-9._=+-]", "_", label)[:40] for label in labels]
     return "-".join([*safe, digest])

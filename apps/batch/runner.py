@@ -22,7 +22,7 @@ from sape_geo.runs import RunDirectoryError, explain_os_error
 from sape_geo_apps.batch.local_engine import LocalEngine
 from sape_geo_apps.batch.pipeline import Job, Pipeline, load_pipeline
 from sape_geo_apps.batch.ray_engine import RayEngine
-from sape_geo_apps.batch.summary import summary_rows, write_summary
+from sape_geo_apps.batch.summary import check_summary_files, other_finished_runs, summary_rows, write_summary
 from sape_geo_apps.batch.worker import FAILED, NOT_RUN, JobOutcome, damage, finished_outcome
 
 ENGINES = ("local", "ray")
@@ -123,6 +123,8 @@ def run_pipeline(
     Raises
     ------
     PipelineError : the pipeline file is invalid (nothing has run).
+    RunDirectoryExistsError : ``summary.csv`` or ``summary.md`` in ``out`` is not sape-geo's, or was
+        edited since sape-geo wrote it (nothing has run; it is never replaced).
     BatchInterrupted : Ctrl-C; running jobs were stopped, the summary written, ``.report`` attached.
     """
     if not isinstance(pipeline, Pipeline):
@@ -135,6 +137,7 @@ def run_pipeline(
         out_root.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise RunDirectoryError(f"cannot create the batch folder {out_root}: {explain_os_error(error)}") from None
+    check_summary_files(out_root)  # a user's summary.csv there: refused before anything runs
 
     outcomes: dict[str, JobOutcome] = {job.run_name: JobOutcome(job.run_name, NOT_RUN) for job in pipeline.jobs}
     todo, redone = [], []
@@ -166,7 +169,9 @@ def run_pipeline(
     finally:
         bar.close()
         rows = summary_rows(pipeline.jobs, outcomes)
-        csv_path, markdown_path = write_summary(out_root, rows)
+        axes = list(dict.fromkeys(name for job in pipeline.jobs for name in job.axis_values))
+        others = other_finished_runs(out_root, [job.run_name for job in pipeline.jobs])
+        csv_path, markdown_path = write_summary(out_root, rows, axes, others)
     report = BatchReport(
         out_root, tuple(outcomes[job.run_name] for job in pipeline.jobs), tuple(rows), csv_path, markdown_path, interrupted, tuple(redone)
     )

@@ -1,7 +1,10 @@
 """The batch summary: one row per job with its matrix values, status and metrics, as CSV and markdown.
 
 ``summary.csv`` has one table with every column any job has; ``summary.md`` has one table per task
-(tasks report different metrics) with the scalar metrics rounded for reading.
+(tasks report different metrics) with a few key columns for reading: the run, its status and seconds,
+the values that vary, and the task's headline metrics (every metric is in the CSV). Both files are
+sape-geo's own (:func:`sape_geo.runs.write_owned_files`): a file of that name the user wrote, or
+edited, is never replaced.
 """
 
 from __future__ import annotations
@@ -15,19 +18,28 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sape_geo.runs import write_text_atomic
+from sape_geo.runs import check_owned_files, is_complete_run, is_run_directory, write_owned_files
 from sape_geo_apps.batch.pipeline import Job
 from sape_geo_apps.batch.worker import JobOutcome
 
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MARKDOWN = "summary.md"
+SUMMARY_FILES = (SUMMARY_CSV, SUMMARY_MARKDOWN)
 _LEADING = ("run", "task", "status", "seconds", "worker")
-# Bookkeeping that makes the reading table wide without helping to compare runs (kept in the CSV).
-_MARKDOWN_SKIPS = {"stop_message", "evaluate_seconds", "parameters", "max_progress"}
+# The metrics that compare runs at a glance, in this order; a task reporting none of them shows its
+# first few numeric metrics instead. The rest stays in the CSV.
+_HEADLINE_METRICS = (
+    "chamfer_l1_pct_diag", "hausdorff_pct_diag", "folded_edges", "inverted_triangles",  # transfer
+    "iou", "self_intersections",  # silhouette (and its Chamfer above)
+    "psnr_all_db", "psnr_heldout_db",  # image
+    "iou_uniform", "iou_near_surface",  # occupancy
+    "mse_smooth_region", "mse_oscillating_region",  # fit1d
+)
+_MARKDOWN_METRICS = 5
 
 
 def summary_rows(jobs: Sequence[Job], outcomes: dict[str, JobOutcome]) -> list[dict[str, Any]]:
-    """One row per job, in pipeline order: run, task, status, seconds, worker, axes, metrics, error."""
+    """One row per job, in pipeline order: run, task, status, seconds, worker, axes, metrics, notes, error."""
     rows = []
     for job in jobs:
         outcome = outcomes[job.run_name]
@@ -40,18 +52,53 @@ def summary_rows(jobs: Sequence[Job], outcomes: dict[str, JobOutcome]) -> list[d
         }
         row.update(job.axis_values)
         row.update({key: _plain(value) for key, value in outcome.metrics.items() if _is_scalar(value)})
+        if outcome.notes:
+            row["notes"] = " | ".join(outcome.notes)
         row["error"] = outcome.error or ""
         rows.append(row)
     return rows
 
 
-def write_summary(out_root: str | os.PathLike, rows: Sequence[dict[str, Any]]) -> tuple[Path, Path]:
-    """Write ``summary.csv`` and ``summary.md`` into ``out_root`` (atomically); returns their paths."""
-    out_root = Path(out_root)
-    csv_path, markdown_path = out_root / SUMMARY_CSV, out_root / SUMMARY_MARKDOWN
-    write_text_atomic(csv_path, summary_csv(rows))
-    write_text_atomic(markdown_path, summary_markdown(rows))
+def check_summary_files(out_root: str | os.PathLike) -> None:
+    """Raise before a batch runs when ``summary.csv`` or ``summary.md`` in ``out_root`` is not sape-geo's.
+
+    Raises
+    ------
+    RunDirectoryExistsError : names the file (a user's own, or one edited since sape-geo wrote it).
+    """
+    check_owned_files(out_root, SUMMARY_FILES)
+
+
+def write_summary(
+    out_root: str | os.PathLike, rows: Sequence[dict[str, Any]], axes: Sequence[str] = (), others: Sequence[str] = ()
+) -> tuple[Path, Path]:
+    """Write ``summary.csv`` and ``summary.md`` into ``out_root`` (atomically, and only over summaries
+    sape-geo wrote there). ``axes`` are the columns that hold the jobs' settings and inputs (the rest
+    are metrics); ``others`` are finished runs in the folder that are not in ``rows``.
+
+    Returns
+    -------
+    The paths of ``summary.csv`` and ``summary.md``.
+
+    Raises
+    ------
+    RunDirectoryExistsError : a summary file there is not sape-geo's (nothing is written).
+    """
+    csv_path, markdown_path = write_owned_files(out_root, {SUMMARY_CSV: summary_csv(rows), SUMMARY_MARKDOWN: summary_markdown(rows, axes, others)})
     return csv_path, markdown_path
+
+
+def other_finished_runs(out_root: str | os.PathLike, run_names: Sequence[str]) -> list[str]:
+    """Finished runs in ``out_root`` (``GROUP/RUN`` folders) that are not among ``run_names``: jobs of
+    other pipelines that share the folder."""
+    out_root, listed = Path(out_root), set(run_names)
+    found = []
+    for group in sorted(p for p in out_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for run in sorted(p for p in group.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            name = f"{group.name}/{run.name}"
+            if name not in listed and is_run_directory(run) and is_complete_run(run):
+                found.append(name)
+    return found
 
 
 def summary_csv(rows: Sequence[dict[str, Any]]) -> str:
@@ -63,21 +110,47 @@ def summary_csv(rows: Sequence[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def summary_markdown(rows: Sequence[dict[str, Any]]) -> str:
+def summary_markdown(rows: Sequence[dict[str, Any]], axes: Sequence[str] = (), others: Sequence[str] = ()) -> str:
+    """One table per task with its key columns (:func:`markdown_columns`); ``others`` (finished runs
+    of other pipelines in the folder) are named below the tables."""
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
-    lines = ["# Batch summary", "", f"{len(rows)} jobs: " + ", ".join(f"{n} {status}" for status, n in counts.items()), ""]
+    lines = [
+        "# Batch summary", "",
+        f"{len(rows)} jobs of this pipeline: " + ", ".join(f"{n} {status}" for status, n in counts.items())
+        + f". Key columns only: every setting and metric is in {SUMMARY_CSV}.", "",
+    ]
     for task in dict.fromkeys(row["task"] for row in rows):
         task_rows = [row for row in rows if row["task"] == task]
-        columns = [c for c in _columns(task_rows) if c not in _MARKDOWN_SKIPS and c not in ("task", "worker")]
-        if not any(row["error"] for row in task_rows):
-            columns.remove("error")
+        columns = markdown_columns(task_rows, axes)
         lines += [f"## {task}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         for row in task_rows:
             lines.append("| " + " | ".join(_cell(row.get(column, "")) for column in columns) + " |")
         lines.append("")
+    if others:
+        lines += [
+            f"## Other finished runs in this folder ({len(others)})", "",
+            "Not jobs of this pipeline (another pipeline wrote them here); each has its metrics.json:", "",
+            *[f"- {name}" for name in others], "",
+        ]
     return "\n".join(lines)
+
+
+def markdown_columns(rows: Sequence[dict[str, Any]], axes: Sequence[str] = ()) -> list[str]:
+    """The reading table's columns for one task's rows: run, status, seconds, the ``axes`` (settings,
+    inputs) whose values differ between rows, up to five headline metrics, and ``error`` when a job
+    failed."""
+    present = [c for c in _columns(rows) if c not in _LEADING and c != "error"]
+    varying = [c for c in present if c in axes and len({str(row.get(c, "")) for row in rows}) > 1]
+    metric_names = [c for c in present if c not in axes]
+    metrics = [name for name in _HEADLINE_METRICS if name in metric_names]
+    if not metrics:
+        metrics = [name for name in metric_names if not name.endswith("_seconds") and any(_is_number(row.get(name)) for row in rows)]
+    columns = ["run", "status", "seconds", *varying, *metrics[:_MARKDOWN_METRICS]]
+    if any(row.get("error") for row in rows):
+        columns.append("error")
+    return columns
 
 
 def _columns(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -86,6 +159,10 @@ def _columns(rows: Sequence[dict[str, Any]]) -> list[str]:
     for row in rows:
         seen.update(dict.fromkeys(key for key in row if key != "error"))
     return [*seen, "error"]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _is_scalar(value: Any) -> bool:

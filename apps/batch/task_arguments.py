@@ -18,9 +18,11 @@ RESERVED_OPTIONS = {
     "out": "each job's run directory is chosen by the batch runner (under --out DIR)",
     "overwrite": "the batch runner redoes incomplete runs itself and never overwrites finished ones",
     "quiet": "jobs never draw their own progress bar; the batch draws one for all jobs",
-    "threads": "threads per job come from the engine (cores // workers locally, resources.cpus on Ray)",
+    "threads": "threads per job come from the engine (1 locally, as on the command line; resources.cpus on Ray)",
     "help": "not a setting",
 }
+# Their argparse destinations: the parts of a parsed job that do not change what it computes.
+RESERVED_DESTINATIONS = frozenset(name.replace("-", "_") for name in RESERVED_OPTIONS)
 
 
 class TaskArgumentError(ValueError):
@@ -56,6 +58,8 @@ class TaskArguments:
         self._positionals = [action for action in actions if not action.option_strings]
         if "--out" not in self._options:
             raise ValueError(f"task {plugin.name!r} has no --out option, so batch jobs cannot give it a run directory")
+        # what each setting is when a job leaves it out (argparse destination -> default)
+        self.defaults = {action.dest: action.default for action in actions if action.option_strings}
 
     @property
     def positional_names(self) -> list[str]:

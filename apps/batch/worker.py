@@ -58,6 +58,7 @@ class JobOutcome:
     metrics : the run's final metrics (empty unless done).
     error : ``"ErrorType: message"`` for a failed job.
     worker : ``host:pid`` of the process that ran it.
+    notes : the warnings the job raised, one line each (e.g. a hand-edited file kept beside its run).
     """
 
     run_name: str
@@ -66,6 +67,7 @@ class JobOutcome:
     metrics: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     worker: str = ""
+    notes: tuple[str, ...] = ()
 
     @property
     def succeeded(self) -> bool:
@@ -152,10 +154,11 @@ def execute_job(job: Job, out_root: str | os.PathLike, threads: int) -> JobOutco
                 engine_options.append("--quiet")
             args = arguments.parse([*job.argv, *engine_options])
             torch.set_num_threads(threads)
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(record=True) as warned:  # notes of the summary, not lines on a worker's stderr
                 warnings.simplefilter("ignore", FitDivergedWarning)  # the summary reports stop_reason instead
                 result = plugin.run(args)
-        return JobOutcome(job.run_name, DONE, time.perf_counter() - started, dict(result.metrics), worker=worker)
+        notes = tuple(dict.fromkeys(" ".join(str(w.message).split()) for w in warned))
+        return JobOutcome(job.run_name, DONE, time.perf_counter() - started, dict(result.metrics), worker=worker, notes=notes)
     except KeyboardInterrupt:
         return JobOutcome(job.run_name, INTERRUPTED, time.perf_counter() - started, worker=worker)
     except Exception as error:  # one failing job must never stop the others

@@ -1,0 +1,129 @@
+"""The hostile-input matrix, second round: the user's files and intentions (issue 25).
+
+Batch outputs over a user's files, hand-edited runs, malformed landmark YAML, warnings on stderr,
+booleans as vertex indices, YAML merge keys, run folder modes, landmarks by index on a scan, help texts
+that teach, and the batch's job names, summary and threads. Each case asserts the exit code, that the
+message names the problem, and that nothing of the user's is lost or silently changed. Fast: tiny
+fits in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+
+from sape_geo.runs import (
+    METRICS_FILE,
+    OWNED_MARKER_FILE,
+    RunDirectory,
+    RunDirectoryExistsError,
+    edited_files,
+    run_problems,
+    write_owned_files,
+)
+from sape_geo_apps.batch import parse_pipeline
+from sape_geo_apps.batch.worker import execute_job
+from sape_geo_apps.cli import main
+
+from conftest import ASSETS, TINY_ARGS  # noqa: E402
+
+TINY_FIT1D = TINY_ARGS["fit1d"]
+FIT1D_PIPELINE = "jobs:\n  - task: fit1d\n    methods: [ff]\n    settings: {steps: 3, hidden: 8, layers: 1, frequencies: 4}\n"
+
+
+def cli(capsys, *argv) -> tuple[int, str, str]:
+    """Run ``sape-geo ARGV`` in this process; no traceback may reach the user."""
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "Traceback" not in captured.out, captured.err
+    return code, captured.out, captured.err
+
+
+def write_pipeline(folder: Path, text: str = FIT1D_PIPELINE) -> Path:
+    path = folder / "pipeline.yaml"
+    path.write_text(text)
+    return path
+
+
+def small_run(path: Path, value: float = 1.0) -> Path:
+    """A run directory with one product file, written by :class:`RunDirectory` (no fit)."""
+    run = RunDirectory(path, overwrite=True)
+    run.write_json("config.json", {"seed": 0})
+    (run.file("result.txt")).write_text(f"result {value}\n")
+    run.write_metrics({"mse": value})
+    return path
+
+
+# ------------------------------------------------------------------ 1. batch outputs over a user's files
+
+def test_batch_refuses_a_users_summary_csv_and_runs_nothing(tmp_path, capsys):
+    out = tmp_path / "home"
+    out.mkdir()
+    (out / "summary.csv").write_text("my own table\n")
+    code, _, err = cli(capsys, "batch", write_pipeline(tmp_path), "--out", out, "--quiet")
+    assert code == 2 and f"{out / 'summary.csv'} was not written by sape-geo" in err
+    assert (out / "summary.csv").read_text() == "my own table\n"
+    assert sorted(p.name for p in out.iterdir()) == ["summary.csv"]  # no job ran, nothing added
+
+
+def test_summary_files_are_replaced_only_while_sape_geo_wrote_them_unchanged(tmp_path):
+    first = write_owned_files(tmp_path, {"summary.csv": "a\n", "summary.md": "# a\n"})
+    assert [p.read_text() for p in first] == ["a\n", "# a\n"] and (tmp_path / OWNED_MARKER_FILE).is_file()
+    write_owned_files(tmp_path, {"summary.csv": "b\n", "summary.md": "# b\n"})  # ours, unchanged: replaced
+    assert (tmp_path / "summary.csv").read_text() == "b\n"
+    (tmp_path / "summary.md").write_text("# my notes\n")
+    with pytest.raises(RunDirectoryExistsError, match="summary.md was changed since sape-geo wrote it"):
+        write_owned_files(tmp_path, {"summary.csv": "c\n", "summary.md": "# c\n"})
+    assert (tmp_path / "summary.md").read_text() == "# my notes\n" and (tmp_path / "summary.csv").read_text() == "b\n"
+    (tmp_path / "summary.md").unlink()
+    os.symlink(tmp_path / "summary.csv", tmp_path / "summary.md")
+    with pytest.raises(RunDirectoryExistsError, match="a link or a folder"):
+        write_owned_files(tmp_path, {"summary.md": "# d\n"})
+
+
+# --------------------------------------------------------------------------------------- 2. hand edits
+
+def test_overwrite_keeps_a_hand_edited_result_beside_the_new_run(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli(capsys, "fit1d", *TINY_FIT1D, "--out", run)[0] == 0
+    (run / "result.csv").write_text("x,y\n0,0\n")  # cleaned up by hand
+    code, out, _ = cli(capsys, "fit1d", *TINY_FIT1D, "--out", run, "--overwrite")
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("run.edited-")]
+    assert code == 0 and len(kept) == 1 and (kept[0] / "result.csv").read_text() == "x,y\n0,0\n"
+    assert "result.csv" in out and str(kept[0]) in out  # the summary says where the edited file went
+    assert run_problems(run) == [] and (run / "result.csv").read_text() != "x,y\n0,0\n"
+
+
+def test_edited_metrics_or_a_lost_files_table_do_not_count_as_done(tmp_path):
+    run = small_run(tmp_path / "run")
+    assert run_problems(run) == [] and edited_files(run) == []
+    metrics = json.loads((run / METRICS_FILE).read_text())
+    (run / METRICS_FILE).write_text(json.dumps({**metrics, "mse": 0.0}))
+    assert any("metrics.json changed since the run wrote it" in p for p in run_problems(run))
+    assert edited_files(run) == [METRICS_FILE]
+    (run / METRICS_FILE).write_text(json.dumps({"mse": 1.0}))  # the checksums dropped
+    assert any("has no 'files' entry" in p for p in run_problems(run))
+
+
+def test_batch_resume_keeps_a_hand_edited_result_and_redoes_the_run(tmp_path):
+    job = parse_pipeline(FIT1D_PIPELINE, base_dir=tmp_path).jobs[0]
+    assert execute_job(job, tmp_path, threads=1).status == "done"
+    run = tmp_path / job.run_name
+    (run / "result.csv").write_text("edited\n")
+    outcome = execute_job(job, tmp_path, threads=1)
+    kept = list(run.parent.glob(f"{run.name}.edited-*/result.csv"))
+    assert outcome.status == "done" and [p.read_text() for p in kept] == ["edited\n"] and run_problems(run) == []
+    assert any("result.csv" in note and str(kept[0].parent) in note for note in outcome.notes)  # the report says so
+
+
+def test_run_folders_are_made_with_the_umask_like_mkdir(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        run = small_run(tmp_path / "run")
+    finally:
+        os.umask(previous)
+    assert run.stat().st_mode & 0o777 == 0o755
