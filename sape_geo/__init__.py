@@ -26,7 +26,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("LoadedRun", "RunResult", "load_model", "load_run", "run_task", "write_run"), "sape_geo.experiment"),
     **dict.fromkeys(("Batch", "FitDivergedWarning", "FitResult", "Task", "choose_device", "fit", "seed_everything"), "sape_geo.fitting"),
     **dict.fromkeys(("FitConfig", "MaskDomain", "MethodConfig", "ModelSpec"), "sape_geo.config"),
-    **dict.fromkeys(("DEFAULT_METHOD", "method_names", "register_method"), "sape_geo.catalogue"),
+    **dict.fromkeys(("DEFAULT_METHOD", "method_names", "register_encoding", "register_method"), "sape_geo.catalogue"),
     **dict.fromkeys(("GridMask", "MaskPolicy", "ProgressiveMask", "SampleMask", "StaticMask"), "sape_geo.masks"),
     "build_model": "sape_geo.methods",
     **dict.fromkeys(("FieldModel", "MaskedEncodingMLP", "Siren"), "sape_geo.networks"),

@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sape_geo.catalogue import DEFAULT_METHOD, method_info
+from sape_geo.catalogue import DEFAULT_METHOD, encoding_names, encoding_info, method_info
+from sape_geo.encoding_settings import check_positive_int, check_positive_number
 
 DEFAULT_OPEN_FRACTION = 0.5  # docs/method.md, "Progressive encoding": every level open by T / 2
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -141,6 +142,8 @@ class MethodConfig(_Settings):
     Attributes
     ----------
     name : the method (see sape_geo.catalogue): an encoding times a mask policy, or a network of its own.
+        The encoding settings (sigma, num_frequencies, rbf_*) are checked by their encoding's settings
+        (sape_geo.encoding_settings) for every method, so a bad value is refused whatever the method.
     sigma : Fourier features: standard deviation of the frequencies, in cycles per unit of the
         normalised [-1, 1] domain.
     num_frequencies : Fourier features: number of frequencies, which are SAPE's levels.
@@ -150,7 +153,7 @@ class MethodConfig(_Settings):
     rbf_levels : RBF grid: number of bandwidth levels.
     rbf_min_bandwidth : RBF grid: finest bandwidth, in units of the [-1, 1] domain.
     rbf_max_bandwidth : RBF grid: coarsest bandwidth.
-    rbf_max_channels : RBF grid: most channels of one level.
+    rbf_max_channels : RBF grid: most channels of the whole encoding (the finest grids are coarsened to fit).
     epsilon : SAPE's loss threshold (the paper: 1e-3 for regression, 1e-2 for geometric tasks).
     open_fraction : progressive and SAPE schedules: every level can be open by this fraction of the steps,
         in (0, 1] (the paper: 0.5).
@@ -173,19 +176,29 @@ class MethodConfig(_Settings):
 
     def __post_init__(self) -> None:
         info = method_info(self.name)
-        for field_name in ("sigma", "omega_0", "rbf_min_bandwidth", "rbf_max_bandwidth"):
-            value = getattr(self, field_name)
-            if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{field_name} must be a positive finite number, got {value!r}")
-        for field_name in ("num_frequencies", "hidden_dim", "num_hidden_layers", "rbf_levels", "rbf_max_channels"):
-            value = getattr(self, field_name)
-            if isinstance(value, bool) or not (isinstance(value, int) and value >= 1):
-                raise ValueError(f"{field_name} must be a positive integer, got {value!r}")
+        check_positive_number("omega_0", self.omega_0)
+        check_positive_int("hidden_dim", self.hidden_dim)
+        check_positive_int("num_hidden_layers", self.num_hidden_layers)
         if not (isinstance(self.epsilon, (int, float)) and math.isfinite(self.epsilon) and self.epsilon >= 0):
             raise ValueError(f"epsilon must be a finite number >= 0, got {self.epsilon!r}")
         check_open_fraction(self.open_fraction)
+        shared = self.shared_fields()
+        for encoding in encoding_names():  # the encodings' settings check the fields they read
+            encoding_info(encoding).read_settings(shared, {}, self.name)
         object.__setattr__(self, "options", tuple(sorted(dict(self.options).items())))
-        info.check(dict(self.options))
+        info.check(dict(self.options), shared)
+
+    def shared_fields(self) -> dict[str, Any]:
+        """The fields an encoding's settings may read (every field but ``name`` and ``options``)."""
+        return {item.name: getattr(self, item.name) for item in dataclasses.fields(self) if item.name not in ("name", "options")}
+
+    def encoding_settings(self) -> Any:
+        """The typed settings of this method's encoding (e.g. ``FourierSettings(sigma, num_frequencies)``);
+        ``ValueError`` for a method without an encoding (a network of its own)."""
+        info = method_info(self.name)
+        if info.encoding is None:
+            raise ValueError(f"method {self.name} has no encoding (it is a network of its own)")
+        return encoding_info(info.encoding).read_settings(self.shared_fields(), dict(self.options), self.name)
 
     def option(self, key: str, default: Any = None) -> Any:
         """A method-specific setting from :attr:`options`."""

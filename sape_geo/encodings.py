@@ -3,7 +3,9 @@
 Every encoding maps coordinates ``(N, d)`` in the normalised domain ``[-1, 1]^d`` to features ``(N, n)``.
 The first ``d`` channels are the identity (level 0, always on); the remaining channels are grouped into
 levels ``1..L`` in ascending order of Lipschitz constant, so a mask can open them coarse to fine
-(docs/method.md, "Encodings"). Each encoding exposes:
+(docs/method.md, "Encodings"). Each encoding is built from its typed settings
+(:mod:`sape_geo.encoding_settings`) by :meth:`Encoding.from_settings` and registered by
+:func:`sape_geo.catalogue.register_encoding`. Each encoding exposes:
 
 - ``out_dim``: ``n``, the number of channels;
 - ``levels``: a ``(n,)`` long buffer with the level of each channel (non-decreasing);
@@ -13,10 +15,14 @@ levels ``1..L`` in ascending order of Lipschitz constant, so a mask can open the
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from sape_geo.encoding_settings import PositionalSettings
 
 
 def _check_in_dim(in_dim: int) -> None:
@@ -38,6 +44,13 @@ class Encoding(nn.Module):
         _check_in_dim(in_dim)
         self.in_dim = in_dim
 
+    @classmethod
+    def from_settings(cls, in_dim: int, settings: Any, generator: torch.Generator) -> "Encoding":
+        """The encoding of a method: ``cls(in_dim, **settings)``. An encoding whose arguments are named
+        otherwise than its settings' fields, or that draws random numbers (from ``generator``, seeded
+        by the run's seed), overrides this."""
+        return cls(in_dim, **dataclasses.asdict(settings))
+
     def _set_levels(self, extra_levels: Tensor, level_lipschitz: Tensor) -> None:
         """Register the level of every non-identity channel and the Lipschitz constant per level.
 
@@ -57,10 +70,6 @@ class Encoding(nn.Module):
     @property
     def out_dim(self) -> int:
         return int(self.levels.numel())
-
-    def get_out_dim(self) -> int:
-        """Number of output channels ``n`` (nerfstudio's name for :attr:`out_dim`)."""
-        return self.out_dim
 
     @property
     def num_levels(self) -> int:
@@ -154,6 +163,10 @@ class FourierFeatures(Encoding):
         levels = torch.arange(1, num_frequencies + 1).repeat_interleave(2)
         self._set_levels(levels, 2 * math.pi * magnitudes)
 
+    @classmethod
+    def from_settings(cls, in_dim: int, settings: Any, generator: torch.Generator) -> "FourierFeatures":
+        return cls(in_dim, settings.num_frequencies, settings.sigma, generator=generator)
+
     def _cos_sin(self, coords: Tensor) -> Tensor:
         """``(N, L, 2)``: cos and sin of each frequency side by side, so a level is a contiguous pair.
 
@@ -182,12 +195,9 @@ class PositionalEncoding(Encoding):
         ``2^k pi`` stays well inside float32 precision on ``[-1, 1]``.
     """
 
-    MAX_OCTAVES = 16
-
     def __init__(self, in_dim: int, num_octaves: int = 10) -> None:
         super().__init__(in_dim)
-        if not 1 <= num_octaves <= self.MAX_OCTAVES:
-            raise ValueError(f"num_octaves must be in 1..{self.MAX_OCTAVES}, got {num_octaves}")
+        PositionalSettings(num_octaves)  # checks 1 <= num_octaves <= MAX_OCTAVES
         scales = math.pi * 2.0 ** torch.arange(num_octaves, dtype=torch.float32)
         self.register_buffer("scales", scales)  # (K,) radians per unit
         levels = torch.arange(1, num_octaves + 1).repeat_interleave(2 * in_dim)
@@ -249,6 +259,11 @@ class RBFGrid(Encoding):
         self.nodes_per_level = tuple(nodes)
         # Lipschitz constant of exp(-r^2 / (2 s^2)) is exp(-1/2) / s.
         self._set_levels(torch.cat(levels), math.exp(-0.5) / bandwidths)
+
+    @classmethod
+    def from_settings(cls, in_dim: int, settings: Any, generator: torch.Generator) -> "RBFGrid":
+        s = settings  # RBFSettings: the rbf_* options of MethodConfig
+        return cls(in_dim, s.rbf_levels, s.rbf_min_bandwidth, s.rbf_max_bandwidth, max_channels=s.rbf_max_channels)
 
     def encode_levels(self, coords: Tensor) -> Tensor:
         squared = torch.zeros(coords.shape[0], self.centres.shape[0], dtype=coords.dtype, device=coords.device)

@@ -13,9 +13,17 @@ from collections.abc import Callable
 
 import torch
 
-from sape_geo.catalogue import DEFAULT_METHOD, check_method_name, method_descriptions, method_info, method_names, register_method
+from sape_geo.catalogue import (
+    DEFAULT_METHOD,
+    check_method_name,
+    encoding_info,
+    method_descriptions,
+    method_info,
+    method_names,
+    register_encoding,
+    register_method,
+)
 from sape_geo.config import MaskDomain, MethodConfig, ModelSpec
-from sape_geo.encodings import Encoding, FourierFeatures, IdentityEncoding, RBFGrid
 from sape_geo.masks import GridMask, MaskPolicy, ProgressiveMask, SampleMask, StaticMask
 from sape_geo.networks import FieldModel, MaskedEncodingMLP, Siren
 
@@ -28,27 +36,11 @@ __all__ = [
     "check_method_name",
     "method_descriptions",
     "method_names",
+    "register_encoding",
     "register_method",
 ]
 
-EncodingBuilder = Callable[[ModelSpec, torch.Generator], Encoding]
 MaskBuilder = Callable[[ModelSpec, int], MaskPolicy]
-
-
-def _identity(spec: ModelSpec, generator: torch.Generator) -> Encoding:
-    return IdentityEncoding(spec.in_dim)
-
-
-def _fourier(spec: ModelSpec, generator: torch.Generator) -> Encoding:
-    return FourierFeatures(spec.in_dim, spec.method.num_frequencies, spec.method.sigma, generator=generator)
-
-
-def _rbf(spec: ModelSpec, generator: torch.Generator) -> Encoding:
-    m = spec.method
-    return RBFGrid(spec.in_dim, m.rbf_levels, m.rbf_min_bandwidth, m.rbf_max_bandwidth, max_channels=m.rbf_max_channels)
-
-
-ENCODINGS: dict[str, EncodingBuilder] = {"identity": _identity, "fourier": _fourier, "rbf": _rbf}
 
 
 def _static(spec: ModelSpec, levels: int) -> MaskPolicy:
@@ -93,7 +85,7 @@ def build_model(spec: ModelSpec) -> FieldModel:
     generator = torch.Generator().manual_seed(int(spec.seed))
     torch.manual_seed(int(spec.seed))  # network weights
     if info.encoding is not None:
-        encoding = ENCODINGS[info.encoding](spec, generator)
+        encoding = encoding_info(info.encoding).builder().from_settings(spec.in_dim, spec.method.encoding_settings(), generator)
         m = spec.method
         mask = MASKS[info.mask](spec, encoding.num_levels)
         model: FieldModel = MaskedEncodingMLP(encoding, mask, spec.out_dim, m.hidden_dim, m.num_hidden_layers, spec.zero_output)

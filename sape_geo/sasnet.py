@@ -33,6 +33,7 @@ from torch import Tensor, nn
 
 from sape_geo.hashgrid import HashGrid
 from sape_geo.config import MaskDomain, ModelSpec
+from sape_geo.encoding_settings import settings_from_options
 from sape_geo.networks import FieldModel, SineLayer, siren_output_layer
 
 # The authors' image setting: band limit 42 (about a third of a 256-sample grid's Nyquist frequency,
@@ -107,21 +108,7 @@ class SASNetSettings:
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> "SASNetSettings":
         """Settings from ``MethodConfig.options``; unknown keys are an error (a typo must not pass silently)."""
-        fields = {field.name: field for field in dataclasses.fields(cls)}
-        unknown = sorted(set(options) - set(fields))
-        if unknown:
-            raise ValueError(f"unknown sasnet option(s) {', '.join(unknown)}; known: {', '.join(fields)}")
-        values: dict[str, Any] = {}
-        for key, value in options.items():
-            kind = int if key in ("bandlimit", "low_range") else type(getattr(cls, key))
-            try:
-                converted = kind(value)
-            except (TypeError, ValueError):
-                raise ValueError(f"sasnet option {key} must be a {kind.__name__}, got {value!r}") from None
-            if kind is int and converted != value:
-                raise ValueError(f"sasnet option {key} must be a whole number, got {value!r}")
-            values[key] = converted
-        return cls(**values)
+        return settings_from_options(cls, options, "sasnet")
 
     def for_domain(self, domain: MaskDomain | None) -> "SASNetSettings":
         """These settings with the band limits filled in (the ones given are kept).

@@ -3,7 +3,10 @@ import math
 import pytest
 import torch
 
+from sape_geo.config import MaskDomain, MethodConfig, ModelSpec
+from sape_geo.encoding_settings import FourierSettings, RBFSettings
 from sape_geo.encodings import FourierFeatures, IdentityEncoding, PositionalEncoding, RBFGrid
+from sape_geo.methods import build_model
 
 
 @pytest.mark.parametrize("d", [1, 2, 3])
@@ -47,6 +50,24 @@ def test_positional_encoding_levels_are_octaves():
     assert torch.allclose(features[6:10], expected, atol=1e-6)
     with pytest.raises(ValueError):
         PositionalEncoding(2, num_octaves=40)
+
+
+def test_positional_encoding_is_the_pe_methods_with_octaves_as_a_method_option():
+    method = MethodConfig("sape-pe", options={"num_octaves": 3})
+    model = build_model(ModelSpec(method, 2, 1, 20, MaskDomain("samples", 5)))
+    assert isinstance(model.encoding, PositionalEncoding) and model.encoding.num_levels == 3
+    assert build_model(ModelSpec(MethodConfig("pe"), 1, 1, 20, MaskDomain("samples", 5))).encoding.num_levels == 10
+    with pytest.raises(ValueError, match="num_octaves must be in 1..16, got 17"):
+        MethodConfig("pe", options={"num_octaves": 17})  # refused when the settings are read, before any fit
+
+
+def test_each_encodings_settings_check_the_method_fields_they_read_whatever_the_method():
+    with pytest.raises(ValueError, match="sigma must be a positive finite number"):
+        MethodConfig("siren", sigma=0.0)
+    with pytest.raises(ValueError, match="rbf_max_channels must be a positive integer"):
+        MethodConfig("sape-ff", rbf_max_channels=True)
+    assert MethodConfig("rbfg", rbf_levels=4).encoding_settings() == RBFSettings(rbf_levels=4)
+    assert MethodConfig("ff", sigma=3.0).encoding_settings() == FourierSettings(3.0, 256)
 
 
 def test_rbf_grid_levels_sorted_and_periodic():
