@@ -127,3 +127,48 @@ def test_run_folders_are_made_with_the_umask_like_mkdir(tmp_path):
     finally:
         os.umask(previous)
     assert run.stat().st_mode & 0o777 == 0o755
+
+
+# ------------------------------------------------------------------------- 8, 12. landmark files
+
+MARKERS = 'source: {reference: cat.obj}\nmarkers:\n  - "0:1"   # nose\n  - "2:3"\n  - "{bad}"\n  - "4:5"  # tail\n'
+
+
+@pytest.mark.parametrize("bad", ["9;523", "-1:319", "7", "1:2:3"])
+def test_a_yaml_marker_that_does_not_parse_is_refused_naming_it_and_its_line(tmp_path, bad):
+    from sape_geo.geometry.landmarks import LandmarkError, read_marker_file
+
+    path = tmp_path / "markers.yml"
+    path.write_text(MARKERS.replace("{bad}", bad))
+    with pytest.raises(LandmarkError, match=f"markers.yml, line 5: marker entry '{bad}' is not"):
+        read_marker_file(path)
+
+
+def test_yaml_markers_keep_their_names_and_only_the_markers_key_counts(tmp_path):
+    from sape_geo.geometry.landmarks import LandmarkError, read_marker_file
+
+    path = tmp_path / "markers.yml"
+    path.write_text(MARKERS.replace('  - "{bad}"\n', "  - 9:23\n"))  # unquoted: YAML 1.1 would read 563
+    pairs, names = read_marker_file(path)
+    assert pairs.tolist() == [[0, 1], [2, 3], [9, 23], [4, 5]] and names == ("nose", "", "", "tail")
+    path.write_text('not_markers:\n  - "0:1"\n  - "2:3"\n  - "4:5"\n')
+    with pytest.raises(LandmarkError, match="no 'markers:' list .*'not_markers'"):
+        read_marker_file(path)
+
+
+def test_transfer_refuses_a_malformed_yaml_marker_on_the_command_line(tmp_path, capsys):
+    path = tmp_path / "markers.yml"
+    path.write_text(MARKERS.replace("{bad}", "9;523"))
+    code, _, err = cli(capsys, "transfer", ASSETS / "creature_source.obj", ASSETS / "creature_target.obj", "--landmarks", path,
+                       "--out", tmp_path / "run", *TINY_ARGS["transfer"])
+    assert code == 2 and "line 5: marker entry '9;523'" in err and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("entry", ['{"source": true, "target": 3}', '{"source": 1, "target": false}', '{"source": 1, "position": [true, 0, 0]}'])
+def test_json_booleans_are_not_vertex_numbers(tmp_path, entry):
+    from sape_geo.geometry.landmarks import LandmarkError, load_landmarks
+
+    path = tmp_path / "marks.json"
+    path.write_text(f'[{entry}, {{"source": 4, "target": 5}}, {{"source": 6, "target": 7}}, {{"source": 8, "target": 9}}]')
+    with pytest.raises(LandmarkError, match="marks.json, entry 0: .*(true|false)"):
+        load_landmarks(path, 20, __import__("numpy").zeros((20, 3)))

@@ -29,7 +29,7 @@ from sape_geo.geometry.alignment import (
 )
 from sape_geo.geometry.arap import arap_deform
 from sape_geo.geometry.biharmonic import BiharmonicDeformer
-from sape_geo.geometry.landmarks import Landmarks, LandmarkError, landmarks_from_arrays, load_landmarks
+from sape_geo.geometry.landmarks import Landmarks, LandmarkError, landmarks_from_arrays, load_landmarks, read_marker_file
 from sape_geo.geometry.mesh_io import (
     MeshInputError,
     MeshReport,
@@ -209,15 +209,9 @@ def _load_target(target: Any) -> tuple[np.ndarray, np.ndarray | None, dict[str, 
 
 def read_marker_pairs(path: str | os.PathLike) -> np.ndarray:
     """``(k, 2)`` ``source_vertex, target_vertex`` pairs of a YAML marker list (``markers:`` entries
-    ``"s:t"``, 0-based, as in the Deformation Transfer for Triangle Meshes data sets)."""
-    import re
-
-    from sape_geo.textfiles import read_text
-
-    pairs = [(int(a), int(b)) for a, b in re.findall(r"^\s*-\s*[\"']?(\d+)\s*:\s*(\d+)", read_text(path), flags=re.M)]
-    if not pairs:
-        raise LandmarkError(f"{path}: no 'source:target' marker entries found")
-    return np.array(pairs, dtype=np.int64)
+    ``"s:t"``, 0-based, as in the Deformation Transfer for Triangle Meshes data sets); an entry that is
+    not two vertex numbers is refused, naming it and its line (:func:`~sape_geo.geometry.landmarks.read_marker_file`)."""
+    return read_marker_file(path)[0]
 
 
 def _load_landmarks(landmarks: Any, num_source: int, target_points: np.ndarray) -> tuple[Landmarks | None, dict[str, Any]]:

@@ -8,7 +8,9 @@ A landmark pairs a source vertex with a target position. Files:
 - **CSV**: the same two or four fields separated by commas; an optional header line (``source,target``
   or ``source,x,y,z``) and an optional last ``name`` column.
 - **JSON**: a list of objects ``{"source": 12, "target": 40}`` or ``{"source": 12, "position": [x, y,
-  z]}``, each with an optional ``"name"``; or ``{"landmarks": [...]}``.
+  z]}``, each with an optional ``"name"``; or ``{"landmarks": [...]}``. ``true``/``false`` are not numbers.
+- **YAML marker lists** (:func:`read_marker_file`, the Deformation Transfer data sets): a ``markers:``
+  list of ``"source:target"`` vertex pairs, each entry's comment its name.
 
 Every error names the file and the line (or JSON entry): malformed numbers, index out of range, a
 duplicated source vertex, NaN/Inf, too few pairs.
@@ -21,6 +23,7 @@ import io
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +74,8 @@ class _Row:
 
 
 def _whole_number(text: Any, where: str, what: str) -> int:
+    if isinstance(text, (bool, np.bool_)):  # JSON true is not vertex 1
+        raise LandmarkError(f"{where}: {what} must be a whole number, got {str(bool(text)).lower()}")
     try:
         number = float(text)
     except (TypeError, ValueError):
@@ -81,6 +86,9 @@ def _whole_number(text: Any, where: str, what: str) -> int:
 
 
 def _coordinates(values: Any, where: str) -> np.ndarray:
+    if any(isinstance(v, (bool, np.bool_)) for v in values):
+        shown = ", ".join(str(v).lower() if isinstance(v, (bool, np.bool_)) else str(v) for v in values)
+        raise LandmarkError(f"{where}: target position must be 3 numbers, got [{shown}] (true/false are not numbers)")
     try:
         array = np.asarray([float(v) for v in values], dtype=np.float64)
     except (TypeError, ValueError):
@@ -234,6 +242,63 @@ def load_landmarks(
     else:
         rows = _parse_text(text, str(path))
     return _resolve_rows(rows, num_source_vertices, target_points, str(path), minimum)
+
+
+_MARKER_ENTRY = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*$")
+
+
+def read_marker_file(path: str | os.PathLike) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The ``markers:`` list of a YAML file: ``(k, 2)`` int64 ``source_vertex, target_vertex`` pairs
+    (entries ``"s:t"``, 0-based) and each pair's name, the comment after its entry
+    (``- "80:267"  # front left foot``), empty where there is none. Other top-level keys are ignored.
+
+    Entries are read as written (YAML would read an unquoted ``9:23`` as the base-60 number 563).
+
+    Raises
+    ------
+    FileNotFoundError : no such file.
+    LandmarkError : invalid YAML, no ``markers:`` list, or an entry that is not two vertex numbers;
+        the message names the file, the line and the entry.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"landmark file not found: {path}")
+    text = read_text(path)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        raise LandmarkError(f"{path}, line {mark.line + 1 if mark else '?'}: invalid YAML: {error.problem or error}") from None
+    except yaml.YAMLError as error:
+        raise LandmarkError(f"{path}: invalid YAML: {error}") from None
+    if not isinstance(root, yaml.MappingNode):
+        raise LandmarkError(f"{path}: expected a YAML mapping with a 'markers:' list of \"source:target\" entries")
+    found = [(key, value) for key, value in root.value if isinstance(key, yaml.ScalarNode) and key.value == "markers"]
+    if not found:
+        keys = ", ".join(repr(key.value) for key, _ in root.value if isinstance(key, yaml.ScalarNode)) or "none"
+        raise LandmarkError(f"{path}: no 'markers:' list of \"source:target\" entries (top-level keys: {keys})")
+    if len(found) > 1:
+        raise LandmarkError(f"{path}, line {found[1][0].start_mark.line + 1}: a second 'markers:' key")
+    markers = found[0][1]
+    if not isinstance(markers, yaml.SequenceNode) or not markers.value:
+        raise LandmarkError(f"{path}, line {markers.start_mark.line + 1}: 'markers' must be a list of \"source:target\" entries")
+    lines = text.splitlines()
+    pairs, names = [], []
+    for entry in markers.value:
+        match = _MARKER_ENTRY.match(entry.value) if isinstance(entry, yaml.ScalarNode) else None
+        if match is None:
+            shown = repr(entry.value) if isinstance(entry, yaml.ScalarNode) else "a nested list or mapping"
+            raise LandmarkError(
+                f"{path}, line {entry.start_mark.line + 1}: marker entry {shown} is not \"source:target\" "
+                "(two vertex numbers, 0-based)"
+            )
+        pairs.append((int(match.group(1)), int(match.group(2))))
+        end = entry.end_mark
+        comment = re.match(r"\s*#\s*(.*?)\s*$", lines[end.line][end.column:]) if end.line < len(lines) else None
+        names.append(comment.group(1) if comment else "")
+    return np.asarray(pairs, dtype=np.int64).reshape(-1, 2), tuple(names)
 
 
 def landmarks_from_arrays(
