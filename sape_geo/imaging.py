@@ -2,16 +2,41 @@
 
 Palette, grey, grey+alpha, RGB, RGBA, 16-bit and 32-bit integer and float images (PNG, JPEG, GIF,
 TIFF, BMP, ...) all come back as ``float32`` arrays in ``[0, 1]`` with their mode recorded, so tasks
-never special-case a mode.
+never special-case a mode. How stored values became ``[0, 1]`` is one documented rule, recorded in
+:attr:`LoadedImage.value_rule`:
+
+- files: 8-bit samples / 255, 16-bit / 65535, 32-bit integers and floats stretched from their own
+  minimum to maximum (such files rarely use their type's range);
+- arrays (:func:`image_from_array`): bool as 0/1, ``uint8`` / 255, ``uint16`` / 65535 (their types'
+  ranges, as image files store them); any other integer type by its values: largest value <= 255 ->
+  / 255, <= 65535 -> / 65535, larger -> stretched from minimum to maximum (negative values are
+  refused); floats must already lie in ``[0, 1]``.
+
+Files are read as a camera means them: the EXIF orientation is applied (a portrait phone photo stays
+portrait); an animated file gives its first frame, and the notes say so. Images above
+:data:`READ_BUDGET_PIXELS` are reduced on read by the smallest whole factor that brings them within it
+(JPEG decodes at the reduced size; other formats are box-filtered by PIL before becoming floats, so a
+13000 x 13000 PNG never exists as floats), and the notes say so; images above PIL's decompression-bomb
+limit (:data:`MAX_FILE_PIXELS`) are refused.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+# Pixels an image may keep once read: 16 megapixels (4096 x 4096) are 200 MB as RGB floats, within
+# every task's memory on a laptop; larger files are reduced on read (see the module docstring).
+READ_BUDGET_PIXELS = 4096 * 4096
+# Larger files are refused before they are decoded: PIL's decompression-bomb limit (2 x its
+# MAX_IMAGE_PIXELS, about 179 megapixels), which also guards against a small file that unpacks to gigabytes.
+MAX_FILE_PIXELS = 2 * 89_478_485
 
 
 class ImageReadError(ValueError):
@@ -32,6 +57,10 @@ class LoadedImage:
     value_range : the stored values that became 0 and 1, for 32-bit integer and float images (their
         own minimum and maximum: such files rarely use their type's whole range); None when 0 and 1
         are the type's limits.
+    value_rule : how the stored values became ``[0, 1]``, in words (see the module docstring).
+    notes : what reading changed or chose (EXIF rotation, first of several frames, reduced size).
+    reduction : the whole factor the file was reduced by on read (1: full size; pixel ``(r, c)`` then
+        covers the file's pixels ``reduction * r ..`` and ``reduction * c ..``).
     """
 
     pixels: np.ndarray
@@ -40,6 +69,9 @@ class LoadedImage:
     bit_depth: int
     path: Path
     value_range: tuple[float, float] | None = None
+    value_rule: str = ""
+    notes: tuple[str, ...] = ()
+    reduction: int = 1
 
     @property
     def height(self) -> int:
@@ -56,62 +88,150 @@ class LoadedImage:
 
 def image_from_array(array: np.ndarray) -> LoadedImage:
     """An image in memory as a :class:`LoadedImage`: ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or ``(H, W, 4)``
-    (the fourth channel is alpha) of bool, uint8, uint16 or floats in ``[0, 1]``.
+    (the fourth channel is alpha) of bool, any integer type, or floats in ``[0, 1]``; integer values
+    become ``[0, 1]`` by the rule in the module docstring (``value_rule`` says which applied).
 
     Raises
     ------
-    ImageReadError : another shape, or floats outside ``[0, 1]`` (or not finite).
+    ImageReadError : another shape, an empty array, negative integers, or floats outside ``[0, 1]`` (or
+        not finite).
 
     Example
     -------
     >>> image_from_array(np.zeros((4, 5, 3), dtype=np.uint8)).pixels.shape
     (4, 5, 3)
+    >>> image_from_array(np.full((4, 4), 200, dtype=np.int64)).value_rule
+    'int64 values 0..255 read as 8-bit (divided by 255)'
     """
     array = np.asarray(array)
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
         raise ImageReadError(f"expected an (H, W[, 1|3|4]) image array, got shape {array.shape}")
+    if array.size == 0:
+        raise ImageReadError(f"the image array is empty (shape {array.shape})")
+    value_range = None
     if array.dtype == bool:
-        values, depth = array.astype(np.float32), 1
+        values, depth, rule = array.astype(np.float32), 8, "bool: False 0, True 1"
     elif np.issubdtype(array.dtype, np.integer):
-        depth = 8 if array.dtype.itemsize == 1 else 16
-        values = array.astype(np.float32) / float(np.iinfo(array.dtype).max)
-    else:
-        values, depth = array.astype(np.float32), 32
+        values, depth, rule, value_range = _integer_values(array)
+    elif np.issubdtype(array.dtype, np.floating):
+        values, depth, rule = array.astype(np.float32), 32, f"{array.dtype} values used as they are"
         if not np.isfinite(values).all() or values.min() < 0 or values.max() > 1:
-            raise ImageReadError("a float image array must hold finite values in [0, 1]")
+            raise ImageReadError(
+                f"a float image array must hold finite values in [0, 1], got {float(np.nanmin(array)):.4g}..{float(np.nanmax(array)):.4g} "
+                "(divide 8-bit values by 255)"
+            )
+    else:
+        raise ImageReadError(f"an image array must hold bool, integers or floats, got dtype {array.dtype}")
     if values.ndim == 2:
         values = values[:, :, None]
     alpha = values[:, :, 3] if values.shape[2] == 4 else None
     pixels = np.ascontiguousarray(values[:, :, :3] if alpha is not None else values)
-    return LoadedImage(pixels, alpha, "array", 8 if depth == 1 else depth, Path("<array>"))
+    return LoadedImage(pixels, alpha, "array", depth, Path("<array>"), value_range, rule)
 
 
-def read_image(path: str | os.PathLike) -> LoadedImage:
-    """Read ``path`` into a :class:`LoadedImage` (first frame of animated files).
+def _integer_values(array: np.ndarray) -> tuple[np.ndarray, int, str, tuple[float, float] | None]:
+    """Floats in [0, 1], bit depth, the rule in words, and the stretched range (or None) of an integer
+    array: uint8 and uint16 by their types' range, any other integer type by its values."""
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / 255.0, 8, "uint8 divided by 255", None
+    if array.dtype == np.uint16:
+        return array.astype(np.float32) / 65535.0, 16, "uint16 divided by 65535", None
+    low, high = int(array.min()), int(array.max())
+    if low < 0:
+        raise ImageReadError(f"an integer image array must not hold negative values, got a minimum of {low} ({array.dtype})")
+    if high <= 255:
+        return array.astype(np.float32) / 255.0, 8, f"{array.dtype} values 0..255 read as 8-bit (divided by 255)", None
+    if high <= 65535:
+        return array.astype(np.float32) / 65535.0, 16, f"{array.dtype} values 0..65535 read as 16-bit (divided by 65535)", None
+    stretched = _stretch(array.astype(np.float64), float(low), float(high))
+    return stretched, 32, f"{array.dtype} values stretched from their minimum {low} to their maximum {high}", (float(low), float(high))
+
+
+def read_image(path: str | os.PathLike, budget_pixels: int | None = None) -> LoadedImage:
+    """Read ``path`` into a :class:`LoadedImage`: EXIF orientation applied, the first frame of an animated
+    file, reduced on read to at most ``budget_pixels`` pixels (None: :data:`READ_BUDGET_PIXELS`; see the
+    module docstring).
 
     Raises
     ------
-    ImageReadError : missing, unreadable or empty file, or not an image.
+    ImageReadError : missing, unreadable or empty file, not an image, or more than :data:`MAX_FILE_PIXELS`.
     """
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
+    budget_pixels = READ_BUDGET_PIXELS if budget_pixels is None else budget_pixels
     if not path.exists():
         raise ImageReadError(f"image file not found: {path}")
     if path.is_dir():
         raise ImageReadError(f"expected an image file, got a directory: {path}")
     try:
-        with Image.open(path) as image:
-            image.seek(0)
-            image.load()
-            mode = image.mode
-            return _to_floats(image, mode, path)
+        with warnings.catch_warnings():
+            # Sizes between PIL's warning and its limit are handled by the budget below, not by a warning.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return _read_opened(image, path, budget_pixels)
     except UnidentifiedImageError:
         raise ImageReadError(f"{path} is not an image file PIL can read") from None
+    except Image.DecompressionBombError as error:
+        found = re.search(r"\((\d+) pixels\)", str(error))
+        size = f" ({int(found.group(1)) / 1e6:.0f} megapixels)" if found else ""
+        raise ImageReadError(
+            f"{path} is too large to read{size}: the limit is {MAX_FILE_PIXELS / 1e6:.0f} megapixels (PIL's "
+            "decompression-bomb guard); downsize it first"
+        ) from None
     except (OSError, SyntaxError, ValueError) as error:
         if isinstance(error, ImageReadError):
             raise
         raise ImageReadError(f"cannot read image {path}: {error}") from None
+
+
+def reduction_factor(height: int, width: int, budget_pixels: int) -> int:
+    """The smallest whole factor ``k`` with ``ceil(height / k) * ceil(width / k) <= budget_pixels``.
+
+    Example
+    -------
+    >>> reduction_factor(13000, 13000, 4096 * 4096)
+    4
+    """
+    factor = max(1, math.ceil(math.sqrt(height * width / budget_pixels)))
+    while math.ceil(height / factor) * math.ceil(width / factor) > budget_pixels:
+        factor += 1
+    return factor
+
+
+def _read_opened(image, path: Path, budget_pixels: int) -> LoadedImage:
+    from PIL import ImageOps
+
+    notes = []
+    frames = int(getattr(image, "n_frames", 1))
+    if frames > 1:
+        image.seek(0)
+        notes.append(f"the file holds {frames} frames; frame 1 is used")
+    width, height = image.size
+    if width == 0 or height == 0:
+        raise ImageReadError(f"{path} is an empty image ({width}x{height})")
+    if reduction_factor(height, width, budget_pixels) > 1:
+        # JPEG decodes at 1/2, 1/4 or 1/8 of its size directly; other formats ignore this
+        wanted = reduction_factor(height, width, budget_pixels)
+        image.draft(None, (math.ceil(width / wanted), math.ceil(height / wanted)))
+    image.load()
+    decoded_factor = max(1, round(width / image.width))
+    mode = image.mode
+    orientation = image.getexif().get(0x0112, 1)  # EXIF Orientation
+    if orientation not in (None, 1):
+        image = ImageOps.exif_transpose(image)
+        notes.append(f"turned upright by its EXIF orientation ({orientation})")
+    loaded = _to_floats(image, mode, path, budget_pixels)
+    factor = decoded_factor * loaded.reduction
+    if factor > 1:
+        notes.append(
+            f"{width}x{height} px is more than the {budget_pixels / 1e6:.1f} megapixels read: reduced {factor}x on read "
+            f"to {loaded.width}x{loaded.height} px (coordinates stay the file's)"
+        )
+    return LoadedImage(
+        loaded.pixels, loaded.alpha, loaded.mode, loaded.bit_depth, path, loaded.value_range, loaded.value_rule,
+        tuple(notes), factor,
+    )
 
 
 def _stored_bits(image, raw: np.ndarray) -> int:
@@ -130,33 +250,44 @@ def _stretch(raw: np.ndarray, low: float, high: float) -> np.ndarray:
     return ((raw - low) / (high - low if high > low else 1.0)).astype(np.float32)
 
 
-def _to_floats(image, mode: str, path: Path) -> LoadedImage:
+def _to_floats(image, mode: str, path: Path, budget_pixels: int) -> LoadedImage:
+    """Floats in [0, 1] of a loaded PIL image (``mode``: the file's), box-filtered in PIL first when it
+    holds more than ``budget_pixels`` (``reduction`` of the result says by how much)."""
     if image.width == 0 or image.height == 0:
         raise ImageReadError(f"{path} is an empty image ({image.width}x{image.height})")
+    # One of L, LA, RGB, RGBA, I (with 16-bit sources marked), F: the modes PIL can reduce and numpy reads.
+    sixteen_bit = image.mode.startswith("I;16")
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif image.mode == "1":
+        image = image.convert("L")
+    elif image.mode in ("PA", "La"):
+        image = image.convert("RGBA")
+    elif sixteen_bit:
+        image = image.convert("I")
+    elif image.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):
+        image = image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX, ...
+    reduction = reduction_factor(image.height, image.width, budget_pixels)
+    if reduction > 1:
+        image = image.reduce(reduction)
     alpha = None
     value_range = None
-    if mode == "P":
-        has_alpha = "transparency" in image.info
-        image = image.convert("RGBA" if has_alpha else "RGB")
-    elif mode in ("1", "CMYK", "YCbCr", "LAB", "HSV"):
-        image = image.convert("L" if mode == "1" else "RGB")
-    if image.mode in ("RGBA", "LA", "PA"):
+    if image.mode in ("RGBA", "LA"):
         array = np.asarray(image, dtype=np.float32) / 255.0
         alpha = array[..., -1]
         pixels = array[..., :-1]
-        bit_depth = 8
-    elif image.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        pixels = np.asarray(image, dtype=np.float32)[..., None] / 65535.0
-        bit_depth = 16
+        bit_depth, rule = 8, "8-bit samples divided by 255"
     elif image.mode == "I":
         raw = np.asarray(image, dtype=np.float64)
-        bit_depth = _stored_bits(image, raw)
+        bit_depth = 16 if sixteen_bit else _stored_bits(image, raw)
         if bit_depth == 32:
             # 32-bit integers: scaled by the type's range, ordinary data (counts, depths in mm) is black.
             value_range = (float(raw.min()), float(raw.max()))
             pixels = _stretch(raw, *value_range)[..., None]
+            rule = f"32-bit integers stretched from their minimum {value_range[0]:g} to their maximum {value_range[1]:g}"
         else:
             pixels = (raw / 65535.0).astype(np.float32)[..., None]
+            rule = "16-bit samples divided by 65535"
     elif image.mode == "F":
         raw = np.asarray(image, dtype=np.float64)
         if not np.isfinite(raw).all():
@@ -164,10 +295,13 @@ def _to_floats(image, mode: str, path: Path) -> LoadedImage:
         value_range = (float(raw.min()), float(raw.max()))
         pixels = _stretch(raw, *value_range)[..., None]
         bit_depth = 32
+        rule = f"32-bit floats stretched from their minimum {value_range[0]:g} to their maximum {value_range[1]:g}"
     else:
-        array = np.asarray(image.convert("RGB") if image.mode not in ("L", "RGB") else image, dtype=np.float32) / 255.0
+        array = np.asarray(image, dtype=np.float32) / 255.0
         pixels = array[..., None] if array.ndim == 2 else array
-        bit_depth = 8
+        bit_depth, rule = 8, "8-bit samples divided by 255"
     if not np.isfinite(pixels).all():
         raise ImageReadError(f"{path} holds NaN or infinite pixel values")
-    return LoadedImage(np.ascontiguousarray(pixels.astype(np.float32)), alpha, mode, bit_depth, path, value_range)
+    return LoadedImage(
+        np.ascontiguousarray(pixels.astype(np.float32)), alpha, mode, bit_depth, path, value_range, rule, reduction=reduction
+    )

@@ -4,7 +4,8 @@ A frozen dataclass whose docstring has an ``Attributes`` section (numpy style, `
 a group of ``--options``: the flag is the field name with dashes (or ``metadata["flag"]``), the help is
 the field's documentation, the type and choices come from the annotation (``int``, ``float``, ``str``,
 ``bool`` -> ``--x/--no-x``, ``X | None`` -> also ``none``, ``Literal[...]`` or ``metadata["choices"]``,
-``tuple[int, int]`` -> two values, a nested settings dataclass -> its own fields).
+``tuple[int, int]`` -> two values, ``tuple[str, ...]`` with ``metadata["repeat"]`` -> a repeatable
+option, a nested settings dataclass -> its own fields).
 
 Options are added with no default in the namespace (``argparse.SUPPRESS``): only what the user typed
 is there, so :func:`explicit_values` can layer it over the defaults of the task and the method. The
@@ -182,6 +183,8 @@ def add_settings_arguments(
             arguments = typing.get_args(annotation)
             if arguments and typing.get_origin(arguments[0]) is tuple:  # (key, value) pairs: repeatable KEY=VALUE
                 keywords.update(type=key_value, action="append")
+            elif field.metadata.get("repeat"):  # one value per use of the option: --carry a --carry b
+                keywords.update(type=_scalar(arguments[0], False), action="append")
             elif len(arguments) == 2 and arguments[1] is Ellipsis:
                 keywords.update(type=_scalar(arguments[0], False), nargs="+")
             else:

@@ -112,7 +112,7 @@ def test_a_byte_order_mark_before_yaml_markers_and_a_polyline_reads_as_nothing(t
     from sape_geo_plugins.mesh_transfer.prepared import read_marker_pairs
 
     markers = tmp_path / "markers.yml"
-    markers.write_text(BOM + '- "0:1"\n- "2:3"\n- "4:5"\n', encoding="utf-8")
+    markers.write_text(BOM + 'markers:\n  - "0:1"\n  - "2:3"\n  - "4:5"\n', encoding="utf-8")
     assert read_marker_pairs(markers).tolist() == [[0, 1], [2, 3], [4, 5]]
     polyline = tmp_path / "square.csv"
     polyline.write_text(BOM + "0,0\n1,0\n1,1\n0,1\n", encoding="utf-8")

@@ -123,6 +123,19 @@ def test_quad_triangulation_and_symmetric_fans():
     assert len(quad.edges()) == 4 and square.shape == (4, 3)
 
 
+def test_symmetric_fans_give_a_quad_the_mean_of_its_two_splits():
+    from sape_geo.geometry.metrics import distortion_energies
+
+    square = np.array([[0.0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]])
+    moved = square.copy()
+    moved[2] = [1.0, 1.0, 0.8]  # bent out of its plane: the two diagonal splits disagree
+    fans, _, weights = Polygons.from_lists([[0, 1, 2, 3]]).fans()
+    energy = lambda faces, w=None: distortion_energies(square, moved, np.array(faces), free_of_scale=False, weights=w)["conformal_ratio"]  # noqa: E731
+    split_ac, split_bd = energy([[0, 1, 2], [0, 2, 3]]), energy([[0, 1, 3], [1, 2, 3]])
+    assert abs(split_ac - split_bd) > 1e-3
+    assert energy(fans, weights) == pytest.approx(0.5 * (split_ac + split_bd))
+
+
 def test_nonplanarity_and_turned_polygons():
     flat = np.array([[0.0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [2, 0, 0], [2, 1, 0]])
     polygons = Polygons.from_lists([[0, 1, 2, 3], [1, 4, 5, 2]])

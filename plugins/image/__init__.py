@@ -124,6 +124,7 @@ def _summarise(result: Any) -> list[str]:
     return [
         f"PSNR all {m['psnr_all_db']:.2f} dB   held-out 75% {m['psnr_heldout_db']:.2f} dB   train 25% {m['psnr_train_db']:.2f} dB",
         f"heat map: mean {m['mean_progress']:.1f} of {m['max_progress']:.0f} levels open   ({m['width_px']}x{m['height_px']} px)",
+        *(f"input: {note}" for note in result.extras.get("notes", ())),
     ]
 
 

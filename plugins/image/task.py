@@ -27,7 +27,8 @@ from torch import Tensor
 
 from sape_geo.config import MaskDomain
 from sape_geo.fitting import Batch, Task
-from sape_geo.imaging import LoadedImage, image_from_array, read_image
+from sape_geo.arrays import from_tensor
+from sape_geo.imaging import ImageReadError, LoadedImage, image_from_array, read_image
 from sape_geo.inference import predict_in_chunks, progress_in_chunks
 from sape_geo.metrics import psnr
 from sape_geo.networks import FieldModel
@@ -81,7 +82,10 @@ def prepare_image(image: LoadedImage, max_size: int | None) -> FittedImage:
         shape = (max(2 * TRAIN_STRIDE, round(height * scale)), max(2 * TRAIN_STRIDE, round(width * scale)), values.shape[2])
         values = resize(values, shape, order=1, anti_aliasing=True, preserve_range=True)
     values = np.clip(values, 0.0, 1.0).astype(np.float32)
-    source = {"mode": image.mode, "bit_depth": image.bit_depth, "height": height, "width": width}
+    source = {"mode": image.mode, "bit_depth": image.bit_depth, "height": height, "width": width, "value_rule": image.value_rule,
+              "notes": list(image.notes)}
+    if image.reduction > 1:
+        source["reduced_on_read"] = image.reduction
     if image.value_range is not None:
         source["value_range"] = list(image.value_range)
     return FittedImage(np.ascontiguousarray(values), image.alpha is not None, 16 if image.bit_depth > 8 else 8, source)
@@ -173,9 +177,11 @@ class ImageFit(Task):
         """Sigma, SIREN's omega_0 and the RBF bandwidth follow the training grid's size."""
         return default_method_settings(max(self.train_shape)).get(method, {})
 
-    def product(self, model: FieldModel) -> dict[str, np.ndarray]:
-        """``image``: the fitted image ``(H, W, C)`` in [0, 1], every pixel."""
-        return {"image": self.predict(model)}
+    def product(self, model: FieldModel) -> dict[str, Any]:
+        """``image``: the fitted image ``(H, W, C)`` in [0, 1], every pixel; ``notes``: how the input was
+        read (its values' rule, EXIF rotation, frames, reduction on read)."""
+        notes = [f"values: {self.image.source['value_rule']}"] if self.image.source.get("value_rule") else []
+        return {"image": self.predict(model), "notes": notes + list(self.image.source.get("notes", ()))}
 
     def progress_map(self, model: FieldModel) -> np.ndarray:
         return progress_in_chunks(model, self.all_coords).numpy().reshape(self.image.height, self.image.width)
@@ -252,7 +258,14 @@ def load_image_task(path: str | os.PathLike, config: ImageSettings = ImageSettin
 
 def make_image_task(settings: ImageSettings, image: Any) -> ImageFit:
     """The task for ``image``: a file path (any common mode), or an array ``(H, W)``, ``(H, W, 1|3|4)`` of
-    bool, uint8, uint16 or floats in [0, 1] (:func:`~sape_geo.imaging.image_from_array`)."""
+    bool, any integer type or floats in [0, 1] (:func:`~sape_geo.imaging.image_from_array` says how values
+    become [0, 1]); a torch tensor is read as its array."""
     if isinstance(image, (str, os.PathLike)):
         return load_image_task(image, settings)
-    return ImageFit(prepare_image(image_from_array(image), settings.max_size), settings)
+    image = from_tensor(image)
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"image must be a file path or an (H, W[, C]) array, got {type(image).__name__}")
+    try:
+        return ImageFit(prepare_image(image_from_array(image), settings.max_size), settings)
+    except ImageReadError as error:
+        raise ImageReadError(f"image: {error}") from None

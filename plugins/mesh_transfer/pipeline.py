@@ -24,6 +24,10 @@ from sape_geo.experiment import RunResult, run_task, write_run
 from sape_geo.methods import MethodConfig
 from sape_geo.runs import RunDirectory
 
+from sape_geo.geometry.polygon_mesh import Polygons
+from sape_geo.geometry.template_file import TemplateFile
+
+from .carrying import read_carried
 from .prepared import PreparedTransfer, TransferInputWarning, prepare_transfer, read_marker_pairs
 from .settings import ALIGNMENTS, DEFAULT_INIT, INIT_METHODS, INITIALISATIONS, TransferSettings
 from .task import MeshTransferTask
@@ -38,7 +42,8 @@ class TransferResult:
     Attributes
     ----------
     vertices : (n, 3) result in the target's frame, source vertex order.
-    faces : (m, 3) the source's faces.
+    faces : (m, 3) the working triangulation of the source's polygons (:attr:`polygons` are the faces
+        themselves; ``result.obj`` keeps those).
     metrics : every metric (also in ``metrics.json``).
     heatmap : (n,) SAPE progress per vertex (levels open; zeros for methods without a mask).
     initial_vertices : (n, 3) the initialisation (biharmonic, or affine without landmarks).
@@ -61,11 +66,54 @@ class TransferResult:
         """The product in memory, as every task's result has it: ``vertices`` and ``faces``."""
         return {"vertices": self.vertices, "faces": self.faces}
 
+    @property
+    def polygons(self) -> Polygons:
+        """The source's faces as polygons (offsets and corners; ``.to_list()``), in file order."""
+        return self.prepared.source_template.polygons
+
+    @property
+    def triangle_polygon(self) -> np.ndarray:
+        """``(m,)`` the polygon each triangle of :attr:`faces` belongs to."""
+        return self.prepared.source_template.triangulation()[1]
+
     def mesh(self):
-        """The result as a ``trimesh.Trimesh`` (source faces and vertex order, target frame; not processed)."""
+        """The result as a ``trimesh.Trimesh`` (the working triangulation, source vertex order, target
+        frame; not processed)."""
         import trimesh
 
         return trimesh.Trimesh(self.vertices, self.faces, process=False)
+
+    def carry(self, item: Any) -> Any:
+        """Move geometry given in the source's frame with the fitted deformation (see
+        :mod:`.carrying`): it keeps its offset to the body in the body's local frame, scaled with it.
+
+        ``item``: points ``(k, 3)`` -> points ``(k, 3)``; ``(V, F)`` -> ``(V', F)``; a ``trimesh.Trimesh``
+        -> a moved copy; a file path or :class:`TemplateFile` -> its moved vertices ``(n, 3)`` in file
+        order (write them with ``read_template(path).write(out, moved)``, every other line kept).
+
+        Example
+        -------
+        >>> eyes = result.carry("eyes.obj")  # doctest: +SKIP
+        """
+        from sape_geo.geometry.template_file import read_template
+
+        from .carrying import Carrier
+
+        carrier = Carrier(self.prepared.source_vertices, self.prepared.energy_faces, self.vertices)
+        if isinstance(item, (str, os.PathLike)):
+            return carrier(read_template(item).vertices)
+        if isinstance(item, TemplateFile):
+            return carrier(item.vertices)
+        if isinstance(item, tuple) and len(item) == 2:
+            return carrier(np.asarray(item[0], dtype=np.float64)), item[1]
+        if type(item).__module__.startswith("trimesh") and hasattr(item, "vertices"):
+            moved = item.copy()
+            moved.vertices = carrier(np.asarray(item.vertices))
+            return moved
+        points = np.asarray(item, dtype=np.float64)
+        if points.ndim != 2 or points.shape[1] != 3:
+            raise ValueError(f"carry: expected points (k, 3), (V, F), a trimesh or a file path, got an array of shape {points.shape}")
+        return carrier(points)
 
 
 def default_method_config(name: str, **changes: Any) -> MethodConfig:
@@ -132,12 +180,14 @@ def transfer_mesh(
     settings = dataclasses.replace(settings if settings is not None else TransferSettings(), **settings_changes)
     name = method if isinstance(method, str) else method.name
     method_config, fit_config = PLUGIN.configs(method, overrides)  # None for the baselines (INIT_METHODS)
+    carried = read_carried(settings.carry)  # a file that cannot be kept is refused before any work
     if prepared is None:
         if landmarks is None and settings.align is None:
             raise ValueError("no landmarks: give landmarks (>= 3 pairs), or an alignment without them: --align principal-axes / bounding-box / identity")
         alignment = "landmarks" if landmarks is not None else settings.align
         prepared = prepare_transfer(source, target, landmarks, alignment, seed=fit_config.seed, check_landmarks=check_landmarks,
-                                    ground_truth=ground_truth, init=settings.init, scan=settings.scan)
+                                    ground_truth=ground_truth, init=settings.init, scan=settings.scan, rigid=settings.rigid)
+    prepared.carried = carried
     config = {"transfer": {"settings": asdict(settings), "alignment": prepared.alignment.kind, "init": prepared.init}, **(extra_config or {})}
     if method_config is None:
         return _initialisation_only(prepared, name, out, overwrite, fit_config.seed, config)
@@ -169,6 +219,7 @@ def _initialisation_only(
         vertices = {"affine": prepared.affine_vertices, "biharmonic": prepared.biharmonic_vertices if prepared.biharmonic_vertices is not None else prepared.initial_vertices, "arap": None}[method]
         if vertices is None:
             vertices = prepared.arap_vertices()
+        vertices = prepared.finished(vertices)
         arap_seconds = prepared.stage_seconds.get("arap_seconds", time.perf_counter() - started)
         started = time.perf_counter()
         metrics: dict[str, Any] = {**prepared.stage_seconds, **prepared.initial_metrics()}
@@ -186,11 +237,8 @@ def _initialisation_only(
     heatmap = np.zeros(vertices.shape[0], dtype=np.float32)
     path = None
     if run is not None:
-        from sape_geo.geometry.mesh_io import save_mesh
-
         def export(run: RunDirectory) -> None:
-            save_mesh(run.file("result.obj"), vertices, prepared.source_faces)
-            prepared.export_inputs(run)
+            prepared.write_result(run, vertices)
 
         run_config = {"task": {"task": "transfer", **prepared.describe()}, "method": {"name": label or method}, "seed": seed, **config}
         path = write_run(run, run_config, metrics, heatmap, export)

@@ -68,6 +68,19 @@ class TransferSettings:
         result; large pose changes bend instead of shearing), or auto: arap when the biharmonic field
         inverts triangles and arap inverts fewer.
     scan : how a point-cloud target is reduced before the fit.
+    carry : a file (mesh or point set: eyes, teeth, clothes, markers; OBJ, PLY, OFF, XYZ) moved by the
+        fitted deformation, keeping its offset to the body in the body's local frame, scaled with it;
+        written to RUN/carried/ with its file structure kept. Repeatable. Checked before the fit.
+    rigid : an OBJ group or object name of the source (g / o), or a file of 0-based vertex ids: those
+        vertices move by one similarity per connected part (an eyeball, a tooth, a button) and keep
+        their shape exactly. Repeatable.
+    partial : the data term of partial targets (docs/method.md, "Partial targets"): ``"on"``, a sample
+        of the deformed surface is pulled towards the target only as much as the target observes its
+        triangle (a per-vertex confidence from the density of target points landing there, estimated
+        again every 50 steps), while every target point still pulls the surface; the unseen side
+        follows the initialisation and the regulariser. ``"off"``: the symmetric Chamfer everywhere.
+        ``"auto"`` (default): on when the target is not a closed surface and covers less than 90 % of
+        the initialised template.
     """
 
     conformal_weight: float = 5e-4
@@ -85,6 +98,9 @@ class TransferSettings:
     align: str | None = field(default=None, metadata={"choices": ALIGN_WITHOUT_LANDMARKS})
     init: str = field(default=DEFAULT_INIT, metadata={"choices": INITIALISATIONS})
     scan: ScanSettings = ScanSettings()
+    carry: tuple[str, ...] = field(default=(), metadata={"repeat": True, "metavar": "FILE"})
+    rigid: tuple[str, ...] = field(default=(), metadata={"repeat": True, "metavar": "GROUP|FILE"})
+    partial: str = field(default="auto", metadata={"choices": PARTIAL_MODES})
 
     def __post_init__(self) -> None:
         if self.feedback not in ("vertex", "two-sided"):

@@ -66,6 +66,9 @@ class OccupancySettings:
     eval_points : fresh points per IoU score (uniform, and near-surface).
     mesh_resolution : marching-cubes samples per axis over [-1, 1].
     sampling_seed : seed of the point sampling (training pool and evaluation points); the network's is --seed.
+    floater_area : pieces of the fitted surface smaller than this share of its total area are floaters
+        (blobs the field leaves in empty space) and are left out of result.ply; metrics.json counts
+        them before and after. 0 keeps every piece.
     """
 
     train_points: int = 300_000
@@ -80,6 +83,7 @@ class OccupancySettings:
     eval_points: int = 200_000
     mesh_resolution: int = 128
     sampling_seed: int = 0
+    floater_area: float = 0.005
 
     def __post_init__(self) -> None:
         if self.train_points < 3:
@@ -104,6 +108,8 @@ class OccupancySettings:
             raise ValueError(f"eval_points must be >= 1, got {self.eval_points}")
         if self.mesh_resolution < 2:
             raise ValueError(f"mesh_resolution must be >= 2, got {self.mesh_resolution}")
+        if not 0.0 <= self.floater_area < 1.0:
+            raise ValueError(f"floater_area must be in [0, 1), got {self.floater_area}")
 
     @property
     def narrow_fraction(self) -> float:
@@ -144,7 +150,8 @@ def _summarise(result: Any) -> list[str]:
     ]
     lines += [f"note: {note}" for note in filter(None, m.get("notes", "").split(" | "))]
     if m.get("surface_faces"):
-        lines.append(f"surface: {m['surface_faces']} triangles in result.ply")
+        pieces = m.get("surface_components", 1)
+        lines.append(f"surface: {m['surface_faces']} triangles in result.ply, {pieces} connected piece{'s' if pieces != 1 else ''}")
     return lines
 
 

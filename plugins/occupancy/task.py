@@ -3,14 +3,15 @@
 The mesh is normalised (bounding-box centre to the origin, longest side to ``[-0.9, 0.9]``) and a pool
 of training points is drawn and labelled once: by default 25 % uniform in the box, 10 % surface + N(0, 0.1),
 65 % surface + N(0, 0.01) (the paper's bands; it draws thirds). Labels (1 = inside) come from the
-generalised winding number, so slightly open or self-intersecting meshes still get sensible labels. Each
-step trains with BCE on a mini-batch of the pool, half drawn uniformly and half in proportion to each
-point's last loss (per-point loss = per-point BCE). SAPE keeps its progress on a 3-D grid and smooths each
-cell's loss over steps, as mini-batches give a cell only a few points per step.
+generalised winding number (faces oriented consistently first), so slightly open or self-intersecting
+meshes still get sensible labels. Each step trains with BCE on a mini-batch of the pool, half drawn
+uniformly and half in proportion to each point's last loss (per-point loss = per-point BCE). SAPE keeps
+its progress on a 3-D grid and smooths each cell's loss over steps, as mini-batches give a cell only a few points per step.
 
 Scores: IoU of ``logit > 0`` against the labels of fresh uniform points and of fresh near-surface
 points (surface + N(0, 0.01)), separately. The surface (``result.ply``) is skimage's marching cubes of
-the logit at 0, mapped back into the input mesh's coordinates.
+the logit at 0, mapped back into the input mesh's coordinates, without floaters (pieces under
+``floater_area`` of its area; counted in metrics.json).
 
 Command: ``sape-geo occupancy MESH --out RUN``. Python: :func:`fit_occupancy`.
 """
@@ -30,8 +31,9 @@ from torch import Tensor
 from sape_geo.config import FitConfig, MaskDomain
 from sape_geo.fitting import Batch, Task
 from sape_geo.geometry.alignment import normalising_transform
-from sape_geo.geometry.inside import inside_mask
-from sape_geo.geometry.mesh_io import check_mesh, inspect_mesh, load_mesh, save_mesh
+from sape_geo.arrays import from_tensor
+from sape_geo.geometry.inside import inside_mask, misoriented_edges, orient_faces
+from sape_geo.geometry.mesh_io import check_mesh, face_areas, face_components, inspect_mesh, load_mesh, save_mesh
 from sape_geo.geometry.sampling import sample_surface
 from sape_geo.grid import grid_node_coords
 from sape_geo.inference import predict_in_chunks, progress_in_chunks
@@ -112,6 +114,11 @@ class Occupancy(Task):
         self.input_path = Path(input_path) if input_path is not None else None
         self.input_vertices = np.asarray(vertices, dtype=np.float64)
         self.faces = np.asarray(faces, dtype=np.int64)
+        # The winding number needs faces that agree on their orientation (STL exports often do not).
+        self.misoriented_edges = misoriented_edges(self.faces)
+        self.faces_reoriented = 0
+        if self.misoriented_edges:
+            self.faces, self.faces_reoriented = orient_faces(self.input_vertices, self.faces)
         # the mesh's bounding box centred, its longest half-side SHAPE_HALF_EXTENT (the rest of [-1, 1] is margin)
         self.normalisation = normalising_transform(self.input_vertices, SHAPE_HALF_EXTENT)
         self.vertices = self.normalisation.apply(self.input_vertices)
@@ -157,6 +164,13 @@ class Occupancy(Task):
             )
         if report.non_manifold_edges:
             notes.append(f"the mesh has {report.non_manifold_edges} non-manifold edges")
+        if self.faces_reoriented:
+            still = misoriented_edges(self.faces)
+            notes.append(
+                f"the mesh's faces disagreed on their orientation across {_count(self.misoriented_edges, 'edge')} (common in STL "
+                f"exports): {_count(self.faces_reoriented, 'face')} turned over before labelling, as the winding number needs"
+                + (f"; {_count(still, 'edge')} still disagree (the surface is not orientable)" if still else "")
+            )
         return notes
 
     @property
@@ -216,12 +230,27 @@ class Occupancy(Task):
         metrics["input_closed"] = self.mesh_report.is_closed
         metrics["input_boundary_edges"] = self.mesh_report.boundary_edges
         metrics["input_boundary_loops"] = self.mesh_report.boundary_loops
+        metrics["input_misoriented_edges"] = self.misoriented_edges
+        metrics["input_faces_reoriented"] = self.faces_reoriented
         self._surface_cache = (model, self.surface(model))
         faces = self._surface_cache[1][1]
         metrics["surface_faces"] = int(faces.shape[0])
+        pieces = self.surface_pieces
+        metrics["surface_components_raw"] = pieces["components"]
+        metrics["surface_floaters_removed"] = pieces["floaters"]
+        metrics["surface_floater_area_pct"] = pieces["floater_area_pct"]
+        metrics["surface_components"] = pieces["components"] - pieces["floaters"]
+        metrics["input_components"] = self.mesh_report.components
         notes = list(self.notes)
         if faces.shape[0] == 0:
             notes.append("the fitted field never crosses 0 on the grid: no surface, so no result.ply (more --steps?)")
+        if pieces["floaters"]:
+            notes.append(
+                f"the fitted surface had {_count(pieces['components'], 'piece')}: {_count(pieces['floaters'], 'floater')} "
+                f"(each under {100 * self.config.floater_area:g} % of its area, {pieces['floater_area_pct']:.2f} % together) "
+                f"left out of result.ply, {_count(metrics['surface_components'], 'piece')} kept (the input has "
+                f"{self.mesh_report.components}; --floater-area 0 keeps all)"
+            )
         metrics["notes"] = " | ".join(notes)
         return metrics
 
@@ -237,17 +266,20 @@ class Occupancy(Task):
         return predict_in_chunks(model, coords)[:, 0].numpy().reshape(count, count, count)
 
     def surface(self, model: FieldModel) -> tuple[np.ndarray, np.ndarray]:
-        """Marching cubes of ``logit = 0`` in the input mesh's coordinates; empty arrays if no crossing."""
+        """Marching cubes of ``logit = 0`` in the input mesh's coordinates, floaters dropped
+        (:func:`drop_floaters`, counted in ``surface_pieces``); empty arrays if no crossing."""
         from skimage.measure import marching_cubes
 
         logits = self.logit_grid(model)
+        self.surface_pieces = {"components": 0, "floaters": 0, "floater_area_pct": 0.0}
         if not (logits.min() < 0.0 < logits.max()):
             return np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64)
         spacing = 2.0 / (self.config.mesh_resolution - 1)
         # The inside has the larger values (logit > 0); with that, skimage's "ascent" winding gives
         # outward normals (positive signed volume, checked by the tests) and "descent" inward ones.
         vertices, faces, _, _ = marching_cubes(logits, level=0.0, spacing=(spacing,) * 3, gradient_direction="ascent")
-        return self.normalisation.inverse().apply(vertices - 1.0), faces.astype(np.int64)
+        vertices, faces, self.surface_pieces = drop_floaters(vertices, faces.astype(np.int64), self.config.floater_area)
+        return self.normalisation.inverse().apply(vertices - 1.0), faces
 
     def export(self, model: FieldModel, run: RunDirectory) -> None:
         # evaluate() (run right before by run_task) already extracted this model's surface
@@ -281,6 +313,35 @@ class Occupancy(Task):
         return data
 
 
+def drop_floaters(vertices: np.ndarray, faces: np.ndarray, area_fraction: float) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """A surface ``(V, F)`` without its connected pieces smaller than ``area_fraction`` of its total area
+    (unused vertices removed), and what was found: ``components`` (before), ``floaters`` (dropped) and
+    ``floater_area_pct`` (their share of the area, in %). The largest piece always stays.
+
+    Example
+    -------
+    >>> import trimesh
+    >>> big, small = trimesh.creation.icosphere(2), trimesh.creation.icosphere(1, radius=0.01)
+    >>> both = trimesh.util.concatenate([big, small])
+    >>> drop_floaters(both.vertices, both.faces, 0.005)[2]["floaters"]
+    1
+    """
+    if faces.shape[0] == 0:
+        return vertices, faces, {"components": 0, "floaters": 0, "floater_area_pct": 0.0}
+    piece = face_components(vertices.shape[0], faces)[faces[:, 0]]
+    area = np.bincount(piece, weights=face_areas(vertices, faces))
+    total = float(area.sum())
+    floater = area < area_fraction * total
+    floater[np.argmax(area)] = False
+    found = {"components": int(area.size), "floaters": int(floater.sum()),
+             "floater_area_pct": float(100.0 * area[floater].sum() / total) if total > 0 else 0.0}
+    if not floater.any():
+        return vertices, faces, found
+    kept = faces[~floater[piece]]
+    used, compact = np.unique(kept, return_inverse=True)
+    return vertices[used], compact.reshape(-1, 3), found
+
+
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
@@ -304,11 +365,23 @@ def make_occupancy_task(settings: OccupancySettings, mesh: Any) -> Occupancy:
     if isinstance(mesh, (str, os.PathLike)):
         task = load_occupancy_task(mesh, settings)
     else:
+        notes = []
+        if type(mesh).__name__ == "Scene" and hasattr(mesh, "dump"):  # trimesh.load of a GLB/GLTF/3MF file
+            parts = [part for part in mesh.dump() if len(getattr(part, "faces", ()))]
+            if not parts:
+                raise ValueError("mesh: the trimesh.Scene holds no triangle mesh")
+            notes.append(f"mesh: a trimesh.Scene of {len(parts)} meshes, concatenated in world coordinates")
+            import trimesh
+
+            mesh = trimesh.util.concatenate(parts)
         if type(mesh).__module__.startswith("trimesh"):
+            if not len(getattr(mesh, "faces", ())):
+                raise TypeError(f"mesh: a {type(mesh).__name__} has no faces; occupancy needs a closed triangle mesh")
             mesh = (np.asarray(mesh.vertices), np.asarray(mesh.faces))
         if not (isinstance(mesh, tuple) and len(mesh) == 2):
-            raise TypeError("mesh must be a file path, a (vertices, faces) tuple or a trimesh.Trimesh")
-        vertices, faces = check_mesh(*mesh, source="mesh")
+            raise TypeError(f"mesh must be a file path, a (vertices, faces) tuple or a trimesh.Trimesh, got {type(mesh).__name__}")
+        vertices, faces = check_mesh(*(from_tensor(part) for part in mesh), source="mesh")
         task = Occupancy(vertices, faces, settings)
+        task.notes = notes + task.notes
     task.label_seconds = time.perf_counter() - started
     return task

@@ -12,7 +12,7 @@ at ``(0, 0)``; outlines run along pixel edges half a pixel from the centres they
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -129,7 +129,8 @@ def silhouette_from_array(array: np.ndarray, component: int = 0) -> SilhouetteTa
     Parameters
     ----------
     array : (K, 2) float polygon vertices (K >= 3), or an image ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``
-        (the fourth channel is alpha) of bool, uint8, uint16 or floats in [0, 1]. An array with two
+        (the fourth channel is alpha) of bool, any integer type (0/1 label masks too) or floats in [0, 1]
+        (:func:`~sape_geo.imaging.image_from_array`). An array with two
         columns is always read as a polyline (an image two pixels wide has no outline to fit).
     component : which shape of an image, by size (0: the largest).
 
@@ -223,9 +224,12 @@ def silhouette_from_image(image: LoadedImage, component: int = 0) -> SilhouetteT
     touches = (bool(region[0].any()), bool(region[-1].any()), bool(region[:, 0].any()), bool(region[:, -1].any()))
     if all(touches) and region.all():
         raise AllForegroundError(f"{image.path}: the shape fills the whole image; there is no outline to fit")
-    return SilhouetteTarget(
-        outer_boundary(region), region, PixelGrid(image.height, image.width), touches, image.path, "image", how, tuple(notes)
-    )
+    # An image reduced on read by k: its pixel (r, c) is the centre of the file's k x k block, so the
+    # outline and the grid stay in the file's pixel coordinates.
+    k = image.reduction
+    grid = PixelGrid(image.height, image.width, ((k - 1) / 2, (k - 1) / 2), float(k))
+    outline = np.asarray(grid.origin) + k * outer_boundary(region)
+    return SilhouetteTarget(outline, region, grid, touches, image.path, "image", how, (*image.notes, *notes))
 
 
 def outer_boundary(region: np.ndarray) -> np.ndarray:
@@ -249,7 +253,8 @@ def outer_boundary(region: np.ndarray) -> np.ndarray:
 def foreground_mask(image: LoadedImage) -> tuple[np.ndarray, str]:
     """Which pixels are the shape, and how that was decided.
 
-    Opaque-on-transparent when the alpha channel varies. Otherwise two passes:
+    Opaque-on-transparent when the alpha channel varies. An image of exactly two values, however close
+    (a 0/1 label mask), is first stretched so they become 0 and 1. Otherwise two passes:
 
     1. Grey values split by Otsu's threshold into light and dark; the class that covers most of the
        image border is the background (a shape may touch the border but rarely covers most of it);
@@ -274,7 +279,13 @@ def foreground_mask(image: LoadedImage) -> tuple[np.ndarray, str]:
         raise NoForegroundError(f"{image.path}: every pixel is transparent, so there is no foreground")
     grey = image.pixels.mean(axis=2)
     low, high = float(grey.min()), float(grey.max())
-    if high - low < MIN_CONTRAST:
+    label_mask = 0.0 < high - low < MIN_CONTRAST and np.unique(grey).size == 2
+    if label_mask:
+        # A label mask (a 0/1 PNG, a 0/1 integer array): two values, however close, are background and
+        # shape; stretched to 0 and 1 they split as any two-tone image.
+        grey = (grey - low) / (high - low)
+        image = replace(image, pixels=grey[..., None].astype(np.float32))
+    elif high - low < MIN_CONTRAST:
         # A uniform image: by the MPEG-7 convention (white shape on black) light means all shape.
         if low >= 0.5:
             raise AllForegroundError(
@@ -300,4 +311,7 @@ def foreground_mask(image: LoadedImage) -> tuple[np.ndarray, str]:
     if not candidates.any():
         raise NoForegroundError(f"{image.path}: no pixel differs from the background by more than its noise")
     shape = difference > max(MIN_CONTRAST, 2.0 * noise, 0.5 * float(np.median(difference[candidates])))
-    return shape, ("dark on light" if background_is_light else "light on dark")
+    how = "dark on light" if background_is_light else "light on dark"
+    if label_mask:
+        how += f" (a label mask of two values, {low * 255:.4g} and {high * 255:.4g} in 8-bit units)"
+    return shape, how

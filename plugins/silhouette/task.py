@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import io
 import math
+import os
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from sape_geo.arrays import from_tensor
 from sape_geo.fitting import Batch, FitConfig, Task, fit
 from sape_geo.geometry.alignment import normalising_transform
 from sape_geo.geometry.chamfer import mean_per_nearest, nearest_squared_distances
@@ -296,10 +298,13 @@ def score_curve(curve: np.ndarray, target: SilhouetteTarget) -> dict[str, float]
 def make_silhouette_task(settings: SilhouetteSettings, shape: Any) -> SilhouetteFit:
     """The task for ``shape``: an image or closed-polyline file, a loaded :class:`SilhouetteTarget`, or an
     array (a ``(K, 2)`` closed polyline or an image; :func:`silhouette_from_array`)."""
+    shape = from_tensor(shape)
     if isinstance(shape, SilhouetteTarget):
         target = shape
     elif isinstance(shape, np.ndarray):
         target = silhouette_from_array(shape, settings.component)
-    else:
+    elif isinstance(shape, (str, os.PathLike)):
         target = load_silhouette(shape, settings.component)
+    else:
+        raise TypeError(f"shape must be an image or polyline file path, an array or a SilhouetteTarget, got {type(shape).__name__}")
     return SilhouetteFit(target, settings)

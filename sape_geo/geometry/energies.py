@@ -30,9 +30,12 @@ class SourceFrames:
     ----------
     vertices : (n, 3) source positions (tensor or array).
     faces : (m, 3) triangles; degenerate (zero-area) triangles must be removed first.
+    weights : (m,) factors of the triangles' areas ``A_t`` (None: 1), e.g. ``1 / k`` for the fans of a
+        ``k``-gon, so a quad's energy is the mean of its two diagonal splits.
     """
 
-    def __init__(self, vertices: Tensor | np.ndarray, faces: Tensor | np.ndarray, dtype: torch.dtype = torch.float64) -> None:
+    def __init__(self, vertices: Tensor | np.ndarray, faces: Tensor | np.ndarray, dtype: torch.dtype = torch.float64,
+                 weights: np.ndarray | None = None) -> None:
         vertices = torch.as_tensor(np.asarray(vertices) if not isinstance(vertices, Tensor) else vertices, dtype=dtype)
         faces = torch.as_tensor(np.asarray(faces) if not isinstance(faces, Tensor) else faces, dtype=torch.long)
         e1 = vertices[faces[:, 1]] - vertices[faces[:, 0]]
@@ -55,6 +58,8 @@ class SourceFrames:
         self.faces = faces
         self.inverse_rest = torch.linalg.inv(rest)
         self.areas = 0.5 * double_area
+        if weights is not None:  # a polygon's symmetric triangulation counts each fan at 1 / k (Polygons.fans)
+            self.areas = self.areas * torch.as_tensor(np.asarray(weights), dtype=dtype)
         self.total_area = self.areas.sum()
 
     def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> "SourceFrames":

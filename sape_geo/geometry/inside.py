@@ -5,13 +5,18 @@ surface and 0 outside, and degrades gracefully on open, non-manifold or self-int
 (real Thingi10K files): a small hole changes it by about the solid angle the hole subtends, so
 thresholding at 1/2 still labels points well away from the hole correctly. libigl's fast winding number
 (Barill et al. 2018) evaluates it with a tree, in roughly ``O(log F)`` per query.
+
+It needs faces that agree on their orientation, though: a closed mesh whose faces point both ways
+(common in STL exports, which store each triangle on its own) has a winding number near 0 almost
+everywhere. :func:`orient_faces` makes them agree first (libigl's ``bfs_orient`` per connected patch,
+then each closed patch turned outward).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from sape_geo.geometry.mesh_io import check_mesh, check_points
+from sape_geo.geometry.mesh_io import check_mesh, check_points, face_edges
 
 INSIDE_THRESHOLD = 0.5
 DEFAULT_CHUNK = 200_000
@@ -50,3 +55,41 @@ def inside_mask(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray, chu
     [True, False]
     """
     return np.abs(winding_numbers(vertices, faces, points, chunk_size)) > INSIDE_THRESHOLD
+
+
+def misoriented_edges(faces: np.ndarray) -> int:
+    """Edges that two faces traverse in the same direction ``(a -> b)``: 0 for a consistently oriented mesh.
+
+    Example
+    -------
+    >>> misoriented_edges(np.array([[0, 1, 2], [0, 1, 3]]))
+    1
+    """
+    directed = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    _, counts = np.unique(directed, axis=0, return_counts=True)
+    return int((counts > 1).sum())
+
+
+def orient_faces(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, int]:
+    """Faces ``(m, 3)`` reordered so that neighbours agree on their orientation, and how many were flipped.
+
+    libigl's ``bfs_orient`` makes each connected patch consistent; a patch that is closed and then
+    encloses a negative volume is turned over, so closed surfaces face outward. Vertices never change.
+    """
+    import igl
+
+    oriented, patch = igl.bfs_orient(np.ascontiguousarray(faces, dtype=np.int64))
+    a, b, c = (vertices[oriented[:, k]] for k in range(3))
+    volume = np.einsum("ij,ij->i", a, np.cross(b, c)) / 6.0  # signed volume of each face's cone to the origin
+    edges, owner = face_edges(oriented)
+    _, edge_index, edge_count = np.unique(edges, axis=0, return_inverse=True, return_counts=True)
+    on_boundary = np.zeros(oriented.shape[0], dtype=bool)
+    on_boundary[owner[edge_count[edge_index.reshape(-1)] == 1]] = True
+    for label in np.unique(patch):
+        members = patch == label
+        if not on_boundary[members].any() and volume[members].sum() < 0:
+            oriented[members] = oriented[members][:, ::-1]
+    same_turn = np.zeros(faces.shape[0], dtype=bool)
+    for shift in range(3):  # a face keeps its orientation when it is a rotation of the original corners
+        same_turn |= np.all(oriented == np.roll(faces, shift, axis=1), axis=1)
+    return oriented, int((~same_turn).sum())

@@ -161,13 +161,17 @@ def singular_values(source: np.ndarray, result: np.ndarray, faces: np.ndarray) -
     return np.linalg.svd(jacobians, compute_uv=False), 0.5 * double_area
 
 
-def distortion_energies(source: np.ndarray, result: np.ndarray, faces: np.ndarray, free_of_scale: bool = True) -> dict[str, float]:
+def distortion_energies(source: np.ndarray, result: np.ndarray, faces: np.ndarray, free_of_scale: bool = True,
+                        weights: np.ndarray | None = None) -> dict[str, float]:
     """``dirichlet_ratio`` = E_D / A_source and ``conformal_ratio`` = E_C / A_source (see the module docstring);
-    ``free_of_scale`` divides the map's overall scale out first (the reported metrics)."""
+    ``free_of_scale`` divides the map's overall scale out first (the reported metrics). ``weights`` ``(m,)``
+    scale each triangle's area (a polygon's symmetric triangulation, :meth:`Polygons.fans`)."""
     sigma, areas = singular_values(source, result, faces)
+    weights = np.ones(len(faces)) if weights is None else np.asarray(weights, dtype=np.float64)
+    areas = areas * weights
     total = areas.sum()
     if free_of_scale:
-        sigma = sigma / np.sqrt(max(face_areas(result, faces).sum(), 1e-300) / max(total, 1e-300))
+        sigma = sigma / np.sqrt(max((weights * face_areas(result, faces)).sum(), 1e-300) / max(total, 1e-300))
     dirichlet = 0.5 * (areas * (sigma**2).sum(axis=1)).sum()
     conformal = 0.5 * (areas * (sigma[:, 0] - sigma[:, 1]) ** 2).sum()
     return {"dirichlet_ratio": float(dirichlet / total), "conformal_ratio": float(conformal / total)}

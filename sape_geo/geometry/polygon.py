@@ -83,6 +83,15 @@ def read_polyline(path: str | os.PathLike) -> np.ndarray:
     if len(np.unique(points, axis=0)) < 3:
         raise PolylineReadError(f"{path}: a closed polyline needs at least 3 distinct vertices, got {len(points)}")
     if abs(signed_area(points)) <= 1e-12 * max(np.ptp(points, axis=0).max(), 1e-300) ** 2:
+        crossings = self_intersections(points)
+        spread = np.linalg.svd(points - points.mean(axis=0), compute_uv=False)
+        if len(crossings) and spread[1] > 1e-9 * spread[0]:
+            # a bowtie: its two loops' areas cancel, but its vertices are not on one line
+            where = intersection_points(points, crossings[:1])[0]
+            raise PolylineReadError(
+                f"{path}: the polyline crosses itself ({len(crossings)} pair(s) of edges, the first at x={where[0]:.4g}, "
+                f"y={where[1]:.4g}) and its loops' areas cancel to zero; an outline must be a simple polygon"
+            )
         raise PolylineReadError(f"{path}: the polyline encloses no area (its vertices are collinear)")
     return points
 
