@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from sape_geo.arrays import from_tensor
 from sape_geo.geometry.alignment import (
     AffineTransform,
     align_without_landmarks,
@@ -191,6 +192,7 @@ def _is_trimesh(value: Any) -> bool:
 
 
 def _load_target(target: Any) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
+    target = tuple(from_tensor(part) for part in target) if isinstance(target, tuple) else from_tensor(target)
     if _is_trimesh(target):
         faces = getattr(target, "faces", None)
         target = (np.asarray(target.vertices), np.asarray(faces) if faces is not None and len(faces) else None)
