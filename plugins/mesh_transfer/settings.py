@@ -11,6 +11,7 @@ INITIALISATIONS = ("auto", "biharmonic", "arap")
 DEFAULT_INIT = "auto"
 ALIGN_WITHOUT_LANDMARKS = ("principal-axes", "bounding-box", "identity")
 ALIGNMENTS = ("landmarks", *ALIGN_WITHOUT_LANDMARKS)
+PARTIAL_MODES = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
