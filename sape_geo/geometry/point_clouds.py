@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from sape_geo.geometry.mesh_io import MeshInputError, check_points
+from sape_geo.geometry.checks import MeshInputError, check_points
 from sape_geo.geometry.scan_settings import DEFAULT_SCAN_POINTS, ScanSettings
 from sape_geo.runs import atomic_path
-from sape_geo.textfiles import without_byte_order_mark
+from sape_geo.textfiles import UTF8_BOM, open_text, without_byte_order_mark
 
 POINT_CLOUD_FORMATS = (".ply", ".pcd", ".xyz")
 ORIENTATIONS = ("consistent", "outward", "none")
@@ -105,11 +105,68 @@ def read_point_cloud(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | 
         cloud = _open3d().io.read_point_cloud(str(readable), format=suffix[1:])
     if len(cloud.points) == 0:
         raise PointCloudError(f"{path}: no points could be read (empty, malformed, or not a {suffix[1:].upper()} point cloud)")
+    _check_every_point_read(path, suffix, len(cloud.points))
     points, normals = _arrays(cloud)
     points = check_points(points, path, "points")
     if normals is not None and not (np.isfinite(normals).all() and (np.linalg.norm(normals, axis=1) > 0).all()):
         normals = None  # zero or NaN normals (some writers fill the field with zeros) are no normals
     return points, normals
+
+
+def _check_every_point_read(path: Path, suffix: str, count: int) -> None:
+    """Refuse what open3d reads without a word: an XYZ line that is not three numbers is skipped, and a
+    PCD with fewer points than its header promises is filled with whatever was in memory.
+
+    Raises
+    ------
+    PointCloudError : names the first malformed XYZ line, or the PCD's promised and present points.
+    """
+    if suffix == ".xyz":
+        rows = sum(1 for line in Path(path).read_bytes().split(b"\n") if line.strip() and not line.lstrip().startswith(b"#"))
+        if rows == count:
+            return
+        with open_text(path) as handle:  # only to name the line open3d skipped
+            for number, line in enumerate(handle, start=1):
+                fields = line.split()
+                if not fields or fields[0].startswith("#"):
+                    continue
+                try:
+                    [float(x) for x in fields[:3]]
+                    if len(fields) >= 3:
+                        continue
+                except ValueError:
+                    pass
+                raise PointCloudError(f"{path}, line {number}: expected x y z numbers, got {line.strip()!r}")
+    elif suffix == ".pcd":
+        header, data = _pcd_header(path)
+        promised = int(header.get("POINTS", [count])[0])
+        kind = header.get("DATA", ["ascii"])[0].lower()
+        if kind == "ascii":
+            present = sum(1 for line in data.split(b"\n") if line.strip())
+        elif kind == "binary":
+            bytes_per_point = sum(int(size) * int(times) for size, times in zip(header.get("SIZE", []), header.get("COUNT", [])))
+            present = len(data) // bytes_per_point if bytes_per_point else promised
+        else:
+            return  # binary_compressed: open3d checks its own sizes
+        if present < promised:
+            raise PointCloudError(f"{path}: the header promises {promised} points but the file holds {present} (truncated?)")
+
+
+def _pcd_header(path: Path) -> tuple[dict[str, list[str]], bytes]:
+    """A PCD file's header fields (``{"POINTS": ["5"], "SIZE": ["4", "4", "4"], ...}``) and the bytes after it."""
+    raw = Path(path).read_bytes()
+    header: dict[str, list[str]] = {}
+    offset = 3 if raw.startswith(UTF8_BOM) else 0
+    while offset < len(raw):
+        end = raw.find(b"\n", offset)
+        end = len(raw) if end < 0 else end
+        fields = raw[offset:end].decode("ascii", errors="replace").split()
+        offset = end + 1
+        if fields and not fields[0].startswith("#"):
+            header[fields[0].upper()] = fields[1:]
+            if fields[0].upper() == "DATA":
+                break
+    return header, raw[offset:]
 
 
 def write_point_cloud(path: str | os.PathLike, points: np.ndarray, normals: np.ndarray | None = None) -> Path:
