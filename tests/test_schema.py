@@ -1,20 +1,17 @@
 """A setting is stated once: the command line, its help and the batch's checks come from the settings
-dataclasses (sape_geo.schema, sape_geo.registry); commands start without torch; plugin modules form no
-import cycle."""
+dataclasses (sape_geo.schema, sape_geo.registry); commands start without torch. Import cycles are
+import-linter's (tests/test_import_contracts.py)."""
 
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
 from sape_geo.config import FitConfig, MethodConfig
 from sape_geo.registry import Input, TaskPlugin, discover_tasks, run_plugin
 from sape_geo.schema import add_settings_arguments, flag_of, explicit_values, field_docs, settings_from_namespace
@@ -158,41 +155,3 @@ def test_commands_start_without_torch():
             "import sape_geo; print(sorted(m for m in ('torch', 'scipy', 'trimesh', 'igl', 'polyscope') if m in sys.modules))")
     printed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert printed == "[]"
-
-
-def _imports(path: Path, package: str) -> set[str]:
-    """Modules of ``package`` that ``path`` imports at module level (not inside functions)."""
-    tree = ast.parse(path.read_text())
-    found = set()
-    for node in tree.body:
-        if isinstance(node, ast.ImportFrom):
-            if node.level:  # relative: .task -> package.task
-                found.add(f"{package}.{node.module}" if node.module else package)
-            elif node.module and node.module.startswith(package):
-                found.add(node.module)
-        elif isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names if alias.name.startswith(package)}
-    return found
-
-
-@pytest.mark.parametrize("folder", sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "__init__.py").is_file()))
-def test_plugin_modules_form_no_import_cycle(folder):
-    package = f"sape_geo_plugins.{folder}"
-    modules = {f"{package}.{p.stem}" if p.stem != "__init__" else package: p for p in (ROOT / "plugins" / folder).glob("*.py")}
-    graph = {name: {m for m in _imports(path, package) if m in modules and m != name} for name, path in modules.items()}
-    # the package's __init__ may re-export its submodules; cycles between submodules are what matters
-    graph = {name: deps - {package} for name, deps in graph.items() if name != package}
-    state: dict[str, int] = {}
-
-    def visit(node: str, trail: list[str]) -> None:
-        state[node] = 1
-        for nxt in graph.get(node, ()):
-            if state.get(nxt) == 1:
-                pytest.fail(f"import cycle: {' -> '.join(trail + [node, nxt])}")
-            if state.get(nxt) is None:
-                visit(nxt, trail + [node])
-        state[node] = 2
-
-    for node in graph:
-        if node not in state:
-            visit(node, [])

@@ -5,45 +5,24 @@ It is the smallest proof that the core works: with a high Fourier sigma, FF fits
 the smooth half with high-frequency noise between them; SAPE opens high frequencies only where the
 loss stays high (the oscillating half), so its heat map is low on the left and high on the right.
 
-Command: ``sape-geo fit1d --method sape-ff --out RUN``. Python: :func:`fit_1d`. The task itself is in
-:mod:`.task` (imported when a fit starts, so ``--help`` does not wait for torch).
+Command: ``sape-geo fit1d --method sape-ff --out RUN``. Python: :func:`fit_1d`. The settings are in
+:mod:`.settings`, the task itself in :mod:`.task` (imported when a fit starts, so ``--help`` does not
+wait for torch).
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sape_geo.config import MethodConfig
 from sape_geo.registry import TaskPlugin, run_plugin
 
+from .settings import Regression1DSettings
+
 DEFAULT_SIGMA = 12.0
 DEFAULT_STEPS = 1500
-
-
-@dataclass(frozen=True)
-class Regression1DSettings:
-    """Settings of the 1-D task.
-
-    Attributes
-    ----------
-    train_samples : evenly spaced training samples on [-1, 1] (the SAPE grid has one node each).
-    eval_samples : evenly spaced points where the result and the metrics are computed.
-    frequency : oscillations per unit on the right half.
-    """
-
-    train_samples: int = 64
-    eval_samples: int = 2001
-    frequency: float = 6.0
-
-    def __post_init__(self) -> None:
-        if self.train_samples < 4 or self.eval_samples < 4:
-            raise ValueError("need at least 4 training and 4 evaluation samples")
-        if not (self.frequency > 0 and math.isfinite(self.frequency)):
-            raise ValueError("frequency must be positive")
 
 
 Regression1DConfig = Regression1DSettings  # the name before task settings were all *Settings

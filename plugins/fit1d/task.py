@@ -13,7 +13,7 @@ from sape_geo.networks import FieldModel
 from sape_geo.regression import PointRegression
 from sape_geo.runs import RunDirectory, write_text_atomic
 
-from sape_geo_plugins.fit1d import Regression1DSettings
+from .settings import Regression1DSettings
 
 SMOOTH_REGION = (-1.0, -0.1)
 OSCILLATING_REGION = (0.1, 1.0)

@@ -4,7 +4,9 @@ Python: :func:`transfer_mesh`. Command: ``sape-geo transfer SOURCE TARGET --land
 
 Modules, each importing only those before it: :mod:`.settings` (no heavy imports) -> :mod:`.command`
 (the plugin declaration) ; :mod:`.prepared` (inputs, alignment, initialisation, evaluation) ->
-:mod:`.task` (the network's loss) -> :mod:`.pipeline` (:func:`transfer_mesh`). Names load on first use.
+:mod:`.task` (the network's loss) -> :mod:`.pipeline` (:func:`transfer_mesh`) -> :mod:`.runner` (the
+declaration names it as a string). Names load on first use; the order is checked by import-linter
+(pyproject.toml, ``[tool.importlinter]``).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""``sape-geo transfer``: the task's declaration (settings, inputs, defaults), its runner and its
-one-screen summary. Nothing heavy is imported here: the pipeline loads when a transfer runs."""
+"""``sape-geo transfer``: the task's declaration (settings, inputs, defaults) and its one-screen
+summary. Nothing heavy is imported here: the runner (:mod:`.runner`) and the pipeline load when a
+transfer runs, named by ``"module:function"`` so this module never imports them."""
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from sape_geo.registry import Input, TaskPlugin
@@ -46,20 +46,6 @@ with --snapshots.
 
 example: sape-geo transfer assets/creature_source.obj assets/creature_target.obj \\
              --landmarks assets/creature_landmarks.txt --out runs/demo"""
-
-
-def run_transfer(plugin, inputs, settings, method, out, overwrite, callbacks, config, overrides) -> Any:
-    """The plugin's runner: :func:`~.pipeline.transfer_mesh` (stages, then the network or a baseline)."""
-    from .pipeline import transfer_mesh
-
-    if overrides.get("progress_bar", True):  # reading a scan of millions of points takes seconds before the bar opens
-        print(f"transfer: reading {inputs['source']} and {inputs['target']}, aligning, initialising", file=sys.stderr, flush=True)
-    ground_truth = inputs.get("ground_truth_map")
-    return transfer_mesh(
-        inputs["source"], inputs["target"], inputs.get("landmarks"), method, out, settings, overwrite,
-        extra_config=config, check_landmarks=inputs.get("check_landmarks"),
-        ground_truth=ground_truth if ground_truth is not None else "auto", callbacks=callbacks, **overrides,
-    )
 
 
 def _row(label: str, metrics: dict[str, Any], prefix: str = "") -> str:
@@ -130,7 +116,7 @@ PLUGIN = TaskPlugin(
     },
     per_method={name: {"sigma": sigma} for name, sigma in DEFAULT_SIGMA.items()},
     summarise=summarise,
-    runner=run_transfer,
+    runner="sape_geo_plugins.mesh_transfer.runner:run_transfer",
     extra_methods={
         "affine": "the landmark affine fit alone",
         "biharmonic": "affine + biharmonic deformation alone",

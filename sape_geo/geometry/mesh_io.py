@@ -28,6 +28,8 @@ import numpy as np
 import scipy.sparse
 import scipy.sparse.csgraph
 
+from sape_geo.geometry.checks import MeshInputError, check_points
+from sape_geo.geometry.checks import source_name as _name
 from sape_geo.runs import atomic_path
 from sape_geo.textfiles import open_text, without_byte_order_mark
 
@@ -37,10 +39,6 @@ POINT_CLOUD_SUFFIXES = (".ply", ".pcd", ".xyz", ".obj", ".off")
 # A face whose area is below this fraction of the squared bounding-box diagonal is degenerate: it has
 # no normal and gives infinite Jacobians in the energies.
 DEGENERATE_AREA_FRACTION = 1e-14
-
-
-class MeshInputError(ValueError):
-    """A mesh or point-cloud file (or array) that cannot be used; the message names the file and the fault."""
 
 
 class MeshRepairWarning(UserWarning):
@@ -98,24 +96,6 @@ class MeshReport:
         if self.degenerate_faces or self.duplicate_faces:
             parts.append(f"{self.degenerate_faces} degenerate + {self.duplicate_faces} duplicate faces")
         return ", ".join(parts)
-
-
-def _name(source: str | os.PathLike | None) -> str:
-    return str(source) if source is not None else "mesh"
-
-
-def check_points(points: np.ndarray, source: str | os.PathLike | None = None, what: str = "points") -> np.ndarray:
-    """``(n, 3)`` float64 copy of ``points``; :class:`MeshInputError` for a wrong shape, empty or non-finite input."""
-    array = np.asarray(points, dtype=np.float64)
-    if array.ndim != 2 or array.shape[1] != 3:
-        raise MeshInputError(f"{_name(source)}: {what} must be an (n, 3) array, got shape {array.shape}")
-    if array.shape[0] == 0:
-        raise MeshInputError(f"{_name(source)}: no {what}")
-    bad = ~np.isfinite(array).all(axis=1)
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise MeshInputError(f"{_name(source)}: {int(bad.sum())} {what} have NaN/Inf coordinates (first: index {first})")
-    return np.ascontiguousarray(array)
 
 
 def check_mesh(vertices: np.ndarray, faces: np.ndarray, source: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
