@@ -172,3 +172,67 @@ def test_json_booleans_are_not_vertex_numbers(tmp_path, entry):
     path.write_text(f'[{entry}, {{"source": 4, "target": 5}}, {{"source": 6, "target": 7}}, {{"source": 8, "target": 9}}]')
     with pytest.raises(LandmarkError, match="marks.json, entry 0: .*(true|false)"):
         load_landmarks(path, 20, __import__("numpy").zeros((20, 3)))
+
+
+# --------------------------------------------------------------------------------- 12, 13. batch
+
+def test_a_yaml_merge_key_in_a_pipeline_works_and_a_bad_one_names_its_line(tmp_path):
+    from sape_geo_apps.batch import PipelineError
+
+    text = ("defaults: &base\n  settings: {steps: 3, hidden: 8}\njobs:\n  - task: fit1d\n    methods: [ff]\n"
+            "    settings:\n      <<: *base_settings\n")
+    merged = parse_pipeline(
+        "jobs:\n  - task: fit1d\n    settings: &small {steps: 3, hidden: 8}\n  - name: deeper\n    task: fit1d\n"
+        "    settings:\n      <<: *small\n      layers: 1\n", base_dir=tmp_path,
+    )
+    assert merged.jobs[1].argv == ("--steps", "3", "--hidden", "8", "--layers", "1")
+    with pytest.raises(PipelineError, match=r"<string>:7: invalid YAML: found undefined alias"):
+        parse_pipeline(text, base_dir=tmp_path)
+    with pytest.raises(PipelineError, match=r"<string>:3: a merge key \('<<'\) takes a mapping"):
+        parse_pipeline("jobs:\n  - task: fit1d\n    settings: {<<: 5}\n", base_dir=tmp_path)
+
+
+def test_the_same_job_from_two_pipelines_in_two_folders_is_one_run(tmp_path):
+    """The README's pipeline (in the project folder) and examples/pipeline_local.yaml (one below) name
+    the same creatures jobs through other relative paths, with steps in defaults or in the job."""
+    readme = parse_pipeline(
+        f"jobs:\n  - name: creatures\n    task: transfer\n    inputs: {{source: assets/creature_source.obj, "
+        f"target: assets/creature_target.obj, landmarks: assets/creature_landmarks.txt}}\n    methods: [ff]\n"
+        f"    settings: {{steps: 300}}\n", base_dir=ASSETS.parent,
+    )
+    example = parse_pipeline(
+        "defaults:\n  settings: {steps: 300}\njobs:\n  - name: creatures\n    task: transfer\n    inputs:\n"
+        "      target: ../assets/creature_target.obj\n      landmarks: ../assets/creature_landmarks.txt\n"
+        "      source: ../assets/creature_source.obj\n    methods: [ff]\n", base_dir=ASSETS.parent / "examples",
+    )
+    assert readme.jobs[0].run_name == example.jobs[0].run_name
+    written_out = "jobs:\n  - task: fit1d\n    settings: {steps: 1500, sigma: 12.0}\n"  # fit1d's defaults
+    assert parse_pipeline(written_out, base_dir=tmp_path).jobs[0].run_name == parse_pipeline("jobs:\n  - task: fit1d\n").jobs[0].run_name
+    assert parse_pipeline(written_out, base_dir=tmp_path).jobs[0].run_name != parse_pipeline(written_out.replace("1500", "1501")).jobs[0].run_name
+    (tmp_path / "a.obj").write_bytes((ASSETS / "creature_source.obj").read_bytes())
+
+
+def test_dry_run_prints_runnable_command_lines_with_out(tmp_path, capsys):
+    out = tmp_path / "out"
+    code, text, _ = cli(capsys, "batch", write_pipeline(tmp_path), "--out", out, "--dry-run")
+    job = parse_pipeline(FIT1D_PIPELINE, base_dir=tmp_path).jobs[0]
+    assert code == 0 and f"sape-geo fit1d --method ff --steps 3 --hidden 8 --layers 1 --frequencies 4 --out {out / job.run_name}" in text
+
+
+def test_batch_jobs_run_with_the_command_lines_thread_default():
+    from sape_geo.registry import DEFAULT_THREADS
+    from sape_geo_apps.batch import LocalEngine
+
+    assert LocalEngine(workers=1).threads == DEFAULT_THREADS == 1
+
+
+def test_summary_markdown_is_a_few_key_columns_and_names_other_pipelines_runs(tmp_path):
+    from sape_geo_apps.batch.summary import summary_markdown
+
+    metrics = {f"metric_{k}": float(k) for k in range(30)} | {"chamfer_l1_pct_diag": 0.5, "folded_edges": 0, "load_seconds": 0.1}
+    rows = [{"run": f"creatures/{m}-abc", "task": "transfer", "status": "done", "seconds": 1.0, "worker": "h:1",
+             "source": "a.obj", "method": m, "steps": 300, **metrics, "error": ""} for m in ("ff", "sape-ff")]
+    text = summary_markdown(rows, axes=["source", "method", "steps"], others=["outlines/pff-1234"])
+    header = next(line for line in text.splitlines() if line.startswith("| run"))
+    assert header == "| run | status | seconds | method | chamfer_l1_pct_diag | folded_edges |"
+    assert "- outlines/pff-1234" in text and "every setting and metric is in summary.csv" in text

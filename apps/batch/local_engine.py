@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
+from sape_geo.registry import DEFAULT_THREADS
 from sape_geo_apps.batch.pipeline import Job
 from sape_geo_apps.batch.worker import DONE, FAILED, INTERRUPTED, JobOutcome, finished_outcome, record_failure
 
@@ -70,7 +71,7 @@ class LocalEngine:
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         self.workers = workers or cores
-        self.threads = threads or 1
+        self.threads = threads or DEFAULT_THREADS
 
     def describe(self) -> str:
         return f"local engine: {self.workers} worker(s) x {self.threads} thread(s)"

@@ -29,6 +29,7 @@ the file and line it comes from (:class:`PipelineError`).
 
 from __future__ import annotations
 
+import argparse
 import glob
 import hashlib
 import itertools
@@ -42,7 +43,7 @@ from typing import Any
 
 from sape_geo.registry import TaskPlugin
 from sape_geo.runs import file_sha256
-from sape_geo_apps.batch.task_arguments import RESERVED_DESTINATIONS, RESERVED_OPTIONS, TaskArgumentError, TaskArguments
+from sape_geo_apps.batch.task_arguments import RESERVED_OPTIONS, TaskArgumentError, TaskArguments
 from sape_geo_apps.batch.task_registry import InstalledTasks
 from sape_geo_apps.batch.yaml_nodes import Node, YamlSyntaxError, parse_yaml
 
@@ -284,18 +285,13 @@ class _PipelineReader:
                 )
         return jobs
 
-    def _job_digest(self, arguments: TaskArguments, parsed: dict[str, Any], inputs: dict[str, str]) -> str:
-        """A hash of what the job means: the task, the settings that differ from the task's defaults, and
-        the content of its input files. Two pipelines naming the same job (in another order, through
-        other relative paths, a default written out or left out) get the same run; a changed input
-        file or setting gets a new one."""
-        input_paths = set(inputs.values())
-        meaning = {}
-        for dest, value in sorted(parsed.items()):
-            if dest in RESERVED_DESTINATIONS or (dest in arguments.defaults and value == arguments.defaults[dest]):
-                continue
-            values = value if isinstance(value, list) else [value]
-            meaning[dest] = [f"sha256:{self._content_digest(v)}" if isinstance(v, str) and v in input_paths else v for v in values]
+    def _job_digest(self, arguments: TaskArguments, parsed: argparse.Namespace, inputs: dict[str, str]) -> str:
+        """A hash of what the job means: the task, its settings that differ from the task's defaults
+        (:meth:`TaskArguments.settings_meaning`) and the content of its input files. Two pipelines
+        naming the same job (through other relative paths, a default written out or left out) get
+        the same run; a changed input file or setting gets a new one."""
+        meaning = arguments.settings_meaning(parsed)
+        meaning.update({f"input.{name}": f"sha256:{self._content_digest(path)}" for name, path in inputs.items()})
         text = json.dumps([arguments.plugin.name, meaning], sort_keys=True, default=str)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
 
@@ -304,10 +300,10 @@ class _PipelineReader:
             self._digests[path] = file_sha256(path)
         return self._digests[path]
 
-    def _validate(self, arguments: TaskArguments, argv: list[str], entry: Node, axes: list[_Axis], input_names: list[str]) -> dict[str, Any]:
-        """The job's parsed settings (``argparse`` destinations); raises :class:`PipelineError` naming the line."""
+    def _validate(self, arguments: TaskArguments, argv: list[str], entry: Node, axes: list[_Axis], input_names: list[str]) -> argparse.Namespace:
+        """The job's parsed command line; raises :class:`PipelineError` naming the line."""
         try:
-            return vars(arguments.parse([*argv, "--out", "<batch>"]))
+            return arguments.parse([*argv, "--out", "<batch>"])
         except TaskArgumentError as error:
             message = str(error)
             name = arguments.offending_name(message, [axis.name for axis in axes] + input_names)

@@ -8,10 +8,13 @@ pipeline before any job starts.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+from sape_geo.config import FitConfig, MethodConfig
 from sape_geo.registry import TaskPlugin
+from sape_geo.schema import explicit_values, settings_from_namespace
 
 # Options the batch runner sets itself for every job; a pipeline may not set them.
 RESERVED_OPTIONS = {
@@ -21,8 +24,6 @@ RESERVED_OPTIONS = {
     "threads": "threads per job come from the engine (1 locally, as on the command line; resources.cpus on Ray)",
     "help": "not a setting",
 }
-# Their argparse destinations: the parts of a parsed job that do not change what it computes.
-RESERVED_DESTINATIONS = frozenset(name.replace("-", "_") for name in RESERVED_OPTIONS)
 
 
 class TaskArgumentError(ValueError):
@@ -58,8 +59,6 @@ class TaskArguments:
         self._positionals = [action for action in actions if not action.option_strings]
         if "--out" not in self._options:
             raise ValueError(f"task {plugin.name!r} has no --out option, so batch jobs cannot give it a run directory")
-        # what each setting is when a job leaves it out (argparse destination -> default)
-        self.defaults = {action.dest: action.default for action in actions if action.option_strings}
 
     @property
     def positional_names(self) -> list[str]:
@@ -132,6 +131,23 @@ class TaskArguments:
         except ValueError as error:
             raise TaskArgumentError(str(error)) from None
         return args
+
+    def settings_meaning(self, args: argparse.Namespace) -> dict[str, Any]:
+        """What a parsed command line computes, apart from its input files: the method, and every task,
+        loop and method setting whose value differs from what the task uses for that method when the
+        setting is left out (``{"task.frequency": 8, "fit.steps": 50, ...}``). Writing a default out
+        or leaving it out, in any order, gives the same meaning."""
+        overrides = {**explicit_values(FitConfig, args, "fit"), **explicit_values(MethodConfig, args, "method")}
+        method = overrides.pop("name", None) or self.plugin.default_method
+        meaning: dict[str, Any] = {"method": method}
+        chosen = [settings_from_namespace(self.plugin.settings, args, "task"), *self.plugin.configs(method, overrides)]
+        defaults = [self.plugin.settings(), *self.plugin.configs(method, {})]
+        for group, settings, default in zip(("task", "method", "fit"), chosen, defaults):
+            if settings is None:  # a method without a network (a transfer baseline)
+                continue
+            base = dataclasses.asdict(default)
+            meaning.update({f"{group}.{key}": value for key, value in dataclasses.asdict(settings).items() if value != base[key]})
+        return meaning
 
     def offending_name(self, message: str, names: Sequence[str]) -> str | None:
         """Which of ``names`` an argparse error message is about (``argument --steps: ...``), if any."""

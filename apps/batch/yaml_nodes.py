@@ -57,8 +57,9 @@ def parse_yaml(text: str, source: str = "<string>") -> Node | None:
 
     Raises
     ------
-    YamlSyntaxError : invalid YAML, a duplicate key, a non-text key or a merge key (``<<``). An alias
-        (``*name``) is allowed and reports the line of its anchor.
+    YamlSyntaxError : invalid YAML, a duplicate key or a non-text key. An alias (``*name``) is
+        allowed and reports the line of its anchor; so is a merge key (``<<: *name`` or ``<<: [*a,
+        *b]``): the anchored mapping's keys are added where the mapping does not set them itself.
     """
     loader = yaml.SafeLoader(text)
     try:
@@ -77,23 +78,43 @@ def parse_yaml(text: str, source: str = "<string>") -> Node | None:
         loader.dispose()
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _merge(loader: yaml.SafeLoader, value: yaml.Node, merged: Node, source: str, line: int) -> Node:
+    """``merged`` with the keys of a merge key's value (a mapping, or a list of them: the first wins) added."""
+    mappings = value.value if isinstance(value, yaml.SequenceNode) else [value]
+    values, key_lines = dict(merged.value), dict(merged.key_lines)
+    for mapping in mappings:
+        if not isinstance(mapping, yaml.MappingNode):
+            raise YamlSyntaxError(f"{source}:{line}: a merge key ('<<') takes a mapping or a list of mappings, like '<<: *defaults'")
+        converted = _convert(loader, mapping, source)
+        for key, node in converted.value.items():
+            if key not in values:
+                values[key], key_lines[key] = node, converted.key_lines[key]
+    return Node(values, merged.line, key_lines)
+
+
 def _convert(loader: yaml.SafeLoader, node: yaml.Node, source: str) -> Node:
     line = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         values: dict[str, Node] = {}
         key_lines: dict[str, int] = {}
+        merged = Node({}, line, {})
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node)
             key_line = key_node.start_mark.line + 1
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                raise YamlSyntaxError(f"{source}:{key_line}: YAML merge keys ('<<') are not supported in pipelines")
+            if key_node.tag == _MERGE_TAG:
+                merged = _merge(loader, value_node, merged, source, key_line)
+                continue
+            key = loader.construct_object(key_node)
             if not isinstance(key, str):
                 raise YamlSyntaxError(f"{source}:{key_line}: keys must be text, got {key!r}")
             if key in values:
                 raise YamlSyntaxError(f"{source}:{key_line}: duplicate key {key!r} (first on line {key_lines[key]})")
             values[key] = _convert(loader, value_node, source)
             key_lines[key] = key_line
-        return Node(values, line, key_lines)
+        inherited = {key: value for key, value in merged.value.items() if key not in values}
+        return Node({**inherited, **values}, line, {**{key: merged.key_lines[key] for key in inherited}, **key_lines})
     if isinstance(node, yaml.SequenceNode):
         return Node([_convert(loader, item, source) for item in node.value], line)
     return Node(loader.construct_object(node), line)

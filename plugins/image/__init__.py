@@ -35,9 +35,9 @@ TRAIN_STRIDE = 2  # every second row and column: 25% of the pixels, as the paper
 
 # Default Fourier sigma as a fraction of the training grid's Nyquist frequency along the long side
 # (``n / 4`` cycles per unit for ``n`` training samples across the 2 units of [-1, 1]), so the default
-# suits any --max-size. FF's value was tuned for FF at 48 px (benchmarks/images_sigma.png) and checked at
-# 256 px (docs/method.md, "Images"); SAPE uses twice FF's sigma, as the paper, and so does progressive
-# FF, whose schedule also tames high sigmas.
+# suits any --max-size. FF's value was tuned for FF at 48 px and checked at 256 px
+# (docs/method.md, "Images"); SAPE uses twice FF's sigma, as the paper, and so does progressive FF,
+# whose schedule also tames high sigmas.
 FF_SIGMA_PER_NYQUIST = 0.25
 SIGMA_FACTOR_BY_METHOD = {"ff": 1.0, "pff": 2.0, "sape-ff": 2.0}
 # SIREN's published omega_0 = 30 suits images of about 256 px on [-1, 1] (a 128-sample training grid);
