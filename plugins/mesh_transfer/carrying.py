@@ -23,6 +23,7 @@ from sape_geo.geometry.mesh_io import MeshInputError
 from sape_geo.geometry.template_file import TemplateFile, read_template
 
 CARRIED_FOLDER = "carried"
+CARRY_FILE = "carry.npz"  # in a run: the source's rest surface that later carried files bind to
 RESULT_SUFFIXES = (".obj", ".ply", ".off")
 
 
@@ -82,8 +83,6 @@ def carry_from_run(run: str | os.PathLike, files: list[str], out: str | os.PathL
     MeshInputError : a file that cannot be written back as it was (see :func:`read_carried`).
     FileExistsError : an output file exists already and ``overwrite`` is off (nothing is written then).
     """
-    from .prepared import CARRY_FILE
-
     run = Path(run)
     rest_file = run / CARRY_FILE
     if not rest_file.is_file():

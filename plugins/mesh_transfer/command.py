@@ -38,7 +38,9 @@ Landmark file: one pair a line, 'source_vertex target_vertex' (0-based) or 'sour
 --align (principal-axes, bounding-box or identity; see its help for the limits).
 
 Methods: the network methods, plus affine, biharmonic and arap (the initialisation alone).
-Writes RUN/result.obj, RUN/init.obj (the initialisation), metrics.json (Chamfer L1 and Hausdorff in %
+Writes RUN/result.obj (the source file with new positions: polygons, vt/vn, groups, materials and
+comments kept; result.ply / result.off for a PLY / OFF source), RUN/init.obj (the initialisation),
+RUN/carried/ (--carry files), carry.npz (for sape-geo carry), metrics.json (Chamfer L1 and Hausdorff in %
 of the target's bounding-box diagonal, Dirichlet and conformal energy over the source area: identity =
 1 and 0, flipped/degenerate/inverted triangles, folded edges of source and result, seconds per
 stage), progress.npy (levels open per vertex: the heat map), history.csv, model.pt, snapshots.npz
@@ -58,11 +60,23 @@ def _row(label: str, metrics: dict[str, Any], prefix: str = "") -> str:
     )
 
 
+def _polygon_counts(polygons: Any) -> str:
+    """``" (triangulated from 221 polygons: 169 quads, 4 pentagons, 48 triangles)"``, or nothing for triangles."""
+    if polygons.is_triangles:
+        return ""
+    import numpy as np
+
+    sizes, counts = np.unique(polygons.sizes, return_counts=True)
+    names = {3: "triangles", 4: "quads", 5: "pentagons", 6: "hexagons"}
+    parts = ", ".join(f"{count} {names.get(int(size), f'{size}-gons')}" for size, count in zip(sizes[::-1], counts[::-1]))
+    return f" (triangulated from {len(polygons)} polygons: {parts})"
+
+
 def summarise(result: Any) -> list[str]:
     """The one-screen summary: inputs, stage times, initialisation vs result, heat map, notes."""
     m = result.metrics
     prepared = result.prepared
-    lines = [f"source: {prepared.source_report.describe()}"]
+    lines = [f"source: {prepared.source_report.describe()}" + _polygon_counts(prepared.source_template.polygons)]
     target = prepared.target
     lines.append(
         f"target: {target.vertices.shape[0]} {'vertices' if target.faces is not None else 'points'}"
@@ -81,6 +95,10 @@ def summarise(result: Any) -> list[str]:
     if "folded_edges" in m and "source_folded_edges" in m:
         added = int(m["folded_edges"]) - int(m["source_folded_edges"])
         lines.append(f"folded edges (normals > 120 degrees apart): source {int(m['source_folded_edges'])} -> result {int(m['folded_edges'])} ({added:+d})")
+    if "turned_polygons" in m:
+        lines.append(f"polygons: {int(m['turned_polygons'])} turned over; non-planarity (corner height over mean edge) mean "
+                     f"{m['polygon_nonplanarity_mean']:.3f}, max {m['polygon_nonplanarity_max']:.3f} (source max "
+                     f"{m['source_polygon_nonplanarity_max']:.3f}); the energies count each polygon once")
     if "landmark_error_max_pct_diag" in m:
         lines.append(f"landmarks: max error {m['landmark_error_max_pct_diag']:.3f} % of the target diagonal")
     for key, label in (("marker_error", "held-back markers"), ("correspondence_error", f"correspondence ({prepared.ground_truth_source})")):
@@ -90,7 +108,9 @@ def summarise(result: Any) -> list[str]:
     if m.get("max_progress"):
         lines.append(f"heat map: {m['mean_progress']:.1f} of {m['max_progress']:.0f} levels open on average (progress.npy)")
     if result.path is not None:
-        lines.append(f"result: {result.path / 'result.obj'} (source faces and vertex order, target frame)")
+        lines.append(f"result: {result.path / prepared.result_name} (the source file with new positions, target frame)")
+        if prepared.carried:
+            lines.append(f"carried: {', '.join(t.path.name for t in prepared.carried)} in {result.path / 'carried'}")
     lines += [f"note: {note}" for note in prepared.notes]
     return lines
 

@@ -11,6 +11,7 @@ a uniform scale, so angles and the conformal energy are the same in both.
 
 from __future__ import annotations
 
+import io
 import os
 import time
 import warnings
@@ -42,7 +43,8 @@ from sape_geo.geometry.mesh_io import (
     load_mesh_or_points,
     usable_face_mask,
 )
-from sape_geo.geometry.metrics import TargetShape, make_target, transfer_metrics
+from sape_geo.geometry.metrics import TargetShape, distortion_energies, make_target, transfer_metrics
+from sape_geo.geometry.template_file import TEMPLATE_SUFFIXES, TemplateFile, read_template
 from sape_geo.geometry.point_clouds import reduce_scan
 from sape_geo.geometry.scan_settings import ScanSettings
 from sape_geo.runs import RunDirectory, describe_input_file
@@ -63,8 +65,13 @@ class PreparedTransfer:
 
     Attributes
     ----------
-    source_vertices, source_faces : the source as loaded (file units), **every** face in file order
-        (``result.obj`` writes exactly these, degenerate and duplicated ones included).
+    source_vertices, source_faces : the source as loaded (file units) and the working triangulation of
+        **every** polygon in file order (:meth:`~sape_geo.geometry.template_file.TemplateFile.triangulation`),
+        degenerate and duplicated ones included.
+    template : the source file as read (its polygons, UVs, groups, every line): ``result.obj`` (or
+        ``.ply`` / ``.off``) is this file with new positions.
+    rigid_parts : vertex ids of each part that moves by one similarity (``--rigid``), or empty.
+    carried : files that follow the deformation (``--carry``), written to ``RUN/carried/`` with the result.
     usable_faces : ``(m,)`` bool, the faces that energies, samples and metrics use: not degenerate
         (repeated index or zero area) and not a repeat of an earlier face.
     target : the target surface or point cloud (file units), with dense samples.
@@ -101,8 +108,12 @@ class PreparedTransfer:
     ground_truth_source: str = ""
     biharmonic_vertices: np.ndarray | None = None
     init: str = "biharmonic"
+    template: TemplateFile | None = None
+    rigid_parts: list[np.ndarray] = field(default_factory=list)
+    carried: list[TemplateFile] = field(default_factory=list)
     _arap_vertices: np.ndarray | None = None
     _initial_metrics: dict[str, float] | None = None
+    _conformal: tuple[np.ndarray, np.ndarray] | None = None
 
     def already_fits(self, tolerance: float = 1e-6) -> bool:
         """Whether the initialisation lies on the target already: every vertex and every target vertex
@@ -143,20 +154,92 @@ class PreparedTransfer:
             self._initial_metrics = {f"init_{k}": v for k, v in self.evaluate(self.initial_vertices).items()}
         return dict(self._initial_metrics)
 
-    def evaluate(self, vertices: np.ndarray) -> dict[str, float]:
-        """Metrics of a result ``(n, 3)`` in the target's frame (see :mod:`sape_geo.geometry.metrics`)."""
+    def evaluate(self, vertices: np.ndarray, observed: np.ndarray | None = None) -> dict[str, float]:
+        """Metrics of a result ``(n, 3)`` in the target's frame (see :mod:`sape_geo.geometry.metrics`);
+        with ``observed`` ``(n,)`` bool (the vertices a partial target observes), the marker and
+        correspondence errors also over the observed and the inferred vertices apart."""
         metrics = transfer_metrics(self.source_vertices, vertices, self.energy_faces, self.target, self.metric_samples)
+        if not self.source_template.polygons.is_triangles:
+            metrics.update(self.polygon_metrics(vertices))
         if self.landmarks is not None:
             error = np.linalg.norm(vertices[self.landmarks.source_indices] - self.landmarks.target_positions, axis=1)
             metrics["landmark_error_max_pct_diag"] = float(100.0 * error.max() / self.target.diagonal)
-        metrics.update(correspondence_metrics(vertices, self.target.diagonal, self.check_landmarks, self.ground_truth))
+        metrics.update(correspondence_metrics(vertices, self.target.diagonal, self.check_landmarks, self.ground_truth, observed))
         return metrics
 
-    def export_inputs(self, run: RunDirectory) -> None:
-        """``init.obj`` (the biharmonic initialisation, target frame) beside ``result.obj`` for comparisons."""
-        from sape_geo.geometry.mesh_io import save_mesh
+    @property
+    def source_template(self) -> TemplateFile:
+        """The source file as read (a template of triangles for a source given as arrays)."""
+        if self.template is None:
+            self.template = TemplateFile.from_arrays(self.source_vertices, self.source_faces)
+        return self.template
 
-        save_mesh(run.file("init.obj"), self.initial_vertices, self.source_faces)
+    @property
+    def result_name(self) -> str:
+        """``result.obj``, or ``result.ply`` / ``result.off`` for a PLY / OFF source: the source's own format."""
+        return "result" + self.source_template.suffix
+
+    def conformal_triangles(self) -> tuple[np.ndarray, np.ndarray]:
+        """The triangles ``(t, 3)`` and area weights ``(t,)`` of the conformal energy: the usable triangles
+        at weight 1 for a triangle mesh; for polygons every fan at ``1 / k``, so a quad counts once
+        (:meth:`~sape_geo.geometry.polygon_mesh.Polygons.fans`, docs/method.md, "Polygon templates")."""
+        if self._conformal is None:
+            polygons = self.source_template.polygons
+            if polygons.is_triangles:
+                self._conformal = (self.energy_faces, np.ones(len(self.energy_faces)))
+            else:
+                from sape_geo.geometry.mesh_io import degenerate_face_mask
+
+                _, owner = self.source_template.triangulation()
+                usable_polygon = np.zeros(len(polygons), dtype=bool)
+                usable_polygon[owner[self.usable_faces]] = True
+                fans, fan_owner, weights = polygons.fans()
+                keep = usable_polygon[fan_owner] & ~degenerate_face_mask(self.source_vertices, fans)
+                self._conformal = (fans[keep], weights[keep])
+        return self._conformal
+
+    def polygon_metrics(self, vertices: np.ndarray) -> dict[str, float]:
+        """The energies with each polygon counted once (:meth:`conformal_triangles`) and the polygons'
+        validity (:func:`~sape_geo.geometry.polygon_mesh.polygon_metrics`) of a result ``(n, 3)``."""
+        from sape_geo.geometry.polygon_mesh import polygon_metrics
+
+        triangles, weights = self.conformal_triangles()
+        metrics: dict[str, float] = distortion_energies(self.source_vertices, vertices, triangles, weights=weights)
+        metrics.update(polygon_metrics(self.source_vertices, vertices, self.source_template.polygons, self.energy_faces))
+        return metrics
+
+    def finished(self, vertices: np.ndarray) -> np.ndarray:
+        """``vertices`` ``(n, 3)`` with every rigid part (``--rigid``) moved by its best similarity only."""
+        if not self.rigid_parts:
+            return vertices
+        from sape_geo.geometry.carry import rigid_projection
+
+        return rigid_projection(self.source_vertices, vertices, self.rigid_parts)
+
+    def write_result(self, run: RunDirectory, vertices: np.ndarray) -> None:
+        """The source file with the result's positions (``result`` + the source's suffix), the
+        initialisation beside it (``init`` + suffix), the rest surface ``carry.npz`` that
+        ``sape-geo carry`` binds later files to, and the carried files (``carried/<name>``)."""
+        if not np.isfinite(vertices).all():
+            raise ValueError(f"the result has NaN/Inf vertices; {self.result_name} was not written")
+        self.source_template.write(run.file(self.result_name), vertices)
+        self.export_inputs(run)
+        if self.carried:
+            from .carrying import CARRIED_FOLDER, Carrier
+
+            Carrier(self.source_vertices, self.energy_faces, vertices).write(self.carried, run.file(CARRIED_FOLDER))
+
+    def export_inputs(self, run: RunDirectory) -> None:
+        """``init`` + the source's suffix (the initialisation, target frame) beside the result for
+        comparisons, and ``carry.npz`` (the source's positions and working triangles)."""
+        from sape_geo.runs import write_bytes_atomic
+
+        from .carrying import CARRY_FILE
+
+        self.source_template.write(run.file("init" + self.source_template.suffix), self.initial_vertices)
+        buffer = io.BytesIO()
+        np.savez(buffer, source_vertices=self.source_vertices, triangles=self.energy_faces)
+        write_bytes_atomic(run.file(CARRY_FILE), buffer.getvalue())
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -173,17 +256,59 @@ class PreparedTransfer:
 
 
 
-def _load_source(source: Any) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Every face is kept (the result must have them all); :func:`usable_face_mask` picks the working ones."""
+def _load_source(source: Any) -> tuple[TemplateFile, dict[str, Any]]:
+    """The source read once into a :class:`TemplateFile` (every polygon kept: the result must have them
+    all; :func:`usable_face_mask` picks the working triangles later). OBJ, PLY and OFF keep their file
+    structure; STL and arrays become a template of triangles."""
     if isinstance(source, (str, os.PathLike)):
-        V, F = load_mesh(source, repair=False)
-        return V, F, {"source": describe_input_file(source)}
+        if Path(source).suffix.lower() in TEMPLATE_SUFFIXES:
+            template = read_template(source)
+            if not template.has_faces:
+                raise MeshInputError(f"{source}: no faces found; a mesh is needed here (point clouds are only accepted as targets)")
+        else:
+            template = TemplateFile.from_arrays(*load_mesh(source, repair=False), path=source)
+        return template, {"source": describe_input_file(source)}
     if _is_trimesh(source) and getattr(source, "faces", None) is not None:
         source = (np.asarray(source.vertices), np.asarray(source.faces))
+    if isinstance(source, TemplateFile):
+        return source, {"source": "template"}
     if isinstance(source, tuple) and len(source) == 2:
-        V, F = check_mesh(*source, source="source")
-        return V, F, {"source": "arrays"}
-    raise TypeError("source must be a mesh file path, a (vertices, faces) tuple or a trimesh.Trimesh")
+        V, F = check_mesh(*(from_tensor(part) for part in source), source="source")
+        return TemplateFile.from_arrays(V, F), {"source": "arrays"}
+    raise TypeError("source must be a mesh file path, a (vertices, faces) tuple, a TemplateFile or a trimesh.Trimesh")
+
+
+def rigid_parts(rigid: tuple[str, ...], template: TemplateFile, triangles: np.ndarray) -> list[np.ndarray]:
+    """The parts ``--rigid`` names, each the vertex ids of one connected piece: an OBJ group or object
+    name (``g`` / ``o``), or a file of 0-based vertex ids (whitespace or commas; ``#`` comments).
+
+    Raises
+    ------
+    MeshInputError : a name that is neither a group of the source nor a file, or ids out of range.
+    """
+    from sape_geo.geometry.carry import connected_parts
+    from sape_geo.textfiles import read_text
+
+    chosen = []
+    for name in rigid:
+        if name in template.groups:
+            chosen.append(template.groups[name])
+        elif Path(name).is_file():
+            text = "\n".join(line.split("#", 1)[0] for line in read_text(name).splitlines())
+            try:
+                ids = np.array([int(token) for token in text.replace(",", " ").split()], dtype=np.int64)
+            except ValueError:
+                raise MeshInputError(f"--rigid {name}: expected 0-based vertex ids (whole numbers)") from None
+            if ids.size == 0 or ids.min() < 0 or ids.max() >= len(template.vertices):
+                raise MeshInputError(f"--rigid {name}: vertex ids must be in 0..{len(template.vertices) - 1}"
+                                     + (f", got {int(ids.max())}" if ids.size else ", the file has none"))
+            chosen.append(ids)
+        else:
+            known = ", ".join(sorted(template.groups)) or "none"
+            raise MeshInputError(f"--rigid {name}: no group or object {name!r} in the source (its groups: {known}) and no such file")
+    if not chosen:
+        return []
+    return connected_parts(np.unique(np.concatenate(chosen)), triangles, len(template.vertices))
 
 
 def _is_trimesh(value: Any) -> bool:
@@ -220,10 +345,10 @@ def _load_landmarks(landmarks: Any, num_source: int, target_points: np.ndarray) 
     if landmarks is None:
         return None, {}
     if isinstance(landmarks, (str, os.PathLike)) and Path(landmarks).suffix.lower() in (".yml", ".yaml"):
-        pairs = read_marker_pairs(landmarks)
+        pairs, names = read_marker_file(landmarks)  # the names are the entries' comments
         if pairs[:, 1].max() >= len(target_points):
             raise LandmarkError(f"{landmarks}: target vertex {int(pairs[:, 1].max())} out of range ({len(target_points)} target vertices)")
-        return landmarks_from_arrays(pairs[:, 0], target_points[pairs[:, 1]], num_source), {"landmarks": describe_input_file(landmarks)}
+        return landmarks_from_arrays(pairs[:, 0], target_points[pairs[:, 1]], num_source, names), {"landmarks": describe_input_file(landmarks)}
     if isinstance(landmarks, Landmarks):
         return landmarks_from_arrays(landmarks.source_indices, landmarks.target_positions, num_source, landmarks.names), {}
     if isinstance(landmarks, (str, os.PathLike)):
@@ -253,21 +378,28 @@ def _load_ground_truth(
 
 
 def correspondence_metrics(
-    vertices: np.ndarray, diagonal: float, held_back: Landmarks | None, truth: np.ndarray | None
+    vertices: np.ndarray, diagonal: float, held_back: Landmarks | None, truth: np.ndarray | None, observed: np.ndarray | None = None
 ) -> dict[str, float]:
     """``marker_error_pct_diag`` / ``_max_`` at held-back landmarks and ``correspondence_error_pct_diag``
     / ``_max_`` against a dense ground truth: distances from where each source vertex landed to where it
-    belongs, in % of the target's diagonal."""
+    belongs, in % of the target's diagonal. With ``observed`` ``(n,)`` bool, also the means over the
+    observed and the inferred vertices apart (``marker_error_observed_pct_diag``,
+    ``..._inferred_pct_diag``; a part without any vertex is left out)."""
     metrics: dict[str, float] = {}
+    checks = []
     if held_back is not None:
-        error = np.linalg.norm(vertices[held_back.source_indices] - held_back.target_positions, axis=1)
-        metrics["marker_error_pct_diag"] = float(100.0 * error.mean() / diagonal)
-        metrics["marker_error_max_pct_diag"] = float(100.0 * error.max() / diagonal)
+        checks.append(("marker_error", held_back.source_indices, held_back.target_positions))
     if truth is not None:
-        known = np.isfinite(truth).all(axis=1)
-        error = np.linalg.norm(vertices[known] - truth[known], axis=1)
-        metrics["correspondence_error_pct_diag"] = float(100.0 * error.mean() / diagonal)
-        metrics["correspondence_error_max_pct_diag"] = float(100.0 * error.max() / diagonal)
+        known = np.flatnonzero(np.isfinite(truth).all(axis=1))
+        checks.append(("correspondence_error", known, truth[known]))
+    for name, indices, positions in checks:
+        error = np.linalg.norm(vertices[indices] - positions, axis=1)
+        metrics[f"{name}_pct_diag"] = float(100.0 * error.mean() / diagonal)
+        metrics[f"{name}_max_pct_diag"] = float(100.0 * error.max() / diagonal)
+        if observed is not None:
+            for part, chosen in (("observed", observed[indices]), ("inferred", ~observed[indices])):
+                if chosen.any():
+                    metrics[f"{name}_{part}_pct_diag"] = float(100.0 * error[chosen].mean() / diagonal)
     return metrics
 
 
@@ -283,6 +415,7 @@ def prepare_transfer(
     ground_truth: Any = "auto",
     init: str = DEFAULT_INIT,
     scan: ScanSettings = ScanSettings(),
+    rigid: tuple[str, ...] = (),
 ) -> PreparedTransfer:
     """Load and validate the inputs, align the source to the target, deform it biharmonically.
 
@@ -310,6 +443,8 @@ def prepare_transfer(
     scan : how a point-cloud target is reduced before the fit (default: at most 50,000 points, evenly
         spread by a voxel grid; optional outlier removal); landmarks given as target point indices
         refer to the file's points. Ignored for mesh targets.
+    rigid : OBJ group / object names or vertex-id files whose vertices move by one similarity per
+        connected part (:func:`rigid_parts`); the initialisation and the result are projected onto them.
 
     Raises
     ------
@@ -323,7 +458,8 @@ def prepare_transfer(
     notes: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        source_V, source_F, inputs = _load_source(source)
+        template, inputs = _load_source(source)
+        source_V, (source_F, _) = template.vertices, template.triangulation()
         target_V, target_F, target_inputs = _load_target(target)
         inputs.update(target_inputs)
         marks, landmark_inputs = _load_landmarks(landmarks, source_V.shape[0], target_V)
@@ -346,10 +482,17 @@ def prepare_transfer(
         notes.append(remark)
         warnings.warn(remark, TransferInputWarning, stacklevel=2)
     work_F = source_F[usable]
+    parts = rigid_parts(tuple(rigid), template, work_F)  # a misspelt group fails before any work
     for remark in _source_remarks(report):
         notes.append(remark)
         warnings.warn(remark, TransferInputWarning, stacklevel=2)
     if target_F is None:
+        if target_V.shape[0] < source_V.shape[0]:
+            # the run can go on (each point still pulls the surface), but most vertices get no data of their own
+            remark = (f"the scan has {target_V.shape[0]} points, fewer than the source's {source_V.shape[0]} vertices: most of the "
+                      "surface between the points follows the initialisation; a denser scan (or a coarser source) fits better")
+            notes.append(remark)
+            warnings.warn(remark, TransferInputWarning, stacklevel=2)
         target_V, _, scan_notes = reduce_scan(target_V, scan, seed=seed)
         notes += scan_notes
     target = make_target(target_V, target_F, target_samples, seed)
@@ -395,6 +538,10 @@ def prepare_transfer(
             notes.append(remark)
         if chosen == "arap":
             initial_V = arap_V
+    if parts:
+        from sape_geo.geometry.carry import rigid_projection
+
+        initial_V = rigid_projection(source_V, initial_V, parts)  # the network starts from rigid parts
     return PreparedTransfer(
         source_vertices=source_V,
         source_faces=source_F,
@@ -415,6 +562,8 @@ def prepare_transfer(
         check_landmarks=held_back,
         ground_truth=truth,
         ground_truth_source=truth_source,
+        template=template,
+        rigid_parts=parts,
     )
 
 

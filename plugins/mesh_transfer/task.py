@@ -26,7 +26,6 @@ from torch import Tensor
 from sape_geo.fitting import Batch, Task
 from sape_geo.geometry.chamfer import chamfer_distance, mean_per_nearest, nearest_squared_distances
 from sape_geo.geometry.energies import SourceFrames, barycentric_points, conformal_ratio, sample_barycentric
-from sape_geo.geometry.mesh_io import save_mesh
 from sape_geo.geometry.metrics import SurfaceDistance
 from sape_geo.geometry.surface_chamfer import surface_chamfer
 from sape_geo.config import MaskDomain
@@ -90,6 +89,11 @@ class MeshTransferTask(Task):
         # overall scale (a similarity has E_C = 0 and E_D / A = 1): the source's units do not matter.
         self.source_scale = source_to_normalised_scale(prepared)
         self.frames = SourceFrames(prepared.source_vertices * self.source_scale, prepared.energy_faces).to("cpu", torch.float32)
+        # A polygon counts once in the conformal energy: every fan of it at weight 1 / k (a quad: both
+        # diagonal splits at half weight), not as triangles of different shapes (docs/method.md).
+        conformal_triangles, conformal_weights = prepared.conformal_triangles()
+        self.conformal_frames = self.frames if prepared.source_template.polygons.is_triangles else SourceFrames(
+            prepared.source_vertices * self.source_scale, conformal_triangles, weights=conformal_weights).to("cpu", torch.float32)
         target_samples = normalised.apply(prepared.target.samples)
         self.target_samples = torch.tensor(target_samples, dtype=torch.float32)
         target = prepared.target
@@ -129,6 +133,7 @@ class MeshTransferTask(Task):
         for name in ("initial", "index", "faces", "target_samples", "landmark_ids", "landmark_positions", "edge_faces", "edge_allowance"):
             setattr(self, name, getattr(self, name).to(device))
         self.frames.to(device)
+        self.conformal_frames.to(device)
 
     def _reuses_correspondences(self) -> bool:
         return (self.settings.correspondence_every > 1 and self.settings.chamfer == "surface" and self.target_normals is None
@@ -166,7 +171,7 @@ class MeshTransferTask(Task):
             chamfer, _, target_to_surface = chamfer_distance(samples, batch.data["target"], squared=True, backend="auto")
         total = chamfer
         if self.settings.conformal_weight > 0:
-            total = total + self.settings.conformal_weight * conformal_ratio(deformed, self.frames)
+            total = total + self.settings.conformal_weight * conformal_ratio(deformed, self.conformal_frames)
         if self.settings.landmark_weight > 0 and self.landmark_ids.numel():
             error = ((deformed[self.landmark_ids] - self.landmark_positions) ** 2).sum(dim=1).mean()
             total = total + self.settings.landmark_weight * error
@@ -257,17 +262,14 @@ class MeshTransferTask(Task):
     def result_vertices(self, model: FieldModel) -> np.ndarray:
         """The deformed source in the target's original frame ``(n, 3)`` float64."""
         deformed = self.deformed(model(self.initial, self.index)).detach().cpu().double().numpy()
-        return self.prepared.normalisation.inverse().apply(deformed)
+        return self.prepared.finished(self.prepared.normalisation.inverse().apply(deformed))
 
     def evaluate(self, model: FieldModel) -> dict[str, float]:
         return self.prepared.evaluate(self.result_vertices(model))
 
     def export(self, model: FieldModel, run: "RunDirectory") -> None:
         vertices = self.result_vertices(model)
-        if not np.isfinite(vertices).all():
-            raise ValueError("the result has NaN/Inf vertices; result.obj was not written")
-        save_mesh(run.file("result.obj"), vertices, self.prepared.source_faces)
-        self.prepared.export_inputs(run)
+        self.prepared.write_result(run, vertices)
 
     def progress_map(self, model: FieldModel) -> np.ndarray:
         return model.progress(self.initial, self.index).detach().cpu().numpy()
