@@ -332,18 +332,3 @@ def load_task(name: str) -> TaskPlugin | None:
             return plugin
     # a plugin whose entry point is named differently from its task: the full scan finds it
     return discover_tasks().get(name)
-
-
-def _whole_number_at_least(text: str, minimum: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < minimum:
-        raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    """argparse type: a whole number >= 1."""
-    return _whole_number_at_least(text, 1)

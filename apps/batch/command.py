@@ -6,7 +6,6 @@ import argparse
 import shlex
 from pathlib import Path
 
-from sape_geo.registry import positive_int
 from sape_geo_apps.batch.pipeline import load_pipeline
 from sape_geo_apps.batch.runner import ENGINES, BatchInterrupted, BatchReport, run_pipeline
 from sape_geo_apps.batch.worker import damage, finished_outcome
@@ -37,6 +36,17 @@ example pipeline:
 
 example: sape-geo batch pipeline.yaml --out runs/batch --workers 2
          sape-geo batch pipeline.yaml --out runs/batch --engine ray --address ray://head:10001"""
+
+
+def positive_int(text: str) -> int:
+    """argparse type of --workers: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
