@@ -120,8 +120,17 @@ class LandmarkSession:
         return f"saved {len(self.pairs)} landmarks to {path}"
 
     def load(self, path: str | os.PathLike) -> str:
-        """Replace the pairs with those of a landmark file (any format the transfer task reads)."""
-        marks = load_landmarks(path, self.source_vertex_count, self.target_points, minimum=0)
+        """Replace the pairs with those of a landmark file (any format the transfer task reads, a YAML
+        ``markers:`` list too, its comments the names)."""
+        if Path(path).suffix.lower() in (".yml", ".yaml"):
+            from sape_geo.geometry.landmarks import landmarks_from_arrays, read_marker_file
+
+            pairs, names = read_marker_file(path)
+            if pairs[:, 1].max() >= len(self.target_points):
+                raise ValueError(f"{path}: target vertex {int(pairs[:, 1].max())} is out of range ({len(self.target_points)} target vertices)")
+            marks = landmarks_from_arrays(pairs[:, 0], self.target_points[pairs[:, 1]], self.source_vertex_count, names, minimum=0)
+        else:
+            marks = load_landmarks(path, self.source_vertex_count, self.target_points, minimum=0)
         self.pairs = []
         for source, position, name in zip(marks.source_indices, marks.target_positions, marks.names):
             # A position that is exactly a target vertex came from a vertex id: keep saving it as one.
@@ -251,22 +260,24 @@ class PickerWindow:
             psim.TextWrapped(message)
         self._draw_labels()
 
-    def _draw_labels(self) -> None:
-        import polyscope.imgui as psim
-
+    def label_anchors(self) -> tuple[np.ndarray, list[str]]:
+        """Window pixels (N, 2) of the landmarks in front of the camera, source then target, and their names."""
         from sape_geo_apps.viewer.panel import project_to_screen
 
         pairs = self.session.pairs
         if not pairs:
-            return
+            return np.zeros((0, 2)), []
         points = np.vstack([self.source_vertices[[p.source for p in pairs]],
                             np.array([p.target_position for p in pairs]) + self.target_offset])
         screen, in_front = project_to_screen(points)
         names = [p.name for p in pairs] * 2
-        draw_list = psim.GetForegroundDrawList()
-        for (x, y), visible, name in zip(screen, in_front, names):
-            if visible:
-                draw_list.AddText((float(x) + 6.0, float(y) - 6.0), LABEL_COLOUR, name)
+        return screen[in_front], [name for name, visible in zip(names, in_front) if visible]
+
+    def _draw_labels(self) -> None:
+        from sape_geo_apps.viewer.panel import draw_labels
+
+        # the viewer's placement: with 41 landmarks the names would cover each other beside their points
+        draw_labels(*self.label_anchors(), colour=LABEL_COLOUR)
 
 
 def open_picker(source_path: str | os.PathLike, target_path: str | os.PathLike, out: str | os.PathLike,
@@ -312,8 +323,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         window = open_picker(args.source, args.target, args.out, args.load)
     except ViewerUnavailableError as error:
+        # no display is this machine's setup, not a bug: exit 2 with the reason
         print(f"sape-geo landmarks: {error}", file=sys.stderr)
-        return 3
+        return 2
     ps.show()
     if window.session.unsaved and window.session.pairs:
         # Closing the window is the natural "done": keep the work rather than dropping it silently.

@@ -498,3 +498,246 @@ def test_movie_other_than_gif_is_refused_before_rendering(tmp_path, fit1d_runs, 
     error = capsys.readouterr().err
     assert "must be a .gif" in error and "ffmpeg" in error
     assert not (tmp_path / "play.mp4").exists()
+
+
+# ---- tessellations, quantities, labels, metrics, third-party runs, data safety (issues 23 and 25) ----
+
+def _quad_grid_obj(path, cells=3, lift=0.0, extra=""):
+    """A ``cells`` x ``cells`` grid of quads in the x-y plane (z = ``lift`` * x^2), as a modelling tool
+    writes it: vt lines and ``v/vt`` corners, a group, ``extra`` lines after the header."""
+    side = cells + 1
+    lines = ["# quad grid", "o grid", extra]
+    for row in range(side):
+        for column in range(side):
+            x, y = column / cells, row / cells
+            lines.append(f"v {x:.6f} {y:.6f} {lift * x * x:.6f}")
+    for row in range(side):
+        for column in range(side):
+            lines.append(f"vt {column / cells:.4f} {row / cells:.4f}")
+    lines.append("g quads")
+    for row in range(cells):
+        for column in range(cells):
+            a = row * side + column + 1
+            corners = (a, a + 1, a + side + 1, a + side)
+            lines.append("f " + " ".join(f"{k}/{k}" for k in corners))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _polygon_transfer_run(tmp_path, result_polygonal=True, observed=None, carried=None):
+    """A transfer run of a quad-grid source onto a lifted copy: result.obj polygonal (the source file
+    with new positions) or triangulated (trimesh's export)."""
+    from sape_geo.geometry.mesh_io import load_mesh
+
+    source = _quad_grid_obj(tmp_path / "grid.obj")
+    lifted = _quad_grid_obj(tmp_path / "lifted.obj", lift=0.5)
+    vertices, triangles = load_mesh(lifted)
+    task = {"task": "transfer", "inputs": {"source": {"path": str(source)}, "target": {"path": str(lifted)}},
+            "landmarks": {"source_indices": [0, 3, 15], "target_positions": vertices[[0, 3, 15]].tolist(), "names": ["a", "b", "c"]}}
+    files = {"result.obj": (lambda p: p.write_bytes(lifted.read_bytes())) if result_polygonal
+             else (lambda p: trimesh.Trimesh(vertices, triangles, process=False).export(p))}
+    arrays = {"progress.npy": np.linspace(0.0, 16.0, 16).astype(np.float32)}
+    if observed is not None:
+        arrays["observed.npy"] = observed
+    run = make_run(tmp_path / "quads", task, {"max_progress": 16.0, "chamfer_l1_pct_diag": 0.25, "hausdorff_pct_diag": 1.5,
+                                              "folded_edges": 0, "inverted_triangles": 2, "observed_fraction": 0.4,
+                                              "fit_seconds": 3.0}, arrays, files)
+    if carried is not None:
+        (run / "carried").mkdir()
+        carried(run / "carried")
+    return run, vertices
+
+
+@pytest.mark.parametrize("result_polygonal", [True, False])
+def test_transfer_of_a_quad_template_draws_its_polygons_not_triangles(tmp_path, mock, result_polygonal):
+    run, vertices = _polygon_transfer_run(tmp_path, result_polygonal)
+    scene, _ = prepare([run], "mock")
+    view = scene.views[0]
+    for name, structure in (("source", "source"), ("result", "quads: result")):
+        item = view.item(name)
+        assert item.tessellation and item.edge_width > 0  # --edges is on by default
+        assert len(item.polygons) == 9 and all(len(polygon) == 4 for polygon in item.polygons)
+        mesh = ps.get_surface_mesh(structure)
+        assert mesh.n_faces() == 9 and mesh.n_corners() == 36  # nine quads, not eighteen triangles
+    # one distortion value per quad; a quad whose shape did not change is perfectly conformal
+    distortion = next(s for s in view.item("result").scalars if s.kind == "distortion")
+    assert distortion.on == "faces" and distortion.values.shape == (9,)
+    assert distortion.values[0] == pytest.approx(1.0, abs=0.05) and distortion.values[2] > distortion.values[0]
+
+
+def test_edges_labels_and_quantity_follow_the_options(tmp_path, mock):
+    from sape_geo_apps.viewer.options import ViewOptions
+
+    run, _ = _polygon_transfer_run(tmp_path, observed=np.linspace(0.0, 1.0, 16))
+    scene, _ = prepare([run], "mock", options=ViewOptions(edges=False, quantity="observed", labels="none"))
+    view = scene.views[0]
+    assert view.item("result").edge_width == 0.0 and view.item("source").edge_width == 0.0
+    assert view.item("source landmarks").labels == [] and view.item("target landmarks").labels == []
+    shown = [scalar.name for scalar in view.item("result").scalars if scalar.enabled]
+    assert shown == ["observed (confidence)"]
+    observed = ps.get_surface_mesh("quads: result").get_quantity_buffer("observed (confidence)", "values")
+    assert observed.get_value(15) == pytest.approx(1.0)
+    scene, _ = prepare([run], "mock", options=ViewOptions(quantity="distance"))
+    assert [s.kind for s in scene.views[0].item("result").scalars if s.enabled] == ["distance"]
+    # the lifted grid is the target itself: distance 0 everywhere
+    assert scene.views[0].item("result").scalars[-2].values == pytest.approx(np.zeros(16), abs=1e-9)
+    with pytest.raises(ValueError, match="bad"):
+        ViewOptions(quantity="bad")
+
+
+def test_observed_quantity_without_observed_npy_says_where_it_comes_from(tmp_path, capsys):
+    run, _ = _polygon_transfer_run(tmp_path)
+    assert main(["view", str(run), "--quantity", "observed", "--screenshot", str(tmp_path / "x.png")]) == 2
+    error = capsys.readouterr().err
+    assert "observed.npy" in error and "partial" in error and "Traceback" not in error
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_carried_files_are_drawn_with_the_result(tmp_path, mock):
+    def carry(folder):
+        _quad_grid_obj(folder / "shell.obj", cells=2, lift=0.5)
+        np.savetxt(folder / "markers.xyz", np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]]))
+
+    run, _ = _polygon_transfer_run(tmp_path, carried=carry)
+    scene, _ = prepare([run], "mock")
+    shell = scene.views[0].item("carried shell.obj")
+    assert shell.tessellation and len(shell.polygons) == 4
+    assert ps.get_surface_mesh("quads: carried shell.obj").n_faces() == 4
+    assert ps.get_point_cloud("quads: carried markers.xyz").n_points() == 2
+    # carried with the result: same column
+    offsets = {entry.item.name: entry.offset for entry in scene.registered[0].values()}
+    assert offsets["carried shell.obj"] == pytest.approx(offsets["result"])
+
+
+def test_metrics_line_names_the_key_metrics(tmp_path):
+    from sape_geo_apps.viewer.items import RunView
+    from sape_geo_apps.viewer.options import metrics_line
+
+    run, _ = _polygon_transfer_run(tmp_path)
+    line = metrics_line(view_of(load_viewer_run(run)))
+    assert line == "quads: Chamfer 0.25 % | Hausdorff 1.5 % | folded edges 0 | inverted 2 | observed 40%"
+    # a task with no key metrics: its first numbers, not its bookkeeping
+    other = RunView("ripple", "ripple", 3, metrics={"fit_seconds": 2.0, "mse_smooth_half": 0.001, "steps_done": 5})
+    assert metrics_line(other) == "ripple: mse_smooth_half 0.001"
+    assert metrics_line(RunView("live", "x", 3)) == "live: no metrics yet (unfinished run)"
+
+
+def test_polygon_reader_reads_corners_negative_indices_and_a_byte_order_mark(tmp_path):
+    from sape_geo_apps.viewer.polygons import PolygonReadError, fan_triangles, read_polygons
+
+    path = tmp_path / "mixed.obj"
+    path.write_bytes(b"\xef\xbb\xbfv 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nv 2 0 0\nf 1/1/1 2/2/2 3/3/3 4/4/4\nf -4 -1 -3\n")
+    polygons = read_polygons(path)
+    assert [p.tolist() for p in polygons] == [[0, 1, 2, 3], [1, 4, 2]]
+    triangles, owner = fan_triangles(polygons)
+    assert triangles.tolist() == [[0, 1, 2], [0, 2, 3], [1, 4, 2]] and owner.tolist() == [0, 0, 1]
+    (tmp_path / "tri.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
+    assert read_polygons(tmp_path / "tri.obj") is None  # nothing beyond the triangles load_mesh gives
+    (tmp_path / "quad.off").write_text("OFF\n4 1 0\n0 0 0\n1 0 0\n1 1 0\n0 1 0\n4 0 1 2 3\n")
+    assert [p.tolist() for p in read_polygons(tmp_path / "quad.off")] == [[0, 1, 2, 3]]
+    (tmp_path / "bad.obj").write_text("v 0 0 0\nf 1 x 2\n")
+    with pytest.raises(PolygonReadError, match="line 2"):
+        read_polygons(tmp_path / "bad.obj")
+
+
+def test_a_third_party_array_run_is_drawn_as_a_height_field_with_its_heat_map(tmp_path, mock):
+    from sape_geo_apps.viewer.task_views import height_field
+
+    grid = np.add.outer(np.linspace(0.0, 1.0, 5), np.linspace(0.0, 2.0, 6))  # (5, 6)
+    run = make_run(tmp_path / "ripple", {"task": "ripple"}, {"mse": 0.1}, {"progress.npy": grid * 4.0, "result.npy": grid})
+    scene, _ = prepare([run], "mock")
+    view = scene.views[0]
+    surface = view.item("result")
+    assert len(surface.vertices) == 30 and len(surface.faces) == 2 * 4 * 5
+    assert [s.kind for s in surface.scalars] == ["heatmap", "value"] and surface.scalars[0].enabled
+    assert scene.up_axis == "y"  # the height field's own up, not a guess
+    vertices, _ = height_field(grid)
+    # the highest value is the highest node; the longest side spans 2 units
+    assert np.argmax(vertices[:, 1]) == np.argmax(grid.ravel()) and np.ptp(vertices[:, 0]) == pytest.approx(2.0)
+    # a heat map alone is still drawn; a run with nothing drawable is one clear error
+    alone = make_run(tmp_path / "alone", {"task": "x"}, {}, {"progress.npy": grid})
+    assert view_of(load_viewer_run(alone)).item("heat map").scalars[0].kind == "heatmap"
+    empty = make_run(tmp_path / "empty", {"task": "x"}, {}, {"other.npy": grid})
+    with pytest.raises(RunLoadError, match="cannot draw a run of task 'x'.*other.npy"):
+        view_of(load_viewer_run(empty))
+
+
+def test_view_without_display_exits_2_and_suggests_a_screenshot(tmp_path, monkeypatch, capsys):
+    run, _ = _polygon_transfer_run(tmp_path)
+    monkeypatch.setattr("sys.platform", "linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert main(["view", str(run)]) == 2
+    error = capsys.readouterr().err
+    assert "no display" in error and "--screenshot" in error and "unexpected" not in error
+
+
+def test_pictures_never_replace_a_file_sape_geo_did_not_write(tmp_path, capsys):
+    from PIL import Image
+
+    from sape_geo_apps.viewer.backend import check_picture_target, write_png, written_by_viewer
+
+    pixels = np.full((8, 8, 3), 200, dtype=np.uint8)
+    ours = write_png(tmp_path / "ours.png", pixels)
+    assert written_by_viewer(ours)
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        write_png(ours, pixels)
+    write_png(ours, pixels, overwrite=True)  # a picture the viewer wrote may be replaced when asked
+    users = tmp_path / "holiday.png"
+    Image.fromarray(pixels).save(users)
+    before = users.read_bytes()
+    with pytest.raises(FileExistsError, match="not written by sape-geo"):
+        check_picture_target(users, overwrite=True)
+    (tmp_path / "notes.png").write_text("not even a picture")
+    with pytest.raises(FileExistsError, match="not written by sape-geo"):
+        check_picture_target(tmp_path / "notes.png", overwrite=True)
+    # the command refuses before anything is rendered, with exit 2, and leaves the file as it was
+    run, _ = _polygon_transfer_run(tmp_path)
+    for extra in ([], ["--overwrite"]):
+        assert main(["view", str(run), "--screenshot", str(users), *extra]) == 2
+        assert "holiday.png" in capsys.readouterr().err
+        assert users.read_bytes() == before
+
+
+def test_forty_one_landmark_names_do_not_overlap_in_the_picture(tmp_path, mock):
+    from sape_geo_apps.viewer.backend import set_camera
+    from sape_geo_apps.viewer.framing import boxes_overlap
+    from sape_geo_apps.viewer.panel import label_boxes, visible_labels
+
+    sphere = trimesh.creation.icosphere(subdivisions=2)
+    sphere.export(tmp_path / "source.obj")
+    sphere.export(tmp_path / "target.obj")
+    # 41 named markers, most of them crowded on one cap, as on a cat's paws and head
+    chosen = np.argsort(sphere.vertices[:, 1])[-41:]
+    names = [f"{side} {part} marker" for side in ("front left", "hind right", "mid") for part in
+             ("foot", "knee", "hip", "ear", "paw", "toe", "heel", "shin", "thigh", "tail", "neck", "chin", "brow", "lip")][:41]
+    task = {"task": "transfer", "inputs": {"source": {"path": str(tmp_path / "source.obj")}, "target": {"path": str(tmp_path / "target.obj")}},
+            "landmarks": {"source_indices": chosen.tolist(), "target_positions": sphere.vertices[chosen].tolist(), "names": names}}
+    run = make_run(tmp_path / "many", task, {}, files={"result.obj": lambda p: sphere.export(p)})
+    scene, _ = prepare([run], "mock")
+    ps.set_window_size(1024, 400)
+    set_camera("auto", 3, scene.up_axis)
+    anchors, shown = visible_labels(scene)
+    assert len(shown) == 82  # every name, on source and target
+    corners, sizes = label_boxes(anchors, shown)
+    assert not boxes_overlap(corners, sizes)
+    assert corners.min() >= 0 and (corners + sizes)[:, 0].max() <= 1024 and (corners + sizes)[:, 1].max() <= 400
+
+
+def test_yaml_marker_names_reach_the_run_and_the_picker(tmp_path):
+    from sape_geo.geometry.landmarks import read_marker_file
+    from sape_geo_apps.landmarks_picker import LandmarkSession
+    from sape_geo_plugins.mesh_transfer.prepared import prepare_transfer
+
+    sphere = trimesh.creation.icosphere(subdivisions=1)
+    markers = tmp_path / "markers.yml"
+    markers.write_text('source: a\nmarkers:\n  - "0:0"  # front left foot\n  - "5:5"   # snout\n  - \'9:9\'\n  - "12:12"  #tail tip \n')
+    pairs, names = read_marker_file(markers)
+    assert pairs.tolist() == [[0, 0], [5, 5], [9, 9], [12, 12]] and names == ("front left foot", "snout", "", "tail tip")
+    prepared = prepare_transfer((sphere.vertices, sphere.faces), (sphere.vertices, sphere.faces), markers,
+                                target_samples=500, metric_samples=500)
+    assert prepared.landmarks.names == names
+    session = LandmarkSession(len(sphere.vertices), sphere.vertices)
+    session.load(markers)
+    assert [pair.name for pair in session.pairs] == ["front left foot", "snout", "landmark 2", "tail tip"]
+    assert [pair.target_vertex for pair in session.pairs] == [0, 5, 9, 12]

@@ -224,25 +224,58 @@ def render(size: tuple[int, int], include_overlay: bool = False) -> np.ndarray:
     return np.ascontiguousarray(ps.screenshot_to_buffer(transparent_bg=False, include_UI=include_overlay)[..., :3])
 
 
-def write_png(path: str | os.PathLike, pixels: np.ndarray) -> Path:
-    """Write RGB ``pixels`` to ``path`` as PNG, atomically: an interrupted write leaves no file."""
+PICTURE_MARK = "sape-geo view"
+"""What a picture the viewer wrote carries in its metadata (PNG ``Software`` text, GIF comment): only a
+file with it is ever replaced, and only with ``--overwrite``."""
+
+
+def written_by_viewer(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a PNG or GIF this viewer wrote (it carries :data:`PICTURE_MARK`)."""
     from PIL import Image as PILImage
+
+    try:
+        with PILImage.open(path) as image:
+            info = image.info
+    except (OSError, ValueError):  # not a picture at all, or unreadable: not ours
+        return False
+    comment = info.get("comment", b"")
+    comment = comment.decode("utf-8", "replace") if isinstance(comment, bytes) else str(comment)
+    return info.get("Software") == PICTURE_MARK or comment == PICTURE_MARK
+
+
+def check_picture_target(path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Refuse to write a picture over an existing file, unless ``overwrite`` and the file is a picture
+    this viewer wrote (:func:`written_by_viewer`): a user's own file is never replaced.
+
+    Raises
+    ------
+    FileExistsError : ``path`` exists and may not be replaced (the message says why and what to do).
+    """
+    path = Path(path)
+    if not (path.exists() or path.is_symlink()):
+        return path
+    if not overwrite:
+        raise FileExistsError(f"{path} already exists: pass --overwrite to replace it (only pictures sape-geo view wrote are replaced)")
+    if path.is_symlink() or not path.is_file() or not written_by_viewer(path):
+        raise FileExistsError(f"{path} exists and was not written by sape-geo view: it is never replaced; choose another file name")
+    return path
+
+
+def write_png(path: str | os.PathLike, pixels: np.ndarray, overwrite: bool = False) -> Path:
+    """Write RGB ``pixels`` to ``path`` as PNG, atomically (an interrupted write leaves no file), marked
+    as the viewer's (:data:`PICTURE_MARK`); an existing file only under :func:`check_picture_target`'s rule."""
+    from PIL import Image as PILImage
+    from PIL.PngImagePlugin import PngInfo
 
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"screenshots are PNG files; {path} does not end in .png")
     if not path.parent.exists():
         raise FileNotFoundError(f"folder for the screenshot does not exist: {path.parent}")
+    check_picture_target(path, overwrite)
+    metadata = PngInfo()
+    metadata.add_text("Software", PICTURE_MARK)
     with atomic_path(path) as temporary:
-        PILImage.fromarray(np.asarray(pixels)[..., :3]).save(temporary, format="PNG", optimize=True)
+        PILImage.fromarray(np.asarray(pixels)[..., :3]).save(temporary, format="PNG", optimize=True, pnginfo=metadata)
     return path
 
-
-def save_screenshot(path: str | os.PathLike, size: tuple[int, int], include_overlay: bool = False) -> np.ndarray:
-    """Render the current scene at ``size`` (width, height) pixels and write it to ``path`` as PNG.
-
-    Returns the RGB image (H, W, 3) uint8. Written atomically: an interrupted render leaves no file.
-    """
-    pixels = render(size, include_overlay)
-    write_png(path, pixels)
-    return pixels

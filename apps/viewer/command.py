@@ -17,12 +17,14 @@ import numpy as np
 
 from sape_geo_apps.viewer.backend import (
     CAMERAS,
+    PICTURE_MARK,
     UP_AXES,
     UP_CHOICES,
     ViewerUnavailableError,
     axis_frame,
     camera_direction,
     check_camera,
+    check_picture_target,
     render,
     set_camera,
     setup_navigation,
@@ -30,9 +32,10 @@ from sape_geo_apps.viewer.backend import (
     write_png,
 )
 from sape_geo_apps.viewer.framing import infer_up_axis, picture_size, projected_aspect
-from sape_geo_apps.viewer.items import Curve, Points, RunView, Surface
+from sape_geo_apps.viewer.items import QUANTITIES, Curve, Points, RunView, Surface
 from sape_geo_apps.viewer.loading import load_viewer_run
-from sape_geo_apps.viewer.overlay import caption, visible_colour_bars, with_colour_bars, write_titles
+from sape_geo_apps.viewer.options import LABEL_CHOICES, ViewOptions, apply_options, metrics_line
+from sape_geo_apps.viewer.overlay import caption, visible_colour_bars, with_colour_bars, with_text_lines, write_titles
 from sape_geo_apps.viewer.panel import ViewerPanel, run_titles
 from sape_geo_apps.viewer.scene import LAYOUTS, Scene, _positions, build_scene, show_frame, slice_sheet
 from sape_geo_apps.viewer.task_views import view_of
@@ -60,13 +63,13 @@ def recorded_up_axis(config: dict) -> str | None:
 
 
 def resolve_up_axis(views: Sequence[RunView], up_axis: str = "auto") -> str:
-    """``up_axis`` itself unless ``auto``; then the first up axis a run records, else y for 2-D runs,
+    """``up_axis`` itself unless ``auto``; then the first up axis a view sets or a run records, else y for 2-D runs,
     else the axis inferred from the runs' 3-D shapes (:func:`~sape_geo_apps.viewer.framing.infer_up_axis`)."""
     if up_axis != "auto":
         axis_frame(up_axis)  # validates
         return up_axis
     for view in views:
-        recorded = recorded_up_axis(view.config)
+        recorded = view.up_axis or recorded_up_axis(view.config)
         if recorded is not None:
             return recorded
     if max(view.dimension for view in views) == 2:
@@ -77,16 +80,18 @@ def resolve_up_axis(views: Sequence[RunView], up_axis: str = "auto") -> str:
 
 
 def prepare(runs: Sequence[str | os.PathLike], mode: str, layout: str = "auto", output_dir: str | os.PathLike = ".",
-            up_axis: str = "auto") -> tuple[Scene, ViewerPanel]:
+            up_axis: str = "auto", options: ViewOptions = ViewOptions()) -> tuple[Scene, ViewerPanel]:
     """Load ``runs``, start Polyscope in ``mode`` (``window``, ``offscreen``, ``mock``), register every
     run's items and install the side panel. Returns the scene and its panel.
 
     ``up_axis``: the data's up axis, or ``auto`` (:func:`resolve_up_axis`); the scene keeps the one used.
+    ``options``: edges, the quantity shown and the labels (:func:`apply_options`).
 
     Raises
     ------
-    FileNotFoundError, RunLoadError : a run directory or one of its files is missing or malformed (all
-        runs are read before Polyscope starts, so a typo fails fast).
+    FileNotFoundError, RunLoadError : a run directory or one of its files is missing or malformed, or
+        nothing of a run can be drawn (all runs are read before Polyscope starts, so a typo fails fast).
+    ValueError : the quantity asked for is in none of the runs (the message says where it comes from).
     ViewerUnavailableError : Polyscope cannot start in ``mode`` here.
     """
     import polyscope as ps
@@ -94,6 +99,7 @@ def prepare(runs: Sequence[str | os.PathLike], mode: str, layout: str = "auto", 
     if up_axis != "auto":
         axis_frame(up_axis)  # validates before anything starts
     views = [view_of(load_viewer_run(path)) for path in runs]
+    apply_options(views, options)
     up_axis = resolve_up_axis(views, up_axis)
     start_polyscope(mode)
     scene = build_scene(views, layout, up_axis)
@@ -103,11 +109,11 @@ def prepare(runs: Sequence[str | os.PathLike], mode: str, layout: str = "auto", 
     return scene, panel
 
 
-def show(runs: Sequence[str | os.PathLike], layout: str = "auto", up_axis: str = "auto") -> None:
+def show(runs: Sequence[str | os.PathLike], layout: str = "auto", up_axis: str = "auto", options: ViewOptions = ViewOptions()) -> None:
     """Open the interactive viewer on ``runs`` (blocks until the window closes)."""
     import polyscope as ps
 
-    scene, _ = prepare(runs, "window", layout, up_axis=up_axis)
+    scene, _ = prepare(runs, "window", layout, up_axis=up_axis, options=options)
     set_camera("auto", scene.dimension, scene.up_axis, visible_points(scene))
     ps.show()
 
@@ -189,13 +195,16 @@ def screenshot(
     frame: int = -1,
     up_axis: str = "auto",
     colour_bars: bool = True,
+    options: ViewOptions = ViewOptions(),
+    overwrite: bool = False,
 ) -> Path:
     """Render ``runs`` offscreen (EGL) into the PNG ``out``.
 
     Parameters
     ----------
     runs : run directories.
-    out : PNG file to write (atomically).
+    out : PNG file to write (atomically); an existing file is refused unless ``overwrite`` and it is a
+        picture this viewer wrote (:func:`~sape_geo_apps.viewer.backend.check_picture_target`).
     camera : a preset of :data:`~sape_geo_apps.viewer.backend.CAMERAS` or a Polyscope view JSON file.
     size : (width, height) of the 3-D picture in pixels; None: about 1024x768 pixels shaped like what
         is shown, which fills it.
@@ -203,20 +212,42 @@ def screenshot(
     frame : snapshot frame to show (``-1``: the final result).
     up_axis : the scene's up axis (``y``, ``z``, ``x``, or negated) or ``auto`` (recorded, else inferred).
     colour_bars : add a strip under the picture with a colour bar (name, unit, range) per scalar shown.
+    options : edges, quantity, labels and the metrics line (:class:`ViewOptions`).
+
+    Raises
+    ------
+    ValueError : a bad ``out`` or ``camera``, or a picture that would show nothing (no PNG is written).
+    FileExistsError : ``out`` exists and may not be replaced.
     """
     check_camera(camera)
     out = Path(out)
     if out.suffix.lower() != ".png" or not out.parent.is_dir():
         raise ValueError(f"--screenshot must be a .png file in an existing folder, got {out}")
-    scene, _ = prepare(runs, "offscreen", layout, up_axis=up_axis)
+    check_picture_target(out, overwrite)  # before rendering: a refusal costs nothing
+    scene, _ = prepare(runs, "offscreen", layout, up_axis=up_axis, options=options)
     if frame != -1:
         show_frame(scene, frame)
     size = _frame_picture(scene, camera, size)
     labelled = _install_label_overlay(scene)
-    pixels = write_titles(render(size, include_overlay=labelled), run_titles(scene))
+    pixels = render(size, include_overlay=labelled)
+    check_not_blank(pixels, scene)
+    pixels = write_titles(pixels, run_titles(scene))
+    if options.metrics:
+        pixels = with_text_lines(pixels, [metrics_line(view) for view in scene.views])
     if colour_bars:
         pixels = with_colour_bars(pixels, visible_colour_bars(scene))
-    return write_png(out, pixels)
+    return write_png(out, pixels, overwrite)
+
+
+def check_not_blank(pixels: np.ndarray, scene: Scene) -> None:
+    """ValueError when a rendered picture is nothing but background: a picture that shows nothing is
+    never written as if it were one."""
+    from sape_geo_apps.viewer.backend import BACKGROUND
+
+    background = np.round(np.asarray(BACKGROUND) * 255.0)
+    if np.all(np.abs(pixels[..., :3].astype(np.float64) - background) <= 2.0):
+        runs = ", ".join(f"{view.label} ({view.task})" for view in scene.views)
+        raise ValueError(f"nothing of {runs} is visible in the picture: not written (try --camera auto, or check the run's result files)")
 
 
 MOVIE_SUFFIXES = (".gif",)
@@ -232,6 +263,8 @@ def movie(
     frame_seconds: float = 0.25,
     hold_seconds: float = 1.5,
     colour_bars: bool = True,
+    options: ViewOptions = ViewOptions(),
+    overwrite: bool = False,
 ) -> Path:
     """Render the runs' snapshot playback offscreen into the animated GIF ``out``: every snapshot
     frame in order, captioned with its step, then the final result held for ``hold_seconds``. The
@@ -241,6 +274,7 @@ def movie(
     ------
     ValueError : ``out`` is not a .gif in an existing folder, or the runs saved no snapshots (train
         with ``--snapshots EVERY``).
+    FileExistsError : ``out`` exists and may not be replaced (as for :func:`screenshot`).
     """
     from PIL import Image as PILImage
 
@@ -252,25 +286,31 @@ def movie(
         video = " (videos such as .mp4 need ffmpeg, which the viewer does not depend on; convert the GIF with ffmpeg -i OUT.gif OUT.mp4)" \
             if out.suffix.lower() in (".mp4", ".webm", ".mov", ".avi") else ""
         raise ValueError(f"--movie must be a {' or '.join(MOVIE_SUFFIXES)} file in an existing folder, got {out}{video}")
-    scene, _ = prepare(runs, "offscreen", layout, up_axis=up_axis)
+    check_picture_target(out, overwrite)
+    scene, _ = prepare(runs, "offscreen", layout, up_axis=up_axis, options=options)
     if scene.frame_count == 0:
         raise ValueError("the runs saved no snapshots: nothing to play (train with --snapshots EVERY)")
     size = _frame_picture(scene, camera, size, all_frames=True)
     labelled = _install_label_overlay(scene)
     bars = visible_colour_bars(scene) if colour_bars else []
     steps = scene.views[0].steps
+    metrics = [metrics_line(view) for view in scene.views] if options.metrics else []
     pictures = []
     for frame in [*range(scene.frame_count), -1]:
         show_frame(scene, frame)
-        pixels = write_titles(render(size, include_overlay=labelled), run_titles(scene))
+        pixels = render(size, include_overlay=labelled)
+        check_not_blank(pixels, scene)
+        pixels = write_titles(pixels, run_titles(scene))
         pixels = caption(pixels, f"step {int(steps[frame])}" if frame >= 0 else "final result")
-        pictures.append(PILImage.fromarray(with_colour_bars(pixels, bars)))
+        pictures.append(PILImage.fromarray(with_colour_bars(with_text_lines(pixels, metrics), bars)))
     durations = [int(frame_seconds * 1000)] * (len(pictures) - 1) + [int(hold_seconds * 1000)]
     # one shared palette keeps the GIF small and the colours steady between frames
     palette = pictures[-1].quantize(colors=255, method=PILImage.Quantize.MEDIANCUT)
     frames = [picture.quantize(palette=palette, dither=PILImage.Dither.NONE) for picture in pictures]
+    check_picture_target(out, overwrite)
     with atomic_path(out) as temporary:
-        frames[0].save(temporary, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0, optimize=False)
+        frames[0].save(temporary, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0, optimize=False,
+                       comment=PICTURE_MARK.encode())
     return out
 
 
@@ -300,23 +340,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frame", type=int, default=-1, help="snapshot frame of the screenshot (default -1: the final result)")
     parser.add_argument("--no-colour-bars", dest="colour_bars", action="store_false",
                         help="no strip of colour bars (one per scalar quantity shown, with its unit) under the picture")
+    parser.add_argument("--quantity", choices=("auto", *QUANTITIES, "none"), default="auto",
+                        help="what colours the shapes: heatmap (SAPE levels open, progress.npy), distance (to the target), "
+                             "distortion (conformal, per face), observed (per-vertex confidence of a partial target, observed.npy), "
+                             "value (a result's own values), none (plain colours); default auto: the heat map where there is one")
+    parser.add_argument("--edges", action=argparse.BooleanOptionalAction, default=True,
+                        help="draw the edges of a transfer's source, result and carried files: the polygons as the files "
+                             "write them (quads, n-gons), not the triangles used inside (default on)")
+    parser.add_argument("--labels", choices=LABEL_CHOICES, default="names",
+                        help="names: write each landmark's name beside it, none overlapping (default); none: points only")
+    parser.add_argument("--metrics", action=argparse.BooleanOptionalAction, default=True,
+                        help="a line of each run's key metrics (Chamfer, Hausdorff, folds, inversions, observed fraction, ...) "
+                             "under a screenshot or movie (default on)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --screenshot/--movie file, if sape-geo view wrote it (a file it did not "
+                             "write is never replaced)")
+
+
+def options_of(args: argparse.Namespace) -> ViewOptions:
+    """The :class:`ViewOptions` of a parsed command line."""
+    return ViewOptions(edges=args.edges, quantity=args.quantity, labels=args.labels, metrics=args.metrics)
 
 
 def run(args: argparse.Namespace) -> int:
+    options = options_of(args)
     try:
         if args.screenshot or args.movie:
             if args.screenshot:
-                path = screenshot(args.runs, args.screenshot, args.camera, args.size, args.layout, args.frame, args.up, args.colour_bars)
+                path = screenshot(args.runs, args.screenshot, args.camera, args.size, args.layout, args.frame, args.up, args.colour_bars,
+                                  options, args.overwrite)
                 print(f"wrote {path}")
             if args.movie:
-                path = movie(args.runs, args.movie, args.camera, args.size, args.layout, args.up, colour_bars=args.colour_bars)
+                path = movie(args.runs, args.movie, args.camera, args.size, args.layout, args.up, colour_bars=args.colour_bars,
+                             options=options, overwrite=args.overwrite)
                 print(f"wrote {path}")
         else:
-            show(args.runs, args.layout, args.up)
+            show(args.runs, args.layout, args.up, options)
     except ViewerUnavailableError as error:
+        # no display or no EGL is this machine's setup, not a bug: exit 2 with what to do instead
         hint = "" if args.screenshot or args.movie else " Or render a picture offscreen with --screenshot OUT.png."
         print(f"sape-geo view: {error}{hint}", file=sys.stderr)
-        return 3
+        return 2
     return 0
 
 

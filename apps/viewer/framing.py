@@ -144,56 +144,111 @@ def picture_size(aspect: float, pixels: int = 1024 * 768, limits: tuple[float, f
     return width, height
 
 
+LABEL_REACH = (1.0, 2.0, 3.5, 5.0, 7.0, 10.0, 14.0, 19.0, 25.0, 32.0, 40.0, 50.0, 62.0, 76.0, 92.0, 110.0, 130.0, 155.0)
+"""Distances from its point a label tries, in multiples of ``gap``: near first, then farther out (a
+leader line joins a far label to its point)."""
+LABEL_DIRECTIONS = 16
+"""Directions tried at each distance: right, left, above, below first, then the diagonals and between."""
+
+
+def _label_candidates(anchor: np.ndarray, size: np.ndarray, gap: float) -> np.ndarray:
+    """(K, 4) boxes (x0, y0, x1, y1) of a ``size`` label around ``anchor``, nearest first; at each distance
+    the box's nearest edge is that far from the point in each of :data:`LABEL_DIRECTIONS` directions."""
+    w, h = size
+    angles = np.radians(np.array([0, 180, 270, 90, 315, 225, 45, 135, 337.5, 202.5, 22.5, 157.5, 292.5, 247.5, 67.5, 112.5]))
+    direction = np.column_stack([np.cos(angles), np.sin(angles)])[:LABEL_DIRECTIONS]  # y down: 270 degrees is above
+    boxes = []
+    for reach in LABEL_REACH:
+        # the box centre sits so that its edge (not its centre) is `reach * gap` from the point
+        centre = anchor + direction * (gap * reach + 0.5 * np.abs(direction) @ np.array([w, h]))[:, None]
+        boxes.append(np.column_stack([centre - size / 2.0, centre + size / 2.0]))
+    return np.concatenate(boxes)
+
+
+def _overlap_areas(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """(K,) summed overlap area of each of ``boxes`` (K, 4) with all of ``others`` (M, 4)."""
+    if len(others) == 0:
+        return np.zeros(len(boxes))
+    width = np.minimum(boxes[:, None, 2], others[None, :, 2]) - np.maximum(boxes[:, None, 0], others[None, :, 0])
+    height = np.minimum(boxes[:, None, 3], others[None, :, 3]) - np.maximum(boxes[:, None, 1], others[None, :, 1])
+    return (np.clip(width, 0.0, None) * np.clip(height, 0.0, None)).sum(axis=1)
+
+
 def place_labels(anchors: np.ndarray, sizes: np.ndarray, bounds: tuple[float, float] | None = None,
-                 gap: float = 6.0, blocked: np.ndarray | None = None) -> np.ndarray:
+                 gap: float = 6.0, blocked: np.ndarray | None = None, point_size: float = 6.0) -> np.ndarray:
     """Top-left corners of text boxes, one per anchor point, so that no two boxes overlap.
 
-    Each label tries positions around its point (right, left, above, below, then the diagonals, then
-    the same farther out) and takes the first that overlaps no label placed before it, nor a box of
-    ``blocked``; labels are placed from the most crowded point outwards. When nothing is free the
-    least-overlapping candidate wins.
+    Each label tries positions around its point, nearest first (:func:`_label_candidates`: 16
+    directions at growing distances), and takes the first one inside the picture that overlaps no label
+    placed before it, no box of ``blocked`` and no other labelled point; failing that, the first that
+    only covers points. When the ring is full (41 landmarks on a cat's paws and head), every place of
+    the picture on an 8-pixel grid is tried, nearest first; only when nothing at all is free does the
+    least overlapping place win. Labels are placed from the most crowded point outwards, since those
+    have the fewest good places.
 
     Parameters
     ----------
     anchors : (N, 2) points in pixels (x right, y down).
     sizes : (N, 2) width and height of each text in pixels.
     bounds : (width, height) of the picture: boxes are kept inside when they can be.
+    gap : pixels between a point and its nearest label position.
     blocked : (M, 4) boxes (x0, y0, x1, y1) labels must avoid (e.g. the colour bars).
+    point_size : side in pixels of the square each labelled point keeps free of other labels.
     """
     anchors = np.asarray(anchors, dtype=np.float64).reshape(-1, 2)
     sizes = np.asarray(sizes, dtype=np.float64).reshape(-1, 2)
     count = len(anchors)
     corners = np.zeros((count, 2))
-    placed: list[np.ndarray] = [np.asarray(box, dtype=np.float64) for box in (blocked if blocked is not None else [])]
     if count == 0:
         return corners
+    placed = np.asarray(blocked if blocked is not None else np.zeros((0, 4)), dtype=np.float64).reshape(-1, 4)
+    points = np.column_stack([anchors - point_size / 2.0, anchors + point_size / 2.0])
     # crowded points first: they have the fewest good places
     spread = np.linalg.norm(anchors[:, None, :] - anchors[None, :, :], axis=2)
     crowding = np.sort(spread, axis=1)[:, 1] if count > 1 else np.zeros(1)
-    order = np.argsort(crowding, kind="stable")
-    for index in order:
-        (x, y), (w, h) = anchors[index], sizes[index]
-        candidates = []
-        for reach in (1.0, 2.0, 3.5, 5.0, 7.0):
-            g = gap * reach
-            candidates += [
-                (x + g, y - h / 2), (x - g - w, y - h / 2), (x - w / 2, y - g - h), (x - w / 2, y + g),
-                (x + g, y - g - h), (x - g - w, y - g - h), (x + g, y + g), (x - g - w, y + g),
-            ]
-        best, best_overlap = None, np.inf
-        for cx, cy in candidates:
-            box = np.array([cx, cy, cx + w, cy + h])
-            overlap = sum(_overlap_area(box, other) for other in placed)
-            if bounds is not None:
-                inside = _overlap_area(box, np.array([0.0, 0.0, bounds[0], bounds[1]]))
-                overlap += (w * h - inside)
-            if overlap < best_overlap - 1e-9:
-                best, best_overlap = box, overlap
-            if overlap <= 0:
-                break
-        corners[index] = best[:2]
-        placed.append(best)
+    for index in np.argsort(crowding, kind="stable"):
+        candidates = _label_candidates(anchors[index], sizes[index], gap)
+        others = np.delete(points, index, axis=0)
+        choice = _first_free(candidates, placed, others, bounds)
+        if choice is None and bounds is not None:
+            # crowded: any free place in the picture, nearest first (a leader line finds the point)
+            candidates = _picture_grid(anchors[index], sizes[index], bounds)
+            choice = _first_free(candidates, placed, others, bounds)
+        if choice is None:
+            choice = int(np.argmin(_overlap_areas(candidates, placed) + _outside(candidates, bounds)))
+        corners[index] = candidates[choice, :2]
+        placed = np.vstack([placed, candidates[choice]])
     return corners
+
+
+def _outside(boxes: np.ndarray, bounds: tuple[float, float] | None) -> np.ndarray:
+    """(K,) area of each box outside the picture (0 without ``bounds``)."""
+    if bounds is None:
+        return np.zeros(len(boxes))
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return area - _overlap_areas(boxes, np.array([[0.0, 0.0, float(bounds[0]), float(bounds[1])]]))
+
+
+def _first_free(candidates: np.ndarray, placed: np.ndarray, points: np.ndarray, bounds: tuple[float, float] | None) -> int | None:
+    """The first candidate inside the picture that overlaps no placed box and covers no point; else the
+    first that only covers points; None when every candidate overlaps a label or leaves the picture."""
+    label_overlap = _overlap_areas(candidates, placed) + _outside(candidates, bounds)
+    covered = _overlap_areas(candidates, points)
+    for usable in (label_overlap + covered <= 1e-9, label_overlap <= 1e-9):
+        if usable.any():
+            return int(np.argmax(usable))
+    return None
+
+
+def _picture_grid(anchor: np.ndarray, size: np.ndarray, bounds: tuple[float, float], step: float = 8.0) -> np.ndarray:
+    """(K, 4) boxes of ``size`` at every ``step`` pixels inside the picture, nearest to ``anchor`` first."""
+    w, h = size
+    x = np.arange(0.0, max(float(bounds[0]) - w, 0.0) + 1e-9, step)
+    y = np.arange(0.0, max(float(bounds[1]) - h, 0.0) + 1e-9, step)
+    corner = np.stack(np.meshgrid(x, y, indexing="ij"), axis=-1).reshape(-1, 2)
+    distance = np.linalg.norm(corner + size / 2.0 - anchor, axis=1)
+    corner = corner[np.argsort(distance, kind="stable")]
+    return np.column_stack([corner, corner + size])
 
 
 def _overlap_area(a: np.ndarray, b: np.ndarray) -> float:

@@ -37,6 +37,7 @@ class Scalar:
     enabled : shown when the item is first drawn.
     unit : what one unit of the values is (``"levels"``, ``"% of target diagonal"``, ``"ratio"``): the
         colour bar of pictures says it (:func:`scalar_label`).
+    kind : which of :data:`QUANTITIES` it is (``--quantity`` picks by it); empty for others.
     """
 
     name: str
@@ -46,6 +47,12 @@ class Scalar:
     vrange: tuple[float, float] | None = None
     enabled: bool = False
     unit: str = ""
+    kind: str = ""
+
+
+QUANTITIES = ("heatmap", "distance", "distortion", "observed", "value")
+"""What ``--quantity`` can colour by: the SAPE heat map (``progress.npy``), the distance to the target,
+the conformal distortion, the per-vertex observed confidence (``observed.npy``), a result's own value."""
 
 
 def scalar_label(scalar: Scalar) -> str:
@@ -92,8 +99,14 @@ class Item:
 
 @dataclass
 class Surface(Item):
-    """A triangle mesh: ``vertices`` (N, 3), ``faces`` (M, 3) int; ``face_colors`` (M, 3) optional;
-    ``material`` a Polyscope material (``"flat"`` shows colours unshaded, for pictures of images)."""
+    """A mesh: ``vertices`` (N, 3), ``faces`` (M, 3) int triangles; ``face_colors`` (M, 3) optional;
+    ``material`` a Polyscope material (``"flat"`` shows colours unshaded, for pictures of images).
+
+    ``polygons``: the faces as the file wrote them (quads, n-gons; one index array each), drawn instead
+    of ``faces`` so that edges are the polygons' own; face quantities then have one value per polygon.
+    ``tessellation``: the item is a tessellation the user cares about (a transfer's source, result,
+    carried files): ``--edges`` draws its edges.
+    """
 
     vertices: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     faces: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), dtype=np.int64))
@@ -101,6 +114,8 @@ class Surface(Item):
     transparency: float = 1.0
     edge_width: float = 0.0
     material: str = "clay"
+    polygons: list[np.ndarray] | None = None
+    tessellation: bool = False
 
 
 @dataclass
@@ -174,6 +189,8 @@ class RunView:
     steps : (F,) optimisation step of each snapshot frame (empty: no playback).
     metrics, config : the run's ``metrics.json`` and ``config.json``, for the side panel.
     notes : lines of text for the panel (e.g. why a quantity is missing).
+    up_axis : the up axis of geometry the view made itself (a height field: ``"y"``); None: the data's
+        own, recorded by the run or inferred.
     """
 
     label: str
@@ -185,6 +202,7 @@ class RunView:
     metrics: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    up_axis: str | None = None
 
     @property
     def frame_count(self) -> int:

@@ -93,7 +93,7 @@ def load_viewer_run(path: str | os.PathLike) -> ViewerRun:
         task=str(config["task"]["task"]),
         config=config,
         metrics=metrics,
-        progress=_read_optional_array(path / PROGRESS_FILE),
+        progress=read_optional_array(path / PROGRESS_FILE),
         snapshots=_read_snapshots(path / SNAPSHOTS_FILE),
         history=_read_history(path / HISTORY_FILE),
         complete=metrics_path.is_file(),
@@ -107,7 +107,8 @@ def _read_json(path: Path) -> Any:
         raise RunLoadError(f"cannot read {path}: {error}") from None
 
 
-def _read_optional_array(path: Path) -> np.ndarray | None:
+def read_optional_array(path: Path) -> np.ndarray | None:
+    """The array of ``path`` (a ``.npy`` file), None when there is no such file; RunLoadError when unreadable."""
     if not path.is_file():
         return None
     try:

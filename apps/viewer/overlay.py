@@ -146,6 +146,33 @@ def write_titles(pixels: np.ndarray, titles: list[tuple[float, float, str]], gap
     return np.asarray(image)
 
 
+TEXT_LINE_HEIGHT = 24
+"""Pixels of one line of the text strip under a picture (:func:`with_text_lines`)."""
+
+
+def with_text_lines(pixels: np.ndarray, lines: list[str]) -> np.ndarray:
+    """The picture with ``lines`` of text (the runs' key metrics; empty ones left out) in a white strip
+    under it, never over the shapes; a line too long for the width is cut with an ellipsis."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    lines = [line for line in lines if line]
+    if not lines:
+        return pixels
+    width = pixels.shape[1]
+    strip = Image.new("RGB", (width, TEXT_LINE_HEIGHT * len(lines) + 6), (255, 255, 255))
+    draw = ImageDraw.Draw(strip)
+    try:
+        font = ImageFont.truetype("DejaVuSans.ttf", 15)
+    except OSError:
+        font = ImageFont.load_default()
+    for row, line in enumerate(lines):
+        text = line
+        while len(text) > 4 and draw.textlength(text, font=font) > width - 24:
+            text = text[:-2].rstrip() + "…"
+        draw.text((12, 3 + row * TEXT_LINE_HEIGHT), text, fill=(40, 40, 40), font=font)
+    return np.concatenate([pixels[..., :3], np.asarray(strip)], axis=0)
+
+
 def with_colour_bars(pixels: np.ndarray, bars: list[ColourBar]) -> np.ndarray:
     """The picture with its colour bars in a strip under it."""
     strip = colour_bar_strip(bars, pixels.shape[1])

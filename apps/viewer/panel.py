@@ -85,28 +85,48 @@ def run_titles(scene: Scene) -> list[tuple[float, float, str]]:
     return titles
 
 
-def draw_point_labels(scene: Scene) -> int:
-    """Write each labelled point's name beside it (ImGui foreground layer), no two names overlapping
-    (:func:`~sape_geo_apps.viewer.framing.place_labels`); a name moved away from its point gets a thin
-    leader line. Returns how many were drawn."""
+def label_boxes(anchors: np.ndarray, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Where the names of points at window pixels ``anchors`` (N, 2) go: top-left corners (N, 2) and
+    sizes (N, 2) of their boxes in the current window, no two overlapping
+    (:func:`~sape_geo_apps.viewer.framing.place_labels`)."""
     import polyscope as ps
     import polyscope.imgui as psim
 
     from sape_geo_apps.viewer.framing import place_labels
 
-    anchors, names = visible_labels(scene)
+    sizes = np.array([psim.CalcTextSize(name) for name in names], dtype=np.float64).reshape(-1, 2) + 2.0
+    # the window redraws every frame: place again only when the camera, the window or the names changed
+    key = (np.round(anchors).astype(np.int64).tobytes(), sizes.tobytes(), tuple(ps.get_window_size()))
+    if _placed_labels.get("key") != key:
+        _placed_labels.update(key=key, corners=place_labels(anchors, sizes, bounds=ps.get_window_size()))
+    return _placed_labels["corners"], sizes
+
+
+_placed_labels: dict = {}
+"""The last placement of :func:`label_boxes` and what it was made for."""
+
+
+def draw_labels(anchors: np.ndarray, names: list[str], colour: int = LABEL_COLOUR) -> int:
+    """Write each name beside its point (ImGui foreground layer) where :func:`label_boxes` puts it; a
+    name moved away from its point gets a thin leader line. Returns how many were drawn."""
+    import polyscope.imgui as psim
+
     if not names:
         return 0
-    sizes = np.array([psim.CalcTextSize(name) for name in names], dtype=np.float64) + 2.0
-    corners = place_labels(anchors, sizes, bounds=ps.get_window_size())
+    corners, sizes = label_boxes(anchors, names)
     draw_list = psim.GetForegroundDrawList()
     for (x, y), (cx, cy), (w, h), name in zip(anchors, corners, sizes, names):
         nearest = (float(np.clip(x, cx, cx + w)), float(np.clip(y, cy, cy + h)))
         if np.hypot(nearest[0] - x, nearest[1] - y) > 9.0:
             draw_list.AddLine((float(x), float(y)), nearest, LEADER_COLOUR, 1.0)
         draw_list.AddRectFilled((float(cx), float(cy)), (float(cx + w), float(cy + h)), LABEL_BACKGROUND, 3.0)
-        draw_list.AddText((float(cx) + 1.0, float(cy) + 1.0), LABEL_COLOUR, name)
+        draw_list.AddText((float(cx) + 1.0, float(cy) + 1.0), colour, name)
     return len(names)
+
+
+def draw_point_labels(scene: Scene) -> int:
+    """Write the name of each labelled point the scene shows beside it (:func:`draw_labels`)."""
+    return draw_labels(*visible_labels(scene))
 
 
 class ViewerPanel:

@@ -29,7 +29,7 @@ from sape_geo_apps.viewer.items import (
     open_polyline_edges,
     planar,
 )
-from sape_geo_apps.viewer.loading import RunLoadError, ViewerRun
+from sape_geo_apps.viewer.loading import RunLoadError, ViewerRun, read_optional_array
 
 PROGRESS = "progress (levels open)"
 """Name of the heat-map quantity on every item that has one."""
@@ -47,7 +47,7 @@ SOURCE_COLOUR = (0.3, 0.55, 0.85)
 def heat_scalar(values: np.ndarray, run: ViewerRun, on: str, enabled: bool = True) -> Scalar:
     """The progress heat map as a scalar quantity, on a fixed ``[0, L]`` scale so runs and frames compare."""
     return Scalar(PROGRESS, np.asarray(values, dtype=np.float64), on=on, cmap=HEATMAP_COLORMAP,
-                  vrange=(0.0, max_progress(run)), enabled=enabled, unit="levels open")
+                  vrange=(0.0, max_progress(run)), enabled=enabled, unit="levels open", kind="heatmap")
 
 
 def max_progress(run: ViewerRun) -> float:
@@ -193,33 +193,94 @@ def _distances_to(points: np.ndarray, target_vertices: np.ndarray, target_faces:
     return np.sqrt(np.maximum(squared, 0.0))
 
 
+OBSERVED = "observed (confidence)"
+"""Name of the quantity from ``observed.npy``: per template vertex, how much the target's data supported it."""
+OBSERVED_FILE = "observed.npy"
+CARRIED_FOLDER = "carried"
+"""``RUN/carried/<file name>``: accessories the transfer moved with the body (``--carry FILE``)."""
+CARRIED_COLOUR = (0.45, 0.45, 0.75)
+
+
+def _tessellation(path: Path, vertices: np.ndarray, faces: np.ndarray, name: str, **fields) -> Surface:
+    """A surface of a mesh file that is drawn with its own polygons (:func:`~.polygons.read_polygons`)."""
+    from sape_geo_apps.viewer.polygons import PolygonReadError, read_polygons
+
+    try:
+        polygons = read_polygons(path)
+    except PolygonReadError as error:
+        raise RunLoadError(str(error)) from None
+    if polygons is not None and any(len(p) < 3 or p.min() < 0 or p.max() >= len(vertices) for p in polygons):
+        raise RunLoadError(f"{path}: a face refers to a vertex the file does not define")
+    return Surface(name, vertices=vertices, faces=faces, polygons=polygons, tessellation=True, **fields)
+
+
+def _distortion(source_vertices: np.ndarray, result: Surface) -> np.ndarray:
+    """Conformal distortion s1 / s2 of each face of ``result`` against the source (1 = angles kept); per
+    polygon, the area-weighted mean over its fan triangles, so a quad counts once."""
+    from sape_geo.geometry.mesh_io import face_areas
+    from sape_geo.geometry.metrics import singular_values
+    from sape_geo_apps.viewer.polygons import fan_triangles, per_polygon
+
+    if result.polygons is None:
+        sigma, _ = singular_values(source_vertices, result.vertices, result.faces)
+        return sigma[:, 0] / np.maximum(sigma[:, 1], 1e-12)
+    triangles, owner = fan_triangles(result.polygons)
+    sigma, _ = singular_values(source_vertices, result.vertices, triangles)
+    ratio = sigma[:, 0] / np.maximum(sigma[:, 1], 1e-12)
+    return per_polygon(ratio, face_areas(source_vertices, triangles), owner, len(result.polygons))
+
+
+def _carried_items(run: ViewerRun) -> list[Surface | Points]:
+    """The files of ``RUN/carried/`` (meshes or point sets), drawn with the result."""
+    from sape_geo.geometry.mesh_io import MESH_SUFFIXES, POINT_CLOUD_SUFFIXES, load_mesh_or_points
+
+    folder = run.file(CARRIED_FOLDER)
+    if not folder.is_dir():
+        return []
+    items: list[Surface | Points] = []
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or path.suffix.lower() not in MESH_SUFFIXES + POINT_CLOUD_SUFFIXES:
+            continue
+        vertices, faces = load_mesh_or_points(path, repair=False)
+        name = f"carried {path.name}"
+        if faces is None:
+            items.append(Points(name, color=CARRIED_COLOUR, points=vertices, radius=0.003))
+        else:
+            items.append(_tessellation(path, vertices, faces, name, color=CARRIED_COLOUR))
+    return items
+
+
 def transfer_view(run: ViewerRun) -> RunView:
     """Mesh transfer: source (left), target (middle), result (right) or result over the target; the
-    landmarks with their names on both; on the result the heat map, the distance to the target, the
-    conformal distortion per face, and the network's displacement from the initialisation."""
+    landmarks with their names on both; the source's and the result's polygons (their own edges, quads
+    and n-gons as written, for ``--edges``); on the result the heat map, the distance to the target, the
+    conformal distortion per face, the observed confidence (``observed.npy``, partial targets) and the
+    network's displacement from the initialisation; accessories carried with the body (``carried/``)."""
     from sape_geo.geometry.mesh_io import bbox_diagonal, load_mesh, load_mesh_or_points
-    from sape_geo.geometry.metrics import singular_values
 
     view = _new_view(run, dimension=3)
-    result_vertices, faces = load_mesh(run.result_file(".obj"), repair=False)
-    result = Surface("result", color=RESULT_COLOUR, vertices=result_vertices, faces=faces)
+    result_path = run.result_file(".obj")
+    result = _tessellation(result_path, *load_mesh(result_path, repair=False), "result", color=RESULT_COLOUR)
+    result_vertices = result.vertices
     marks = run.task_config.get("landmarks") or {}
     names = [name or f"landmark {k}" for k, name in enumerate(marks.get("names", []))]
 
     source_path = input_path(run, "inputs", "source")
     if source_path is not None:
-        source_vertices, source_faces = load_mesh(source_path, repair=False)
-        view.items.append(Surface("source", color=SOURCE_COLOUR, column=0, shared_key=f"source:{source_path}",
-                                  vertices=source_vertices, faces=source_faces))
+        source = _tessellation(source_path, *load_mesh(source_path, repair=False), "source", color=SOURCE_COLOUR,
+                               column=0, shared_key=f"source:{source_path}")
+        view.items.append(source)
+        source_vertices = source.vertices
+        if result.polygons is None and source.polygons is not None and len(source_vertices) == len(result_vertices):
+            result.polygons = source.polygons  # a triangulated result of a polygonal source: its polygons are the source's
         indices = np.asarray(marks.get("source_indices", []), dtype=np.int64)
         if len(indices) and indices.max() < len(source_vertices):
             view.items.append(Points("source landmarks", color=MARK_COLOUR, column=0, shared_key=f"source marks:{source_path}",
                                      points=source_vertices[indices], labels=names))
         if len(source_vertices) == len(result_vertices):
-            sigma, _ = singular_values(source_vertices, result_vertices, faces)
-            # s1 / s2 of each triangle's Jacobian: 1 = angles kept (conformal), larger = sheared.
-            ratio = sigma[:, 0] / np.maximum(sigma[:, 1], 1e-12)
-            result.scalars.append(Scalar("conformal distortion (s1/s2)", ratio, on="faces", cmap="reds", vrange=(1.0, max(2.0, float(np.percentile(ratio, 99)))), unit="s1/s2"))
+            ratio = _distortion(source_vertices, result)
+            result.scalars.append(Scalar("conformal distortion (s1/s2)", ratio, on="faces", cmap="reds", vrange=(1.0, max(2.0, float(np.percentile(ratio, 99)))),
+                                         unit="s1/s2", kind="distortion"))
         else:
             view.notes.append(f"the source file now has {len(source_vertices)} vertices, the result {len(result_vertices)}: no distortion")
     else:
@@ -235,7 +296,8 @@ def transfer_view(run: ViewerRun) -> RunView:
             view.items.append(Points("target", color=TARGET_COLOUR, column=1, shared_key=f"target:{target_path}",
                                      points=target_vertices, radius=0.003))
         distance = _distances_to(result_vertices, target_vertices, target_faces)
-        result.scalars.append(Scalar("distance to target (% of diagonal)", 100.0 * distance / bbox_diagonal(target_vertices), cmap="viridis", unit="% of diagonal"))
+        result.scalars.append(Scalar("distance to target (% of diagonal)", 100.0 * distance / bbox_diagonal(target_vertices), cmap="viridis",
+                                     unit="% of diagonal", kind="distance"))
     else:
         view.notes.append("target not found where the run read it: not shown, no distances")
     positions = np.asarray(marks.get("target_positions", []), dtype=np.float64).reshape(-1, 3)
@@ -245,13 +307,21 @@ def transfer_view(run: ViewerRun) -> RunView:
 
     if run.progress is not None and run.progress.shape == (len(result_vertices),):
         result.scalars.insert(0, heat_scalar(run.progress, run, on="vertices"))
+    observed = read_optional_array(run.file(OBSERVED_FILE))
+    if observed is not None and observed.shape == (len(result_vertices),):
+        result.scalars.append(Scalar(OBSERVED, np.asarray(observed, dtype=np.float64), cmap="blues", vrange=(0.0, 1.0),
+                                     unit="0 = inferred, 1 = observed", kind="observed"))
+    elif observed is not None:
+        view.notes.append(f"{OBSERVED_FILE} has shape {observed.shape}, not one value per result vertex ({len(result_vertices)}): not shown")
     initial = run.file("init.obj")
     if initial.is_file():
         initial_vertices, _ = load_mesh(initial, repair=False)
         if initial_vertices.shape == result_vertices.shape:
             result.vectors.append(Vectors("displacement from initialisation", result_vertices - initial_vertices))
-            view.items.append(Surface("initialisation", color=(0.6, 0.75, 0.6), vertices=initial_vertices, faces=faces, enabled=False))
+            view.items.append(Surface("initialisation", color=(0.6, 0.75, 0.6), vertices=initial_vertices, faces=result.faces,
+                                      polygons=result.polygons, enabled=False))
     view.items.append(result)
+    view.items += _carried_items(run)
 
     snapshots = run.snapshots
     if {"vertices", "step"} <= snapshots.keys() and snapshots["vertices"].shape[1:] == result_vertices.shape:
@@ -337,9 +407,77 @@ def silhouette_view(run: ViewerRun) -> RunView:
     return view
 
 
+RESULT_ARRAY = "result.npy"
+"""An array result of a task the viewer does not know: drawn as a grid, an image or points."""
+HEIGHT_FIELD_RELIEF = 0.2
+"""A 2-D array's value range is drawn as this fraction of the grid's longest side (the relief shows,
+the grid stays readable from above)."""
+
+
+def height_field(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A grid of ``values`` (H, W) as a surface: node ``(row, column)`` at ``x`` = column, ``z`` = row
+    (the longest side spans 2 units), height ``y`` = the value scaled to :data:`HEIGHT_FIELD_RELIEF`.
+
+    Returns
+    -------
+    vertices (H W, 3) in row-major order (one per value), faces (2 (H-1)(W-1), 3).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    height, width = values.shape
+    scale = 2.0 / max(height - 1, width - 1, 1)
+    rows, columns = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    span = float(np.ptp(values))
+    relief = (values - values.min()) / span * HEIGHT_FIELD_RELIEF * 2.0 if span > 0 else np.zeros_like(values)
+    vertices = np.column_stack([(columns.ravel() - (width - 1) / 2) * scale, relief.ravel(), (rows.ravel() - (height - 1) / 2) * scale])
+    corner = (np.arange(height - 1)[:, None] * width + np.arange(width - 1)[None, :]).ravel()
+    faces = np.concatenate([np.column_stack([corner, corner + width, corner + 1]),
+                            np.column_stack([corner + 1, corner + width, corner + width + 1])])
+    return vertices, faces
+
+
+def _array_items(run: ViewerRun, view: RunView) -> None:
+    """``result.npy`` and ``progress.npy`` of a task the viewer does not know, when no result file says
+    more: a 2-D array as a height field coloured by the heat map (or by its values), an ``(N, 3)`` array
+    as points, a heat map alone as a flat grid or a volume."""
+    result = read_optional_array(run.file(RESULT_ARRAY))
+    progress = run.progress
+    if result is not None and result.dtype.kind not in "biuf":
+        view.notes.append(f"{RESULT_ARRAY} holds {result.dtype} values, not numbers: not drawn")
+        result = None
+    if result is not None and result.ndim == 2 and min(result.shape) >= 2 and result.shape[1] != 3:
+        vertices, faces = height_field(result)
+        surface = Surface("result", color=RESULT_COLOUR, vertices=vertices, faces=faces, material="clay")
+        heat = progress is not None and progress.shape == result.shape
+        surface.scalars.append(Scalar("value", result.ravel().astype(np.float64), cmap="viridis", enabled=not heat,
+                                      unit="the task's units", kind="value"))
+        if heat:
+            surface.scalars.insert(0, heat_scalar(progress.ravel(), run, on="vertices"))
+        view.items.append(surface)
+        view.up_axis = "y"
+        view.notes.append(f"{RESULT_ARRAY} drawn as a height field over its grid (height: the value)")
+    elif result is not None and result.ndim == 2 and result.shape[1] == 3:
+        points = Points("result", color=RESULT_COLOUR, points=result.astype(np.float64), radius=0.004)
+        if progress is not None and progress.shape == (len(result),):
+            points.scalars.append(heat_scalar(progress, run, on="points"))
+        view.items.append(points)
+    elif progress is not None and progress.ndim == 2 and min(progress.shape) >= 2:
+        vertices, faces = height_field(np.zeros(progress.shape))
+        view.items.append(Surface("heat map", vertices=vertices, faces=faces, material="flat",
+                                  scalars=[heat_scalar(progress.ravel(), run, on="vertices")]))
+        view.up_axis = "y"
+    elif progress is not None and progress.ndim == 3 and min(progress.shape) >= 2:
+        view.items.append(Volume("heat map", values=progress, scalars=[heat_scalar(progress, run, on="nodes")]))
+
+
 def generic_view(run: ViewerRun) -> RunView:
     """Any task: draw the ``result.*`` files the viewer recognises (mesh, image), with the heat map when
-    ``progress.npy`` matches them in size."""
+    ``progress.npy`` matches them in size; without those, ``result.npy`` and ``progress.npy``
+    (:func:`_array_items`).
+
+    Raises
+    ------
+    RunLoadError : nothing of the run can be drawn (the message lists what the run holds).
+    """
     from sape_geo.geometry.mesh_io import load_mesh
 
     view = _new_view(run, dimension=3)
@@ -358,7 +496,13 @@ def generic_view(run: ViewerRun) -> RunView:
         view.notes += image.notes
         view.dimension = 2 if len(view.items) == len(image.items) else 3
     if not view.items:
-        view.notes.append(f"the viewer does not know how to draw task {run.task!r}: no result.obj/.ply/.png")
+        _array_items(run, view)
+    if not view.items:
+        files = sorted(entry.name for entry in run.path.iterdir() if entry.is_file() and not entry.name.startswith("."))
+        raise RunLoadError(
+            f"{run.path}: cannot draw a run of task {run.task!r}: it has no result.obj/.ply/.off/.stl/.png, no 2-D or (N, 3) "
+            f"{RESULT_ARRAY} and no 2-D or 3-D progress.npy (files: {', '.join(files) or 'none'})"
+        )
     return view
 
 
