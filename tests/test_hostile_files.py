@@ -125,3 +125,126 @@ def test_a_byte_order_mark_before_a_pipeline_reads_as_nothing(tmp_path):
     path = tmp_path / "pipeline.yaml"
     path.write_text(BOM + "jobs:\n  - task: fit1d\n    methods: [ff]\n", encoding="utf-8")
     assert len(load_pipeline(path).jobs) == 1
+
+
+# ------------------------------------------------------------------ meshes: malformed, huge, unusual
+
+MALFORMED_MESHES = {
+    "short.off": ("OFF\n4 4 0\n0 0 0\n1 0 0\n", "could not be read as OFF"),
+    "two_coordinates.obj": ("v 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n", "line 1: a vertex needs 3 coordinates"),
+    "no_y.ply": ("ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nend_header\n1\n2\n3\n", "could not be read as PLY"),
+    "cut.stl": ("solid x\nfacet normal 0 0 0\nouter loop\nvertex 0 0\nendloop\n", "no vertices found"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED_MESHES))
+def test_a_malformed_mesh_is_one_line_naming_the_file(tmp_path, capsys, name):
+    text, message = MALFORMED_MESHES[name]
+    (tmp_path / name).write_text(text)
+    code, _, err = cli(capsys, "occupancy", tmp_path / name, "--out", tmp_path / "run", "--steps", "2", "--quiet")
+    assert code == 2 and name in err and message in err and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("suffix", ["obj", "off", "ply", "stl"])
+def test_a_large_mesh_loads_whole_in_every_format(tmp_path, suffix):
+    import trimesh
+
+    sphere = trimesh.creation.icosphere(subdivisions=6)  # 40962 vertices, 81920 faces
+    path = tmp_path / f"large.{suffix}"
+    sphere.export(path)
+    vertices, faces = load_mesh(path)
+    assert vertices.shape == (40962, 3) and faces.shape == (81920, 3)
+
+
+def test_unusual_but_valid_obj_lines_are_read(tmp_path):
+    # CRLF endings, tabs, vertex colours, negative indices, a quad, groups, texture and normal indices.
+    path = tmp_path / "unusual.obj"
+    path.write_bytes(
+        b"# exported\r\ng body\r\nv\t0 0 0 1 0 0\r\nv 1 0 0 0 1 0\r\nv 1 1 0\r\nv 0 1 0\r\nv 0.5 0.5 1\r\nvt 0 0\r\nvn 0 0 1\r\n"
+        b"f -5/1/1 -2/1/1 -3/1/1 -4/1/1\r\nf 1//1 2//1 5//1\r\nf 2 3 5\r\nf 3 4 5\r\nf 4 1 5\r\n"
+    )
+    vertices, faces = load_mesh(path)
+    assert vertices.shape == (5, 3) and faces.shape == (6, 3) and faces[:2].tolist() == [[0, 3, 2], [0, 2, 1]]
+
+
+# ------------------------------------------------------------- point clouds: malformed, huge, unusual
+
+MALFORMED_CLOUDS = {
+    "letters.xyz": ("1 2 3\na b c\n4 5 6\n", "line 2: expected x y z numbers"),
+    "two.xyz": ("1 2 3\n4 5\n6 7 8\n", "line 2: expected x y z numbers"),
+    "short.pcd": ("VERSION 0.7\nFIELDS x y z\nSIZE 4 4 4\nTYPE F F F\nCOUNT 1 1 1\nWIDTH 5\nHEIGHT 1\nPOINTS 5\nDATA ascii\n1 2 3\n4 5 6\n",
+                  "the header promises 5 points but the file holds 2"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED_CLOUDS))
+def test_a_malformed_point_cloud_is_refused_not_read_in_part(tmp_path, name):
+    # open3d skipped the XYZ line silently and padded the PCD with uninitialised memory (1e+243 points).
+    from sape_geo.geometry.point_clouds import PointCloudError, read_point_cloud
+
+    text, message = MALFORMED_CLOUDS[name]
+    (tmp_path / name).write_text(text)
+    with pytest.raises(PointCloudError, match=message):
+        read_point_cloud(tmp_path / name)
+
+
+def test_a_truncated_binary_pcd_is_refused(tmp_path):
+    from sape_geo.geometry.point_clouds import PointCloudError, read_point_cloud, write_point_cloud
+
+    write_point_cloud(tmp_path / "whole.pcd", np.random.default_rng(0).random((1000, 3)))
+    raw = (tmp_path / "whole.pcd").read_bytes()
+    (tmp_path / "cut.pcd").write_bytes(raw[: len(raw) - 3000])
+    with pytest.raises(PointCloudError, match="cut.pcd"):
+        read_point_cloud(tmp_path / "cut.pcd")
+
+
+@pytest.mark.parametrize("suffix", ["ply", "pcd", "xyz"])
+def test_a_large_point_cloud_is_read_whole(tmp_path, suffix):
+    from sape_geo.geometry.point_clouds import read_point_cloud, write_point_cloud
+
+    points = np.random.default_rng(1).random((200_000, 3))
+    write_point_cloud(tmp_path / f"scan.{suffix}", points)
+    read, _ = read_point_cloud(tmp_path / f"scan.{suffix}")
+    assert read.shape == points.shape and np.allclose(read, points, atol=1e-6)
+
+
+def test_an_xyz_with_normals_and_comments_is_valid(tmp_path):
+    from sape_geo.geometry.point_clouds import read_point_cloud
+
+    path = tmp_path / "normals.xyz"
+    path.write_text("0 0 0 0 0 1\n1 0 0 0 0 1\n0 1 0 0 0 1\n")
+    points, _ = read_point_cloud(path)
+    assert np.allclose(points, TETRAHEDRON[:3])
+
+
+# ----------------------------------------------------------- landmarks: malformed, huge, unusual
+
+MALFORMED_LANDMARKS = {
+    "broken.json": ('[{"source": 0, "position": [0, 0, 0]},', "invalid JSON"),
+    "three.csv": ("source,x,y,z\n0,0,0,0\n1,1,0\n2,0,1,0\n", "line 3"),
+    "words.txt": ("0 0 0 0\none 1 0 0\n2 0 1 0\n", "line 2: source vertex must be a whole number"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED_LANDMARKS))
+def test_a_malformed_landmark_file_names_its_line(tmp_path, name):
+    text, message = MALFORMED_LANDMARKS[name]
+    (tmp_path / name).write_text(text)
+    with pytest.raises(LandmarkError, match=message):
+        load_landmarks(tmp_path / name, 4)
+
+
+def test_a_large_landmark_file_is_read_whole(tmp_path):
+    count = 20_000
+    rows = np.random.default_rng(2).random((count, 3))
+    path = tmp_path / "dense.txt"
+    path.write_text("".join(f"{k} {x!r} {y!r} {z!r}\n" for k, (x, y, z) in enumerate(rows.tolist())))
+    marks = load_landmarks(path, count)
+    assert len(marks) == count and np.array_equal(marks.target_positions, rows)
+
+
+def test_unusual_but_valid_landmark_lines_are_read(tmp_path):
+    path = tmp_path / "marks.txt"
+    path.write_bytes("# source x y z\r\n0\t0 0 0  # nez \u00e9tonn\u00e9\r\n\r\n1, 1, 0, 0\r\n2 0 1 0\r\n".encode("utf-8"))
+    marks = load_landmarks(path, 4)
+    assert marks.source_indices.tolist() == [0, 1, 2] and marks.names[0] == "nez \u00e9tonn\u00e9"
