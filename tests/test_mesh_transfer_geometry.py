@@ -205,6 +205,21 @@ def test_biharmonic_component_without_handles_stays_put(sphere):
     np.testing.assert_allclose(displacement[len(V) :], 0.0)
 
 
+def test_biharmonic_of_a_source_with_a_needle_face_is_finite_and_says_so():
+    # a vertex pushed to within 1e-9 of the midpoint of its opposite edge: an angle of nearly 180 degrees,
+    # whose cotangent libigl returns as NaN; the factorisation used to fail ("exactly singular")
+    sphere = trimesh.creation.icosphere(2)
+    V, F = sphere.vertices.copy(), sphere.faces.copy()
+    a, b = [corner for corner in F[np.any(F == 0, axis=1)][0] if corner != 0]
+    V[0] = 0.5 * (V[a] + V[b]) + 1e-9 * (V[0] - 0.5 * (V[a] + V[b]))
+    assert not np.isfinite(igl.cotmatrix(V, F).data).all()
+    with pytest.warns(RuntimeWarning, match="needle-shaped faces"):
+        deformer = BiharmonicDeformer(V, F, np.array([5, 20, 40, 100]))
+    displacement = deformer.displacements(np.full((4, 3), 0.1))
+    assert np.isfinite(displacement).all()
+    np.testing.assert_allclose(displacement, 0.1, atol=1e-6)  # a translation of the handles moves everything
+
+
 # ---------------------------------------------------------------- energies (torch)
 
 

@@ -8,7 +8,9 @@ solves.
 
 Vertices the system cannot determine keep a zero displacement (they stay where the affine fit put
 them): unreferenced vertices, and connected components that hold no handle (their bi-Laplacian block
-is singular); :attr:`BiharmonicDeformer.fixed_components` reports the latter.
+is singular); :attr:`BiharmonicDeformer.fixed_components` reports the latter. Needle faces whose
+cotangent weights come out NaN lose those weights (a warning says so); a system still singular, or a
+result that is not finite, raises ``ValueError``.
 """
 
 from __future__ import annotations
@@ -72,6 +74,12 @@ class BiharmonicDeformer:
             return
         # libigl sizes its matrices by the largest face index: pad for trailing unreferenced vertices.
         laplacian = _padded(igl.cotmatrix(vertices, faces), self.num_vertices)
+        if not np.isfinite(laplacian.data).all():
+            # libigl's cotangent of a needle face (an angle of nearly 180 degrees) can come out NaN: such
+            # weights are dropped and the diagonal rebuilt, so every row still sums to zero.
+            laplacian = _without_non_finite_weights(laplacian)
+            warnings.warn("the source has needle-shaped faces whose cotangent weights are not finite: the biharmonic "
+                          "initialisation leaves those edges out", RuntimeWarning, stacklevel=2)
         mass_diagonal = np.zeros(self.num_vertices)
         mass = igl.massmatrix(vertices, faces, igl.MASSMATRIX_TYPE_VORONOI).diagonal()
         mass_diagonal[: mass.size] = mass
@@ -81,7 +89,11 @@ class BiharmonicDeformer:
         bilaplacian = (laplacian @ scipy.sparse.diags(inverse_mass) @ laplacian).tocsc()
         self._free_block = bilaplacian[self.free][:, self.free].tocsc()
         self._coupling = bilaplacian[self.free][:, self._handles_in_system].tocsc()
-        self._solve = scipy.sparse.linalg.factorized(self._free_block)
+        try:
+            self._solve = scipy.sparse.linalg.factorized(self._free_block)
+        except RuntimeError:  # singular in floating point: say so in one line (the CLI exits 2)
+            raise ValueError("source: the biharmonic system is singular (needle-shaped or degenerate faces?); "
+                             "remove or repair those faces") from None
 
     def displacements(self, handle_displacements: np.ndarray) -> np.ndarray:
         """Displacement of every vertex ``(n, 3)`` given the handles' displacements ``(k, 3)`` (in handle order)."""
@@ -94,7 +106,19 @@ class BiharmonicDeformer:
             boundary = result[self._handles_in_system]
             right = -(self._coupling @ boundary)
             result[self.free] = np.column_stack([self._solve(np.ascontiguousarray(right[:, k])) for k in range(3)])
+        if not np.isfinite(result).all():
+            raise ValueError("source: the biharmonic deformation is not finite (needle-shaped or degenerate faces?); "
+                             "remove or repair those faces")
         return result
+
+
+def _without_non_finite_weights(laplacian: scipy.sparse.spmatrix) -> scipy.sparse.csc_matrix:
+    """The Laplacian with its non-finite off-diagonal weights set to 0 and the diagonal rebuilt as minus
+    the row sums of the off-diagonal weights."""
+    coo = laplacian.tocoo()
+    keep = (coo.row != coo.col) & np.isfinite(coo.data)
+    off = scipy.sparse.csc_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=laplacian.shape)
+    return (off - scipy.sparse.diags(np.asarray(off.sum(axis=1)).reshape(-1))).tocsc()
 
 
 def _padded(matrix: scipy.sparse.spmatrix, size: int) -> scipy.sparse.csc_matrix:
