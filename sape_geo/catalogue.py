@@ -216,12 +216,17 @@ def register_encoding(
         _METHODS[method] = MethodInfo(method, f"{description or name}; {MASK_POLICIES[mask]}", name, mask)
 
 
+def _entry(table: Mapping[str, Any], kind: str, name: str) -> Any:
+    """``table[name]``; ``ValueError`` listing the choices when there is none."""
+    try:
+        return table[name]
+    except KeyError:
+        raise ValueError(f"unknown {kind} {name!r}; choose one of: {', '.join(table)}") from None
+
+
 def encoding_info(name: str) -> EncodingInfo:
     """The encoding called ``name``; ``ValueError`` listing the choices when there is none."""
-    try:
-        return _ENCODINGS[name]
-    except KeyError:
-        raise ValueError(f"unknown encoding {name!r}; choose one of: {', '.join(_ENCODINGS)}") from None
+    return _entry(_ENCODINGS, "encoding", name)
 
 
 def encoding_names() -> list[str]:
@@ -253,10 +258,7 @@ register_encoding(
 
 def method_info(name: str) -> MethodInfo:
     """The method called ``name``; ``ValueError`` listing the choices when there is none."""
-    try:
-        return _METHODS[name]
-    except KeyError:
-        raise ValueError(f"unknown method {name!r}; choose one of: {', '.join(_METHODS)}") from None
+    return _entry(_METHODS, "method", name)
 
 
 def method_names() -> list[str]:
