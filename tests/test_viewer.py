@@ -556,7 +556,7 @@ def test_transfer_of_a_quad_template_draws_its_polygons_not_triangles(tmp_path, 
     for name, structure in (("source", "source"), ("result", "quads: result")):
         item = view.item(name)
         assert item.tessellation and item.edge_width > 0  # --edges is on by default
-        assert len(item.polygons) == 9 and all(len(polygon) == 4 for polygon in item.polygons)
+        assert len(item.polygons) == 9 and (item.polygons.sizes == 4).all()
         mesh = ps.get_surface_mesh(structure)
         assert mesh.n_faces() == 9 and mesh.n_corners() == 36  # nine quads, not eighteen triangles
     # one distortion value per quad; a quad whose shape did not change is perfectly conformal
@@ -620,24 +620,6 @@ def test_metrics_line_names_the_key_metrics(tmp_path):
     other = RunView("ripple", "ripple", 3, metrics={"fit_seconds": 2.0, "mse_smooth_half": 0.001, "steps_done": 5})
     assert metrics_line(other) == "ripple: mse_smooth_half 0.001"
     assert metrics_line(RunView("live", "x", 3)) == "live: no metrics yet (unfinished run)"
-
-
-def test_polygon_reader_reads_corners_negative_indices_and_a_byte_order_mark(tmp_path):
-    from sape_geo_apps.viewer.polygons import PolygonReadError, fan_triangles, read_polygons
-
-    path = tmp_path / "mixed.obj"
-    path.write_bytes(b"\xef\xbb\xbfv 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nv 2 0 0\nf 1/1/1 2/2/2 3/3/3 4/4/4\nf -4 -1 -3\n")
-    polygons = read_polygons(path)
-    assert [p.tolist() for p in polygons] == [[0, 1, 2, 3], [1, 4, 2]]
-    triangles, owner = fan_triangles(polygons)
-    assert triangles.tolist() == [[0, 1, 2], [0, 2, 3], [1, 4, 2]] and owner.tolist() == [0, 0, 1]
-    (tmp_path / "tri.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
-    assert read_polygons(tmp_path / "tri.obj") is None  # nothing beyond the triangles load_mesh gives
-    (tmp_path / "quad.off").write_text("OFF\n4 1 0\n0 0 0\n1 0 0\n1 1 0\n0 1 0\n4 0 1 2 3\n")
-    assert [p.tolist() for p in read_polygons(tmp_path / "quad.off")] == [[0, 1, 2, 3]]
-    (tmp_path / "bad.obj").write_text("v 0 0 0\nf 1 x 2\n")
-    with pytest.raises(PolygonReadError, match="line 2"):
-        read_polygons(tmp_path / "bad.obj")
 
 
 def test_a_third_party_array_run_is_drawn_as_a_height_field_with_its_heat_map(tmp_path, mock):

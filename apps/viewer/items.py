@@ -16,6 +16,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from sape_geo.geometry.polygon_mesh import Polygons
 from sape_geo.pictures import HEATMAP_COLOURS
 
 HEATMAP_COLORMAP = HEATMAP_COLOURS
@@ -102,8 +103,8 @@ class Surface(Item):
     """A mesh: ``vertices`` (N, 3), ``faces`` (M, 3) int triangles; ``face_colors`` (M, 3) optional;
     ``material`` a Polyscope material (``"flat"`` shows colours unshaded, for pictures of images).
 
-    ``polygons``: the faces as the file wrote them (quads, n-gons; one index array each), drawn instead
-    of ``faces`` so that edges are the polygons' own; face quantities then have one value per polygon.
+    ``polygons``: the faces as the file wrote them (quads, n-gons), drawn instead of ``faces`` so that
+    edges are the polygons' own; face quantities then have one value per polygon.
     ``tessellation``: the item is a tessellation the user cares about (a transfer's source, result,
     carried files): ``--edges`` draws its edges.
     """
@@ -114,7 +115,7 @@ class Surface(Item):
     transparency: float = 1.0
     edge_width: float = 0.0
     material: str = "clay"
-    polygons: list[np.ndarray] | None = None
+    polygons: Polygons | None = None
     tessellation: bool = False
 
 

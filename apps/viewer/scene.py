@@ -201,7 +201,7 @@ def _register(item: ViewItem, name: str, offset: np.ndarray) -> str:
         return "image"
     if isinstance(item, Surface):
         # a ragged list of polygons: Polyscope draws their own edges, not an internal triangulation
-        faces = [list(map(int, polygon)) for polygon in item.polygons] if item.polygons is not None else np.asarray(item.faces, dtype=np.int64)
+        faces = item.polygons.to_list() if item.polygons is not None else np.asarray(item.faces, dtype=np.int64)
         structure = ps.register_surface_mesh(
             name, np.asarray(item.vertices, dtype=np.float64), faces,
             enabled=item.enabled, color=item.color, transparency=item.transparency, edge_width=item.edge_width,

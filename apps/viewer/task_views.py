@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sape_geo.geometry.polygon_mesh import Polygons
 from sape_geo_apps.viewer.items import (
     HEATMAP_COLORMAP,
     Curve,
@@ -201,38 +202,65 @@ CARRIED_FOLDER = "carried"
 CARRIED_COLOUR = (0.45, 0.45, 0.75)
 
 
-def _tessellation(path: Path, vertices: np.ndarray, faces: np.ndarray, name: str, **fields) -> Surface:
-    """A surface of a mesh file that is drawn with its own polygons (:func:`~.polygons.read_polygons`)."""
-    from sape_geo_apps.viewer.polygons import PolygonReadError, read_polygons
+MESH_RESULT_SUFFIXES = (".obj", ".ply", ".off")
+"""A transfer writes ``result`` / ``init`` with its source's suffix (the source file with new positions)."""
 
-    try:
-        polygons = read_polygons(path)
-    except PolygonReadError as error:
-        raise RunLoadError(str(error)) from None
-    if polygons is not None and any(len(p) < 3 or p.min() < 0 or p.max() >= len(vertices) for p in polygons):
-        raise RunLoadError(f"{path}: a face refers to a vertex the file does not define")
-    return Surface(name, vertices=vertices, faces=faces, polygons=polygons, tessellation=True, **fields)
+
+def _run_mesh_file(run: ViewerRun, stem: str) -> Path | None:
+    """``RUN/<stem>.obj`` (or ``.ply`` / ``.off``, as the source was), None when there is none."""
+    return next((run.file(stem + suffix) for suffix in MESH_RESULT_SUFFIXES if run.file(stem + suffix).is_file()), None)
+
+
+def read_tessellation(path: Path) -> tuple[np.ndarray, np.ndarray | None, Polygons | None]:
+    """A mesh or point-set file as the viewer draws it: vertices (n, 3) in file order, triangles (t, 3)
+    (None for a point set) and the polygons as written when they are not all triangles (None otherwise).
+
+    OBJ, PLY and OFF are read with :func:`~sape_geo.geometry.template_file.read_template` (the polygons
+    transfer keeps; ``load_mesh`` and trimesh would triangulate quads), other formats with
+    :func:`~sape_geo.geometry.mesh_io.load_mesh_or_points`.
+    """
+    from sape_geo.geometry.mesh_io import load_mesh_or_points
+    from sape_geo.geometry.template_file import TEMPLATE_SUFFIXES, read_template
+
+    if path.suffix.lower() not in TEMPLATE_SUFFIXES:
+        vertices, faces = load_mesh_or_points(path, repair=False)
+        return vertices, faces, None
+    template = read_template(path)
+    if not template.has_faces:
+        return template.vertices, None, None
+    triangles, _ = template.triangulation()
+    return template.vertices, triangles, None if template.polygons.is_triangles else template.polygons
+
+
+def _tessellation(path: Path, name: str, **fields) -> Surface:
+    """The mesh of ``path`` as a surface drawn with its own polygons, whose edges ``--edges`` shows."""
+    vertices, triangles, polygons = read_tessellation(path)
+    if triangles is None:
+        raise RunLoadError(f"{path}: no faces; a mesh is needed here")
+    return Surface(name, vertices=vertices, faces=triangles, polygons=polygons, tessellation=True, **fields)
 
 
 def _distortion(source_vertices: np.ndarray, result: Surface) -> np.ndarray:
-    """Conformal distortion s1 / s2 of each face of ``result`` against the source (1 = angles kept); per
-    polygon, the area-weighted mean over its fan triangles, so a quad counts once."""
+    """Conformal distortion s1 / s2 of each face of ``result`` against the source (1 = angles kept). Per
+    polygon, the mean over all its fans (:meth:`~sape_geo.geometry.polygon_mesh.Polygons.fans`) weighted
+    by area, so a quad counts once, as the transfer's conformal energy counts it."""
     from sape_geo.geometry.mesh_io import face_areas
     from sape_geo.geometry.metrics import singular_values
-    from sape_geo_apps.viewer.polygons import fan_triangles, per_polygon
 
     if result.polygons is None:
         sigma, _ = singular_values(source_vertices, result.vertices, result.faces)
         return sigma[:, 0] / np.maximum(sigma[:, 1], 1e-12)
-    triangles, owner = fan_triangles(result.polygons)
+    triangles, owner, weights = result.polygons.fans()
     sigma, _ = singular_values(source_vertices, result.vertices, triangles)
     ratio = sigma[:, 0] / np.maximum(sigma[:, 1], 1e-12)
-    return per_polygon(ratio, face_areas(source_vertices, triangles), owner, len(result.polygons))
+    weights = weights * face_areas(source_vertices, triangles)
+    count = len(result.polygons)
+    return np.bincount(owner, ratio * weights, count) / np.maximum(np.bincount(owner, weights, count), 1e-300)
 
 
 def _carried_items(run: ViewerRun) -> list[Surface | Points]:
     """The files of ``RUN/carried/`` (meshes or point sets), drawn with the result."""
-    from sape_geo.geometry.mesh_io import MESH_SUFFIXES, POINT_CLOUD_SUFFIXES, load_mesh_or_points
+    from sape_geo.geometry.mesh_io import MESH_SUFFIXES, POINT_CLOUD_SUFFIXES
 
     folder = run.file(CARRIED_FOLDER)
     if not folder.is_dir():
@@ -241,12 +269,12 @@ def _carried_items(run: ViewerRun) -> list[Surface | Points]:
     for path in sorted(folder.iterdir()):
         if not path.is_file() or path.suffix.lower() not in MESH_SUFFIXES + POINT_CLOUD_SUFFIXES:
             continue
-        vertices, faces = load_mesh_or_points(path, repair=False)
+        vertices, triangles, polygons = read_tessellation(path)
         name = f"carried {path.name}"
-        if faces is None:
+        if triangles is None:
             items.append(Points(name, color=CARRIED_COLOUR, points=vertices, radius=0.003))
         else:
-            items.append(_tessellation(path, vertices, faces, name, color=CARRIED_COLOUR))
+            items.append(Surface(name, color=CARRIED_COLOUR, vertices=vertices, faces=triangles, polygons=polygons, tessellation=True))
     return items
 
 
@@ -256,19 +284,20 @@ def transfer_view(run: ViewerRun) -> RunView:
     and n-gons as written, for ``--edges``); on the result the heat map, the distance to the target, the
     conformal distortion per face, the observed confidence (``observed.npy``, partial targets) and the
     network's displacement from the initialisation; accessories carried with the body (``carried/``)."""
-    from sape_geo.geometry.mesh_io import bbox_diagonal, load_mesh, load_mesh_or_points
+    from sape_geo.geometry.mesh_io import bbox_diagonal, load_mesh_or_points
 
     view = _new_view(run, dimension=3)
-    result_path = run.result_file(".obj")
-    result = _tessellation(result_path, *load_mesh(result_path, repair=False), "result", color=RESULT_COLOUR)
+    result_path = _run_mesh_file(run, "result")
+    if result_path is None:
+        raise RunLoadError(f"{run.path}: the transfer run has no result.obj (nor .ply / .off)")
+    result = _tessellation(result_path, "result", color=RESULT_COLOUR)
     result_vertices = result.vertices
     marks = run.task_config.get("landmarks") or {}
     names = [name or f"landmark {k}" for k, name in enumerate(marks.get("names", []))]
 
     source_path = input_path(run, "inputs", "source")
     if source_path is not None:
-        source = _tessellation(source_path, *load_mesh(source_path, repair=False), "source", color=SOURCE_COLOUR,
-                               column=0, shared_key=f"source:{source_path}")
+        source = _tessellation(source_path, "source", color=SOURCE_COLOUR, column=0, shared_key=f"source:{source_path}")
         view.items.append(source)
         source_vertices = source.vertices
         if result.polygons is None and source.polygons is not None and len(source_vertices) == len(result_vertices):
@@ -313,9 +342,9 @@ def transfer_view(run: ViewerRun) -> RunView:
                                      unit="0 = inferred, 1 = observed", kind="observed"))
     elif observed is not None:
         view.notes.append(f"{OBSERVED_FILE} has shape {observed.shape}, not one value per result vertex ({len(result_vertices)}): not shown")
-    initial = run.file("init.obj")
-    if initial.is_file():
-        initial_vertices, _ = load_mesh(initial, repair=False)
+    initial = _run_mesh_file(run, "init")
+    if initial is not None:
+        initial_vertices, _, _ = read_tessellation(initial)
         if initial_vertices.shape == result_vertices.shape:
             result.vectors.append(Vectors("displacement from initialisation", result_vertices - initial_vertices))
             view.items.append(Surface("initialisation", color=(0.6, 0.75, 0.6), vertices=initial_vertices, faces=result.faces,
