@@ -104,7 +104,12 @@ def summarise(result: Any) -> list[str]:
     for key, label in (("marker_error", "held-back markers"), ("correspondence_error", f"correspondence ({prepared.ground_truth_source})")):
         if f"{key}_pct_diag" in m:
             before = f" (initialisation {m['init_' + key + '_pct_diag']:.3f})" if f"init_{key}_pct_diag" in m else ""
-            lines.append(f"{label}: mean error {m[key + '_pct_diag']:.3f} %, max {m[key + '_max_pct_diag']:.3f} % of the target diagonal{before}")
+            parts = "".join(f", {part} {m[f'{key}_{part}_pct_diag']:.3f}" for part in ("observed", "inferred")
+                            if f"{key}_{part}_pct_diag" in m and m.get("observed_vertices", 1.0) < 1.0)
+            lines.append(f"{label}: mean error {m[key + '_pct_diag']:.3f} %{parts}, max {m[key + '_max_pct_diag']:.3f} % of the target diagonal{before}")
+    if m.get("observed_vertices", 1.0) < 1.0:
+        lines.append(f"observed: {100 * m['observed_fraction']:.0f} % of the source's area, {100 * m['observed_vertices']:.0f} % of its vertices "
+                     f"(observed.npy); the rest is inferred; partial data term {'on' if m.get('partial_data_term') else 'off'}")
     if m.get("max_progress"):
         lines.append(f"heat map: {m['mean_progress']:.1f} of {m['max_progress']:.0f} levels open on average (progress.npy)")
     if result.path is not None:

@@ -12,6 +12,7 @@ DEFAULT_INIT = "auto"
 ALIGN_WITHOUT_LANDMARKS = ("principal-axes", "bounding-box", "identity")
 ALIGNMENTS = ("landmarks", *ALIGN_WITHOUT_LANDMARKS)
 PARTIAL_MODES = ("auto", "on", "off")
+PARTIAL_MODES = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,13 @@ class TransferSettings:
         result; large pose changes bend instead of shearing), or auto: arap when the biharmonic field
         inverts triangles and arap inverts fewer.
     scan : how a point-cloud target is reduced before the fit.
+    partial : the data term of partial targets (docs/method.md, "Partial targets"): ``"on"``, a sample
+        of the deformed surface is pulled towards the target only as much as the target observes its
+        triangle (a per-vertex confidence from the density of target points landing there, estimated
+        again every 50 steps), while every target point still pulls the surface; the unseen side
+        follows the initialisation and the regulariser. ``"off"``: the symmetric Chamfer everywhere.
+        ``"auto"`` (default): on when the target is not a closed surface and covers less than 90 % of
+        the initialised template.
     carry : a file (mesh or point set: eyes, teeth, clothes, markers; OBJ, PLY, OFF, XYZ) moved by the
         fitted deformation, keeping its offset to the body in the body's local frame, scaled with it;
         written to RUN/carried/ with its file structure kept. Repeatable. Checked before the fit.
@@ -99,6 +107,7 @@ class TransferSettings:
     align: str | None = field(default=None, metadata={"choices": ALIGN_WITHOUT_LANDMARKS})
     init: str = field(default=DEFAULT_INIT, metadata={"choices": INITIALISATIONS})
     scan: ScanSettings = ScanSettings()
+    partial: str = field(default="auto", metadata={"choices": PARTIAL_MODES})
     carry: tuple[str, ...] = field(default=(), metadata={"repeat": True, "metavar": "FILE"})
     rigid: tuple[str, ...] = field(default=(), metadata={"repeat": True, "metavar": "GROUP|FILE"})
     partial: str = field(default="auto", metadata={"choices": PARTIAL_MODES})
@@ -116,5 +125,7 @@ class TransferSettings:
             raise ValueError("sample counts must be >= 1")
         if self.align is not None and self.align not in ALIGN_WITHOUT_LANDMARKS:
             raise ValueError(f"align must be one of {', '.join(ALIGN_WITHOUT_LANDMARKS)}, got {self.align!r}")
+        if self.partial not in PARTIAL_MODES:
+            raise ValueError(f"partial must be one of {', '.join(PARTIAL_MODES)}, got {self.partial!r}")
         if self.init not in INITIALISATIONS:
             raise ValueError(f"init must be one of {', '.join(INITIALISATIONS)}, got {self.init!r}")
