@@ -149,11 +149,11 @@ def test_a_malformed_mesh_is_one_line_naming_the_file(tmp_path, capsys, name):
 def test_a_large_mesh_loads_whole_in_every_format(tmp_path, suffix):
     import trimesh
 
-    sphere = trimesh.creation.icosphere(subdivisions=6)  # 40962 vertices, 81920 faces
+    sphere = trimesh.creation.icosphere(subdivisions=5)  # 10242 vertices, 20480 faces
     path = tmp_path / f"large.{suffix}"
     sphere.export(path)
     vertices, faces = load_mesh(path)
-    assert vertices.shape == (40962, 3) and faces.shape == (81920, 3)
+    assert vertices.shape == (10242, 3) and faces.shape == (20480, 3)
 
 
 def test_unusual_but_valid_obj_lines_are_read(tmp_path):
@@ -248,3 +248,298 @@ def test_unusual_but_valid_landmark_lines_are_read(tmp_path):
     path.write_bytes("# source x y z\r\n0\t0 0 0  # nez \u00e9tonn\u00e9\r\n\r\n1, 1, 0, 0\r\n2 0 1 0\r\n".encode("utf-8"))
     marks = load_landmarks(path, 4)
     assert marks.source_indices.tolist() == [0, 1, 2] and marks.names[0] == "nez \u00e9tonn\u00e9"
+
+
+# ------------------------------------------------------------------ images: value ranges and masks
+
+TINY_IMAGE = ["--steps", "2", "--hidden", "8", "--layers", "1", "--frequencies", "4", "--quiet", "--threads", "1", "--method", "ff"]
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.int32, np.int64, np.uint32])
+def test_integer_arrays_holding_8_bit_values_read_as_8_bit(dtype):
+    # They were divided by their type's maximum: a black image and a fake 39 dB PSNR.
+    from sape_geo.imaging import image_from_array
+
+    photo = np.random.default_rng(3).integers(0, 256, size=(6, 7, 3))
+    as_type, as_bytes = image_from_array(photo.astype(dtype)), image_from_array(photo.astype(np.uint8))
+    assert np.array_equal(as_type.pixels, as_bytes.pixels)
+    assert "read as 8-bit (divided by 255)" in as_type.value_rule
+
+
+def test_integer_arrays_beyond_8_and_16_bits_follow_the_documented_rule():
+    from sape_geo.imaging import ImageReadError, image_from_array
+
+    sixteen = image_from_array(np.array([[0, 1000], [40000, 65535]], dtype=np.int32))
+    assert sixteen.pixels.max() == 1.0 and "divided by 65535" in sixteen.value_rule
+    counts = image_from_array(np.array([[100_000, 150_000], [200_000, 200_000]], dtype=np.int64))
+    assert counts.value_range == (100_000.0, 200_000.0) and counts.pixels[0, 1, 0] == pytest.approx(0.5)
+    with pytest.raises(ImageReadError, match="negative"):
+        image_from_array(np.array([[-1, 2], [3, 4]], dtype=np.int16))
+    with pytest.raises(ImageReadError, match=r"in \[0, 1\].*divide 8-bit values by 255"):
+        image_from_array(np.full((4, 4), 200.0))
+
+
+def test_the_image_summary_says_how_values_were_read(tmp_path):
+    from sape_geo_plugins.image import fit_image
+
+    photo = np.random.default_rng(4).integers(0, 256, size=(8, 8, 3))
+    result = fit_image(photo.astype(np.int32), "ff", out=tmp_path / "run", steps=2, hidden_dim=8, num_frequencies=4, progress_bar=False)
+    assert "values: int32 values 0..255 read as 8-bit (divided by 255)" in result.extras["notes"]
+    assert result.metrics["psnr_all_db"] < 20  # not the black image's fake excellence
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["task"]["source"]["value_rule"].startswith("int32")
+
+
+DISC = np.hypot(*np.mgrid[-24:24, -24:24]) < 15
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.int64, bool])
+def test_a_0_1_label_mask_array_is_a_silhouette(dtype):
+    from sape_geo_plugins.silhouette import silhouette_from_array
+
+    target = silhouette_from_array(DISC.astype(dtype))
+    assert np.array_equal(target.region, DISC) and target.foreground.startswith("light on dark")
+
+
+def test_a_0_1_label_png_is_a_silhouette(tmp_path):
+    from PIL import Image
+
+    from sape_geo_plugins.silhouette import load_silhouette
+
+    Image.fromarray(DISC.astype(np.uint8)).save(tmp_path / "label.png")
+    target = load_silhouette(tmp_path / "label.png")
+    assert np.array_equal(target.region, DISC) and "label mask of two values, 0 and 1" in target.foreground
+
+
+def test_a_uniform_dark_image_is_still_refused():
+    from sape_geo_plugins.silhouette import NoForegroundError, silhouette_from_array
+
+    with pytest.raises(NoForegroundError, match="uniformly dark"):
+        silhouette_from_array(np.zeros((16, 16), dtype=np.uint8))
+
+
+# ------------------------------------------------------------------ images: orientation and frames
+
+def test_a_portrait_photo_stays_portrait(tmp_path):
+    from PIL import Image
+
+    from sape_geo.imaging import read_image
+
+    stored = np.zeros((20, 40, 3), dtype=np.uint8)
+    stored[:, :10] = 255  # a light band at the left of the stored (landscape) pixels
+    picture = Image.fromarray(stored)
+    exif = picture.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display", as phones write
+    picture.save(tmp_path / "portrait.jpg", exif=exif.tobytes())
+    image = read_image(tmp_path / "portrait.jpg")
+    assert (image.height, image.width) == (40, 20)
+    assert image.pixels[:8].mean() > 0.9 and image.pixels[-8:].mean() < 0.1  # the band is now at the top
+    assert any("EXIF orientation (6)" in note for note in image.notes)
+
+
+def test_a_multi_frame_gif_says_it_used_frame_1(tmp_path, capsys):
+    from PIL import Image
+
+    frames = [Image.fromarray(np.pad(np.full((8, 8), v, dtype=np.uint8), 4)) for v in (255, 128, 60)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    code, out, err = cli(capsys, "image", tmp_path / "anim.gif", "--out", tmp_path / "run", *TINY_IMAGE)
+    assert code == 0, err
+    assert "input: the file holds 3 frames; frame 1 is used" in out
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["task"]["source"]["notes"] == ["the file holds 3 frames; frame 1 is used"]
+
+
+# ------------------------------------------------------------------------------ images: huge files
+
+@pytest.fixture(scope="module")
+def huge_pngs(tmp_path_factory) -> dict[str, Path]:
+    """1-bit PNGs of 20000^2 (over PIL's bomb limit) and 13000^2 (under it) pixels: 50-70 kB each."""
+    from PIL import Image, ImageDraw
+
+    folder = tmp_path_factory.mktemp("huge")
+    Image.new("1", (20000, 20000)).save(folder / "20k.png")
+    picture = Image.new("1", (13000, 13000))
+    ImageDraw.Draw(picture).ellipse((2000, 3000, 11000, 10000), fill=1)
+    picture.save(folder / "13k.png")
+    return {"20k": folder / "20k.png", "13k": folder / "13k.png"}
+
+
+def test_an_image_over_the_bomb_limit_is_exit_2_with_a_clear_line(tmp_path, capsys, huge_pngs):
+    for task in ("image", "silhouette"):
+        code, _, err = cli(capsys, task, huge_pngs["20k"], "--out", tmp_path / task, "--steps", "2", "--quiet")
+        assert code == 2 and "is too large to read (400 megapixels)" in err and "downsize it first" in err
+        assert "report" not in err and not (tmp_path / task).exists()
+
+
+def test_a_huge_image_is_reduced_on_read_before_it_becomes_floats(huge_pngs):
+    from sape_geo.imaging import READ_BUDGET_PIXELS, read_image
+
+    image = read_image(huge_pngs["13k"])
+    assert image.reduction == 4 and (image.height, image.width) == (3250, 3250)
+    assert image.height * image.width <= READ_BUDGET_PIXELS
+    assert "13000x13000 px" in image.notes[0] and "reduced 4x on read" in image.notes[0]
+
+
+def test_a_reduced_silhouette_keeps_the_files_pixel_coordinates(tmp_path, monkeypatch):
+    from PIL import Image
+
+    import sape_geo.imaging
+    from sape_geo_plugins.silhouette import load_silhouette
+
+    square = np.zeros((120, 120), dtype=np.uint8)
+    square[30:90, 20:100] = 255  # columns 20..99, rows 30..89: edges at x 19.5 / 99.5, y 29.5 / 89.5
+    Image.fromarray(square).save(tmp_path / "square.png")
+    full = load_silhouette(tmp_path / "square.png")
+    monkeypatch.setattr(sape_geo.imaging, "READ_BUDGET_PIXELS", 40 * 40)
+    reduced = load_silhouette(tmp_path / "square.png")
+    assert reduced.grid.spacing == 3.0 and reduced.region.shape == (40, 40)
+    assert np.allclose(reduced.outline.min(axis=0), full.outline.min(axis=0), atol=1.0)
+    assert np.allclose(reduced.outline.max(axis=0), full.outline.max(axis=0), atol=1.0)
+    assert any("reduced 3x on read" in note for note in reduced.notes)
+
+
+def test_unusual_but_valid_image_modes_are_read(tmp_path):
+    from PIL import Image
+
+    from sape_geo.imaging import read_image
+
+    ramp = np.tile(np.arange(0, 65536, 4096, dtype=np.uint16), (16, 1))
+    Image.fromarray(ramp).save(tmp_path / "sixteen.png")
+    assert read_image(tmp_path / "sixteen.png").bit_depth == 16
+    palette = Image.fromarray(np.tile(np.arange(16, dtype=np.uint8), (16, 1))).convert("P")
+    palette.info["transparency"] = 0
+    palette.save(tmp_path / "palette.png", transparency=0)
+    assert read_image(tmp_path / "palette.png").alpha is not None
+    Image.fromarray(np.eye(16, dtype=bool)).save(tmp_path / "bits.tif")
+    assert read_image(tmp_path / "bits.tif").pixels.max() == 1.0
+
+
+@pytest.mark.parametrize("suffix", ["png", "jpg", "tif", "gif"])
+def test_a_truncated_image_is_one_line(tmp_path, capsys, suffix):
+    from PIL import Image
+
+    Image.fromarray(np.random.default_rng(5).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(tmp_path / f"whole.{suffix}")
+    raw = (tmp_path / f"whole.{suffix}").read_bytes()
+    (tmp_path / f"cut.{suffix}").write_bytes(raw[: len(raw) // 3])
+    code, _, err = cli(capsys, "image", tmp_path / f"cut.{suffix}", "--out", tmp_path / "run", *TINY_IMAGE)
+    assert code == 2 and f"cut.{suffix}" in err and not (tmp_path / "run").exists()
+
+
+# ---------------------------------------------------------------------------------- polylines
+
+def test_a_bowtie_polyline_is_named_as_crossing_itself_not_collinear(tmp_path, capsys):
+    (tmp_path / "bowtie.csv").write_text("0,0\n1,1\n1,0\n0,1\n")
+    code, _, err = cli(capsys, "silhouette", tmp_path / "bowtie.csv", "--out", tmp_path / "run", "--steps", "2", "--quiet")
+    assert code == 2 and "crosses itself" in err and "x=0.5, y=0.5" in err and "collinear" not in err
+    (tmp_path / "line.csv").write_text("0,0\n1,1\n2,2\n")
+    code, _, err = cli(capsys, "silhouette", tmp_path / "line.csv", "--out", tmp_path / "run", "--steps", "2", "--quiet")
+    assert code == 2 and "collinear" in err
+
+
+# ---------------------------------------------------------------------------------- occupancy
+
+TINY_OCCUPANCY = ["--steps", "3", "--resolution", "4", "--train-points", "600", "--batch-size", "200", "--eval-points", "300",
+                  "--mesh-resolution", "10", "--hidden", "8", "--layers", "1", "--frequencies", "4", "--quiet", "--threads", "1"]
+
+
+def test_occupancy_orients_an_inconsistently_oriented_closed_mesh_before_labelling(tmp_path, capsys):
+    # Half the faces turned over (an STL export): the winding number labelled 0.3 % inside instead of half.
+    import trimesh
+
+    sphere = trimesh.creation.icosphere(subdivisions=3)
+    faces = np.asarray(sphere.faces).copy()
+    flip = np.random.default_rng(6).random(len(faces)) < 0.5
+    faces[flip] = faces[flip][:, ::-1]
+    trimesh.Trimesh(sphere.vertices, faces, process=False).export(tmp_path / "mixed.stl")
+    code, out, err = cli(capsys, "occupancy", tmp_path / "mixed.stl", "--out", tmp_path / "run", *TINY_OCCUPANCY, "--train-points", "4000")
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["input_faces_reoriented"] > 0 and metrics["input_misoriented_edges"] > 0
+    assert 0.2 < metrics["train_inside_fraction"] < 0.6
+    assert "turned over before labelling" in out
+
+
+def test_orient_faces_turns_a_closed_mesh_outward_and_keeps_a_good_one():
+    import trimesh
+
+    from sape_geo.geometry.inside import misoriented_edges, orient_faces
+
+    sphere = trimesh.creation.icosphere(subdivisions=2)
+    V, F = np.asarray(sphere.vertices), np.asarray(sphere.faces)
+    assert orient_faces(V, F) == (pytest.approx(F), 0) or np.array_equal(orient_faces(V, F)[0], F)
+    inward, flipped = orient_faces(V, F[:, ::-1].copy())
+    assert flipped == len(F) and misoriented_edges(inward) == 0
+    assert trimesh.Trimesh(V, inward, process=False).volume > 0
+
+
+def test_surface_floaters_are_counted_and_left_out_by_the_documented_rule():
+    import trimesh
+
+    from sape_geo_plugins.occupancy.task import drop_floaters
+
+    body = trimesh.creation.icosphere(subdivisions=2)
+    specks = [trimesh.creation.icosphere(subdivisions=1, radius=0.02).apply_translation([2.0 + k, 0, 0]) for k in range(3)]
+    both = trimesh.util.concatenate([body, *specks])
+    vertices, faces, found = drop_floaters(np.asarray(both.vertices), np.asarray(both.faces), 0.005)
+    assert found["components"] == 4 and found["floaters"] == 3 and 0 < found["floater_area_pct"] < 0.5
+    assert faces.shape == body.faces.shape and vertices.shape == body.vertices.shape
+    assert drop_floaters(np.asarray(both.vertices), np.asarray(both.faces), 0.0)[2]["floaters"] == 0
+
+
+def test_occupancy_metrics_count_the_surfaces_pieces(tmp_path, capsys, make_sphere):
+    V, F = make_sphere(subdivisions=2)
+    lines = [f"v {x!r} {y!r} {z!r}" for x, y, z in V.tolist()] + [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in F.tolist()]
+    (tmp_path / "ball.obj").write_text("\n".join(lines) + "\n")
+    code, out, err = cli(capsys, "occupancy", tmp_path / "ball.obj", "--out", tmp_path / "run", *TINY_OCCUPANCY)
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    for key in ("surface_components_raw", "surface_components", "surface_floaters_removed", "surface_floater_area_pct", "input_components"):
+        assert key in metrics
+    assert metrics["surface_components"] == metrics["surface_components_raw"] - metrics["surface_floaters_removed"]
+
+
+def test_an_unusual_but_valid_occupancy_input_a_glb_scene_is_concatenated(tmp_path):
+    import trimesh
+
+    from sape_geo_plugins.occupancy import fit_occupancy
+
+    scene = trimesh.Scene([trimesh.creation.icosphere(2), trimesh.creation.box().apply_translation([3, 0, 0])])
+    scene.export(tmp_path / "two.glb")
+    result = fit_occupancy(trimesh.load(tmp_path / "two.glb"), "ff", steps=2, train_points=600, batch_size=200, eval_points=300,
+                           mesh_resolution=10, hidden_dim=8, num_frequencies=4, progress_bar=False)
+    assert "a trimesh.Scene of 2 meshes, concatenated" in result.metrics["notes"]
+
+
+# ------------------------------------------------------------------- Python API: clear errors
+
+def test_python_api_inputs_are_converted_or_refused_by_name():
+    import torch
+
+    from sape_geo_plugins.image import fit_image
+    from sape_geo_plugins.occupancy import fit_occupancy
+    from sape_geo_plugins.silhouette import fit_silhouette
+
+    tiny = {"steps": 1, "hidden_dim": 8, "num_frequencies": 4, "progress_bar": False}
+    with pytest.raises(ValueError, match=r"image: the image array is empty \(shape \(0, 0, 3\)\)"):
+        fit_image(np.zeros((0, 0, 3)), "ff", **tiny)
+    with pytest.raises(TypeError, match="image must be a file path or an"):
+        fit_image(3, "ff", **tiny)
+    with pytest.raises(TypeError, match="shape must be an image or polyline file path"):
+        fit_silhouette({"x": 1}, "ff", **tiny)
+    with pytest.raises(TypeError, match="mesh must be a file path"):
+        fit_occupancy([1, 2, 3], "ff", **tiny)
+    assert fit_silhouette(torch.tensor(DISC.astype(np.int32)), "ff", **tiny).metrics["iou"] > 0
+    assert fit_image(torch.rand(8, 8, 3, requires_grad=True), "ff", **tiny).extras["image"].shape == (8, 8, 3)
+
+
+def test_transfer_takes_torch_tensors_for_the_target_as_for_the_source():
+    import torch
+
+    from sape_geo_plugins.mesh_transfer import transfer_mesh
+
+    source, target = load_mesh(ASSETS / "creature_source.obj"), load_mesh(ASSETS / "creature_target.obj")
+    marks = ASSETS / "creature_landmarks.txt"
+    expected = transfer_mesh(source, target, marks, method="affine").vertices
+    as_tensors = tuple(torch.from_numpy(part) for part in target)
+    assert np.allclose(transfer_mesh(source, as_tensors, marks, method="affine").vertices, expected)
+    assert np.allclose(transfer_mesh(source, torch.from_numpy(target[0]), marks, method="affine").vertices.shape, expected.shape)
