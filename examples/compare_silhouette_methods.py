@@ -17,7 +17,7 @@ import argparse
 import time
 from pathlib import Path
 
-from sape_geo_plugins.silhouette import SilhouetteConfig, fit_silhouette
+from sape_geo_plugins.silhouette import SilhouetteSettings, fit_silhouette
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 COLUMNS = ["method", "iou", "self_intersections", "chamfer_l1_px", "seconds", "mean_progress"]
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for label in args.methods:
         method, _, variant = label.partition("/")
-        config = SilhouetteConfig(data_term=variant or "ordered")
+        config = SilhouetteSettings(data_term=variant or "ordered")
         start = time.perf_counter()
         result = fit_silhouette(args.image, method, out=args.out / label.replace("/", "-"), steps=args.steps, settings=config,
                                 overwrite=True, progress_bar=False)

@@ -13,7 +13,7 @@ from sape_geo.metrics import intersection_over_union, psnr
 from sape_geo_apps.cli import main
 from sape_geo_plugins.image import (
     ImageFit,
-    ImageFitConfig,
+    ImageSettings,
     default_fit_config,
     default_method_settings,
     default_sigmas,
@@ -113,15 +113,15 @@ def test_bad_input_gets_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="too small"):
         load_image_task(tiny)
     with pytest.raises(ValueError, match="max_size"):
-        ImageFitConfig(max_size=2)
+        ImageSettings(max_size=2)
 
 
 def test_grid_follows_training_density_and_minibatches_smooth(tmp_path):
     path = save(tmp_path / "g.png", np.zeros((21, 40), np.uint8))
-    task = load_image_task(path, ImageFitConfig(max_size=None))
+    task = load_image_task(path, ImageSettings(max_size=None))
     assert task.train_shape == (11, 20)
     assert task.mask_domain().resolution == (11, 20) and task.mask_domain().smoothing_steps == 1
-    batched = load_image_task(path, ImageFitConfig(max_size=None, batch_size=50))
+    batched = load_image_task(path, ImageSettings(max_size=None, batch_size=50))
     assert not batched.full_batch and batched.mask_domain().smoothing_steps == 5  # ceil(220 / 50)
     batch = batched.batch(0, torch.Generator().manual_seed(0))
     assert batch.coords.shape == (50, 2) and batch.data["target"].shape == (50, 1)
@@ -158,7 +158,7 @@ def test_quality_clock_scores_a_fit_in_eval_mode_and_restores_training(tmp_path)
     from sape_geo_apps.bench.curves import QualityClock, plot_quality_vs_time, quality_at
 
     path = save(tmp_path / "checker.png", np.round(smooth_left_checker_right(16) * 255).astype(np.uint8))
-    task = load_image_task(path, ImageFitConfig(max_size=None))
+    task = load_image_task(path, ImageSettings(max_size=None))
     modes = []
 
     def evaluate(model):
@@ -202,7 +202,7 @@ def test_run_directory_holds_every_output(checker_runs):
     config = json.loads((run / "config.json").read_text())
     assert config["task"]["grid_resolution"] == [20, 20] and len(config["task"]["input"]["sha256"]) == 64
     # The saved model reproduces the PSNR written to metrics.json.
-    task = load_image_task(config["task"]["input"]["path"], ImageFitConfig())
+    task = load_image_task(config["task"]["input"]["path"], ImageSettings())
     assert psnr(task.predict(load_model(run)), task.image.values) == pytest.approx(metrics["psnr_all_db"], abs=1e-3)
 
 
@@ -240,6 +240,6 @@ def test_task_class_is_reusable_for_in_memory_images():
     from sape_geo_plugins.image import FittedImage
 
     values = np.random.default_rng(1).random((8, 10, 3)).astype(np.float32)
-    task = ImageFit(FittedImage(values, False, 8, {}), ImageFitConfig(max_size=None))
+    task = ImageFit(FittedImage(values, False, 8, {}), ImageSettings(max_size=None))
     assert task.out_dim == 3 and task.train_coords.shape == (4 * 5, 2)
     assert float(task.train_coords.min()) == -1.0

@@ -15,14 +15,14 @@ from sape_geo_apps.cli import main
 from sape_geo_plugins.occupancy import (
     SHAPE_HALF_EXTENT,
     Occupancy,
-    OccupancyConfig,
+    OccupancySettings,
     fit_occupancy,
     training_points,
 )
 
 # The pool mix is pinned (10 % uniform) so the tiny fits below stay what they test, whatever the default:
 # with 6000 points a larger uniform share leaves the far field too few samples per grid cell to settle.
-TINY_CONFIG = OccupancyConfig(train_points=6000, batch_size=1024, resolution=8, smoothing_steps=4,
+TINY_CONFIG = OccupancySettings(train_points=6000, batch_size=1024, resolution=8, smoothing_steps=4,
                               eval_points=3000, mesh_resolution=28, uniform_fraction=0.1, wide_fraction=0.1)
 TINY_METHOD = dict(num_frequencies=24, hidden_dim=48, num_hidden_layers=2, epsilon=1e-2)
 
@@ -71,7 +71,7 @@ def test_training_mix_has_the_papers_three_thirds():
 
 def test_training_mix_follows_the_configured_shares_and_bands():
     V, F = sphere(radius=0.9)
-    config = OccupancyConfig(train_points=20000, uniform_fraction=0.1, wide_fraction=0.2, wide_sigma=0.05, narrow_sigma=0.004)
+    config = OccupancySettings(train_points=20000, uniform_fraction=0.1, wide_fraction=0.2, wide_sigma=0.05, narrow_sigma=0.004)
     assert config.pool_sizes() == (2000, 4000, 14000)
     assert config.narrow_fraction == pytest.approx(0.7)
     points = training_points(V, F, 20000, np.random.default_rng(0), config)
@@ -82,14 +82,14 @@ def test_training_mix_follows_the_configured_shares_and_bands():
     for bad in (dict(uniform_fraction=0.7, wide_fraction=0.5), dict(wide_fraction=-0.1), dict(narrow_sigma=0.0),
                 dict(hard_fraction=1.5)):
         with pytest.raises(ValueError):
-            OccupancyConfig(**bad)
+            OccupancySettings(**bad)
 
 
 def test_hard_batches_favour_points_with_high_loss_and_restart_with_each_fit():
     import torch
 
     V, F = sphere(radius=0.9)
-    config = OccupancyConfig(train_points=3000, batch_size=1000, hard_fraction=0.5, eval_points=10)
+    config = OccupancySettings(train_points=3000, batch_size=1000, hard_fraction=0.5, eval_points=10)
     task = Occupancy(V, F, config)
     generator = torch.Generator().manual_seed(0)
     first = task.batch(0, generator)
@@ -176,7 +176,7 @@ def test_sape_progress_higher_near_the_surface_than_far_away(sphere_run):
 
 def test_task_rejects_bad_settings_and_meshes(tmp_path):
     with pytest.raises(ValueError, match="train_points"):
-        OccupancyConfig(train_points=1)
+        OccupancySettings(train_points=1)
     with pytest.raises(ValueError, match="no extent"):
         Occupancy(np.zeros((3, 3)), np.array([[0, 1, 2]]), TINY_CONFIG)
     (tmp_path / "empty.obj").write_text("# nothing here\n")

@@ -11,13 +11,13 @@ from sape_geo import MaskDomain, MethodConfig, ModelSpec, build_model
 from sape_geo.fitting import FitConfig
 from sape_geo.geometry.polygon import read_polyline, self_intersections, signed_area
 from sape_geo_apps.cli import main
-from sape_geo_plugins.silhouette import SilhouetteConfig, SilhouetteError, SilhouetteFit, fit_silhouette, load_silhouette, score_curve
+from sape_geo_plugins.silhouette import SilhouetteSettings, SilhouetteError, SilhouetteFit, fit_silhouette, load_silhouette, score_curve
 from sape_geo_plugins.silhouette.outline import silhouette_from_polyline
 from sape_geo_plugins.silhouette.shapes import render_polygons, save_silhouette_image, star_outline
 from sape_geo_plugins.silhouette.task import calibrate_to_circle, curve_parameters, unit_circle
 
 TINY = dict(num_frequencies=32, hidden_dim=64, num_hidden_layers=2, rbf_max_channels=128)
-QUICK = SilhouetteConfig(points=96, target_samples=384, mask_resolution=32, calibration_steps=150, calibration_lr=3e-3)
+QUICK = SilhouetteSettings(points=96, target_samples=384, mask_resolution=32, calibration_steps=150, calibration_lr=3e-3)
 FIT = dict(progress_bar=False, threads=1, lr=1e-3)
 
 
@@ -68,7 +68,7 @@ def test_calibration_keeps_open_channels_of_static_encodings():
 
 def test_chamfer_loss_feedback_flags_the_misplaced_point():
     square = np.array([[0.0, 0.0], [100.0, 0.0], [100.0, 100.0], [0.0, 100.0]])
-    task = SilhouetteFit(silhouette_from_polyline(square), SilhouetteConfig(points=100, target_samples=400, data_term="chamfer"))
+    task = SilhouetteFit(silhouette_from_polyline(square), SilhouetteSettings(points=100, target_samples=400, data_term="chamfer"))
     on_target = task.target_points[::4].clone()
     total, before = task.loss(on_target, None)
     assert float(total) < 1e-3 and float(before.max()) < 1e-3
@@ -84,7 +84,7 @@ def test_chamfer_loss_feedback_flags_the_misplaced_point():
 
 def test_ordered_loss_pulls_each_point_to_its_own_outline_sample():
     square = np.array([[0.0, 0.0], [100.0, 0.0], [100.0, 100.0], [0.0, 100.0]])
-    task = SilhouetteFit(silhouette_from_polyline(square), SilhouetteConfig(points=100))
+    task = SilhouetteFit(silhouette_from_polyline(square), SilhouetteSettings(points=100))
     targets = task.ordered_points
     # The targets trace the outline once, in the calibrated circle's direction, each one in the
     # direction of its circle point (arc length along a square differs from the angle by < 0.11 rad).
@@ -98,20 +98,20 @@ def test_ordered_loss_pulls_each_point_to_its_own_outline_sample():
     # The same points, shuffled, cover the outline exactly (Chamfer 0) but are far from their own samples.
     shuffled = targets[torch.randperm(100, generator=torch.Generator().manual_seed(0))]
     assert float(task.loss(shuffled, None)[0]) > 0.3
-    chamfer = SilhouetteFit(task.target, SilhouetteConfig(points=100, target_samples=100, data_term="chamfer"))
+    chamfer = SilhouetteFit(task.target, SilhouetteSettings(points=100, target_samples=100, data_term="chamfer"))
     chamfer.target_points = targets.clone()
     assert float(chamfer.loss(shuffled, None)[0]) < 1e-9
 
 
 def test_tangled_stretches_report_no_loss_to_sape():
     square = np.array([[0.0, 0.0], [100.0, 0.0], [100.0, 100.0], [0.0, 100.0]])
-    task = SilhouetteFit(silhouette_from_polyline(square), SilhouetteConfig(points=40))
+    task = SilhouetteFit(silhouette_from_polyline(square), SilhouetteSettings(points=40))
     output = task.ordered_points + 0.1
     task.guard.tangled = torch.zeros(40, dtype=torch.bool)
     task.guard.tangled[5:9] = True
     _, per_point = task.loss(output, None)
     assert float(per_point[5:9].abs().max()) == 0.0 and float(per_point[:5].min()) > 0.0
-    plain = SilhouetteFit(task.target, SilhouetteConfig(points=40, tangle_feedback=False))
+    plain = SilhouetteFit(task.target, SilhouetteSettings(points=40, tangle_feedback=False))
     plain.guard.tangled = task.guard.tangled
     assert float(plain.loss(output, None)[1][5:9].min()) > 0.0
 
@@ -176,7 +176,7 @@ def test_sape_opens_frequencies_where_the_outline_has_detail(data_term, factor):
     # The ordered term also charges the smooth half for sliding its points along the outline to their
     # arc-length places, so there the contrast is lower than with Chamfer, which lets points slide freely.
     target = silhouette_from_polyline(toothed_half_circle())
-    config = SilhouetteConfig(points=128, target_samples=800, mask_resolution=64, calibration_steps=300, calibration_lr=3e-3,
+    config = SilhouetteSettings(points=128, target_samples=800, mask_resolution=64, calibration_steps=300, calibration_lr=3e-3,
                               data_term=data_term)
     method = MethodConfig("sape-ff", sigma=6.0, epsilon=5e-3, **TINY)
     result = fit_silhouette(target, method, None, points=config.points, steps=300, settings=config, **FIT)
@@ -190,7 +190,7 @@ def test_sape_opens_frequencies_where_the_outline_has_detail(data_term, factor):
 
 @pytest.mark.parametrize("method", ["none", "siren", "ff", "pff", "sape-ff", "rbfg", "sape-rbfg"])
 def test_every_method_runs_through_the_same_task(method, star_png):
-    config = SilhouetteConfig(points=48, target_samples=192, mask_resolution=0, calibration_steps=10)
+    config = SilhouetteSettings(points=48, target_samples=192, mask_resolution=0, calibration_steps=10)
     result = fit_silhouette(star_png, MethodConfig(method, sigma=3.0, **TINY), None, points=48, steps=15, settings=config, **FIT)
     assert 0.0 <= result.metrics["iou"] <= 1.0 and math.isfinite(result.metrics["chamfer_l1_px"])
 
@@ -232,7 +232,7 @@ def test_help_says_holes_are_outside_the_outline(capsys):
 
 def test_in_memory_inputs_and_product():
     disc = np.hypot(*np.mgrid[-40:40, -40:40]) < 25
-    config = SilhouetteConfig(points=48, mask_resolution=0, calibration_steps=50, calibration_lr=3e-3)
+    config = SilhouetteSettings(points=48, mask_resolution=0, calibration_steps=50, calibration_lr=3e-3)
     from_image = fit_silhouette(disc, MethodConfig("ff", sigma=1.0, **TINY), None, points=48, steps=60, settings=config, **FIT)
     curve = from_image.extras["curve"]
     assert curve.shape == (48, 2) and from_image.path is None

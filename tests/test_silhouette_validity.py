@@ -148,13 +148,13 @@ def comb_outline(teeth: int = 5) -> np.ndarray:
 @pytest.mark.parametrize("data_term", ["ordered", "chamfer"])
 def test_a_fit_on_thin_teeth_ends_a_simple_polygon(data_term):
     from sape_geo import MethodConfig
-    from sape_geo_plugins.silhouette import SilhouetteConfig, fit_silhouette
+    from sape_geo_plugins.silhouette import SilhouetteSettings, fit_silhouette
     from sape_geo_plugins.silhouette.outline import silhouette_from_polyline
 
     outline = comb_outline()
     assert len(self_intersections(outline)) == 0
     target = silhouette_from_polyline(outline * 20.0)
-    config = SilhouetteConfig(points=160, mask_resolution=32, calibration_steps=100, calibration_lr=3e-3, data_term=data_term)
+    config = SilhouetteSettings(points=160, mask_resolution=32, calibration_steps=100, calibration_lr=3e-3, data_term=data_term)
     method = MethodConfig("sape-ff", sigma=8.0, epsilon=1e-4, num_frequencies=64, hidden_dim=96, num_hidden_layers=2)
     result = fit_silhouette(target, method, None, points=160, steps=250, settings=config, lr=1e-3, progress_bar=False, threads=1)
     assert result.metrics["self_intersections"] == 0

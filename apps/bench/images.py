@@ -42,7 +42,7 @@ from sape_geo.fitting import FitConfig
 from sape_geo.methods import MethodConfig
 from sape_geo_apps.bench.common import RESULTS_DIR, display_path, markdown_table, write_results
 from sape_geo_apps.bench.curves import QualityClock, plot_quality_vs_time, quality_at
-from sape_geo_plugins.image import ImageFitConfig, default_fit_config, default_method_settings, load_image_task
+from sape_geo_plugins.image import ImageSettings, default_fit_config, default_method_settings, load_image_task
 
 DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 IMAGE_SETS = ("images_natural", "images_text")
@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         print((RESULTS_DIR / "images.md").read_text())
         return 0
 
-    config = ImageFitConfig(max_size=args.max_size)
+    config = ImageSettings(max_size=args.max_size)
     costs = StepCost()
     all_methods = list(dict.fromkeys([*args.methods, *args.other_methods]))
     fit_defaults = default_fit_config()

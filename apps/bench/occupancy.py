@@ -48,7 +48,7 @@ from sape_geo_apps.bench.curves import QualityClock, plot_quality_vs_time, quali
 from sape_geo_plugins.occupancy import (
     DEFAULT_STEPS,
     Occupancy,
-    OccupancyConfig,
+    OccupancySettings,
     default_fit_config,
     default_method_config,
     load_occupancy_task,
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     changes = {key: value for key, value in (("train_points", args.train_points), ("batch_size", args.batch_size),
                                              ("resolution", args.resolution),
                                              ("eval_points", args.eval_points)) if value is not None}
-    config = OccupancyConfig(sampling_seed=args.seed, **changes)
+    config = OccupancySettings(sampling_seed=args.seed, **changes)
     watertight, defective = split_meshes(args.data)
     if args.meshes:
         watertight = [path for path in watertight if path.name in args.meshes]
@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"({row['fit_cpu_seconds']:.0f} CPU s), total {row['seconds_total']:.0f} s", flush=True)
             write_report(args.name, settings, runs, robustness, args.methods)
     if args.defective_steps > 0:
-        small = OccupancyConfig(train_points=20_000, batch_size=2048, eval_points=10_000, mesh_resolution=48, sampling_seed=args.seed)
+        small = OccupancySettings(train_points=20_000, batch_size=2048, eval_points=10_000, mesh_resolution=48, sampling_seed=args.seed)
         for path in defective:
             report = inspect_mesh(*load_mesh(path))
             row = {"mesh": path.name, "boundary_edges": report.boundary_edges, "non_manifold_edges": report.non_manifold_edges,

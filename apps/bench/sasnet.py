@@ -45,8 +45,8 @@ from sape_geo_apps.bench.common import RESULTS_DIR, markdown_table, write_result
 from sape_geo_apps.bench.images import DATA_DIR, IMAGE_SETS, image_files
 from sape_geo_apps.bench.occupancy import DATA_DIR as MESH_DIR
 from sape_geo_apps.bench.occupancy import split_meshes
-from sape_geo_plugins.image import ImageFitConfig, default_sigmas, load_image_task, pixel_coordinates, prepare_image
-from sape_geo_plugins.occupancy import OccupancyConfig, default_method_config, load_occupancy_task
+from sape_geo_plugins.image import ImageSettings, default_sigmas, load_image_task, pixel_coordinates, prepare_image
+from sape_geo_plugins.occupancy import OccupancySettings, default_method_config, load_occupancy_task
 
 METHODS = ("siren", "sape-ff", "sasnet")
 # The authors' mask learning rate (half the backbone's), as an ablation of this toolkit's default (10x).
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
                     task = FullImageFit(path, max_size)
                     sigmas = default_sigmas(max(task.shape))
                 else:
-                    task = load_image_task(path, ImageFitConfig(max_size=max_size))
+                    task = load_image_task(path, ImageSettings(max_size=max_size))
                     sigmas = default_sigmas(max(task.train_shape))
                 runs = [(name, name, ()) for name in METHODS] + ([AUTHORS_MASK_LR] if part == "images-fullfit" else [])
                 for label, name, options in runs:
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"[{time.perf_counter() - started:6.0f} s] {part} {path.name} {label}: PSNR {images[-1]['psnr_all_db']:.2f} dB, "
                           f"{images[-1]['parameters']} parameters", flush=True)
                     write_report(settings, images, occupancy)
-    comparison = OccupancyConfig(train_points=100_000, batch_size=4096, eval_points=50_000, mesh_resolution=64, sampling_seed=args.seed)
+    comparison = OccupancySettings(train_points=100_000, batch_size=4096, eval_points=50_000, mesh_resolution=64, sampling_seed=args.seed)
     watertight, _ = split_meshes(args.meshes) if "occupancy" in args.parts else ([], [])
     for path in watertight[: args.occupancy_meshes]:
         task = load_occupancy_task(path, comparison)

@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 from sape_geo_apps.bench.common import RESULTS_DIR, display_path, group_means, markdown_table, write_results
-from sape_geo_plugins.silhouette import DEFAULT_STEPS, SilhouetteConfig, default_fit_options, default_method_config, fit_silhouette
+from sape_geo_plugins.silhouette import DEFAULT_STEPS, SilhouetteSettings, default_fit_options, default_method_config, fit_silhouette
 
 DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "silhouettes"
 IMAGE_SUFFIXES = (".gif", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -74,7 +74,7 @@ def fit_one(job: tuple[str, str, int, int, int]) -> dict:
     method, task_settings, fit_settings = parse_variant(name)
     torch.set_num_threads(threads)
     started_wall, started_cpu = time.perf_counter(), time.process_time()
-    result = fit_silhouette(path, default_method_config(method), None, steps=steps, seed=seed, settings=SilhouetteConfig(**task_settings),
+    result = fit_silhouette(path, default_method_config(method), None, steps=steps, seed=seed, settings=SilhouetteSettings(**task_settings),
                             **{**default_fit_options(method), **fit_settings}, progress_bar=False, threads=threads, device="cpu")
     m = result.metrics
     return {
@@ -180,7 +180,7 @@ def write_report(name: str, settings: dict, runs: list[dict], methods: list[str]
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sape_geo_plugins.silhouette import SIGMA_BY_METHOD, SilhouetteConfig
+    from sape_geo_plugins.silhouette import SIGMA_BY_METHOD, SilhouetteSettings
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DATA_DIR, help="folder of silhouette images (default ../shared/data/silhouettes)")
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     shapes = sorted(p for p in args.data.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not shapes:
         raise FileNotFoundError(f"no silhouette images in {args.data}")
-    defaults = SilhouetteConfig()
+    defaults = SilhouetteSettings()
     settings = {
         "data": display_path(args.data), "shapes": len(shapes), "steps": args.steps, "seeds": args.seeds, "jobs": args.jobs,
         "points": defaults.points, "target_samples": defaults.target_samples, "mask_resolution": defaults.mask_resolution,

@@ -25,8 +25,6 @@ DEFAULT_SIGMA = 12.0
 DEFAULT_STEPS = 1500
 
 
-Regression1DConfig = Regression1DSettings  # the name before task settings were all *Settings
-
 
 def _summarise(result: Any) -> list[str]:
     m = result.metrics

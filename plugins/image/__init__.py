@@ -116,8 +116,6 @@ class ImageSettings:
             object.__setattr__(self, "grid_resolution", resolution)
 
 
-ImageFitConfig = ImageSettings  # the name before task settings were all *Settings
-
 
 def _summarise(result: Any) -> list[str]:
     m = result.metrics

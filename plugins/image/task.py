@@ -37,8 +37,6 @@ from sape_geo.runs import RunDirectory, describe_input_file
 
 from sape_geo_plugins.image import TRAIN_STRIDE, ImageSettings, default_method_settings
 
-ImageFitConfig = ImageSettings
-
 @dataclass(frozen=True)
 class FittedImage:
     """The image the network fits, after ``max_size``.

@@ -19,7 +19,7 @@ SHAPE_HALF_EXTENT = 0.9  # the normalised shape's longest half side; the rest of
 NEAR_SURFACE_SIGMAS = (0.1, 0.01)  # training noise bands of the paper, in normalised units
 EVAL_NEAR_SURFACE_SIGMA = 0.01
 SLICE_PIXELS = 160
-# Loss-proportional batches (OccupancyConfig.hard_fraction): an unseen point counts as this hard (BCE of a
+# Loss-proportional batches (OccupancySettings.hard_fraction): an unseen point counts as this hard (BCE of a
 # logit 1.5 on the wrong side), and every point keeps at least HARD_FLOOR so none is never drawn again.
 HARD_UNSEEN_LOSS = 1.7
 HARD_FLOOR = 1e-3
@@ -127,8 +127,6 @@ class OccupancySettings:
         return (f"{self.uniform_fraction:.0%} uniform, {self.wide_fraction:.0%} surface + N(0, {self.wide_sigma:g}), "
                 f"{self.narrow_fraction:.0%} surface + N(0, {self.narrow_sigma:g})")
 
-
-OccupancyConfig = OccupancySettings  # the name before task settings were all *Settings
 
 
 def default_method_config(name: str, **changes: Any) -> MethodConfig:

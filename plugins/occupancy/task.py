@@ -53,8 +53,6 @@ from sape_geo_plugins.occupancy import (
     OccupancySettings,
 )
 
-OccupancyConfig = OccupancySettings
-
 def training_points(vertices: np.ndarray, faces: np.ndarray, count: int, rng: np.random.Generator,
                     config: OccupancySettings | None = None) -> np.ndarray:
     """The training pool in the normalised frame, ``(count, 3)``: uniform, surface + N(0, wide), + N(0, narrow).
@@ -62,7 +60,7 @@ def training_points(vertices: np.ndarray, faces: np.ndarray, count: int, rng: np
     Without ``config`` the paper's thirds and bands (0.1, 0.01); with it, ``config``'s shares and bands.
     """
     if config is None:
-        config = OccupancyConfig(train_points=count, uniform_fraction=1.0 / 3.0, wide_fraction=1.0 / 3.0,
+        config = OccupancySettings(train_points=count, uniform_fraction=1.0 / 3.0, wide_fraction=1.0 / 3.0,
                                  wide_sigma=NEAR_SURFACE_SIGMAS[0], narrow_sigma=NEAR_SURFACE_SIGMAS[1])
     else:
         config = dataclasses.replace(config, train_points=count)

@@ -19,7 +19,7 @@ from typing import Any
 from sape_geo.config import MethodConfig
 from sape_geo.registry import Input, TaskPlugin, run_plugin
 
-from sape_geo_plugins.silhouette.settings import DATA_TERMS, SilhouetteConfig, SilhouetteSettings
+from sape_geo_plugins.silhouette.settings import DATA_TERMS, SilhouetteSettings
 
 __all__ = [
     "AllForegroundError",
@@ -28,7 +28,6 @@ __all__ = [
     "NoForegroundError",
     "PLUGIN",
     "ShapeTooSmallError",
-    "SilhouetteConfig",
     "SilhouetteError",
     "SilhouetteFit",
     "SilhouetteSettings",

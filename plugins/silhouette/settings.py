@@ -65,4 +65,3 @@ class SilhouetteSettings:
             raise ValueError(f"check_every must be an integer >= 1, got {self.check_every!r}")
 
 
-SilhouetteConfig = SilhouetteSettings  # the name before task settings were all *Settings
