@@ -565,6 +565,22 @@ def test_transfer_of_a_quad_template_draws_its_polygons_not_triangles(tmp_path, 
     assert distortion.values[0] == pytest.approx(1.0, abs=0.05) and distortion.values[2] > distortion.values[0]
 
 
+def test_an_off_template_with_a_pentagon_comes_back_as_result_off_and_is_drawn_with_it(tmp_path, mock):
+    # a house: a square wall under a triangle roof as one pentagon, beside a quad; the result moved the roof up
+    off = "OFF\n7 2 0\n0 0 0\n1 0 0\n1 1 0\n0.5 1.5 0\n0 1 0\n2 0 0\n2 1 0\n5 0 1 2 3 4\n4 1 5 6 2\n"
+    (tmp_path / "house.off").write_text(off)
+    (tmp_path / "taller.off").write_text(off.replace("0.5 1.5 0", "0.5 2.0 0"))
+    (tmp_path / "target.obj").write_text("v 0 0 0\nv 2 0 0\nv 2 2 0\nf 1 2 3\n")
+    task = {"task": "transfer", "inputs": {"source": {"path": str(tmp_path / "house.off")}, "target": {"path": str(tmp_path / "target.obj")}}}
+    run = make_run(tmp_path / "house", task, {}, files={"result.off": lambda p: p.write_bytes((tmp_path / "taller.off").read_bytes())})
+    scene, _ = prepare([run], "mock")
+    result = scene.views[0].item("result")
+    assert result.polygons.sizes.tolist() == [5, 4]
+    assert ps.get_surface_mesh("house: result").n_faces() == 2 and ps.get_surface_mesh("source").n_corners() == 9
+    distortion = next(s for s in result.scalars if s.kind == "distortion").values
+    assert distortion[1] == pytest.approx(1.0) and distortion[0] > 1.01  # only the pentagon changed shape
+
+
 def test_edges_labels_and_quantity_follow_the_options(tmp_path, mock):
     from sape_geo_apps.viewer.options import ViewOptions
 
