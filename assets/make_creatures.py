@@ -7,8 +7,10 @@ the tips of limbs, ears, tail, snout: analytic points (the end of a capsule plus
 axis), taken as the nearest mesh vertex on each side and written as ``source_vertex target_vertex``.
 
 Run ``python assets/make_creatures.py`` from the repository root (writes ``assets/<pair>_source.obj``,
-``<pair>_target.obj``, ``<pair>_landmarks.txt``); tests call :func:`make_pair` into temporary folders at a
-small resolution.
+``<pair>_target.obj``, ``<pair>_landmarks.txt``): it reproduces the committed files byte for byte (each
+pair has its own grid resolution in :data:`PAIRS`; marching cubes and open3d's decimation are
+deterministic; the test ``test_make_creatures_reproduces_the_committed_assets`` checks it). Tests
+call :func:`make_pair` into temporary folders at a small resolution.
 """
 
 from __future__ import annotations
@@ -118,9 +120,10 @@ def biped(arm: float = 0.5, leg: float = 0.55, ear: float = 0.15, head: float = 
 
 
 PAIRS = {
-    # (source creature, target creature, source faces, target faces)
-    "creature": (quadruped(), quadruped(leg=0.7, tail=1.0, ear=0.4, snout=0.35, body=0.85, ridges=0.08), 4000, 8000),
-    "teddy": (biped(), biped(arm=0.7, leg=0.45, ear=0.3, head=0.36), 3600, 5200),
+    # (source creature, target creature, source faces, target faces, marching-cubes resolution): the
+    # resolutions the committed assets were made with (the ridged creature's bumps need the finer grid).
+    "creature": (quadruped(), quadruped(leg=0.7, tail=1.0, ear=0.4, snout=0.35, body=0.85, ridges=0.08), 4000, 8000, 160),
+    "teddy": (biped(), biped(arm=0.7, leg=0.45, ear=0.3, head=0.36), 3600, 5200, 128),
 }
 
 
@@ -158,15 +161,17 @@ def nearest_vertices(vertices: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.argmin(np.linalg.norm(vertices[None, :, :] - points[:, None, :], axis=2), axis=1)
 
 
-def make_pair(name: str, out_dir: Path = OUT_DIR, resolution: int = 128, scale: float = 1.0) -> dict[str, Path]:
+def make_pair(name: str, out_dir: Path = OUT_DIR, resolution: int | None = None, scale: float = 1.0) -> dict[str, Path]:
     """Write ``<name>_source.obj``, ``<name>_target.obj`` and ``<name>_landmarks.txt`` into ``out_dir``.
 
-    ``scale`` multiplies the face counts (tests use a small resolution and scale).
+    ``resolution`` is the source's marching-cubes grid (the target's is 7 finer; default: the pair's
+    own, as committed); ``scale`` multiplies the face counts (tests use a small resolution and scale).
     """
     from sape_geo.geometry.landmarks import Landmarks, save_landmarks
     from sape_geo.geometry.mesh_io import save_mesh
 
-    source_creature, target_creature, source_faces, target_faces = PAIRS[name]
+    source_creature, target_creature, source_faces, target_faces, pair_resolution = PAIRS[name]
+    resolution = resolution or pair_resolution
     # Different grid resolutions as well as face counts: the two tessellations share nothing.
     source_V, source_F = mesh_creature(source_creature, resolution, max(int(source_faces * scale), 200))
     target_V, target_F = mesh_creature(target_creature, resolution + 7, max(int(target_faces * scale), 200))
@@ -187,7 +192,7 @@ def make_pair(name: str, out_dir: Path = OUT_DIR, resolution: int = 128, scale: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="output folder (default: assets/)")
-    parser.add_argument("--resolution", type=int, default=128, help="marching-cubes grid resolution (default 128)")
+    parser.add_argument("--resolution", type=int, default=None, help="marching-cubes grid resolution (default: each pair's own, as committed)")
     args = parser.parse_args()
     for name in PAIRS:
         paths = make_pair(name, args.out, args.resolution)
