@@ -159,6 +159,13 @@ def test_turned_polygons_count_a_quad_pushed_over_and_nothing_else():
     pushed[12] = [6.0, 2.0, 0.0]  # the centre vertex pushed far across its neighbour 13
     turned = turned_polygon_mask(grid, pushed, quads, triangles)
     assert np.flatnonzero(turned).tolist() == [6, 10]  # the two quads between 12 and 13 wind backwards now
+    from sape_geo.geometry.polygon_mesh import folded_polygon_edges
+
+    assert folded_polygon_edges(grid, quads) == 0
+    sheet = grid.copy()
+    right = sheet[:, 0] > 2
+    sheet[right, 0], sheet[right, 2] = 4 - sheet[right, 0], 1e-2  # folded flat along x = 2
+    assert folded_polygon_edges(sheet, quads) == 4  # the four quad edges on the crease
 
 
 def _ply(encoding: str, quads: bool = True) -> bytes:

@@ -18,7 +18,10 @@ Validity metrics of a map ``source -> result`` that keeps the polygons (:func:`p
   divided by the polygon's mean edge length (scale-free; 0 for a triangle or a planar polygon);
 - turned polygons: the polygon's (Newell) normal points against the source polygon's normal carried
   by the map's local rotation (the rotation of the edges around its corners, as
-  :func:`sape_geo.geometry.metrics.inverted_triangle_mask` does for triangles).
+  :func:`sape_geo.geometry.metrics.inverted_triangle_mask` does for triangles);
+- folded polygon edges: edges between two polygons whose normals are more than 120 degrees apart (the
+  triangle count ``folded_edges`` also counts a quad bent along its own diagonal, and depends on the
+  triangulation).
 """
 
 from __future__ import annotations
@@ -174,9 +177,32 @@ def turned_polygon_mask(source: np.ndarray, result: np.ndarray, polygons: Polygo
     return (agreement * majority < 0) & (np.linalg.norm(normals, axis=1) > 0)
 
 
+def interior_polygon_pairs(polygons: Polygons) -> np.ndarray:
+    """``(e, 2)`` the two polygons of every edge shared by exactly two polygons."""
+    pairs = np.sort(np.column_stack([polygons.corners, polygons.corners[polygons.next_corner]]), axis=1)
+    _, inverse, counts = np.unique(pairs, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
+    order = np.argsort(inverse, kind="stable")
+    shared = counts[inverse[order]] == 2
+    return polygons.owner[order[shared]].reshape(-1, 2)
+
+
+def folded_polygon_edges(vertices: np.ndarray, polygons: Polygons, angle_degrees: float = 120.0) -> int:
+    """Edges between two polygons whose (Newell) normals are more than ``angle_degrees`` apart: the
+    polygon mesh's own creases, whatever triangulation it is given (zero-area polygons not counted)."""
+    normals = polygon_normals(vertices, polygons)
+    lengths = np.linalg.norm(normals, axis=1)
+    unit = normals / np.maximum(lengths, 1e-300)[:, None]
+    pairs = interior_polygon_pairs(polygons)
+    cosine = (unit[pairs[:, 0]] * unit[pairs[:, 1]]).sum(axis=1)
+    return int(((cosine < np.cos(np.radians(angle_degrees))) & (lengths[pairs] > 0).all(axis=1)).sum())
+
+
 def polygon_metrics(source: np.ndarray, result: np.ndarray, polygons: Polygons, triangles: np.ndarray) -> dict[str, float]:
     """``polygon_nonplanarity_mean`` / ``_max`` of the result (over the polygons with more than 3 corners),
-    the source's ``source_polygon_nonplanarity_max``, and ``turned_polygons`` (see the module docstring)."""
+    the source's ``source_polygon_nonplanarity_max``, ``turned_polygons`` (see the module docstring), and
+    ``folded_polygon_edges`` / ``source_folded_polygon_edges``: edges between polygons whose normals are more
+    than 120 degrees apart, counted on the polygons themselves (comparable across triangulations)."""
     larger = polygons.sizes > 3
     result_planarity = nonplanarity(result, polygons)[larger]
     source_planarity = nonplanarity(source, polygons)[larger]
@@ -186,4 +212,6 @@ def polygon_metrics(source: np.ndarray, result: np.ndarray, polygons: Polygons, 
         "polygon_nonplanarity_max": float(result_planarity.max()) if result_planarity.size else 0.0,
         "source_polygon_nonplanarity_max": float(source_planarity.max()) if source_planarity.size else 0.0,
         "turned_polygons": int(turned_polygon_mask(source, result, polygons, triangles).sum()),
+        "folded_polygon_edges": folded_polygon_edges(result, polygons),
+        "source_folded_polygon_edges": folded_polygon_edges(source, polygons),
     }

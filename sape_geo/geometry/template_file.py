@@ -440,7 +440,11 @@ def _read_ply_binary(path, data, body_start, elements, encoding):
 
 def _read_list_element(path: Path, data: bytes, offset: int, element: _PlyElement, encoding: str) -> tuple[list[list[int]], int]:
     """The face corner lists of a binary element with list properties (other elements: skipped) and the
-    offset after it. Instances are walked one by one (their sizes differ)."""
+    offset after it. When every list has the first instance's length (all triangles, all quads) the
+    element is read as one record array; else instances are walked one by one."""
+    uniform = _read_uniform_lists(data, offset, element, encoding)
+    if uniform is not None:
+        return uniform
     lists = []
     try:
         for _ in range(element.count):
@@ -459,6 +463,30 @@ def _read_list_element(path: Path, data: bytes, offset: int, element: _PlyElemen
     except ValueError:
         raise MeshInputError(f"{path}: the file ends inside element {element.name!r}") from None
     return lists, offset
+
+
+def _read_uniform_lists(data: bytes, offset: int, element: _PlyElement, encoding: str) -> tuple[list[list[int]], int] | None:
+    """:func:`_read_list_element` for an element whose lists all have the first instance's lengths, or None."""
+    fields, cursor = [], offset
+    try:
+        for name, code, count_type in element.properties:
+            if count_type is None:
+                fields.append((f"s_{name}", encoding + code))
+                cursor += np.dtype(code).itemsize
+                continue
+            count = int(np.frombuffer(data, encoding + count_type, 1, cursor)[0])
+            fields += [(f"n_{name}", encoding + count_type), (f"l_{name}", encoding + code, (count,))]
+            cursor += np.dtype(count_type).itemsize + count * np.dtype(code).itemsize
+        dtype = np.dtype(fields)
+        table = np.frombuffer(data, dtype, element.count, offset)
+    except ValueError:  # the file ends before element.count such records: sizes differ (or it is cut short)
+        return None
+    for name, code, count_type in element.properties:
+        if count_type is not None and (table[f"n_{name}"] != table.dtype[f"l_{name}"].shape[0]).any():
+            return None
+    face = next((name for name, _, count_type in element.properties if count_type is not None and name in _FACE_LISTS), None)
+    lists = table[f"l_{face}"].astype(np.int64).tolist() if face is not None else [None] * element.count
+    return lists, offset + dtype.itemsize * element.count
 
 
 def _ply_normals(template: TemplateFile, table_normals: np.ndarray, new: np.ndarray) -> np.ndarray:
