@@ -66,7 +66,7 @@ class StepCost:
         self.per_point: dict[str, float] = {}
 
     def seconds_per_step(self, task, method: MethodConfig, fit: FitConfig) -> float:
-        points = min(task.config.batch_size, task.train_coords.shape[0])
+        points = min(task.settings.batch_size, task.train_coords.shape[0])
         if method.name not in self.per_point:
             marks: list[float] = []
             probe = FitConfig(**{**fit.__dict__, "steps": self.probe_steps, "progress_bar": False})

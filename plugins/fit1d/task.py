@@ -34,19 +34,19 @@ class Regression1D(PointRegression):
 
     name = "fit1d"
 
-    def __init__(self, config: Regression1DSettings = Regression1DSettings()) -> None:
-        self.config = config
-        x_train = np.linspace(-1.0, 1.0, config.train_samples)
-        x_eval = np.linspace(-1.0, 1.0, config.eval_samples)
+    def __init__(self, settings: Regression1DSettings = Regression1DSettings()) -> None:
+        self.settings = settings
+        x_train = np.linspace(-1.0, 1.0, settings.train_samples)
+        x_eval = np.linspace(-1.0, 1.0, settings.eval_samples)
         # Grid nodes at the training samples: the density the paper found best (Fig. 7 right), and
         # progress can be read anywhere on [-1, 1] for the dense result.
         super().__init__(
             torch.tensor(x_train, dtype=torch.float32)[:, None],
-            torch.tensor(smooth_then_oscillating(x_train, config.frequency), dtype=torch.float32)[:, None],
-            MaskDomain("grid", resolution=(config.train_samples,)),
+            torch.tensor(smooth_then_oscillating(x_train, settings.frequency), dtype=torch.float32)[:, None],
+            MaskDomain("grid", resolution=(settings.train_samples,)),
         )
         self.x_eval = torch.tensor(x_eval, dtype=torch.float32)[:, None]
-        self.y_eval = torch.tensor(smooth_then_oscillating(x_eval, config.frequency), dtype=torch.float32)[:, None]
+        self.y_eval = torch.tensor(smooth_then_oscillating(x_eval, settings.frequency), dtype=torch.float32)[:, None]
 
     @property
     def x_train(self) -> Tensor:
@@ -108,7 +108,7 @@ class Regression1D(PointRegression):
             )
 
     def describe(self) -> dict:
-        return {"task": self.name, "signal": "smooth_then_oscillating", **self.config.__dict__}
+        return {"task": self.name, "signal": "smooth_then_oscillating", **self.settings.__dict__}
 
 
 def plot_regression(path, x, target, prediction, progress, x_train, y_train, max_progress: float) -> None:

@@ -109,16 +109,16 @@ class ImageFit(Task):
     Parameters
     ----------
     image : the prepared image (see :func:`prepare_image`).
-    config : task settings.
+    settings : task settings.
     input_path : the file it came from (for ``config.json``), if any.
     """
 
     name = "image"
     in_dim = 2
 
-    def __init__(self, image: FittedImage, config: ImageSettings = ImageSettings(), input_path: str | os.PathLike | None = None) -> None:
+    def __init__(self, image: FittedImage, settings: ImageSettings = ImageSettings(), input_path: str | os.PathLike | None = None) -> None:
         self.image = image
-        self.config = config
+        self.settings = settings
         self.input_path = Path(input_path) if input_path is not None else None
         self.out_dim = image.channels
         self.train_mask = training_pixel_mask(image.height, image.width)
@@ -128,16 +128,16 @@ class ImageFit(Task):
         values = torch.from_numpy(image.values.reshape(-1, image.channels))
         self.train_coords = self.all_coords[flat_train].contiguous()
         self.train_values = values[flat_train].contiguous()
-        self.full_batch = self.train_coords.shape[0] <= config.batch_size
+        self.full_batch = self.train_coords.shape[0] <= settings.batch_size
 
     @property
     def grid_resolution(self) -> tuple[int, int]:
-        return self.config.grid_resolution or self.train_shape
+        return self.settings.grid_resolution or self.train_shape
 
     def mask_domain(self) -> MaskDomain:
         # One node per training pixel per axis by default. Full batches give every node fresh evidence
         # each step; mini-batches need the running mean over about one pass through the training set.
-        smoothing = 1 if self.full_batch else math.ceil(self.train_coords.shape[0] / self.config.batch_size)
+        smoothing = 1 if self.full_batch else math.ceil(self.train_coords.shape[0] / self.settings.batch_size)
         return MaskDomain("grid", resolution=self.grid_resolution, smoothing_steps=smoothing)
 
     def to(self, device: torch.device) -> None:
@@ -147,7 +147,7 @@ class ImageFit(Task):
     def batch(self, step: int, generator: torch.Generator) -> Batch:
         if self.full_batch:
             return Batch(self.train_coords, None, {"target": self.train_values})
-        chosen = torch.randint(self.train_coords.shape[0], (self.config.batch_size,), generator=generator)
+        chosen = torch.randint(self.train_coords.shape[0], (self.settings.batch_size,), generator=generator)
         chosen = chosen.to(self.train_coords.device)
         return Batch(self.train_coords[chosen], None, {"target": self.train_values[chosen]})
 
@@ -209,8 +209,8 @@ class ImageFit(Task):
             "train_pixels": int(self.train_coords.shape[0]),
             "grid_resolution": list(self.grid_resolution),
             "full_batch": self.full_batch,
-            "max_size": self.config.max_size,
-            "batch_size": self.config.batch_size,
+            "max_size": self.settings.max_size,
+            "batch_size": self.settings.batch_size,
         }
         if self.input_path is not None:
             data["input"] = describe_input_file(self.input_path)

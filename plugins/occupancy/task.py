@@ -98,7 +98,7 @@ class Occupancy(Task):
     Parameters
     ----------
     vertices, faces : the mesh in its own units.
-    config : task settings.
+    settings : task settings.
     input_path : the file it came from (for ``config.json``), if any.
     """
 
@@ -106,9 +106,9 @@ class Occupancy(Task):
     in_dim = 3
     out_dim = 1
 
-    def __init__(self, vertices: np.ndarray, faces: np.ndarray, config: OccupancySettings = OccupancySettings(),
+    def __init__(self, vertices: np.ndarray, faces: np.ndarray, settings: OccupancySettings = OccupancySettings(),
                  input_path: str | os.PathLike | None = None) -> None:
-        self.config = config
+        self.settings = settings
         self.input_path = Path(input_path) if input_path is not None else None
         self.input_vertices = np.asarray(vertices, dtype=np.float64)
         self.faces = np.asarray(faces, dtype=np.int64)
@@ -127,8 +127,8 @@ class Occupancy(Task):
                 f"{label} is flat (all its vertices lie in one plane): it encloses no volume, so it has no inside "
                 "to fit; occupancy needs a closed (or nearly closed) surface"
             )
-        rng = np.random.default_rng(config.sampling_seed)
-        points = training_points(self.vertices, self.faces, config.train_points, rng, config)
+        rng = np.random.default_rng(settings.sampling_seed)
+        points = training_points(self.vertices, self.faces, settings.train_points, rng, settings)
         labels = inside_mask(self.vertices, self.faces, points)
         if not labels.any():
             openness = (f"it is open ({self.mesh_report.boundary_edges} boundary edges, {_count(self.mesh_report.boundary_loops, 'hole')})"
@@ -142,11 +142,11 @@ class Occupancy(Task):
         self.train_coords = torch.from_numpy(points.astype(np.float32))
         self.train_labels = torch.from_numpy(labels.astype(np.float32))[:, None]
         # Fresh points from a separate stream: the scores never reuse a training point.
-        eval_rng = np.random.default_rng([config.sampling_seed, 1])
+        eval_rng = np.random.default_rng([settings.sampling_seed, 1])
         self.eval_sets = {}
         for kind, eval_points in (
-            ("uniform", eval_rng.uniform(-1.0, 1.0, size=(config.eval_points, 3))),
-            ("near_surface", near_surface_points(self.vertices, self.faces, config.eval_points, eval_rng)),
+            ("uniform", eval_rng.uniform(-1.0, 1.0, size=(settings.eval_points, 3))),
+            ("near_surface", near_surface_points(self.vertices, self.faces, settings.eval_points, eval_rng)),
         ):
             self.eval_sets[kind] = (torch.from_numpy(eval_points.astype(np.float32)), inside_mask(self.vertices, self.faces, eval_points))
         self.inside_fraction = float(labels.mean())
@@ -174,7 +174,7 @@ class Occupancy(Task):
     @property
     def evaluation_summary(self) -> str:
         """What evaluation does, for the status line after the progress bar (:func:`~sape_geo.experiment.run_task`)."""
-        return (f"IoU on 2 x {self.config.eval_points} fresh points, marching cubes on a {self.config.mesh_resolution}^3 grid, "
+        return (f"IoU on 2 x {self.settings.eval_points} fresh points, marching cubes on a {self.settings.mesh_resolution}^3 grid, "
                 "heat-map slices")
 
     def initialise(self, model: FieldModel, fit_config: FitConfig) -> dict[str, float]:
@@ -192,16 +192,16 @@ class Occupancy(Task):
         return {"mesh": trimesh.Trimesh(vertices, faces, process=False)}
 
     def mask_domain(self) -> MaskDomain:
-        resolution = (self.config.resolution,) * 3
-        return MaskDomain("grid", resolution=resolution, smoothing_steps=self.config.smoothing_steps)
+        resolution = (self.settings.resolution,) * 3
+        return MaskDomain("grid", resolution=resolution, smoothing_steps=self.settings.smoothing_steps)
 
     def to(self, device: torch.device) -> None:
         self.train_coords = self.train_coords.to(device)
         self.train_labels = self.train_labels.to(device)
 
     def batch(self, step: int, generator: torch.Generator) -> Batch:
-        pool, size = self.train_coords.shape[0], self.config.batch_size
-        hard = int(round(self.config.hard_fraction * size))
+        pool, size = self.train_coords.shape[0], self.settings.batch_size
+        hard = int(round(self.settings.hard_fraction * size))
         if hard and (step == 0 or self._pool_loss is None):
             # a new fit: every point is unseen, so every point is as hard as the hardest
             self._pool_loss = torch.full((pool,), HARD_UNSEEN_LOSS)
@@ -213,7 +213,7 @@ class Occupancy(Task):
 
     def loss(self, output: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         per_point = torch.nn.functional.binary_cross_entropy_with_logits(output, batch.data["inside"], reduction="none")[:, 0]
-        if self.config.hard_fraction and self._pool_loss is not None and "pool_index" in batch.data:
+        if self.settings.hard_fraction and self._pool_loss is not None and "pool_index" in batch.data:
             self._pool_loss[batch.data["pool_index"]] = per_point.detach().float().cpu()
         return per_point.mean(), per_point
 
@@ -245,7 +245,7 @@ class Occupancy(Task):
         if pieces["floaters"]:
             notes.append(
                 f"the fitted surface had {_count(pieces['components'], 'piece')}: {_count(pieces['floaters'], 'floater')} "
-                f"(each under {100 * self.config.floater_area:g} % of its area, {pieces['floater_area_pct']:.2f} % together) "
+                f"(each under {100 * self.settings.floater_area:g} % of its area, {pieces['floater_area_pct']:.2f} % together) "
                 f"left out of result.ply, {_count(metrics['surface_components'], 'piece')} kept (the input has "
                 f"{self.mesh_report.components}; --floater-area 0 keeps all)"
             )
@@ -254,12 +254,12 @@ class Occupancy(Task):
 
     def progress_map(self, model: FieldModel) -> np.ndarray:
         """Progress at the SAPE grid's nodes, ``(R, R, R)`` indexed ``[x, y, z]`` in the normalised frame."""
-        resolution = (self.config.resolution,) * 3
+        resolution = (self.settings.resolution,) * 3
         return progress_in_chunks(model, grid_node_coords(resolution)).numpy().reshape(resolution)
 
     def logit_grid(self, model: FieldModel) -> np.ndarray:
         """The logit sampled on ``mesh_resolution^3`` points of ``linspace(-1, 1)``, indexed ``[x, y, z]``."""
-        count = self.config.mesh_resolution
+        count = self.settings.mesh_resolution
         coords = grid_node_coords((count,) * 3)
         return predict_in_chunks(model, coords)[:, 0].numpy().reshape(count, count, count)
 
@@ -272,11 +272,11 @@ class Occupancy(Task):
         self.surface_pieces = {"components": 0, "floaters": 0, "floater_area_pct": 0.0}
         if not (logits.min() < 0.0 < logits.max()):
             return np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64)
-        spacing = 2.0 / (self.config.mesh_resolution - 1)
+        spacing = 2.0 / (self.settings.mesh_resolution - 1)
         # The inside has the larger values (logit > 0); with that, skimage's "ascent" winding gives
         # outward normals (positive signed volume, checked by the tests) and "descent" inward ones.
         vertices, faces, _, _ = marching_cubes(logits, level=0.0, spacing=(spacing,) * 3, gradient_direction="ascent")
-        vertices, faces, self.surface_pieces = drop_floaters(vertices, faces.astype(np.int64), self.config.floater_area)
+        vertices, faces, self.surface_pieces = drop_floaters(vertices, faces.astype(np.int64), self.settings.floater_area)
         return self.normalisation.inverse().apply(vertices - 1.0), faces
 
     def export(self, model: FieldModel, run: RunDirectory) -> None:
@@ -297,12 +297,12 @@ class Occupancy(Task):
     def describe(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "task": self.name,
-            **self.config.__dict__,
+            **self.settings.__dict__,
             "vertices": int(self.input_vertices.shape[0]),
             "faces": int(self.faces.shape[0]),
             "normalisation_centre": (-self.normalisation.translation / self.normalisation.matrix[0, 0]).tolist(),
             "normalisation_scale": float(self.normalisation.matrix[0, 0]),
-            "near_surface_sigmas": [self.config.wide_sigma, self.config.narrow_sigma],
+            "near_surface_sigmas": [self.settings.wide_sigma, self.settings.narrow_sigma],
             "eval_near_surface_sigma": EVAL_NEAR_SURFACE_SIGMA,
             "inside_test": "|generalised winding number| > 0.5 (igl.fast_winding_number)",
         }

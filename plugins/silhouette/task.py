@@ -126,33 +126,33 @@ class SilhouetteFit(Task):
     Parameters
     ----------
     target : the outline and the region it encloses (:func:`~sape_geo_plugins.silhouette.outline.load_silhouette`).
-    config : task settings.
+    settings : task settings.
     """
 
     name = "silhouette"
     in_dim = 1
     out_dim = 2
 
-    def __init__(self, target: SilhouetteTarget, config: SilhouetteSettings = SilhouetteSettings()) -> None:
+    def __init__(self, target: SilhouetteTarget, settings: SilhouetteSettings = SilhouetteSettings()) -> None:
         self.target = target
-        self.config = config
+        self.settings = settings
         # the outline centred on its bounding box, inside the unit disc
         self.frame = normalising_transform(target.outline, 1.0, fit="radius")
         self.to_input = self.frame.inverse()
-        samples = resample_closed_polyline(target.outline, config.target_samples)
+        samples = resample_closed_polyline(target.outline, settings.target_samples)
         self.target_points = torch.tensor(self.frame.apply(samples), dtype=torch.float32)
-        self.coords = curve_parameters(config.points)
-        self.index = torch.arange(config.points)
+        self.coords = curve_parameters(settings.points)
+        self.index = torch.arange(settings.points)
         # The fit starts from the calibrated unit circle, so the ordered targets follow the outline
         # from the sample nearest the circle's first point, in the circle's direction.
         ordered = ordered_correspondence(self.frame.apply(target.outline), unit_circle(self.coords).numpy())
         self.ordered_points = torch.tensor(ordered, dtype=torch.float32)
-        self.guard = SimpleCurveGuard(self.normalised_curve, config.points, config.check_every)
+        self.guard = SimpleCurveGuard(self.normalised_curve, settings.points, settings.check_every)
 
     def mask_domain(self) -> MaskDomain:
-        if self.config.mask_resolution == 0:
-            return MaskDomain("samples", num_samples=self.config.points)
-        return MaskDomain("grid", resolution=(self.config.mask_resolution,), periodic=(True,))
+        if self.settings.mask_resolution == 0:
+            return MaskDomain("samples", num_samples=self.settings.points)
+        return MaskDomain("grid", resolution=(self.settings.mask_resolution,), periodic=(True,))
 
     def to(self, device: torch.device) -> None:
         self.coords, self.index = self.coords.to(device), self.index.to(device)
@@ -172,7 +172,7 @@ class SilhouetteFit(Task):
         (a thin protrusion) reports that misfit too. Points on a tangling stretch report 0 when
         ``tangle_feedback`` is on.
         """
-        if self.config.data_term == "ordered":
+        if self.settings.data_term == "ordered":
             per_point = ((output - self.ordered_points) ** 2).sum(dim=1)
             total = per_point.mean()
             per_point = per_point.detach()
@@ -181,7 +181,7 @@ class SilhouetteFit(Task):
             target_to_curve, nearest_curve = nearest_squared_distances(self.target_points, output)
             total = curve_to_target.mean() + target_to_curve.mean()
             per_point = curve_to_target.detach() + mean_per_nearest(target_to_curve, nearest_curve, output.shape[0])
-        if self.config.tangle_feedback:
+        if self.settings.tangle_feedback:
             per_point = per_point.masked_fill(self.guard.tangled, 0.0)
         return total, per_point
 
@@ -195,7 +195,7 @@ class SilhouetteFit(Task):
     def initialise(self, model: FieldModel, fit_config: FitConfig) -> dict[str, float]:
         """Calibrate the network to the unit circle; the guard sees that circle before the first step
         (the simple state to fall back on)."""
-        metrics = calibrate_to_circle(model, self.coords, fit_config, self.config.calibration_steps, self.config.calibration_lr)
+        metrics = calibrate_to_circle(model, self.coords, fit_config, self.settings.calibration_steps, self.settings.calibration_lr)
         self.guard.start(model)
         return metrics
 
@@ -217,7 +217,7 @@ class SilhouetteFit(Task):
     def evaluate(self, model: FieldModel) -> dict[str, float]:
         curve = self.curve(model)
         scores = score_curve(curve, self.target)
-        return {**scores, "curve_points": self.config.points, "target_samples": self.config.target_samples}
+        return {**scores, "curve_points": self.settings.points, "target_samples": self.settings.target_samples}
 
     def snapshot(self, model: FieldModel) -> dict[str, np.ndarray]:
         return {"curve": self.curve(model).astype(np.float32), "progress": self.progress_map(model)}
@@ -240,7 +240,7 @@ class SilhouetteFit(Task):
             "input": describe_input_file(self.target.source) if self.target.source.is_file() else {"path": str(self.target.source)},
             "target": self.target.describe(),
             "normalised_frame": self.frame.to_dict(),
-            **self.config.__dict__,
+            **self.settings.__dict__,
         }
 
 
