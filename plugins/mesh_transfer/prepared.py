@@ -26,7 +26,9 @@ from sape_geo.geometry.alignment import (
     AffineTransform,
     align_without_landmarks,
     check_coordinate_range,
+    LANDMARK_RESIDUAL_LIMIT,
     fit_landmark_transform,
+    landmark_residuals,
     normalising_transform,
 )
 from sape_geo.geometry.arap import arap_deform
@@ -503,9 +505,10 @@ def prepare_transfer(
     check_coordinate_range(target_V if target_F is None else target_V[np.unique(target_F)], "target")
     if marks is not None:
         transform = fit_landmark_transform(source_V[marks.source_indices], marks.target_positions)
-        if "rejected" in transform.kind:
-            notes.append(f"aligned by {transform.kind}")
-            warnings.warn(notes[-1], TransferInputWarning, stacklevel=2)
+        remark = _landmark_fit_remark(transform, source_V[marks.source_indices], marks, target_V, target_F is None, landmarks)
+        if remark is not None:
+            notes.append(remark)
+            warnings.warn(remark, TransferInputWarning, stacklevel=2)
     else:
         # the surfaces' area-weighted axes: a mesh aligned to itself gets the identity
         transform = align_without_landmarks(source_V, target.vertices, alignment, source_faces=work_F, target_faces=target.faces)
@@ -565,6 +568,38 @@ def prepare_transfer(
         template=template,
         rigid_parts=parts,
     )
+
+
+def _landmark_fit_remark(
+    transform: AffineTransform, source: np.ndarray, marks: Landmarks, target_V: np.ndarray, scan: bool, landmarks: Any
+) -> str | None:
+    """What the summary must say about the landmark alignment (None: nothing). Pairs that stay far
+    apart after it (:data:`~sape_geo.geometry.alignment.LANDMARK_RESIDUAL_LIMIT`) do not describe one
+    alignment: refused when the affine fit also had to be rejected (a mirror or a squash), else a
+    loud note.
+
+    Raises
+    ------
+    LandmarkError : the affine fit was rejected and the pairs stay far apart; the message says why
+        and what to check (on a point cloud: target vertex ids read as indices into the scan's points).
+    """
+    diagonal = float(np.linalg.norm(target_V.max(axis=0) - target_V.min(axis=0)))
+    rms, largest = landmark_residuals(transform, source, marks.target_positions, diagonal)
+    if rms <= LANDMARK_RESIDUAL_LIMIT:
+        return f"aligned by {transform.kind}" if "rejected" in transform.kind else None
+    where = f"landmarks {landmarks}" if isinstance(landmarks, (str, os.PathLike)) else "landmarks"
+    hint = (
+        "the target is a point cloud: give its landmarks as 'source_vertex x y z' positions, not target vertex ids "
+        "(sape-geo landmarks-to-positions LANDMARKS TARGET_MESH --out POSITIONS.txt turns mesh-vertex pairs into positions)"
+        if scan else "check for swapped pairs, or target vertex ids of another mesh"
+    )
+    remark = (
+        f"{where}: the pairs do not describe one alignment: aligned by {transform.kind}, they stay {100 * rms:.1f} % of the "
+        f"target's diagonal apart (RMS; at most {100 * largest:.1f} %, limit {100 * LANDMARK_RESIDUAL_LIMIT:.0f} %); {hint}"
+    )
+    if "rejected" in transform.kind:
+        raise LandmarkError(remark)
+    return f"WARNING: {remark}"
 
 
 def choose_initialisation(source: np.ndarray, faces: np.ndarray, biharmonic: np.ndarray, arap: np.ndarray) -> tuple[str, str]:
