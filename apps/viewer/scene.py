@@ -14,6 +14,9 @@ import numpy as np
 from sape_geo_apps.viewer.items import Curve, Image, Points, RunView, Surface, Track, ViewItem, Volume
 
 LAYOUTS = ("auto", "overlay", "side-by-side")
+EDGE_COLOUR = (0.22, 0.22, 0.25)
+"""Drawn edges: dark enough to read on every colour map, light enough to leave the colours readable on a
+dense mesh."""
 COLUMN_GAP = 0.15
 """Gap between side-by-side columns, as a fraction of the widest item."""
 
@@ -204,7 +207,7 @@ def _register(item: ViewItem, name: str, offset: np.ndarray) -> str:
         faces = item.polygons.to_list() if item.polygons is not None else np.asarray(item.faces, dtype=np.int64)
         structure = ps.register_surface_mesh(
             name, np.asarray(item.vertices, dtype=np.float64), faces,
-            enabled=item.enabled, color=item.color, transparency=item.transparency, edge_width=item.edge_width,
+            enabled=item.enabled, color=item.color, transparency=item.transparency, edge_width=item.edge_width, edge_color=EDGE_COLOUR,
             material=item.material, smooth_shade=True,
         )
         if item.face_colors is not None:
