@@ -30,6 +30,10 @@ APP_MODULES: dict[str, tuple[str, str]] = {
     "view": ("sape_geo_apps.viewer.command", "look at runs in Polyscope (heat maps, playback, comparisons) or render pictures offscreen"),
     "landmarks": ("sape_geo_apps.landmarks_picker", "pick landmark pairs on a source and a target mesh for mesh transfer (Polyscope window)"),
     "batch": ("sape_geo_apps.batch.command", "run a pipeline file of many jobs, locally or on a Ray cluster; resumable"),
+    "landmarks-to-positions": (
+        "sape_geo_apps.landmark_positions",
+        "rewrite landmark pairs given by target vertex ids as positions (for a scan of that target)",
+    ),
     "carry": ("sape_geo_apps.carry", "move accessories (eyes, clothes, markers) with a finished mesh transfer's deformation"),
 }
 

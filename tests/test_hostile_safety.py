@@ -250,3 +250,30 @@ def test_make_creatures_reproduces_the_committed_assets(tmp_path):
     # the creature pair (the one that used to differ); the teddy goes through the same code in half the time again
     for kind, path in module.make_pair("creature", tmp_path).items():
         assert path.read_bytes() == (ASSETS / path.name).read_bytes(), f"creature {kind} differs from the committed {path.name}"
+
+
+# ------------------------------------------------------------------- 13. landmarks by index on a scan
+
+def test_mesh_vertex_ids_on_a_scan_are_refused_and_positions_fix_it(tmp_path, capsys):
+    """The creature target's landmark file holds vertex ids of the target mesh; on a scan of that mesh
+    (its points in another order) they would pick arbitrary points: refused, with the way out."""
+    import numpy as np
+    import trimesh
+
+    target = trimesh.load(ASSETS / "creature_target.obj", process=False)
+    points = np.asarray(target.vertices)[np.random.default_rng(0).permutation(len(target.vertices))]
+    scan = tmp_path / "scan.ply"
+    trimesh.PointCloud(points).export(scan)
+    source, by_index = ASSETS / "creature_source.obj", ASSETS / "creature_landmarks.txt"
+    code, out, err = cli(capsys, "transfer", source, scan, "--landmarks", by_index, "--out", tmp_path / "bad", *TINY_ARGS["transfer"])
+    said = err if code == 2 else out
+    assert "do not describe one alignment" in said and "landmarks-to-positions" in said, (code, out, err)
+    assert code == 2 or "WARNING" in out  # refused when the affine fit had to be rejected, a loud note otherwise
+
+    positions = tmp_path / "positions.txt"
+    assert cli(capsys, "landmarks-to-positions", by_index, ASSETS / "creature_target.obj", "--out", positions)[0] == 0
+    assert positions.read_text().splitlines()[1].endswith("# snout")
+    code, again, _ = cli(capsys, "landmarks-to-positions", by_index, ASSETS / "creature_target.obj", "--out", positions)
+    assert code == 2  # never written over
+    code, out, _ = cli(capsys, "transfer", source, scan, "--landmarks", positions, "--out", tmp_path / "good", *TINY_ARGS["transfer"])
+    assert code == 0 and "do not describe one alignment" not in out

@@ -34,7 +34,11 @@ higher frequencies only while it is still far from the target.
 Inputs: SOURCE mesh (OBJ, OFF, PLY, STL); TARGET mesh or point cloud (a scan: PLY, PCD, XYZ, OBJ
 without faces; reduced to at most --target-points points, evenly spread, before the fit).
 Landmark file: one pair a line, 'source_vertex target_vertex' (0-based) or 'source_vertex x y z'
-(target units); '#' starts a comment (a name); CSV and JSON also accepted. Without landmarks, give
+(target units); '#' starts a comment (a name); CSV, JSON and a YAML 'markers:' list of "s:t" also
+accepted. A point-cloud target (a scan) needs 'source_vertex x y z': vertex ids would index its points
+(sape-geo landmarks-to-positions LANDMARKS TARGET_MESH --out POSITIONS.txt converts them). Landmarks
+that stay more than 10 % of the target's diagonal apart after the alignment are refused when the affine
+fit had to be rejected, and flagged in the summary otherwise. Without landmarks, give
 --align (principal-axes, bounding-box or identity; see its help for the limits).
 
 Methods: the network methods, plus affine, biharmonic and arap (the initialisation alone).
@@ -129,7 +133,8 @@ PLUGIN = TaskPlugin(
     inputs=(
         Input("source", "source mesh (OBJ, OFF, PLY, STL): its faces and vertex order are kept"),
         Input("target", "target mesh or point cloud (OBJ, OFF, PLY, STL; scans: PLY, PCD, XYZ)"),
-        Input("landmarks", "correspondences: text, CSV or JSON (see above)", optional=True),
+        Input("landmarks", "correspondences: text, CSV, JSON or YAML markers (see above); on a scan, "
+              "'source_vertex x y z' positions", optional=True),
         Input("check_landmarks", "held-back landmark pairs the fit never sees (same formats, or a YAML 'markers:' list of "
               "\"s:t\"): marker_error_pct_diag (mean and max)", optional=True),
         Input("ground_truth_map", "dense correspondence 'source_vertex target_vertex' pairs: correspondence_error_pct_diag "

@@ -301,6 +301,27 @@ def read_marker_file(path: str | os.PathLike) -> tuple[np.ndarray, tuple[str, ..
     return np.asarray(pairs, dtype=np.int64).reshape(-1, 2), tuple(names)
 
 
+def landmarks_as_positions(path: str | os.PathLike, target_points: np.ndarray) -> Landmarks:
+    """Any landmark file (text, CSV, JSON or a YAML ``markers:`` list) with its target vertex ids
+    replaced by those vertices' positions in ``target_points`` ``(n, 3)``: what a point-cloud target
+    (a scan of that mesh) needs, since ids would index the scan's points instead.
+
+    Raises
+    ------
+    FileNotFoundError : no such file.
+    LandmarkError : any fault of the file, naming the line; a target id out of range.
+    """
+    path = Path(path)
+    target_points = np.asarray(target_points, dtype=np.float64)
+    if path.suffix.lower() in (".yml", ".yaml"):
+        pairs, names = read_marker_file(path)
+        rows = [_Row(f"{path}, marker {k}", int(s), int(t), names[k]) for k, (s, t) in enumerate(pairs)]
+    else:
+        rows = {".json": _parse_json, ".csv": _parse_csv}.get(path.suffix.lower(), _parse_text)(read_text(path), str(path))
+    any_source = np.iinfo(np.int64).max  # the source is not given: its ids are checked when the landmarks are used
+    return _resolve_rows(rows, any_source, target_points, str(path), MIN_LANDMARKS)
+
+
 def landmarks_from_arrays(
     source_indices: np.ndarray,
     target_positions: np.ndarray,
