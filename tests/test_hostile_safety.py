@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from pathlib import Path
 
 import pytest
@@ -277,3 +276,28 @@ def test_mesh_vertex_ids_on_a_scan_are_refused_and_positions_fix_it(tmp_path, ca
     assert code == 2  # never written over
     code, out, _ = cli(capsys, "transfer", source, scan, "--landmarks", positions, "--out", tmp_path / "good", *TINY_ARGS["transfer"])
     assert code == 0 and "do not describe one alignment" not in out
+
+
+# ------------------------------------------------------------------------------ 9. warnings on stderr
+
+def test_warnings_become_summary_notes_and_never_show_source_lines(tmp_path, capsys):
+    source = tmp_path / "source.obj"
+    text = (ASSETS / "creature_source.obj").read_text()
+    first_face = next(line for line in text.splitlines() if line.startswith("f "))
+    source.write_text(text + first_face + "\n")  # a duplicated face: TransferInputWarning
+    code, out, err = cli(capsys, "transfer", source, ASSETS / "creature_target.obj", "--landmarks", ASSETS / "creature_landmarks.txt",
+                         "--out", tmp_path / "run", *TINY_ARGS["transfer"])
+    assert code == 0 and "note: 1 degenerate or duplicated source faces" in out
+    assert "Warning:" not in err and "warnings.warn" not in err and "pipeline.py" not in err and "prepared.py" not in err, err
+
+
+def test_a_warning_outside_a_task_is_one_plain_line(capsys):
+    import warnings
+
+    from sape_geo_apps.cli import _show_warning_plainly
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = _show_warning_plainly
+        warnings.warn("a note\n  over two lines", UserWarning)
+    assert capsys.readouterr().err == "sape-geo: warning: a note over two lines\n"
