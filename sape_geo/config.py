@@ -139,11 +139,13 @@ class MaskDomain:
 class MethodConfig(_Settings):
     """Every setting of a method; immutable so a second run can never inherit a mutated value.
 
+    The encodings' fields (sigma, num_frequencies, rbf_*) are checked by their encoding's typed settings
+    (:mod:`sape_geo.encoding_settings`) whatever the method, so a bad value is always refused;
+    :meth:`encoding_settings` gives the settings of this method's encoding.
+
     Attributes
     ----------
     name : the method (see sape_geo.catalogue): an encoding times a mask policy, or a network of its own.
-        The encoding settings (sigma, num_frequencies, rbf_*) are checked by their encoding's settings
-        (sape_geo.encoding_settings) for every method, so a bad value is refused whatever the method.
     sigma : Fourier features: standard deviation of the frequencies, in cycles per unit of the
         normalised [-1, 1] domain.
     num_frequencies : Fourier features: number of frequencies, which are SAPE's levels.
