@@ -113,3 +113,41 @@ def test_picker_refuses_missing_inputs(meshes, tmp_path):
         open_picker(tmp_path / "nope.obj", target_path, tmp_path / "x.txt", mode="mock")
     with pytest.raises(FileNotFoundError, match="folder"):
         open_picker(source_path, target_path, tmp_path / "no" / "x.txt", mode="mock")
+
+
+def test_picker_without_display_exits_2_with_the_reason(meshes, tmp_path, monkeypatch, capsys):
+    from sape_geo_apps.cli import main
+
+    source_path, target_path, _, _ = meshes
+    monkeypatch.setattr("sys.platform", "linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert main(["landmarks", str(source_path), str(target_path), "--out", str(tmp_path / "pairs.txt")]) == 2
+    error = capsys.readouterr().err
+    assert "no display found" in error and "unexpected" not in error
+    assert not (tmp_path / "pairs.txt").exists()
+
+
+def test_picker_names_of_many_landmarks_do_not_overlap(tmp_path):
+    from sape_geo_apps.viewer.backend import set_camera
+    from sape_geo_apps.viewer.framing import boxes_overlap
+    from sape_geo_apps.viewer.panel import label_boxes
+
+    # 41 markers with names as long as a cat-to-dog set's, on two round shapes
+    sphere = trimesh.creation.icosphere(subdivisions=2)
+    sphere.export(tmp_path / "ball.obj")
+    trimesh.Trimesh(sphere.vertices * [1.5, 1.0, 1.0], sphere.faces).export(tmp_path / "egg.obj")
+    parts = ("front left foot", "back right knee", "left ear tip", "tail mid", "right shoulder", "belly", "nose")
+    markers = tmp_path / "markers.yml"
+    markers.write_text("markers:\n" + "".join(f'  - "{4 * k}:{4 * k}"  # {parts[k % 7]} {k}\n' for k in range(41)))
+    start_polyscope("mock")
+    window = open_picker(tmp_path / "ball.obj", tmp_path / "egg.obj", tmp_path / "pairs.txt", load=markers, mode="mock")
+    assert [pair.name for pair in window.session.pairs][:2] == ["front left foot 0", "back right knee 1"]
+    ps.set_window_size(1024, 500)
+    set_camera("front", 3, "y")
+    anchors, names = window.label_anchors()
+    assert len(names) == 82
+    corners, sizes = label_boxes(anchors, names)
+    assert not boxes_overlap(corners, sizes)
+    ps.frame_tick()  # the callback draws them
+    start_polyscope("mock")
