@@ -154,7 +154,7 @@ class MethodConfig(_Settings):
     omega_0 : SIREN's first-layer frequency scale.
     rbf_levels : RBF grid: number of bandwidth levels.
     rbf_min_bandwidth : RBF grid: finest bandwidth, in units of the [-1, 1] domain.
-    rbf_max_bandwidth : RBF grid: coarsest bandwidth.
+    rbf_max_bandwidth : RBF grid: the widest Gaussian, the coarsest level, in units of the [-1, 1] domain.
     rbf_max_channels : RBF grid: most channels of the whole encoding (the finest grids are coarsened to fit).
     epsilon : SAPE's loss threshold (the paper: 1e-3 for regression, 1e-2 for geometric tasks).
     open_fraction : progressive and SAPE schedules: every level can be open by this fraction of the steps,

@@ -46,15 +46,22 @@ _METAVARS = {int: "N", float: "X", str: "TEXT", Path: "PATH"}
 
 @lru_cache(maxsize=None)
 def field_docs(cls: type) -> dict[str, str]:
-    """``{field: text}`` from the ``Attributes`` section of ``cls``'s docstring (``a, b : text`` documents both)."""
+    """``{field: text}`` from the ``Attributes`` section of ``cls``'s docstring (``a, b : text`` documents both).
+
+    The section ends at the next numpydoc heading (a line underlined with dashes); a paragraph of prose
+    inside it (a line at the entries' indent that is not ``name : text``) documents no field, and the
+    entries after it still count.
+    """
     doc = cls.__doc__ or ""
     match = re.search(r"^\s*Attributes\s*\n\s*-{3,}\s*\n", doc, flags=re.MULTILINE)
     if match is None:
         return {}
+    section = doc[match.end():]
+    heading = re.search(r"^[^\n]*\S[^\n]*\n\s*-{3,}\s*$", section, flags=re.MULTILINE)
     docs: dict[str, str] = {}
     names: list[str] = []
     base_indent = None
-    for line in doc[match.end():].splitlines():
+    for line in section[: heading.start() if heading else len(section)].splitlines():
         if not line.strip():
             continue
         indent = len(line) - len(line.lstrip())
@@ -67,9 +74,30 @@ def field_docs(cls: type) -> dict[str, str]:
         elif base_indent is not None and indent > base_indent and names:
             for name in names:
                 docs[name] += " " + line.strip()
+        elif base_indent is not None and indent <= base_indent:
+            names = []  # prose between the entries: its lines belong to no field
         else:
-            break  # the next section
+            break
     return docs
+
+
+def help_text(cls: type, name: str) -> str:
+    """A field's ``--help`` sentence: its docstring entry read as plain text for a terminal.
+
+    reStructuredText marks go (``x`` -> x); a cross-reference to code in parentheses or after "see"
+    (``(:func:`downsample_to_count`)``) goes, another keeps its last name; the class's own fields are
+    named by their options (``voxel_size`` -> ``--target-voxel``), and Python's None by the command
+    line's word for it (none). A field without an entry gets its name, which
+    ``tests/test_hostile_safety.py`` refuses.
+    """
+    text = field_docs(cls).get(name, name.replace("_", " "))
+    text = re.sub(r",?\s*see :\w+:`[^`]+`", "", text)
+    text = re.sub(r"\s*\(:\w+:`[^`]+`\)", "", text)
+    text = re.sub(r":\w+:`~?(?:[\w.]+\.)?([^`.]+)`", r"\1", text).replace("``", "")
+    flags = {field.name: flag_of(field) for field in dataclasses.fields(cls) if "_" in field.name}
+    if flags:
+        text = re.sub(r"(?<![\w-])(" + "|".join(map(re.escape, flags)) + r")(?![\w-])", lambda m: flags[m.group(1)], text)
+    return re.sub(r"\bNone\b", NONE_WORD, text).rstrip(".")
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -154,7 +182,6 @@ def add_settings_arguments(
     default_notes : a field's default described in words instead (e.g. ``"per method: ff 4, ..."``).
     exclude : fields that get no option.
     """
-    docs = field_docs(cls)
     hints = _hints(cls)
     notes = dict(default_notes or {})
     for field in dataclasses.fields(cls):
@@ -165,10 +192,9 @@ def add_settings_arguments(
         if is_settings(annotation):
             add_settings_arguments(parser, annotation, f"{group}.{field.name}", exclude=())
             continue
-        # the docstrings' reStructuredText marks (``x``, :class:`X`) read as plain text in a terminal
-        help_text = re.sub(r":\w+:`~?([^`]+)`", r"\1", docs.get(field.name, field.name.replace("_", " "))).replace("``", "").rstrip(".")
-        help_text += f" (default: {notes[field.name]})" if field.name in notes else f" (default: {_describe_default(default)})"
-        keywords: dict[str, Any] = {"dest": f"{group}.{field.name}", "default": argparse.SUPPRESS, "help": help_text.replace("%", "%%")}
+        text = help_text(cls, field.name)
+        text += f" (default: {notes[field.name]})" if field.name in notes else f" (default: {_describe_default(default)})"
+        keywords: dict[str, Any] = {"dest": f"{group}.{field.name}", "default": argparse.SUPPRESS, "help": text.replace("%", "%%")}
         keywords["metavar"] = field.metadata.get("metavar", _METAVARS.get(annotation, "VALUE"))
         origin = typing.get_origin(annotation)
         if annotation is bool:
