@@ -389,17 +389,22 @@ COMMAND = AppCommand(
     summary="look at runs in Polyscope (heat maps, playback, comparisons) or render pictures offscreen",
     description=(
         "Show one or more run directories in Polyscope: the task's result (mesh transfer: source, target,\n"
-        "result, landmarks, heat map, distances, distortion, displacements; silhouettes: outline and curve;\n"
-        "images: result and heat map; occupancy: surface and a movable heat-map slice), a side panel with\n"
+        "result, landmarks, heat map, distances, distortion, observed confidence, displacements, carried\n"
+        "files; silhouettes: outline and curve; images: result and heat map; occupancy: surface and a\n"
+        "movable heat-map slice; other tasks: their result files or result.npy), a side panel with\n"
         "the metrics and the config, a playback slider when the run saved snapshots (--snapshots EVERY),\n"
         "and one checkbox per run to compare methods.\n\n"
         "--screenshot renders offscreen with EGL (no display needed) and exits: with no other flag the\n"
-        "picture is upright (--up auto), filled by the shapes and shaped like them, with a colour bar\n"
-        "(name, unit, range) under it per quantity shown. --movie OUT.gif renders the snapshot playback.\n\n"
+        "picture is upright (--up auto), filled by the shapes and shaped like them, with a line of each\n"
+        "run's key metrics and a colour bar (name, unit, range) per quantity shown under it. --movie\n"
+        "OUT.gif renders the snapshot playback. An existing picture is replaced only with --overwrite,\n"
+        "and only if sape-geo view wrote it. A transfer's source, result and carried files are drawn\n"
+        "with their own polygons' edges (--no-edges to hide them); --quantity picks what colours them.\n\n"
         "examples:\n"
         "  sape-geo view runs/sape runs/ff\n"
         "  sape-geo view runs/sape runs/ff --screenshot compare.png\n"
         "  sape-geo view runs/sape --screenshot sape.png --camera front --size 800x600\n"
+        "  sape-geo view runs/scan --screenshot seen.png --quantity observed --labels none\n"
         "  sape-geo view runs/sape --movie sape.gif"
     ),
     add_arguments=add_arguments,
