@@ -69,6 +69,13 @@ def test_batch_refuses_a_users_summary_csv_and_runs_nothing(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["summary.csv"]  # no job ran, nothing added
 
 
+def test_batch_refuses_a_tasks_run_directory_as_its_folder(tmp_path, capsys):
+    run = small_run(tmp_path / "run")
+    before = sorted(p.name for p in run.iterdir())
+    code, _, err = cli(capsys, "batch", write_pipeline(tmp_path), "--out", run, "--quiet")
+    assert code == 2 and "is the run directory of one task" in err and sorted(p.name for p in run.iterdir()) == before
+
+
 def test_summary_files_are_replaced_only_while_sape_geo_wrote_them_unchanged(tmp_path):
     first = write_owned_files(tmp_path, {"summary.csv": "a\n", "summary.md": "# a\n"})
     assert [p.read_text() for p in first] == ["a\n", "# a\n"] and (tmp_path / OWNED_MARKER_FILE).is_file()

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from tqdm import tqdm
 
 from sape_geo.registry import TaskPlugin
-from sape_geo.runs import RunDirectoryError, explain_os_error
+from sape_geo.runs import RunDirectoryError, RunDirectoryExistsError, explain_os_error, read_marker
 from sape_geo_apps.batch.local_engine import LocalEngine
 from sape_geo_apps.batch.pipeline import Job, Pipeline, load_pipeline
 from sape_geo_apps.batch.ray_engine import RayEngine
@@ -133,6 +133,8 @@ def run_pipeline(
     out_root = Path(out).absolute()
     if out_root.exists() and not out_root.is_dir():
         raise NotADirectoryError(f"--out {out_root} exists and is not a folder")
+    if read_marker(out_root) is not None:
+        raise RunDirectoryExistsError(f"--out {out_root} is the run directory of one task; give a batch its own folder")
     try:
         out_root.mkdir(parents=True, exist_ok=True)
     except OSError as error:

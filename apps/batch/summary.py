@@ -93,12 +93,20 @@ def other_finished_runs(out_root: str | os.PathLike, run_names: Sequence[str]) -
     other pipelines that share the folder."""
     out_root, listed = Path(out_root), set(run_names)
     found = []
-    for group in sorted(p for p in out_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for run in sorted(p for p in group.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for group in _folders(out_root):
+        for run in _folders(group):
             name = f"{group.name}/{run.name}"
             if name not in listed and is_run_directory(run) and is_complete_run(run):
                 found.append(name)
     return found
+
+
+def _folders(path: Path) -> list[Path]:
+    """The visible sub-folders of ``path``; none where it cannot be read (``--out ~`` holds folders we may not list)."""
+    try:
+        return sorted(p for p in path.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
+    except OSError:
+        return []
 
 
 def summary_csv(rows: Sequence[dict[str, Any]]) -> str:
