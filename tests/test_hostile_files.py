@@ -10,6 +10,7 @@ tests/test_hostile_inputs.py does.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -543,3 +544,58 @@ def test_transfer_takes_torch_tensors_for_the_target_as_for_the_source():
     as_tensors = tuple(torch.from_numpy(part) for part in target)
     assert np.allclose(transfer_mesh(source, as_tensors, marks, method="affine").vertices, expected)
     assert np.allclose(transfer_mesh(source, torch.from_numpy(target[0]), marks, method="affine").vertices.shape, expected.shape)
+
+
+# --------------------------------------------------------------------------------------------- units
+
+@pytest.mark.slow
+@pytest.mark.parametrize("init", ["auto", "arap"])
+def test_a_source_in_other_units_gives_the_same_result_up_to_rounding(init):
+    # micrometres, millimetres and kilometres onto a target in metres: an absolute tolerance applied to
+    # the source before normalisation would show here. What remains is rounding: the biharmonic start
+    # differs by ~1e-12 of the diagonal and the fit is bit-identical; libigl's ARAP iterations carry
+    # ~1e-13 differences to ~1e-8, which float32 rounding and 30 Adam steps leave at ~1e-5.
+    from sape_geo_plugins.mesh_transfer import transfer_mesh
+
+    vertices, faces = load_mesh(ASSETS / "creature_source.obj")
+    target = ASSETS / "creature_target.obj"
+    marks = ASSETS / "creature_landmarks.txt"
+
+    def fitted(scale: float):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "source and target differ in scale": the point of the test
+            result = transfer_mesh((vertices * scale, faces), target, marks, steps=30, init=init, seed=0, surface_samples=800,
+                                   target_batch=800, progress_bar=False)
+        return result.vertices, result.metrics
+
+    reference, reference_metrics = fitted(1.0)
+    diagonal = float(np.linalg.norm(np.ptp(reference, axis=0)))
+    for scale in (1e-6, 1e-3, 1e3):
+        result, metrics = fitted(scale)
+        assert np.abs(result - reference).max() < 1e-4 * diagonal, scale
+        assert metrics["folded_edges"] == reference_metrics["folded_edges"]
+        assert metrics["chamfer_l1_pct_diag"] == pytest.approx(reference_metrics["chamfer_l1_pct_diag"], rel=1e-3)
+
+
+
+# -------------------------------------------------------------- pipelines: large and unusual-but-valid
+
+def test_a_large_pipeline_matrix_is_expanded_and_checked_up_front(tmp_path):
+    from sape_geo_apps.batch.pipeline import load_pipeline
+
+    path = tmp_path / "sweep.yaml"
+    path.write_text("jobs:\n  - task: fit1d\n    methods: [ff, pff, sape-ff]\n    seeds: [" + ", ".join(map(str, range(40))) + "]\n"
+                    "    settings: {frequency: [2, 4, 8]}\n")
+    jobs = load_pipeline(path).jobs
+    assert len(jobs) == 3 * 40 * 3 and len({job.run_name for job in jobs}) == len(jobs)
+
+
+def test_an_unusual_but_valid_pipeline_with_crlf_tabs_in_comments_and_anchors_is_read(tmp_path):
+    from sape_geo_apps.batch.pipeline import load_pipeline
+
+    text = ("# sweep\t(tabs in a comment)\r\ndefaults:\r\n  settings: &tiny {steps: 3}\r\njobs:\r\n"
+            "  - task: fit1d\r\n    methods: [ff]\r\n    settings: *tiny\r\n")
+    path = tmp_path / "crlf.yaml"
+    path.write_bytes(("\ufeff" + text).encode("utf-8"))
+    jobs = load_pipeline(path).jobs
+    assert len(jobs) == 1 and "--steps" in jobs[0].argv
