@@ -173,3 +173,18 @@ def test_ply_source_comes_back_as_ply_in_its_encoding(files, tmp_path):
     back = read_template(tmp_path / "run" / "result.ply")
     np.testing.assert_allclose(back.vertices, result.vertices, atol=1e-5)
     assert result.prepared.result_name == "result.ply"
+
+
+def test_rigid_vertex_file_splits_into_connected_parts(files, tmp_path):
+    from sape_geo_plugins.mesh_transfer.prepared import rigid_parts
+
+    template = read_template(files / "template.obj")
+    triangles, _ = template.triangulation()
+    eye = template.groups["eye"]
+    ids = tmp_path / "rigid.txt"
+    ids.write_text("# an eye and one body vertex\n" + ", ".join(map(str, eye)) + "\n0\n")
+    parts = rigid_parts((str(ids),), template, triangles)
+    assert sorted(len(part) for part in parts) == [1, len(eye)]
+    ids.write_text(f"{len(template.vertices)}\n")
+    with pytest.raises(MeshInputError, match="vertex ids must be in 0..*, got"):
+        rigid_parts((str(ids),), template, triangles)

@@ -63,8 +63,9 @@ class TransferResult:
 
     @property
     def extras(self) -> dict[str, Any]:
-        """The product in memory, as every task's result has it: ``vertices`` and ``faces``."""
-        return {"vertices": self.vertices, "faces": self.faces}
+        """The product in memory, as every task's result has it: ``vertices``, ``faces`` (the working
+        triangles) and ``polygons`` (the source's faces)."""
+        return {"vertices": self.vertices, "faces": self.faces, "polygons": self.polygons}
 
     @property
     def polygons(self) -> Polygons:
@@ -165,8 +166,11 @@ def transfer_mesh(
 
     Returns
     -------
-    :class:`TransferResult`: ``vertices`` (source order, target frame) and ``faces`` (the source's), also
-    as a ``trimesh.Trimesh`` by :meth:`TransferResult.mesh`.
+    :class:`TransferResult`: ``vertices`` (source order, target frame), ``faces`` (the working
+    triangulation; also as a ``trimesh.Trimesh`` by :meth:`TransferResult.mesh`) and ``polygons`` (the
+    source's faces as written: offsets and corners, ``.to_list()``); ``result.obj`` is the source file
+    with the new positions. Settings ``carry=("eyes.obj",)`` and ``rigid=("eye",)`` as on the command
+    line; :meth:`TransferResult.carry` moves more geometry afterwards.
 
     Example
     -------
