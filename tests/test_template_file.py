@@ -258,3 +258,15 @@ def test_bad_ply_and_formats_that_cannot_be_kept(tmp_path):
     binary_off.write_text("OFF BINARY\n")
     with pytest.raises(MeshInputError, match="binary OFF"):
         read_template(binary_off)
+
+
+def test_ply_with_a_byte_order_mark_and_crlf(tmp_path):
+    path = tmp_path / "bom.ply"
+    path.write_bytes(codecs.BOM_UTF8 + _ply("ascii").replace(b"\n", b"\r\n"))
+    template = read_template(path)
+    template.write(tmp_path / "out.ply", template.vertices + 1.0)
+    written = (tmp_path / "out.ply").read_bytes()
+    original = path.read_bytes()
+    header = original.index(b"end_header\r\n") + len(b"end_header\r\n")
+    assert written[:header] == original[:header] and written.count(b"\r\n") == original.count(b"\r\n")
+    np.testing.assert_allclose(read_template(tmp_path / "out.ply").vertices, template.vertices + 1.0, rtol=1e-6)

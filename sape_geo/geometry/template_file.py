@@ -317,10 +317,11 @@ class _PlyLayout:
 
 def _read_ply_header(path: Path, data: bytes) -> tuple[str, list[_PlyElement], int]:
     end = re.search(rb"end_header[ \t]*\r?\n", data)
-    if not data.startswith(b"ply") or end is None:
+    start = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0  # a byte-order mark reads as nothing (and stays)
+    if not data.startswith(b"ply", start) or end is None:
         raise MeshInputError(f"{path}: not a PLY file (no 'ply' ... 'end_header' header)")
     encoding, elements = None, []
-    for number, line in enumerate(data[:end.start()].decode("ascii", errors="replace").splitlines(), start=1):
+    for number, line in enumerate(data[start:end.start()].decode("ascii", errors="replace").splitlines(), start=1):
         words = line.split()
         if not words or words[0] in ("ply", "comment", "obj_info"):
             continue
