@@ -10,9 +10,9 @@ from sape_geo_apps.cli import AppCommand
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", help="a finished transfer's run directory (sape-geo transfer --out RUN)")
+    parser.add_argument("run", metavar="RUN", help="a finished transfer's run directory (sape-geo transfer --out RUN)")
     parser.add_argument("files", nargs="+", metavar="FILE", help="meshes or point sets in the source's frame (OBJ, PLY, OFF, XYZ)")
-    parser.add_argument("--out", required=True, help="folder to write the carried files to (same file names)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder to write the carried files to (same file names)")
     parser.add_argument("--overwrite", action="store_true", help="replace files of the same name in --out")
 
 
