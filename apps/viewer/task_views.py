@@ -338,7 +338,8 @@ def transfer_view(run: ViewerRun) -> RunView:
         result.scalars.insert(0, heat_scalar(run.progress, run, on="vertices"))
     observed = read_optional_array(run.file(OBSERVED_FILE))
     if observed is not None and observed.shape == (len(result_vertices),):
-        result.scalars.append(Scalar(OBSERVED, np.asarray(observed, dtype=np.float64), cmap="blues", vrange=(0.0, 1.0),
+        # pink (inferred) to green (observed): neither end is the white of the background
+        result.scalars.append(Scalar(OBSERVED, np.asarray(observed, dtype=np.float64), cmap="pink-green", vrange=(0.0, 1.0),
                                      unit="0 = inferred, 1 = observed", kind="observed"))
     elif observed is not None:
         view.notes.append(f"{OBSERVED_FILE} has shape {observed.shape}, not one value per result vertex ({len(result_vertices)}): not shown")
