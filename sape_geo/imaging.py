@@ -261,7 +261,7 @@ def _to_floats(image, mode: str, path: Path, budget_pixels: int) -> LoadedImage:
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     elif image.mode == "1":
         image = image.convert("L")
-    elif image.mode in ("PA", "La"):
+    elif image.mode == "PA":
         image = image.convert("RGBA")
     elif sixteen_bit:
         image = image.convert("I")
