@@ -211,8 +211,11 @@ class ViewerPanel:
 
         psim.Separator()
         if psim.Button("screenshot"):
+            from sape_geo_apps.viewer.backend import write_png
+
             path = self._next_free("sape-geo-screenshot-{:03d}.png")
-            ps.screenshot(str(path), transparent_bg=False)
+            # as --screenshot writes: atomically, marked as the viewer's
+            write_png(path, ps.screenshot_to_buffer(transparent_bg=False)[..., :3])
             self.messages.append(f"saved {path}")
         psim.SameLine()
         if psim.Button("save camera"):
