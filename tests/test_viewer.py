@@ -636,6 +636,9 @@ def test_metrics_line_names_the_key_metrics(tmp_path):
     other = RunView("ripple", "ripple", 3, metrics={"fit_seconds": 2.0, "mse_smooth_half": 0.001, "steps_done": 5})
     assert metrics_line(other) == "ripple: mse_smooth_half 0.001"
     assert metrics_line(RunView("live", "x", 3)) == "live: no metrics yet (unfinished run)"
+    # a polygon template's folds are counted between its polygons, not across a quad's diagonal
+    polygonal = RunView("cage", "transfer", 3, metrics={"folded_edges": 20, "folded_polygon_edges": 3, "turned_polygons": 0})
+    assert metrics_line(polygonal) == "cage: folded polygon edges 3 | turned polygons 0"
 
 
 def test_a_third_party_array_run_is_drawn_as_a_height_field_with_its_heat_map(tmp_path, mock):

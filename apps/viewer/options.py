@@ -86,6 +86,7 @@ KEY_METRICS = (
     ("chamfer_l1_pct_diag", "Chamfer", "{:.3g} %"),
     ("hausdorff_pct_diag", "Hausdorff", "{:.3g} %"),
     ("folded_edges", "folded edges", "{:.0f}"),
+    ("folded_polygon_edges", "folded polygon edges", "{:.0f}"),
     ("inverted_triangles", "inverted", "{:.0f}"),
     ("turned_polygons", "turned polygons", "{:.0f}"),
     ("polygon_nonplanarity_max", "non-planarity max", "{:.3g}"),
@@ -96,6 +97,9 @@ KEY_METRICS = (
     ("self_intersections", "self-intersections", "{:.0f}"),
 )
 """Metrics a picture's text line names, in this order, when the run has them: (key, label, format)."""
+SUPERSEDED = {"folded_edges": "folded_polygon_edges"}
+"""A metric left out when the run has the one it maps to: a polygon template's folds are counted
+between its polygons (the triangulation's count includes creases across a quad's diagonal)."""
 BOOKKEEPING = ("_seconds", "steps_done", "parameters", "final_loss", "max_progress", "mean_progress", "target_diagonal")
 """Endings of metrics that describe the run rather than its result: left out of the generic line."""
 GENERIC_METRICS = 4
@@ -107,7 +111,8 @@ def metrics_line(view: RunView) -> str:
     metrics (:data:`KEY_METRICS`), or for other tasks their first :data:`GENERIC_METRICS` numbers;
     empty when a finished run has no number to show."""
     metrics = view.metrics
-    parts = [f"{label} {form.format(metrics[key])}" for key, label, form in KEY_METRICS if _is_number(metrics.get(key))]
+    shown = [key for key, _, _ in KEY_METRICS if _is_number(metrics.get(key)) and SUPERSEDED.get(key) not in metrics]
+    parts = [f"{label} {form.format(metrics[key])}" for key, label, form in KEY_METRICS if key in shown]
     if not parts:
         generic = [key for key, value in metrics.items() if _is_number(value) and not key.endswith(BOOKKEEPING)]
         parts = [f"{key} {metrics[key]:.4g}" for key in generic[:GENERIC_METRICS]]
