@@ -613,6 +613,7 @@ def test_carried_files_are_drawn_with_the_result(tmp_path, mock):
     def carry(folder):
         _quad_grid_obj(folder / "shell.obj", cells=2, lift=0.5)
         np.savetxt(folder / "markers.xyz", np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]]))
+        (folder / "broken.obj").write_text("v 0 0 0\nf 1 2 3\n")  # a user's junk: noted, the rest still shown
 
     run, _ = _polygon_transfer_run(tmp_path, carried=carry)
     scene, _ = prepare([run], "mock")
@@ -620,6 +621,7 @@ def test_carried_files_are_drawn_with_the_result(tmp_path, mock):
     assert shell.tessellation and len(shell.polygons) == 4
     assert ps.get_surface_mesh("quads: carried shell.obj").n_faces() == 4
     assert ps.get_point_cloud("quads: carried markers.xyz").n_points() == 2
+    assert any("carried/broken.obj is not shown" in note for note in scene.views[0].notes)
     # carried with the result: same column
     offsets = {entry.item.name: entry.offset for entry in scene.registered[0].values()}
     assert offsets["carried shell.obj"] == pytest.approx(offsets["result"])
@@ -655,6 +657,13 @@ def test_a_third_party_array_run_is_drawn_as_a_height_field_with_its_heat_map(tm
     vertices, _ = height_field(grid)
     # the highest value is the highest node; the longest side spans 2 units
     assert np.argmax(vertices[:, 1]) == np.argmax(grid.ravel()) and np.ptp(vertices[:, 0]) == pytest.approx(2.0)
+    # a large array is drawn on every k-th value, NaN at the lowest finite value, both said
+    big = np.tile(grid, (120, 100))  # (600, 600)
+    big[0, 0] = np.nan
+    run = make_run(tmp_path / "big", {"task": "ripple"}, {}, {"result.npy": big})
+    view = view_of(load_viewer_run(run))
+    assert len(view.item("result").vertices) == 200 * 200 and np.isfinite(view.item("result").vertices).all()
+    assert any("one value in 3 along each side" in note for note in view.notes) and any("1 NaN/Inf" in note for note in view.notes)
     # a heat map alone is still drawn; a run with nothing drawable is one clear error
     alone = make_run(tmp_path / "alone", {"task": "x"}, {}, {"progress.npy": grid})
     assert view_of(load_viewer_run(alone)).item("heat map").scalars[0].kind == "heatmap"

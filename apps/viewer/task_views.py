@@ -258,8 +258,9 @@ def _distortion(source_vertices: np.ndarray, result: Surface) -> np.ndarray:
     return np.bincount(owner, ratio * weights, count) / np.maximum(np.bincount(owner, weights, count), 1e-300)
 
 
-def _carried_items(run: ViewerRun) -> list[Surface | Points]:
-    """The files of ``RUN/carried/`` (meshes or point sets), drawn with the result."""
+def _carried_items(run: ViewerRun, notes: list[str]) -> list[Surface | Points]:
+    """The files of ``RUN/carried/`` (meshes or point sets), drawn with the result; a file that cannot
+    be read is left out with a line in ``notes``."""
     from sape_geo.geometry.mesh_io import MESH_SUFFIXES, POINT_CLOUD_SUFFIXES
 
     folder = run.file(CARRIED_FOLDER)
@@ -269,7 +270,11 @@ def _carried_items(run: ViewerRun) -> list[Surface | Points]:
     for path in sorted(folder.iterdir()):
         if not path.is_file() or path.suffix.lower() not in MESH_SUFFIXES + POINT_CLOUD_SUFFIXES:
             continue
-        vertices, triangles, polygons = read_tessellation(path)
+        try:
+            vertices, triangles, polygons = read_tessellation(path)
+        except (OSError, ValueError) as error:  # one unreadable accessory must not hide the run
+            notes.append(f"{CARRIED_FOLDER}/{path.name} is not shown: {error}")
+            continue
         name = f"carried {path.name}"
         if triangles is None:
             items.append(Points(name, color=CARRIED_COLOUR, points=vertices, radius=0.003))
@@ -351,7 +356,7 @@ def transfer_view(run: ViewerRun) -> RunView:
             view.items.append(Surface("initialisation", color=(0.6, 0.75, 0.6), vertices=initial_vertices, faces=result.faces,
                                       polygons=result.polygons, enabled=False))
     view.items.append(result)
-    view.items += _carried_items(run)
+    view.items += _carried_items(run, view.notes)
 
     snapshots = run.snapshots
     if {"vertices", "step"} <= snapshots.keys() and snapshots["vertices"].shape[1:] == result_vertices.shape:
@@ -439,6 +444,8 @@ def silhouette_view(run: ViewerRun) -> RunView:
 
 RESULT_ARRAY = "result.npy"
 """An array result of a task the viewer does not know: drawn as a grid, an image or points."""
+HEIGHT_FIELD_MAX_SIDE = 256
+"""A 2-D array is drawn on at most this many nodes per side (every k-th value of a larger one)."""
 HEIGHT_FIELD_RELIEF = 0.2
 """A 2-D array's value range is drawn as this fraction of the grid's longest side (the relief shows,
 the grid stays readable from above)."""
@@ -465,6 +472,17 @@ def height_field(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return vertices, faces
 
 
+def _finite(values: np.ndarray, view: RunView) -> np.ndarray:
+    """``values`` as float64 with NaN/Inf drawn at the lowest finite value (0 when none is finite), said
+    in a note: a height field must not have holes the camera cannot frame."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(values)
+    if finite.all():
+        return values
+    view.notes.append(f"{RESULT_ARRAY}: {int((~finite).sum())} NaN/Inf values drawn at the lowest finite value")
+    return np.where(finite, values, values[finite].min() if finite.any() else 0.0)
+
+
 def _array_items(run: ViewerRun, view: RunView) -> None:
     """``result.npy`` and ``progress.npy`` of a task the viewer does not know, when no result file says
     more: a 2-D array as a height field coloured by the heat map (or by its values), an ``(N, 3)`` array
@@ -475,16 +493,18 @@ def _array_items(run: ViewerRun, view: RunView) -> None:
         view.notes.append(f"{RESULT_ARRAY} holds {result.dtype} values, not numbers: not drawn")
         result = None
     if result is not None and result.ndim == 2 and min(result.shape) >= 2 and result.shape[1] != 3:
-        vertices, faces = height_field(result)
-        surface = Surface("result", color=RESULT_COLOUR, vertices=vertices, faces=faces, material="clay")
+        stride = int(np.ceil(max(result.shape) / HEIGHT_FIELD_MAX_SIDE))
         heat = progress is not None and progress.shape == result.shape
-        surface.scalars.append(Scalar("value", result.ravel().astype(np.float64), cmap="viridis", enabled=not heat,
-                                      unit="the task's units", kind="value"))
+        values = _finite(result[::stride, ::stride], view)
+        vertices, faces = height_field(values)
+        surface = Surface("result", color=RESULT_COLOUR, vertices=vertices, faces=faces, material="clay")
+        surface.scalars.append(Scalar("value", values.ravel(), cmap="viridis", enabled=not heat, unit="the task's units", kind="value"))
         if heat:
-            surface.scalars.insert(0, heat_scalar(progress.ravel(), run, on="vertices"))
+            surface.scalars.insert(0, heat_scalar(progress[::stride, ::stride].ravel(), run, on="vertices"))
         view.items.append(surface)
         view.up_axis = "y"
-        view.notes.append(f"{RESULT_ARRAY} drawn as a height field over its grid (height: the value)")
+        every = f", one value in {stride} along each side" if stride > 1 else ""
+        view.notes.append(f"{RESULT_ARRAY} drawn as a height field over its grid (height: the value{every})")
     elif result is not None and result.ndim == 2 and result.shape[1] == 3:
         points = Points("result", color=RESULT_COLOUR, points=result.astype(np.float64), radius=0.004)
         if progress is not None and progress.shape == (len(result),):
