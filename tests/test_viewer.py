@@ -616,7 +616,14 @@ def test_carried_files_are_drawn_with_the_result(tmp_path, mock):
         (folder / "broken.obj").write_text("v 0 0 0\nf 1 2 3\n")  # a user's junk: noted, the rest still shown
 
     run, _ = _polygon_transfer_run(tmp_path, carried=carry)
+    # the accessory as the user gave it (--carry FILE) is drawn beside the source
+    given = _quad_grid_obj(tmp_path / "shell.obj", cells=2)
+    config = json.loads((run / "config.json").read_text())
+    config["task"]["settings"] = {"carry": [str(given)]}
+    (run / "config.json").write_text(json.dumps(config))
     scene, _ = prepare([run], "mock")
+    assert scene.registered[0]["shell.obj (as given)"].offset == pytest.approx(scene.registered[0]["source"].offset)
+    assert ps.get_surface_mesh("shell.obj (as given)").n_faces() == 4
     shell = scene.views[0].item("carried shell.obj")
     assert shell.tessellation and len(shell.polygons) == 4
     assert ps.get_surface_mesh("quads: carried shell.obj").n_faces() == 4
@@ -638,6 +645,13 @@ def test_metrics_line_names_the_key_metrics(tmp_path):
     other = RunView("ripple", "ripple", 3, metrics={"fit_seconds": 2.0, "mse_smooth_half": 0.001, "steps_done": 5})
     assert metrics_line(other) == "ripple: mse_smooth_half 0.001"
     assert metrics_line(RunView("live", "x", 3)) == "live: no metrics yet (unfinished run)"
+    # under a narrow picture a long line goes on over more rows, broken between metrics; empty lines drop
+    from sape_geo_apps.viewer.overlay import TEXT_LINE_HEIGHT, with_text_lines
+
+    picture = np.full((10, 300, 3), 255, np.uint8)
+    assert with_text_lines(picture, ["a: x 1", ""]).shape[0] == 10 + TEXT_LINE_HEIGHT + 6
+    assert with_text_lines(picture, [line]).shape[0] >= 10 + 3 * TEXT_LINE_HEIGHT + 6
+    assert with_text_lines(picture, [""]) is picture
     # a polygon template's folds are counted between its polygons, not across a quad's diagonal
     polygonal = RunView("cage", "transfer", 3, metrics={"folded_edges": 20, "folded_polygon_edges": 3, "turned_polygons": 0})
     assert metrics_line(polygonal) == "cage: folded polygon edges 3 | turned polygons 0"

@@ -150,26 +150,37 @@ TEXT_LINE_HEIGHT = 24
 """Pixels of one line of the text strip under a picture (:func:`with_text_lines`)."""
 
 
-def with_text_lines(pixels: np.ndarray, lines: list[str]) -> np.ndarray:
+def with_text_lines(pixels: np.ndarray, lines: list[str], separator: str = " | ") -> np.ndarray:
     """The picture with ``lines`` of text (the runs' key metrics; empty ones left out) in a white strip
-    under it, never over the shapes; a line too long for the width is cut with an ellipsis."""
+    under it, never over the shapes. A line too long for the width goes on over more rows, broken after
+    a ``separator``; a single part still too long is cut with an ellipsis."""
     from PIL import Image, ImageDraw, ImageFont
 
-    lines = [line for line in lines if line]
-    if not lines:
-        return pixels
-    width = pixels.shape[1]
-    strip = Image.new("RGB", (width, TEXT_LINE_HEIGHT * len(lines) + 6), (255, 255, 255))
-    draw = ImageDraw.Draw(strip)
     try:
         font = ImageFont.truetype("DejaVuSans.ttf", 15)
     except OSError:
         font = ImageFont.load_default()
-    for row, line in enumerate(lines):
-        text = line
-        while len(text) > 4 and draw.textlength(text, font=font) > width - 24:
+    width = pixels.shape[1]
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    fits = lambda text: draw.textlength(text, font=font) <= width - 24  # noqa: E731 - one measure for all rows
+    rows: list[str] = []
+    for line in filter(None, lines):
+        row = ""
+        for part in line.split(separator):
+            joined = f"{row}{separator}{part}" if row else part
+            if row and not fits(joined):
+                rows.append(row + separator.rstrip())
+                joined = "    " + part  # a continued line is indented
+            row = joined
+        rows.append(row)
+    if not rows:
+        return pixels
+    strip = Image.new("RGB", (width, TEXT_LINE_HEIGHT * len(rows) + 6), (255, 255, 255))
+    draw = ImageDraw.Draw(strip)
+    for index, text in enumerate(rows):
+        while len(text) > 4 and not fits(text):
             text = text[:-2].rstrip() + "…"
-        draw.text((12, 3 + row * TEXT_LINE_HEIGHT), text, fill=(40, 40, 40), font=font)
+        draw.text((12, 3 + index * TEXT_LINE_HEIGHT), text, fill=(40, 40, 40), font=font)
     return np.concatenate([pixels[..., :3], np.asarray(strip)], axis=0)
 
 

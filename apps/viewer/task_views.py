@@ -259,28 +259,40 @@ def _distortion(source_vertices: np.ndarray, result: Surface) -> np.ndarray:
 
 
 def _carried_items(run: ViewerRun, notes: list[str]) -> list[Surface | Points]:
-    """The files of ``RUN/carried/`` (meshes or point sets), drawn with the result; a file that cannot
+    """The files of ``RUN/carried/`` (meshes or point sets), drawn with the result, and the files they
+    were carried from (``--carry FILE``, where the run read them) beside the source; a file that cannot
     be read is left out with a line in ``notes``."""
     from sape_geo.geometry.mesh_io import MESH_SUFFIXES, POINT_CLOUD_SUFFIXES
 
     folder = run.file(CARRIED_FOLDER)
     if not folder.is_dir():
         return []
+    given = run.task_config.get("settings", {}).get("carry") or []
+    originals = {Path(path).name: Path(path) for path in given if isinstance(path, str) and Path(path).is_file()}
     items: list[Surface | Points] = []
     for path in sorted(folder.iterdir()):
         if not path.is_file() or path.suffix.lower() not in MESH_SUFFIXES + POINT_CLOUD_SUFFIXES:
             continue
-        try:
-            vertices, triangles, polygons = read_tessellation(path)
-        except (OSError, ValueError) as error:  # one unreadable accessory must not hide the run
-            notes.append(f"{CARRIED_FOLDER}/{path.name} is not shown: {error}")
-            continue
-        name = f"carried {path.name}"
-        if triangles is None:
-            items.append(Points(name, color=CARRIED_COLOUR, points=vertices, radius=0.003))
-        else:
-            items.append(Surface(name, color=CARRIED_COLOUR, vertices=vertices, faces=triangles, polygons=polygons, tessellation=True))
+        item = _accessory(path, f"carried {path.name}", notes)
+        if item is not None:
+            items.append(item)
+        if path.name in originals:
+            original = _accessory(originals[path.name], f"{path.name} (as given)", notes, column=0, shared_key=f"carry:{originals[path.name]}")
+            if original is not None:
+                items.append(original)
     return items
+
+
+def _accessory(path: Path, name: str, notes: list[str], **fields) -> Surface | Points | None:
+    """A carried mesh or point set as an item (None, with a note, when it cannot be read)."""
+    try:
+        vertices, triangles, polygons = read_tessellation(path)
+    except (OSError, ValueError) as error:  # one unreadable accessory must not hide the run
+        notes.append(f"{path.parent.name}/{path.name} is not shown: {error}")
+        return None
+    if triangles is None:
+        return Points(name, color=CARRIED_COLOUR, points=vertices, radius=0.003, **fields)
+    return Surface(name, color=CARRIED_COLOUR, vertices=vertices, faces=triangles, polygons=polygons, tessellation=True, **fields)
 
 
 def transfer_view(run: ViewerRun) -> RunView:
