@@ -176,6 +176,7 @@ def run_task(
             "final_loss": result.history[-1]["loss"] if result.history else float("nan"),
             # the mean of the heat map (progress.npy: vertices, pixels, curve points) ...
             "mean_progress": float(progress.mean()) if progress.size else 0.0,
+            "std_progress": float(progress.std()) if progress.size else 0.0,  # the heat map's spread
             # ... and of the mask's own locations (grid nodes or samples), as in history.csv
             "mask_mean_progress": float(model.mask_mean_progress()),
             "max_progress": float(model.max_progress),

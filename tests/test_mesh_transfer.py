@@ -22,6 +22,7 @@ from sape_geo_plugins.mesh_transfer import (
     prepare_transfer,
     transfer_mesh,
 )
+from sape_geo_plugins.mesh_transfer.command import PLUGIN
 from sape_geo_plugins.mesh_transfer.pipeline import DEFAULT_EPSILON, DEFAULT_SIGMA
 
 from conftest import ROOT  # noqa: E402
@@ -233,7 +234,8 @@ def test_command_line_runs_and_prints_the_summary(pair, tmp_path, capsys):
     config = json.loads((tmp_path / "cli" / "config.json").read_text())
     method = config["model"]["method"]
     assert method["hidden_dim"] == 16
-    assert method["sigma"] == DEFAULT_SIGMA["sape-ff"] and method["epsilon"] == DEFAULT_EPSILON  # the task's defaults
+    assert method["sigma"] == DEFAULT_SIGMA["sape-ff"]
+    assert method["epsilon"] > 0 and method["epsilon"] != DEFAULT_EPSILON  # calibrated by the task (epsilon_fraction)
     assert method["open_fraction"] == 0.25 and method["options"] == {}
     # sape-ff takes no method options: one that is given reaches the method and is refused, not ignored
     assert _cli(pair, tmp_path / "bogus", "--landmarks", str(pair["landmarks"]), "--steps", "5", "--method-option", "note=7") == 2
@@ -366,6 +368,33 @@ def test_fold_penalty_is_zero_on_the_source_shape_and_grows_with_a_crease(prepar
     folded_loss, _ = task.loss(creased - task.initial, batch)
     plain_loss, _ = MeshTransferTask(prepared, TransferSettings(surface_samples=800, target_batch=800, fold_weight=0.0)).loss(creased - task.initial, batch)
     assert float(folded_loss) > float(plain_loss)
+
+
+def test_inversion_barrier_is_zero_on_the_source_and_charges_a_turned_triangle(prepared):
+    task = MeshTransferTask(prepared, TransferSettings(surface_samples=800, target_batch=800, inversion_weight=1.0))
+    source = torch.tensor(prepared.normalisation.apply(prepared.source_vertices), dtype=torch.float32)
+    assert float(task.inversion_excess(source).max()) == 0.0
+    task._expected_normals = None  # measured again for the next shape
+    face = task.faces[0]
+    turned = source.clone()
+    opposite = turned[face[1]] + turned[face[2]] - turned[face[0]]  # corner 0 mirrored across its edge
+    turned[face[0]] = opposite
+    excess = task.inversion_excess(turned)
+    assert float(excess[0]) > 0.5 and int((excess > 0).sum()) <= 10
+    batch = task.batch(0, torch.Generator().manual_seed(0))
+    task._expected_normals = None
+    barrier_loss, _ = task.loss(turned - task.initial, batch)
+    plain_loss, _ = MeshTransferTask(prepared, FAST).loss(turned - task.initial, batch)
+    assert float(barrier_loss) > float(plain_loss)
+
+
+def test_sape_epsilon_follows_the_initialisation_residuals(prepared):
+    task = MeshTransferTask(prepared, TransferSettings(epsilon_fraction=0.25))
+    residual = float(task.vertex_distances(task.initial).median())
+    assert task.method_defaults("sape-ff") == {"epsilon": pytest.approx(0.25 * residual)}
+    assert MeshTransferTask(prepared, TransferSettings(epsilon_fraction=0.0)).method_defaults("sape-ff") == {}
+    method, _ = PLUGIN.configs("sape-ff", {"epsilon": 0.01}, task=task)
+    assert method.epsilon == 0.01  # an explicit --epsilon wins
 
 
 def test_kept_correspondences_match_the_exact_surface_chamfer_and_hold_their_batch(prepared):

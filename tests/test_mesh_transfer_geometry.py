@@ -22,6 +22,7 @@ from sape_geo.geometry.biharmonic import BiharmonicDeformer, biharmonic_deform
 from sape_geo.geometry.chamfer import chamfer_distance, nearest_squared_distances
 from sape_geo.geometry.energies import (
     SourceFrames,
+    arap_ratio,
     barycentric_points,
     conformal_energy_per_triangle,
     conformal_ratio,
@@ -34,6 +35,7 @@ from sape_geo.geometry.metrics import (
     SurfaceDistance,
     distortion_energies,
     make_target,
+    singular_values,
     surface_distances,
     transfer_metrics,
     triangle_quality,
@@ -232,6 +234,18 @@ def test_energies_identity_rotation_scale(sphere, rotation):
         assert float(conformal_ratio(moved, frames)) == pytest.approx(0.0, abs=1e-5)
     stretched = torch.tensor(V * [1.0, 1.0, 2.0])
     assert float(conformal_ratio(stretched, frames)) > 0.1
+
+
+def test_arap_energy_is_zero_for_a_rigid_motion_and_charges_a_change_of_size(sphere, rotation):
+    V, F = sphere
+    frames = SourceFrames(V, F)
+    assert float(arap_ratio(torch.tensor(V @ rotation.T + 3.0), frames)) == pytest.approx(0.0, abs=1e-5)
+    # a uniform scale s: both singular values are s, so E_ARAP / A = (s - 1)^2, where E_C stays 0
+    assert float(arap_ratio(torch.tensor(1.5 * V @ rotation.T), frames)) == pytest.approx(0.25, rel=1e-6)
+    moved = V + np.random.default_rng(3).normal(scale=0.05, size=V.shape)
+    sigma, areas = singular_values(V, moved, F)
+    expected = 0.5 * (areas * ((sigma - 1.0) ** 2).sum(axis=1)).sum() / areas.sum()
+    assert float(arap_ratio(torch.tensor(moved), frames)) == pytest.approx(expected, rel=1e-6)
 
 
 def test_conformal_energy_equals_dirichlet_minus_area(sphere):

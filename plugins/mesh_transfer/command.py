@@ -10,7 +10,7 @@ from sape_geo.registry import Input, TaskPlugin
 
 from .settings import INIT_METHODS, TransferSettings
 
-DEFAULT_STEPS = 400
+DEFAULT_STEPS = 150
 # Fourier sigma per method, in cycles per unit of the normalised frame. SAPE opens frequencies only
 # where vertices still misfit, so it affords a higher sigma than static FF (the paper uses 2x).
 DEFAULT_SIGMA = {"ff": 3.0, "pff": 6.0, "sape-ff": 6.0}
@@ -19,7 +19,7 @@ DEFAULT_HIDDEN = 128
 DEFAULT_LAYERS = 2
 DEFAULT_FREQUENCIES = 128
 DEFAULT_EPSILON = 3e-3
-DEFAULT_LR = 1e-3
+DEFAULT_LR = 3e-3
 
 DESCRIPTION = """\
 Transfer the tessellation of SOURCE onto the shape of TARGET: the result has the source's faces and

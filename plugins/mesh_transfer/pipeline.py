@@ -203,6 +203,8 @@ def transfer_mesh(
             prepared.notes.append(note)
         return _initialisation_only(prepared, prepared.init, out, overwrite, fit_config.seed, config, stop_reason="already_fits", label=name)
     task = MeshTransferTask(prepared, settings)
+    # again with the task: its input-dependent defaults (SAPE's epsilon from the initialisation's residuals)
+    method_config, fit_config = PLUGIN.configs(method, overrides, task=task)
     run = run_task(
         task, method_config, fit_config, out, overwrite, extra_config=config,
         extra_metrics={**prepared.stage_seconds, **prepared.initial_metrics()}, callbacks=callbacks,

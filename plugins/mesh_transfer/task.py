@@ -26,9 +26,9 @@ from torch import Tensor
 from sape_geo.fitting import Batch, Task
 from sape_geo.geometry.chamfer import chamfer_distance, mean_per_nearest, nearest_squared_distances
 from sape_geo.geometry.coverage import observed_confidence, observed_fraction
-from sape_geo.geometry.energies import SourceFrames, barycentric_points, conformal_ratio, sample_barycentric
+from sape_geo.geometry.energies import SourceFrames, arap_ratio, barycentric_points, conformal_ratio, sample_barycentric
 from sape_geo.geometry.metrics import SurfaceDistance
-from sape_geo.geometry.surface_chamfer import surface_chamfer
+from sape_geo.geometry.surface_chamfer import closest_barycentric_torch, surface_chamfer
 from sape_geo.config import MaskDomain
 from sape_geo.networks import FieldModel
 
@@ -75,27 +75,18 @@ def _one_ring_pairs(faces: np.ndarray, count: int) -> tuple[Tensor, Tensor, Tens
     return torch.as_tensor(adjacency.row, dtype=torch.long), torch.as_tensor(adjacency.col, dtype=torch.long), torch.as_tensor(degree, dtype=torch.float32)
 
 
+# The inversion barrier (``inversion_weight``) charges a triangle whose normal turned more than about 80
+# degrees from where the map's local rotation carries its source normal (cosine below this margin).
+INVERSION_MARGIN = 0.2
+# The calibrated epsilon's floor (normalised units): an initialisation already on the target opens nothing.
+MIN_EPSILON = 1e-5
+
+
 def source_to_normalised_scale(prepared: "PreparedTransfer") -> float:
     """The uniform scale that takes the source's units to the normalised optimisation frame: the cube
     root of the determinant of alignment then normalisation."""
     determinant = abs(prepared.alignment.determinant) * abs(prepared.normalisation.determinant)
     return float(determinant ** (1.0 / 3.0))
-
-
-def _clipped_barycentric(points: Tensor, corners: Tensor) -> Tensor:
-    """Barycentric coordinates ``(k, 3)`` of each point's projection onto the plane of its triangle
-    ``corners`` ``(k, 3, 3)``, clipped to the triangle (as :func:`~sape_geo.geometry.surface_chamfer.closest_barycentric`
-    clips libigl's) and renormalised; no gradient."""
-    with torch.no_grad():
-        a, b, c = corners[:, 0], corners[:, 1], corners[:, 2]
-        v0, v1, v2 = b - a, c - a, points - a
-        d00, d01, d11 = (v0 * v0).sum(1), (v0 * v1).sum(1), (v1 * v1).sum(1)
-        d20, d21 = (v2 * v0).sum(1), (v2 * v1).sum(1)
-        denominator = (d00 * d11 - d01 * d01).clamp_min(1e-30)
-        v = (d11 * d20 - d01 * d21) / denominator
-        w = (d00 * d21 - d01 * d20) / denominator
-        weights = torch.stack([1.0 - v - w, v, w], dim=1).clamp(0.0, 1.0)
-        return weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-30)
 
 
 def _unit_normals(vertices: Tensor, faces: Tensor) -> Tensor:
@@ -155,6 +146,7 @@ class MeshTransferTask(Task):
             self._target_vertices = torch.tensor(normalised.apply(prepared.target.vertices), dtype=torch.float32)
             self._target_faces = torch.tensor(prepared.target.faces, dtype=torch.long)
         self._calls = 0
+        self._expected_normals: Tensor | None = None
         marks = prepared.landmarks
         self.landmark_ids = torch.tensor(marks.source_indices if marks is not None else np.zeros(0), dtype=torch.long)
         landmark_positions = normalised.apply(marks.target_positions) if marks is not None else np.zeros((0, 3))
@@ -195,6 +187,18 @@ class MeshTransferTask(Task):
             self.observed = torch.tensor(confidence, dtype=torch.float32)
             return True
         return False
+
+    def method_defaults(self, method: str) -> dict[str, float]:
+        """SAPE's threshold ``epsilon`` from the task's own scale (``settings.epsilon_fraction``)."""
+        return {"epsilon": self.calibrated_epsilon()} if self.settings.epsilon_fraction > 0 else {}
+
+    def calibrated_epsilon(self) -> float:
+        """``epsilon_fraction`` x the median distance of the initialisation's vertices to the target
+        (normalised units; docs/method.md, "SAPE's threshold"): a vertex opens frequencies while it misfits
+        by more than that share of what the initialisation left, so the heat map ends high only where the
+        fit needed detail, whatever the pair's scale of misfit."""
+        residual = float(self.vertex_distances(self.initial).median())
+        return max(self.settings.epsilon_fraction * residual, MIN_EPSILON)
 
     def mask_domain(self) -> MaskDomain:
         if self.settings.mask_resolution > 0:
@@ -249,6 +253,8 @@ class MeshTransferTask(Task):
         total = chamfer
         if self.settings.conformal_weight > 0:
             total = total + self.settings.conformal_weight * conformal_ratio(deformed, self.conformal_frames)
+        if self.settings.arap_weight > 0:
+            total = total + self.settings.arap_weight * arap_ratio(deformed, self.conformal_frames)
         if self.settings.landmark_weight > 0 and self.landmark_ids.numel():
             error = ((deformed[self.landmark_ids] - self.landmark_positions) ** 2).sum(dim=1).mean()
             total = total + self.settings.landmark_weight * error
@@ -256,6 +262,8 @@ class MeshTransferTask(Task):
             excess = self.fold_excess(deformed)
             if self.settings.fold_weight > 0:
                 total = total + self.settings.fold_weight * (excess**2).mean()
+        if self.settings.inversion_weight > 0:
+            total = total + self.settings.inversion_weight * (self.inversion_excess(deformed) ** 2).mean()
         if self._cached_distances is None or self._calls % self.settings.feedback_every == 0:
             self._cached_distances = self.vertex_distances(deformed)
         self._calls += 1
@@ -297,6 +305,29 @@ class MeshTransferTask(Task):
         hold = ((1.0 - self.observed.to(samples.dtype)) * bending).mean()
         return (weights * forward).mean() + backward.mean() + self.hold_scale * hold, backward.detach()
 
+    def inversion_excess(self, deformed: Tensor) -> Tensor:
+        """Per triangle ``(m,)``: how far the cosine between its deformed normal and the normal it should
+        have fell below ``INVERSION_MARGIN`` (0 where it did not); a barrier against inverted triangles.
+
+        The normal it should have is the source normal turned by the map's local rotation around the
+        triangle (:func:`~sape_geo.geometry.metrics.local_rotations`: the ARAP rotation of the one-rings of
+        its corners, source -> deformed, the rotation the ``inverted_triangles`` metric uses), measured
+        again every ``feedback_every`` steps without a gradient; against the majority, so a mirroring
+        alignment does not count every triangle.
+        """
+        if self._expected_normals is None or self._calls % self.settings.feedback_every == 0:
+            from sape_geo.geometry.metrics import local_rotations
+
+            source = self.prepared.source_vertices
+            faces = self.prepared.energy_faces
+            rotations = local_rotations(source, deformed.detach().cpu().double().numpy(), faces)
+            expected = np.einsum("kab,kb->ka", rotations, np.cross(source[faces[:, 1]] - source[faces[:, 0]], source[faces[:, 2]] - source[faces[:, 0]]))
+            expected /= np.maximum(np.linalg.norm(expected, axis=1, keepdims=True), 1e-300)
+            self._expected_normals = torch.as_tensor(expected, dtype=deformed.dtype, device=deformed.device)
+        agreement = (_unit_normals(deformed, self.faces) * self._expected_normals).sum(dim=1)
+        majority = 1.0 if float((agreement.detach() * self.frames.areas.to(agreement.dtype)).sum()) >= 0 else -1.0
+        return torch.relu(INVERSION_MARGIN - majority * agreement)
+
     def fold_excess(self, deformed: Tensor) -> Tensor:
         """Per interior edge ``(e,)``: how far the cosine of its two triangle normals fell below its
         allowance ``min(source cosine, 0)`` (0 where it did not)."""
@@ -306,7 +337,7 @@ class MeshTransferTask(Task):
 
     def _kept_correspondence_chamfer(self, deformed: Tensor, samples: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         """Surface Chamfer with the closest triangles of a held batch (see ``correspondence_every``):
-        found exactly by libigl when the batch is new, reused (projection, clipped) while it is held."""
+        found exactly by libigl when the batch is new, reused (the exact closest point of the kept triangle) while it is held."""
         from sape_geo.geometry.surface_chamfer import closest_barycentric
 
         data = batch.data
@@ -318,10 +349,10 @@ class MeshTransferTask(Task):
             data["kept_target_faces"] = torch.as_tensor(target_faces, dtype=torch.long, device=samples.device)
             data["kept_surface_faces"] = torch.as_tensor(surface_faces, dtype=torch.long, device=samples.device)
         corners = self._target_vertices.to(samples.device, samples.dtype)[self._target_faces.to(samples.device)[data["kept_target_faces"]]]
-        closest = (_clipped_barycentric(samples.detach(), corners)[:, :, None] * corners).sum(dim=1)
+        closest = (closest_barycentric_torch(samples.detach(), corners)[:, :, None] * corners).sum(dim=1)
         forward = ((samples - closest) ** 2).sum(dim=1)
         surface_corners = deformed[self.faces[data["kept_surface_faces"]]]
-        weights = _clipped_barycentric(target, surface_corners.detach())
+        weights = closest_barycentric_torch(target, surface_corners.detach())
         backward = ((target - (weights[:, :, None] * surface_corners).sum(dim=1)) ** 2).sum(dim=1)
         return forward.mean() + backward.mean(), backward.detach()
 

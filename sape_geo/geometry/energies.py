@@ -98,6 +98,25 @@ def conformal_energy_per_triangle(deformed: Tensor, frames: SourceFrames, eps: f
     return per_triangle.clamp_min(0.0)
 
 
+def arap_energy_per_triangle(deformed: Tensor, frames: SourceFrames, eps: float = 1e-12) -> Tensor:
+    """``1/2 A_t ((s1 - 1)^2 + (s2 - 1)^2)`` ``(m,)``: the as-rigid-as-possible energy of each triangle
+    (``|J_t - R_t|_F^2`` for the closest rotation ``R_t``), computed from ``J^T J`` as
+    ``1/2 A_t (|J|_F^2 - 2 (s1 + s2) + 2)`` with ``s1 + s2 = sqrt(|J|_F^2 + 2 sqrt(det(J^T J)))``.
+    0 for a rigid motion; unlike the conformal energy it also charges a change of size."""
+    jacobians = triangle_jacobians(deformed, frames)
+    gram = jacobians.transpose(1, 2) @ jacobians
+    determinant = (gram[:, 0, 0] * gram[:, 1, 1] - gram[:, 0, 1] * gram[:, 1, 0]).clamp_min(0.0)
+    frobenius = gram[:, 0, 0] + gram[:, 1, 1]
+    singular_sum = torch.sqrt(frobenius + 2.0 * torch.sqrt(determinant + eps) + eps)
+    return (0.5 * frames.areas.to(deformed.dtype) * (frobenius - 2.0 * singular_sum + 2.0)).clamp_min(0.0)
+
+
+def arap_ratio(deformed: Tensor, frames: SourceFrames) -> Tensor:
+    """``E_ARAP / A_source``: 0 for a rigid motion (not free of scale: measure against a source carried
+    to the deformed mesh's scale)."""
+    return arap_energy_per_triangle(deformed, frames).sum() / frames.total_area.to(deformed.dtype)
+
+
 def dirichlet_ratio(deformed: Tensor, frames: SourceFrames) -> Tensor:
     """``E_D / A_source``: 1 for a rigid motion, ``s^2`` for a uniform scale ``s``."""
     return dirichlet_energy_per_triangle(deformed, frames).sum() / frames.total_area.to(deformed.dtype)

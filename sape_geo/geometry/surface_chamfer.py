@@ -71,3 +71,37 @@ def surface_chamfer(
     forward = squared_distance_to_fixed(samples, target)
     backward = squared_distance_to_mesh(target_samples, vertices, faces)
     return forward.mean() + backward.mean(), forward, backward
+
+
+def closest_barycentric_torch(points: Tensor, corners: Tensor) -> Tensor:
+    """Barycentric coordinates ``(k, 3)`` of the exact closest point of each triangle ``corners``
+    ``(k, 3, 3)`` to each point ``(k, 3)`` (the Voronoi regions of the triangle's corners, edges and face,
+    as in Ericson, Real-Time Collision Detection, 5.1.5); no gradient."""
+    with torch.no_grad():
+        a, b, c = corners[:, 0], corners[:, 1], corners[:, 2]
+        ab, ac = b - a, c - a
+        d1, d2 = (ab * (points - a)).sum(1), (ac * (points - a)).sum(1)
+        d3, d4 = (ab * (points - b)).sum(1), (ac * (points - b)).sum(1)
+        d5, d6 = (ab * (points - c)).sum(1), (ac * (points - c)).sum(1)
+        va, vb, vc = d3 * d6 - d5 * d4, d5 * d2 - d1 * d6, d1 * d4 - d3 * d2
+        tiny = torch.finfo(points.dtype).tiny
+
+        def ratio(numerator: Tensor, denominator: Tensor) -> Tensor:  # a degenerate triangle divides by tiny, not 0
+            return numerator / torch.where(denominator.abs() > tiny, denominator, torch.full_like(denominator, tiny))
+
+        v, w = ratio(vb, va + vb + vc), ratio(vc, va + vb + vc)
+        weights = torch.stack([1.0 - v - w, v, w], dim=1)  # inside the triangle
+        zero, one = torch.zeros_like(d1), torch.ones_like(d1)
+        # the regions from the lowest priority to the highest: a later one overrides (Ericson's order reversed)
+        t = ratio(d4 - d3, (d4 - d3) + (d5 - d6))
+        regions = [
+            ((va <= 0) & (d4 - d3 >= 0) & (d5 - d6 >= 0), (zero, 1.0 - t, t)),  # edge bc
+            ((vb <= 0) & (d2 >= 0) & (d6 <= 0), (1.0 - ratio(d2, d2 - d6), zero, ratio(d2, d2 - d6))),  # edge ac
+            ((d6 >= 0) & (d5 <= d6), (zero, zero, one)),  # corner c
+            ((vc <= 0) & (d1 >= 0) & (d3 <= 0), (1.0 - ratio(d1, d1 - d3), ratio(d1, d1 - d3), zero)),  # edge ab
+            ((d3 >= 0) & (d4 <= d3), (zero, one, zero)),  # corner b
+            ((d1 <= 0) & (d2 <= 0), (one, zero, zero)),  # corner a
+        ]
+        for inside, values in regions:
+            weights = torch.where(inside[:, None], torch.stack(values, dim=1), weights)
+        return weights.clamp_(0.0, 1.0)
