@@ -256,10 +256,12 @@ def main(argv: list[str] | None = None) -> int:
     settings = {k: v for k, v in vars(args).items() if k not in ("name", "skip_runs", "source", "target")}
     settings.update({"source": f"{display_path(args.source)} subdivided {args.subdivisions}x ({vertex_count} vertices, {face_count} triangles)",
                      "target": display_path(args.target), "landmark_source_ids": ids.tolist(), "threads": 1, "cpu_count": multiprocessing.cpu_count()})
+    command_options = "".join(f" --{name} {display_path(getattr(args, name))}" for name in ("source", "target") if getattr(args, name) != {"source": SOURCE, "target": TARGET}[name])
+    command_options += f" --subdivisions {args.subdivisions}" if args.subdivisions != 3 else ""
     header = (
         f"# Large source: {vertex_count:,} vertices ({face_count:,} triangles) onto a real target\n\n"
-        f"`nice python -m sape_geo_apps.bench.large_source` (pair 08's 810-vertex hand subdivided {args.subdivisions}x by trimesh, onto "
-        f"the pair's 7,993-vertex target, `--align identity`; {args.landmarks} landmarks among the original vertices, each at its closest "
+        f"`nice python -m sape_geo_apps.bench.large_source{command_options}` ({settings['source']} by trimesh, onto "
+        f"{settings['target']}, `--align identity`; {args.landmarks} landmarks among the original vertices, each at its closest "
         "target point). Each row a fresh process: peak memory is its `VmHWM`. Seconds: wall clock and CPU (user + system) "
         "on a shared 2-core machine under `nice`: wall includes waiting for the CPU. One torch thread. Target: default run <= 300 s.\n\n"
         "## End to end\n\n"
