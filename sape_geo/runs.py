@@ -728,6 +728,9 @@ def check_owned_files(folder: str | os.PathLike, names: Sequence[str]) -> None:
     RunDirectoryExistsError : names the first file that sape-geo did not write or that was edited.
     """
     folder = Path(folder)
+    marker = folder / OWNED_MARKER_FILE
+    if marker.is_symlink() or (marker.exists() and not marker.is_file()):
+        raise RunDirectoryExistsError(f"{marker} is not sape-geo's record of its files (a link or a folder); move it away or choose another --out")
     written = _read_owned_marker(folder)
     for name in names:
         file = folder / name

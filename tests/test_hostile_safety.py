@@ -89,6 +89,10 @@ def test_summary_files_are_replaced_only_while_sape_geo_wrote_them_unchanged(tmp
     os.symlink(tmp_path / "summary.csv", tmp_path / "summary.md")
     with pytest.raises(RunDirectoryExistsError, match="a link or a folder"):
         write_owned_files(tmp_path, {"summary.md": "# d\n"})
+    (tmp_path / OWNED_MARKER_FILE).unlink()
+    (tmp_path / OWNED_MARKER_FILE).mkdir()
+    with pytest.raises(RunDirectoryExistsError, match="record of its files"):
+        write_owned_files(tmp_path, {"other.md": "# e\n"})
 
 
 # --------------------------------------------------------------------------------------- 2. hand edits
