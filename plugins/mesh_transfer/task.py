@@ -61,7 +61,7 @@ COVERAGE_POINTS = 20000
 # length, a second derivative squared, so the weight means the same on a coarse and a fine template.
 # Measured on cat -> dog, one side (coverage 44 %): 0.1 kept the inferred markers at their initial error
 # (3.6 against 3.6 % of the diagonal), 0.01 let them drift to 4.9, 1e-4 to 6.4.
-HOLD_WEIGHT = 0.1
+HOLD_WEIGHT = 0.01
 
 
 def _one_ring_pairs(faces: np.ndarray, count: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -127,9 +127,21 @@ class MeshTransferTask(Task):
         self._target_distance = SurfaceDistance(normalised.apply(target.vertices), target.faces)
         from sape_geo.geometry.metrics import interior_edge_faces
 
-        edge_faces = interior_edge_faces(prepared.energy_faces)
+        # A polygon source's fold penalty is on the creases between its polygons (Newell normals), not on
+        # the working triangulation's diagonals, which are not the user's edges (docs/method.md, "Folds").
+        polygons = prepared.source_template.polygons
+        self.fold_corners = self.fold_next = self.fold_owner = None
+        if polygons.is_triangles:
+            edge_faces = interior_edge_faces(prepared.energy_faces)
+        else:
+            from sape_geo.geometry.polygon_mesh import interior_polygon_pairs
+
+            edge_faces = interior_polygon_pairs(polygons)
+            self.fold_corners, self.fold_next, self.fold_owner = (torch.as_tensor(a, dtype=torch.long) for a in (
+                polygons.corners, polygons.next_corner, polygons.owner))
         self.edge_faces = torch.tensor(edge_faces, dtype=torch.long)
-        source_normals = _unit_normals(torch.tensor(prepared.source_vertices * self.source_scale, dtype=torch.float64), torch.tensor(prepared.energy_faces))
+        source_normals = self._fold_normals(torch.tensor(prepared.source_vertices * self.source_scale, dtype=torch.float64),
+                                            torch.tensor(prepared.energy_faces))
         source_cosines = (source_normals[self.edge_faces[:, 0]] * source_normals[self.edge_faces[:, 1]]).sum(dim=1)
         self.edge_allowance = source_cosines.clamp_max(0.0).to(torch.float32)
         self.target_normals = None
@@ -211,6 +223,9 @@ class MeshTransferTask(Task):
                 setattr(self, name, getattr(self, name).to(device))
         for name in ("initial", "index", "faces", "target_samples", "observed", "landmark_ids", "landmark_positions", "edge_faces", "edge_allowance"):
             setattr(self, name, getattr(self, name).to(device))
+        for name in ("fold_corners", "fold_next", "fold_owner"):
+            if getattr(self, name) is not None:
+                setattr(self, name, getattr(self, name).to(device))
         self.frames.to(device)
         self.conformal_frames.to(device)
 
@@ -275,7 +290,7 @@ class MeshTransferTask(Task):
             per_vertex = torch.maximum(per_vertex, self.uncovered_distances(deformed, batch.data["target"], target_to_surface))
         if self.settings.fold_feedback:
             folding = self.edge_faces[excess.detach() > 0].reshape(-1)
-            corners = self.faces[folding].reshape(-1)
+            corners = self.faces[folding].reshape(-1) if self.fold_corners is None else self.fold_corners[torch.isin(self.fold_owner, folding)]
             per_vertex = per_vertex.index_fill(0, corners, 0.0)
         return total, per_vertex
 
@@ -312,26 +327,42 @@ class MeshTransferTask(Task):
         The normal it should have is the source normal turned by the map's local rotation around the
         triangle (:func:`~sape_geo.geometry.metrics.local_rotations`: the ARAP rotation of the one-rings of
         its corners, source -> deformed, the rotation the ``inverted_triangles`` metric uses), measured
-        again every ``feedback_every`` steps without a gradient; against the majority, so a mirroring
-        alignment does not count every triangle.
+        again every ``feedback_every`` steps without a gradient (on the CPU), turned to the area-weighted
+        majority's side, so a mirroring alignment does not count every triangle.
         """
         if self._expected_normals is None or self._calls % self.settings.feedback_every == 0:
             from sape_geo.geometry.metrics import local_rotations
 
             source = self.prepared.source_vertices
             faces = self.prepared.energy_faces
-            rotations = local_rotations(source, deformed.detach().cpu().double().numpy(), faces)
-            expected = np.einsum("kab,kb->ka", rotations, np.cross(source[faces[:, 1]] - source[faces[:, 0]], source[faces[:, 2]] - source[faces[:, 0]]))
+            current = deformed.detach().cpu().double()
+            rotations = local_rotations(source, current.numpy(), faces)
+            source_normals = np.cross(source[faces[:, 1]] - source[faces[:, 0]], source[faces[:, 2]] - source[faces[:, 0]])
+            expected = np.einsum("kab,kb->ka", rotations, source_normals)
             expected /= np.maximum(np.linalg.norm(expected, axis=1, keepdims=True), 1e-300)
-            self._expected_normals = torch.as_tensor(expected, dtype=deformed.dtype, device=deformed.device)
+            agreement = (_unit_normals(current, self.faces.cpu()).numpy() * expected).sum(axis=1)
+            majority = 1.0 if (agreement * np.linalg.norm(source_normals, axis=1)).sum() >= 0 else -1.0  # area-weighted
+            self._expected_normals = torch.as_tensor(majority * expected, dtype=deformed.dtype, device=deformed.device)
         agreement = (_unit_normals(deformed, self.faces) * self._expected_normals).sum(dim=1)
-        majority = 1.0 if float((agreement.detach() * self.frames.areas.to(agreement.dtype)).sum()) >= 0 else -1.0
-        return torch.relu(INVERSION_MARGIN - majority * agreement)
+        return torch.relu(INVERSION_MARGIN - agreement)
+
+    def _fold_normals(self, vertices: Tensor, faces: Tensor | None = None) -> Tensor:
+        """Unit normals of the fold penalty's facets: the triangles, or a polygon source's polygons
+        (Newell: the sum of the corner fan's cross products; differentiable)."""
+        if self.fold_corners is None:
+            return _unit_normals(vertices, self.faces if faces is None else faces)
+        first = torch.zeros(int(self.fold_owner.max()) + 1, dtype=torch.long, device=vertices.device)
+        first.scatter_reduce_(0, self.fold_owner, torch.arange(self.fold_owner.numel(), device=vertices.device), reduce="amin", include_self=False)
+        relative = vertices[self.fold_corners] - vertices[self.fold_corners[first[self.fold_owner]]]
+        cross = torch.linalg.cross(relative, relative[self.fold_next])
+        normals = torch.zeros(first.numel(), 3, dtype=vertices.dtype, device=vertices.device).index_add(0, self.fold_owner, cross)
+        return normals / normals.norm(dim=1, keepdim=True).clamp_min(1e-20)
 
     def fold_excess(self, deformed: Tensor) -> Tensor:
-        """Per interior edge ``(e,)``: how far the cosine of its two triangle normals fell below its
-        allowance ``min(source cosine, 0)`` (0 where it did not)."""
-        normals = _unit_normals(deformed, self.faces)
+        """Per interior edge ``(e,)`` (between triangles, or between a polygon source's polygons): how far
+        the cosine of its two facets' normals fell below its allowance ``min(source cosine, 0)`` (0 where
+        it did not)."""
+        normals = self._fold_normals(deformed)
         cosines = (normals[self.edge_faces[:, 0]] * normals[self.edge_faces[:, 1]]).sum(dim=1)
         return torch.relu(self.edge_allowance.to(deformed.dtype) - cosines)
 
