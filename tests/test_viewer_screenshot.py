@@ -182,6 +182,7 @@ def test_a_third_party_run_is_drawn_or_refused_never_a_blank_picture(tmp_path):
     assert result.returncode == 0, result.stderr
     pixels = _picture(out)
     assert (~np.all(pixels > 0.93, axis=2)).mean() > 0.15  # the height field fills the picture
+    assert "note: ripple: result.npy drawn as a height field" in result.stdout  # what the picture cannot say
     empty = make_run(tmp_path / "empty", {"task": "ripple"}, {"mse": 1.0}, {"weights.npy": np.zeros(3)})
     result = _sape_geo("view", str(empty), "--screenshot", str(tmp_path / "empty.png"))
     assert result.returncode == 2 and "cannot draw a run of task 'ripple'" in result.stderr

@@ -197,6 +197,7 @@ def screenshot(
     colour_bars: bool = True,
     options: ViewOptions = ViewOptions(),
     overwrite: bool = False,
+    notes: list[str] | None = None,
 ) -> Path:
     """Render ``runs`` offscreen (EGL) into the PNG ``out``.
 
@@ -213,6 +214,9 @@ def screenshot(
     up_axis : the scene's up axis (``y``, ``z``, ``x``, or negated) or ``auto`` (recorded, else inferred).
     colour_bars : add a strip under the picture with a colour bar (name, unit, range) per scalar shown.
     options : edges, quantity, labels and the metrics line (:class:`ViewOptions`).
+    overwrite : replace ``out`` if it is a picture this viewer wrote.
+    notes : a list that receives the views' notes (``"run: what is not shown and why"``), for a
+        command line to print: a picture cannot say what is missing from it.
 
     Raises
     ------
@@ -225,6 +229,8 @@ def screenshot(
         raise ValueError(f"--screenshot must be a .png file in an existing folder, got {out}")
     check_picture_target(out, overwrite)  # before rendering: a refusal costs nothing
     scene, _ = prepare(runs, "offscreen", layout, up_axis=up_axis, options=options)
+    if notes is not None:
+        notes += [f"{view.label}: {note}" for view in scene.views for note in view.notes]
     if frame != -1:
         show_frame(scene, frame)
     size = _frame_picture(scene, camera, size)
@@ -265,10 +271,11 @@ def movie(
     colour_bars: bool = True,
     options: ViewOptions = ViewOptions(),
     overwrite: bool = False,
+    notes: list[str] | None = None,
 ) -> Path:
     """Render the runs' snapshot playback offscreen into the animated GIF ``out``: every snapshot
     frame in order, captioned with its step, then the final result held for ``hold_seconds``. The
-    camera is fixed and holds every frame.
+    camera is fixed and holds every frame. ``options``, ``overwrite`` and ``notes`` as for :func:`screenshot`.
 
     Raises
     ------
@@ -288,6 +295,8 @@ def movie(
         raise ValueError(f"--movie must be a {' or '.join(MOVIE_SUFFIXES)} file in an existing folder, got {out}{video}")
     check_picture_target(out, overwrite)
     scene, _ = prepare(runs, "offscreen", layout, up_axis=up_axis, options=options)
+    if notes is not None:
+        notes += [f"{view.label}: {note}" for view in scene.views for note in view.notes]
     if scene.frame_count == 0:
         raise ValueError("the runs saved no snapshots: nothing to play (train with --snapshots EVERY)")
     size = _frame_picture(scene, camera, size, all_frames=True)
@@ -364,16 +373,19 @@ def options_of(args: argparse.Namespace) -> ViewOptions:
 
 def run(args: argparse.Namespace) -> int:
     options = options_of(args)
+    notes: list[str] = []
     try:
         if args.screenshot or args.movie:
             if args.screenshot:
                 path = screenshot(args.runs, args.screenshot, args.camera, args.size, args.layout, args.frame, args.up, args.colour_bars,
-                                  options, args.overwrite)
+                                  options, args.overwrite, notes)
                 print(f"wrote {path}")
             if args.movie:
                 path = movie(args.runs, args.movie, args.camera, args.size, args.layout, args.up, colour_bars=args.colour_bars,
-                             options=options, overwrite=args.overwrite)
+                             options=options, overwrite=args.overwrite, notes=[] if args.screenshot else notes)
                 print(f"wrote {path}")
+            for note in notes:
+                print(f"  note: {note}")
         else:
             show(args.runs, args.layout, args.up, options)
     except ViewerUnavailableError as error:

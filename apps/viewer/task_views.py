@@ -385,7 +385,7 @@ def occupancy_view(run: ViewerRun) -> RunView:
     from sape_geo.geometry.mesh_io import load_mesh
 
     view = _new_view(run, dimension=3)
-    view.notes.append("the heat map is drawn on a horizontal slice (normal to the up axis): move it with the slider below")
+    view.notes.append("the heat map is drawn on a horizontal slice at mid-height (normal to the up axis; in the window a slider moves it)")
     task = run.task_config
     centre = np.asarray(task.get("normalisation_centre", (0.0, 0.0, 0.0)), dtype=np.float64)
     scale = float(task.get("normalisation_scale", 1.0))
