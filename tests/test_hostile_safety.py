@@ -381,3 +381,15 @@ def test_the_help_check_fails_on_a_placeholder_and_docs_survive_prose():
     assert _help_problems(parser) == ["--feedback-every: 'feedback every (default: 4)'"]
     voxel = next(action for action in parser._actions if "--voxel-size" in action.option_strings)
     assert voxel.help == "cubes of this side instead; none: by --max-points (default: none)"
+
+
+def test_a_pipeline_that_expands_through_aliases_is_refused_quickly(tmp_path):
+    from sape_geo_apps.batch import PipelineError
+
+    lines = ["a0: &a0 [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]  # 10^9 values
+    bomb = "\n".join(lines) + "\njobs:\n  - task: fit1d\n    seeds: *a8\n"
+    with pytest.raises(PipelineError, match="expands to more than 100,000 values"):
+        parse_pipeline(bomb, base_dir=tmp_path)
+    with pytest.raises(PipelineError, match="<string>:1: an alias refers to the value that contains it"):
+        parse_pipeline("a: &a [1, *a]\njobs: []\n", base_dir=tmp_path)

@@ -64,7 +64,10 @@ def parse_yaml(text: str, source: str = "<string>") -> Node | None:
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()
-        return None if root is None else _convert(loader, root, source)
+        if root is None:
+            return None
+        _check_expanded_size(root, source)
+        return _convert(loader, root, source)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark is not None else 0
@@ -79,6 +82,40 @@ def parse_yaml(text: str, source: str = "<string>") -> Node | None:
 
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+# Values a document may expand to through its aliases: a pipeline is written, not generated, and a
+# "billion laughs" file (aliases of aliases of lists) would otherwise take the memory of the machine.
+MAX_EXPANDED_VALUES = 100_000
+
+
+def _check_expanded_size(root: yaml.Node, source: str) -> None:
+    """Refuse a document whose aliases expand it beyond :data:`MAX_EXPANDED_VALUES` values, or that
+    contains itself (an alias inside its own anchor); counted once per distinct node, so this is quick."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise YamlSyntaxError(f"{source}:{node.start_mark.line + 1}: an alias refers to the value that contains it")
+        open_nodes.add(key)
+        children = [item for pair in node.value for item in pair] if isinstance(node, yaml.MappingNode) else (
+            node.value if isinstance(node, yaml.SequenceNode) else []
+        )
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > MAX_EXPANDED_VALUES:
+                raise YamlSyntaxError(
+                    f"{source}:{node.start_mark.line + 1}: this value expands to more than {MAX_EXPANDED_VALUES:,} values through "
+                    "its aliases ('*name'); write the jobs out instead"
+                )
+        open_nodes.discard(key)
+        sizes[key] = total
+        return total
+
+    size(root)
 
 
 def _merge(loader: yaml.SafeLoader, value: yaml.Node, merged: Node, source: str, line: int) -> Node:
