@@ -765,3 +765,25 @@ def test_yaml_marker_names_reach_the_run_and_the_picker(tmp_path):
     session.load(markers)
     assert [pair.name for pair in session.pairs] == ["front left foot", "snout", "landmark 2", "tail tip"]
     assert [pair.target_vertex for pair in session.pairs] == [0, 5, 9, 12]
+
+
+def test_compared_runs_of_one_name_are_told_apart_and_share_each_colour_range(tmp_path, mock):
+    import shutil
+
+    from sape_geo_apps.viewer import ViewOptions
+    from sape_geo_apps.viewer.options import metrics_line
+    from sape_geo_apps.viewer.panel import run_titles
+
+    first, _ = _polygon_transfer_run(tmp_path)
+    (tmp_path / "b").mkdir()
+    second = shutil.copytree(first, tmp_path / "b" / "quads")  # two folders named alike
+    _quad_grid_obj(second / "result.obj", lift=0.8)  # a result farther from the target
+    scene, _ = prepare([first, second], "mock", options=ViewOptions(quantity="distance"))
+    assert [view.label for view in scene.views] == ["quads", "quads (2)"]
+    assert [metrics_line(view).split(":")[0] for view in scene.views] == ["quads", "quads (2)"]
+    ps.set_window_size(1200, 400)
+    assert [text for _, _, text in run_titles(scene)] == ["quads (sape-ff)", "quads (2) (sape-ff)"]
+    # one range for the distance in both runs: the same colour means the same distance
+    distances = [next(s for s in view.item("result").scalars if s.kind == "distance") for view in scene.views]
+    assert distances[0].values.max() == pytest.approx(0.0, abs=1e-9) and distances[1].values.max() > 1.0
+    assert distances[0].vrange == distances[1].vrange == (0.0, pytest.approx(distances[1].values.max()))

@@ -34,7 +34,7 @@ from sape_geo_apps.viewer.backend import (
 from sape_geo_apps.viewer.framing import infer_up_axis, picture_size, projected_aspect
 from sape_geo_apps.viewer.items import QUANTITIES, Curve, Points, RunView, Surface
 from sape_geo_apps.viewer.loading import load_viewer_run
-from sape_geo_apps.viewer.options import LABEL_CHOICES, ViewOptions, apply_options, metrics_line
+from sape_geo_apps.viewer.options import LABEL_CHOICES, ViewOptions, apply_options, metrics_line, share_colour_ranges
 from sape_geo_apps.viewer.overlay import caption, visible_colour_bars, with_colour_bars, with_text_lines, write_titles
 from sape_geo_apps.viewer.panel import ViewerPanel, run_titles
 from sape_geo_apps.viewer.scene import LAYOUTS, Scene, _positions, build_scene, show_frame, slice_sheet
@@ -100,6 +100,7 @@ def prepare(runs: Sequence[str | os.PathLike], mode: str, layout: str = "auto", 
         axis_frame(up_axis)  # validates before anything starts
     views = [view_of(load_viewer_run(path)) for path in runs]
     apply_options(views, options)
+    share_colour_ranges(views)
     up_axis = resolve_up_axis(views, up_axis)
     start_polyscope(mode)
     scene = build_scene(views, layout, up_axis)

@@ -82,6 +82,25 @@ def apply_options(views: list[RunView], options: ViewOptions) -> None:
                          f"{QUANTITY_SOURCES[options.quantity]}")
 
 
+def share_colour_ranges(views: list[RunView]) -> None:
+    """Give each quantity that several runs show (same name, no fixed range) one colour range over all
+    of them, so compared runs' colours mean the same values and one colour bar serves them all."""
+    by_name: dict[str, list] = {}
+    for view in views:
+        for item in view.items:
+            for scalar in item.scalars:
+                if scalar.vrange is None:
+                    by_name.setdefault(scalar.name, []).append(scalar)
+    for scalars in by_name.values():
+        finite = [values[np.isfinite(values)] for values in (np.asarray(s.values, dtype=np.float64) for s in scalars)]
+        finite = [values for values in finite if values.size]
+        if len(scalars) < 2 or not finite:
+            continue
+        low, high = min(float(v.min()) for v in finite), max(float(v.max()) for v in finite)
+        for scalar in scalars:
+            scalar.vrange = (low, high)
+
+
 KEY_METRICS = (
     ("chamfer_l1_pct_diag", "Chamfer", "{:.3g} %"),
     ("hausdorff_pct_diag", "Hausdorff", "{:.3g} %"),

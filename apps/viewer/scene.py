@@ -101,7 +101,9 @@ def resolve_layout(views: list[RunView], layout: str) -> str:
 def build_scene(views: list[RunView], layout: str = "auto", up_axis: str = "y") -> Scene:
     """Register every run's items with Polyscope (which must be initialised) and return the scene.
 
-    Side by side, columns follow each other left to right as seen with ``up_axis`` up."""
+    Side by side, columns follow each other left to right as seen with ``up_axis`` up. Runs of the same
+    folder name are told apart (``demo``, ``demo (2)``): the views take those labels, so titles, notes
+    and metrics lines name them as the panel does."""
     import polyscope as ps
 
     if not views:
@@ -109,6 +111,8 @@ def build_scene(views: list[RunView], layout: str = "auto", up_axis: str = "y") 
     scene = Scene(views, resolve_layout(views, layout), up_axis=up_axis)
     right = scene.right
     labels = _unique_labels([view.label for view in views])
+    for view, label in zip(views, labels):
+        view.label = label
     pitch = _widest_item(views, right) * (1.0 + COLUMN_GAP)
     centres = _column_centres(views, scene.layout, right)
     drawn_shared: dict[tuple[str, int], RegisteredItem] = {}
