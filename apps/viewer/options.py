@@ -71,15 +71,13 @@ def apply_options(views: list[RunView], options: ViewOptions) -> None:
     found = False
     for view in views:
         for item in view.items:
-            if not item.scalars:
-                continue
             for scalar in item.scalars:
                 scalar.enabled = scalar.kind == options.quantity
                 found = found or scalar.enabled
     if options.quantity != "none" and not found:
         runs = ", ".join(view.label for view in views)
-        raise ValueError(f"--quantity {options.quantity}: {runs} has nothing to colour by it; it needs "
-                         f"{QUANTITY_SOURCES[options.quantity]}")
+        which = f"none of {runs} has" if len(views) > 1 else f"{runs} has"
+        raise ValueError(f"--quantity {options.quantity}: {which} anything to colour by it; it needs {QUANTITY_SOURCES[options.quantity]}")
 
 
 def share_colour_ranges(views: list[RunView]) -> None:
