@@ -39,7 +39,7 @@ _MARKDOWN_METRICS = 5
 
 
 def summary_rows(jobs: Sequence[Job], outcomes: dict[str, JobOutcome]) -> list[dict[str, Any]]:
-    """One row per job, in pipeline order: run, task, status, seconds, worker, axes, metrics, notes, error."""
+    """One row per job, in pipeline order: run, task, status, seconds, worker, axes, metrics, warnings, error."""
     rows = []
     for job in jobs:
         outcome = outcomes[job.run_name]
@@ -52,8 +52,8 @@ def summary_rows(jobs: Sequence[Job], outcomes: dict[str, JobOutcome]) -> list[d
         }
         row.update(job.axis_values)
         row.update({key: _plain(value) for key, value in outcome.metrics.items() if _is_scalar(value)})
-        if outcome.notes:
-            row["notes"] = " | ".join(outcome.notes)
+        if outcome.notes:  # "warnings": a task may report "notes" among its metrics (occupancy does)
+            row["warnings"] = " | ".join(outcome.notes)
         row["error"] = outcome.error or ""
         rows.append(row)
     return rows
