@@ -37,7 +37,7 @@ from sape_geo_apps.viewer.loading import load_viewer_run
 from sape_geo_apps.viewer.options import LABEL_CHOICES, ViewOptions, apply_options, metrics_line, share_colour_ranges
 from sape_geo_apps.viewer.overlay import caption, visible_colour_bars, with_colour_bars, with_text_lines, write_titles
 from sape_geo_apps.viewer.panel import ViewerPanel, run_titles
-from sape_geo_apps.viewer.scene import LAYOUTS, Scene, _positions, build_scene, show_frame, slice_sheet
+from sape_geo_apps.viewer.scene import LAYOUTS, Scene, _positions, build_scene, label_views, show_frame, slice_sheet
 from sape_geo_apps.viewer.task_views import view_of
 
 DEFAULT_SIZE = (1024, 768)
@@ -99,6 +99,7 @@ def prepare(runs: Sequence[str | os.PathLike], mode: str, layout: str = "auto", 
     if up_axis != "auto":
         axis_frame(up_axis)  # validates before anything starts
     views = [view_of(load_viewer_run(path)) for path in runs]
+    label_views(views)  # before the options: their messages name the runs as the pictures do
     apply_options(views, options)
     share_colour_ranges(views)
     up_axis = resolve_up_axis(views, up_axis)

@@ -110,9 +110,7 @@ def build_scene(views: list[RunView], layout: str = "auto", up_axis: str = "y") 
         raise ValueError("nothing to show: no runs given")
     scene = Scene(views, resolve_layout(views, layout), up_axis=up_axis)
     right = scene.right
-    labels = _unique_labels([view.label for view in views])
-    for view, label in zip(views, labels):
-        view.label = label
+    labels = label_views(views)
     pitch = _widest_item(views, right) * (1.0 + COLUMN_GAP)
     centres = _column_centres(views, scene.layout, right)
     drawn_shared: dict[tuple[str, int], RegisteredItem] = {}
@@ -165,6 +163,14 @@ def _column_centres(views: list[RunView], layout: str, right: np.ndarray) -> dic
                 across = positions @ right
                 centres[column] = float(across.min() + across.max()) / 2.0
     return centres if layout == "side-by-side" else {}
+
+
+def label_views(views: list[RunView]) -> list[str]:
+    """Tell runs from folders of one name apart (``demo``, ``demo (2)``): sets and returns each view's
+    label (unchanged when already unique)."""
+    for view, label in zip(views, _unique_labels([view.label for view in views])):
+        view.label = label
+    return [view.label for view in views]
 
 
 def _unique_labels(labels: list[str]) -> list[str]:
