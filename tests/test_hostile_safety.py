@@ -67,6 +67,8 @@ def test_batch_refuses_a_users_summary_csv_and_runs_nothing(tmp_path, capsys):
     assert code == 2 and f"{out / 'summary.csv'} was not written by sape-geo" in err
     assert (out / "summary.csv").read_text() == "my own table\n"
     assert sorted(p.name for p in out.iterdir()) == ["summary.csv"]  # no job ran, nothing added
+    code, listed, err = cli(capsys, "batch", write_pipeline(tmp_path), "--out", out, "--dry-run")
+    assert code == 2 and "todo" in listed and "was not written by sape-geo" in err  # the dry run says so too
 
 
 def test_batch_refuses_a_tasks_run_directory_as_its_folder(tmp_path, capsys):

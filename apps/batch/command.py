@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sape_geo_apps.batch.pipeline import load_pipeline
 from sape_geo_apps.batch.runner import ENGINES, BatchInterrupted, BatchReport, run_pipeline
+from sape_geo_apps.batch.summary import check_summary_files
 from sape_geo_apps.batch.worker import damage, finished_outcome
 from sape_geo_apps.cli import AppCommand
 
@@ -84,6 +85,8 @@ def _dry_run(args: argparse.Namespace) -> int:
         if why is not None:
             print(f"      redo: {why}")
     print(f"{len(pipeline.jobs)} jobs, {finished} already finished in {Path(args.out)}")
+    if Path(args.out).is_dir():
+        check_summary_files(args.out)  # the run would be refused: say so now (exit 2)
     return 0
 
 
