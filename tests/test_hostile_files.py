@@ -611,3 +611,28 @@ def test_an_unusual_but_valid_pipeline_with_crlf_tabs_in_comments_and_anchors_is
     path.write_bytes(("\ufeff" + text).encode("utf-8"))
     jobs = load_pipeline(path).jobs
     assert len(jobs) == 1 and "--steps" in jobs[0].argv
+
+
+def test_a_huge_polyline_is_checked_for_crossings_by_a_sweep_not_all_pairs(tmp_path):
+    # 50 000 vertices: every pair was tested (1.25e9 pairs, many minutes); a sweep along x tests the few that may meet.
+    from sape_geo.geometry.polygon import read_polyline, self_intersections
+
+    angles = np.linspace(0.0, 2.0 * np.pi, 50_000, endpoint=False)
+    circle = 100.0 * np.column_stack([np.cos(angles), np.sin(angles)])
+    np.savetxt(tmp_path / "circle.csv", circle, delimiter=",")
+    assert len(self_intersections(read_polyline(tmp_path / "circle.csv"))) == 0
+    crossed = circle.copy()
+    crossed[[1000, 26_000]] = crossed[[26_000, 1000]]  # two vertices swapped: chords across the disc
+    assert len(self_intersections(crossed)) > 0
+
+
+def test_the_sweep_finds_the_same_pairs_whichever_way_the_polyline_lies():
+    # A quarter turn or a mirror (exact in floats) reorders the sweep completely; the pairs may not change.
+    from sape_geo.geometry.polygon import self_intersections
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        points = np.round(rng.random((int(rng.integers(3, 40)), 2)) * 3) / 3  # touching and collinear edges too
+        pairs = self_intersections(points, chunk=5)
+        assert np.array_equal(self_intersections(points[:, ::-1] * [-1.0, 1.0], chunk=5), pairs)
+        assert np.array_equal(self_intersections(points * [-1.0, 1.0], chunk=7), pairs)

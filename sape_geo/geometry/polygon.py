@@ -220,7 +220,7 @@ def self_intersections(points: np.ndarray, chunk: int = 512) -> np.ndarray:
     Parameters
     ----------
     points : (K, 2) vertices, K >= 3, no repeated last vertex.
-    chunk : edges tested against all others at once (memory ``chunk * K``).
+    chunk : edges tested at once against the edges they may meet (memory at most ``chunk * K``).
 
     Returns
     -------
@@ -237,17 +237,24 @@ def self_intersections(points: np.ndarray, chunk: int = 512) -> np.ndarray:
     count = len(points)
     starts, ends = points, np.roll(points, -1, axis=0)
     low, high = np.minimum(starts, ends), np.maximum(starts, ends)
+    # A sweep along x: with the edges in order of their smallest x, an edge can only meet the later ones
+    # that start (in x) before it ends, so a chunk of edges is tested against that stretch, not all K
+    # (a 200 000-vertex outline: seconds instead of hours).
+    order = np.argsort(low[:, 0], kind="stable")
+    reach = np.searchsorted(low[order, 0], high[order, 0], side="right")
     found = []
     for first in range(0, count, chunk):
-        rows = np.arange(first, min(first + chunk, count))
-        # Candidate pairs (i, j > i) whose bounding boxes overlap: a cheap filter before orientations.
+        ranks = np.arange(first, min(first + chunk, count))
+        later = np.arange(first, max(int(reach[ranks].max()), first + 1))
+        rows, columns = order[ranks], order[later]
+        # Candidate pairs whose bounding boxes overlap, each pair once: a cheap filter before orientations.
         overlap = (
-            (low[rows, None, 0] <= high[None, :, 0]) & (low[None, :, 0] <= high[rows, None, 0])
-            & (low[rows, None, 1] <= high[None, :, 1]) & (low[None, :, 1] <= high[rows, None, 1])
+            (low[rows, None, 0] <= high[None, columns, 0]) & (low[None, columns, 0] <= high[rows, None, 0])
+            & (low[rows, None, 1] <= high[None, columns, 1]) & (low[None, columns, 1] <= high[rows, None, 1])
         )
-        overlap &= np.arange(count)[None, :] > rows[:, None]
-        i, j = np.nonzero(overlap)
-        i = rows[i]
+        overlap &= later[None, :] > ranks[:, None]
+        r, c = np.nonzero(overlap)
+        i, j = np.minimum(rows[r], columns[c]), np.maximum(rows[r], columns[c])
         if len(i) == 0:
             continue
         a, b, c, d = starts[i], ends[i], starts[j], ends[j]
