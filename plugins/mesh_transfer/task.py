@@ -127,23 +127,25 @@ class MeshTransferTask(Task):
         self._target_distance = SurfaceDistance(normalised.apply(target.vertices), target.faces)
         from sape_geo.geometry.metrics import interior_edge_faces
 
-        # A polygon source's fold penalty is on the creases between its polygons (Newell normals), not on
-        # the working triangulation's diagonals, which are not the user's edges (docs/method.md, "Folds").
-        polygons = prepared.source_template.polygons
-        self.fold_corners = self.fold_next = self.fold_owner = None
-        if polygons.is_triangles:
-            edge_faces = interior_edge_faces(prepared.energy_faces)
-        else:
-            from sape_geo.geometry.polygon_mesh import interior_polygon_pairs
-
-            edge_faces = interior_polygon_pairs(polygons)
-            self.fold_corners, self.fold_next, self.fold_owner = (torch.as_tensor(a, dtype=torch.long) for a in (
-                polygons.corners, polygons.next_corner, polygons.owner))
+        edge_faces = interior_edge_faces(prepared.energy_faces)
         self.edge_faces = torch.tensor(edge_faces, dtype=torch.long)
-        source_normals = self._fold_normals(torch.tensor(prepared.source_vertices * self.source_scale, dtype=torch.float64),
-                                            torch.tensor(prepared.energy_faces))
+        source_scaled = torch.tensor(prepared.source_vertices * self.source_scale, dtype=torch.float64)
+        source_normals = _unit_normals(source_scaled, torch.tensor(prepared.energy_faces))
         source_cosines = (source_normals[self.edge_faces[:, 0]] * source_normals[self.edge_faces[:, 1]]).sum(dim=1)
         self.edge_allowance = source_cosines.clamp_max(0.0).to(torch.float32)
+        # A polygon source's fold penalty also covers the creases between its polygons (Newell normals):
+        # the user's own edges, which a fold of the working triangulation alone does not see as a whole
+        # (docs/method.md, "Polygon templates").
+        polygons = prepared.source_template.polygons
+        self.polygon_pairs = self.fold_corners = self.fold_next = self.fold_owner = None
+        if not polygons.is_triangles:
+            from sape_geo.geometry.polygon_mesh import interior_polygon_pairs
+
+            self.polygon_pairs = torch.as_tensor(interior_polygon_pairs(polygons), dtype=torch.long)
+            self.fold_corners, self.fold_next, self.fold_owner = (torch.as_tensor(a, dtype=torch.long) for a in (
+                polygons.corners, polygons.next_corner, polygons.owner))
+            normals = self._polygon_normals(source_scaled)
+            self.polygon_allowance = (normals[self.polygon_pairs[:, 0]] * normals[self.polygon_pairs[:, 1]]).sum(dim=1).clamp_max(0.0).to(torch.float32)
         self.target_normals = None
         if self.settings.normal_matching and target.faces is not None:
             target_V = normalised.apply(target.vertices)
@@ -223,7 +225,7 @@ class MeshTransferTask(Task):
                 setattr(self, name, getattr(self, name).to(device))
         for name in ("initial", "index", "faces", "target_samples", "observed", "landmark_ids", "landmark_positions", "edge_faces", "edge_allowance"):
             setattr(self, name, getattr(self, name).to(device))
-        for name in ("fold_corners", "fold_next", "fold_owner"):
+        for name in ("polygon_pairs", "polygon_allowance", "fold_corners", "fold_next", "fold_owner"):
             if getattr(self, name) is not None:
                 setattr(self, name, getattr(self, name).to(device))
         self.frames.to(device)
@@ -289,8 +291,7 @@ class MeshTransferTask(Task):
         if self.settings.feedback == "two-sided":
             per_vertex = torch.maximum(per_vertex, self.uncovered_distances(deformed, batch.data["target"], target_to_surface))
         if self.settings.fold_feedback:
-            folding = self.edge_faces[excess.detach() > 0].reshape(-1)
-            corners = self.faces[folding].reshape(-1) if self.fold_corners is None else self.fold_corners[torch.isin(self.fold_owner, folding)]
+            corners = self.folding_corners(excess.detach())
             per_vertex = per_vertex.index_fill(0, corners, 0.0)
         return total, per_vertex
 
@@ -346,11 +347,9 @@ class MeshTransferTask(Task):
         agreement = (_unit_normals(deformed, self.faces) * self._expected_normals).sum(dim=1)
         return torch.relu(INVERSION_MARGIN - agreement)
 
-    def _fold_normals(self, vertices: Tensor, faces: Tensor | None = None) -> Tensor:
-        """Unit normals of the fold penalty's facets: the triangles, or a polygon source's polygons
-        (Newell: the sum of the corner fan's cross products; differentiable)."""
-        if self.fold_corners is None:
-            return _unit_normals(vertices, self.faces if faces is None else faces)
+    def _polygon_normals(self, vertices: Tensor) -> Tensor:
+        """Unit (Newell) normals of a polygon source's polygons: the sum of each corner fan's cross
+        products; differentiable."""
         first = torch.zeros(int(self.fold_owner.max()) + 1, dtype=torch.long, device=vertices.device)
         first.scatter_reduce_(0, self.fold_owner, torch.arange(self.fold_owner.numel(), device=vertices.device), reduce="amin", include_self=False)
         relative = vertices[self.fold_corners] - vertices[self.fold_corners[first[self.fold_owner]]]
@@ -359,12 +358,27 @@ class MeshTransferTask(Task):
         return normals / normals.norm(dim=1, keepdim=True).clamp_min(1e-20)
 
     def fold_excess(self, deformed: Tensor) -> Tensor:
-        """Per interior edge ``(e,)`` (between triangles, or between a polygon source's polygons): how far
-        the cosine of its two facets' normals fell below its allowance ``min(source cosine, 0)`` (0 where
-        it did not)."""
-        normals = self._fold_normals(deformed)
+        """Per interior edge of the triangulation, then (a polygon source) per edge between two polygons
+        ``(e,)``: how far the cosine of its two facets' normals fell below its allowance ``min(source
+        cosine, 0)`` (0 where it did not)."""
+        normals = _unit_normals(deformed, self.faces)
         cosines = (normals[self.edge_faces[:, 0]] * normals[self.edge_faces[:, 1]]).sum(dim=1)
-        return torch.relu(self.edge_allowance.to(deformed.dtype) - cosines)
+        excess = torch.relu(self.edge_allowance.to(deformed.dtype) - cosines)
+        if self.polygon_pairs is None:
+            return excess
+        normals = self._polygon_normals(deformed)
+        cosines = (normals[self.polygon_pairs[:, 0]] * normals[self.polygon_pairs[:, 1]]).sum(dim=1)
+        return torch.cat([excess, torch.relu(self.polygon_allowance.to(deformed.dtype) - cosines)])
+
+    def folding_corners(self, excess: Tensor) -> Tensor:
+        """The vertices ``(k,)`` of the facets on either side of an edge with a positive ``excess`` (from
+        :meth:`fold_excess`)."""
+        triangles = self.edge_faces[excess[: self.edge_faces.shape[0]] > 0].reshape(-1)
+        corners = self.faces[triangles].reshape(-1)
+        if self.polygon_pairs is None:
+            return corners
+        polygons = self.polygon_pairs[excess[self.edge_faces.shape[0]:] > 0].reshape(-1)
+        return torch.cat([corners, self.fold_corners[torch.isin(self.fold_owner, polygons)]])
 
     def _kept_correspondence_chamfer(self, deformed: Tensor, samples: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         """Surface Chamfer with the closest triangles of a held batch (see ``correspondence_every``):
