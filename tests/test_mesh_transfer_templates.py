@@ -188,3 +188,24 @@ def test_rigid_vertex_file_splits_into_connected_parts(files, tmp_path):
     ids.write_text(f"{len(template.vertices)}\n")
     with pytest.raises(MeshInputError, match="vertex ids must be in 0..*, got"):
         rigid_parts((str(ids),), template, triangles)
+
+
+def test_network_fit_of_a_quad_template_keeps_the_file_and_folds_count_polygons(files, tmp_path):
+    import torch
+
+    from sape_geo_plugins.mesh_transfer.prepared import prepare_transfer
+    from sape_geo_plugins.mesh_transfer.task import MeshTransferTask
+
+    prepared = prepare_transfer(files / "body.obj", files / "target.obj", files / "marks.txt")
+    task = MeshTransferTask(prepared)
+    assert len(task.polygon_pairs) == 96 * 4 // 2  # the edges between quads are folds of their own
+    source = torch.tensor(prepared.source_vertices, dtype=torch.float32)
+    assert float(task.fold_excess(source).max()) == 0.0
+    squashed = source.clone()
+    squashed[source[:, 0] > 0, 0] *= -1.0  # the +x half mirrored into the -x half: creases everywhere on the seam
+    assert float(task.fold_excess(squashed).max()) > 0.5
+    result = transfer_mesh(files / "body.obj", files / "target.obj", files / "marks.txt", out=tmp_path / "run", steps=3,
+                           surface_samples=200, target_batch=200, progress_bar=False)
+    source_lines = [line for line in (files / "body.obj").read_text().splitlines() if _keyword(line) not in ("v", "vn")]
+    assert source_lines == [line for line in (tmp_path / "run" / "result.obj").read_text().splitlines() if _keyword(line) not in ("v", "vn")]
+    assert result.metrics["steps_done"] == 3 and "folded_polygon_edges" in result.metrics
