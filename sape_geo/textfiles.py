@@ -2,7 +2,8 @@
 
 Windows tools often start UTF-8 files with the three bytes ``EF BB BF``. Decoded as plain UTF-8 they
 become a character ``U+FEFF`` glued onto the first token (an OBJ's first ``v`` is then not a vertex,
-and every face points one vertex later). Every text reader of sape-geo goes through this module:
+and every face points one vertex later). Notepad's "Unicode" files are UTF-16 with their own BOM; the
+readers written here read them too. Every text reader of sape-geo goes through this module:
 :func:`read_text` / :func:`open_text` for the readers written here, and :func:`without_byte_order_mark`
 for libraries that only take a path (open3d's PLY and XYZ readers, trimesh).
 """
@@ -18,18 +19,26 @@ from pathlib import Path
 from typing import IO
 
 UTF8_BOM = b"\xef\xbb\xbf"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")  # Notepad's "Unicode": UTF-16, little or big endian
 # Python's codec that drops a leading BOM and reads any other UTF-8 unchanged.
 TEXT_ENCODING = "utf-8-sig"
 
 
+def text_encoding(path: str | os.PathLike) -> str:
+    """``"utf-16"`` for a file that starts with a UTF-16 BOM (Python's codec reads the BOM and drops
+    it), else :data:`TEXT_ENCODING`."""
+    with open(path, "rb") as handle:
+        return "utf-16" if handle.read(2) in UTF16_BOMS else TEXT_ENCODING
+
+
 def read_text(path: str | os.PathLike, errors: str = "replace") -> str:
     """The whole file as text, a leading BOM removed (``errors``: as :func:`open`)."""
-    return Path(path).read_text(encoding=TEXT_ENCODING, errors=errors)
+    return Path(path).read_text(encoding=text_encoding(path), errors=errors)
 
 
 def open_text(path: str | os.PathLike, errors: str = "replace") -> IO[str]:
     """The file opened for reading text line by line, a leading BOM removed."""
-    return open(path, encoding=TEXT_ENCODING, errors=errors)
+    return open(path, encoding=text_encoding(path), errors=errors)
 
 
 def starts_with_byte_order_mark(path: str | os.PathLike) -> bool:

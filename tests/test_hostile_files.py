@@ -128,6 +128,23 @@ def test_a_byte_order_mark_before_a_pipeline_reads_as_nothing(tmp_path):
     assert len(load_pipeline(path).jobs) == 1
 
 
+def test_notepads_utf16_files_are_read(tmp_path):
+    # Notepad's "Unicode": UTF-16 with its own BOM, little or big endian.
+    (tmp_path / "mesh.obj").write_bytes(MESH_TEXTS["obj"].replace("\n", "\r\n").encode("utf-16"))
+    assert np.array_equal(load_mesh(tmp_path / "mesh.obj")[1], TETRAHEDRON_FACES)
+    (tmp_path / "marks.txt").write_bytes(b"\xfe\xff" + LANDMARK_TEXTS["txt"].encode("utf-16-be"))
+    assert load_landmarks(tmp_path / "marks.txt", 4).names[0] == "nose"
+
+
+def test_a_binary_stl_whose_header_starts_like_a_byte_order_mark_is_read_as_it_is(tmp_path):
+    import trimesh
+
+    sphere = trimesh.creation.icosphere(subdivisions=1)
+    raw = trimesh.exchange.stl.export_stl(sphere)
+    (tmp_path / "header.stl").write_bytes(b"\xef\xbb\xbf" + raw[3:])  # the 80-byte header is free text
+    assert load_mesh(tmp_path / "header.stl")[1].shape == sphere.faces.shape
+
+
 # ------------------------------------------------------------------ meshes: malformed, huge, unusual
 
 MALFORMED_MESHES = {

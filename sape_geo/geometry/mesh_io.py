@@ -341,6 +341,8 @@ def _trimesh_load(path: Path):
     import trimesh
 
     try:
+        if path.suffix.lower() == ".stl":  # often binary, its 80-byte header free text: trimesh reads it as it is
+            return trimesh.load(str(path), process=False, maintain_order=True)
         with without_byte_order_mark(path) as readable:
             return trimesh.load(str(readable), process=False, maintain_order=True)
     except Exception as error:  # trimesh raises many types for malformed files; name the file instead
