@@ -6,7 +6,7 @@ triangle's corners; the splatted count per unit of template area is the **densit
 vertex, averaged over a few rings of neighbours so that a few points per vertex give a steady estimate.
 A vertex is observed with full confidence where the density reaches :data:`OBSERVED_DENSITY` of the
 scan's typical density (the area-weighted median over the vertices that receive data at all) and with
-none where no point lands (docs/method.md, "Partial targets").
+none below :data:`UNOBSERVED_DENSITY` of it (docs/method.md, "Partial targets").
 
 Going from the target to the template (not from each template vertex to its nearest target point) is
 what tells the sides apart: the back of a body is a short distance from the front's scan points, but no
@@ -19,13 +19,16 @@ import igl
 import numpy as np
 import scipy.sparse
 
+from sape_geo.geometry.mesh_io import face_areas
 from sape_geo.geometry.surface_chamfer import closest_barycentric
 
-# A vertex whose neighbourhood receives this fraction of the scan's typical density of points per unit
-# area is fully observed; below it the confidence falls linearly to 0. A vertex on the edge of the
-# scanned region has about half its neighbourhood covered: 0.5 gives it full confidence and fades the
-# next ring out, where a lower fraction would spread full confidence a ring into the unseen side.
-OBSERVED_DENSITY = 0.5
+# The confidence rises linearly from 0 where a vertex's neighbourhood receives UNOBSERVED_DENSITY of the
+# scan's typical density of points per unit area to 1 where it receives OBSERVED_DENSITY. A vertex on
+# the edge of the scanned region has about half its neighbourhood covered and gets 0.5; the next ring
+# out (a few points spilled over by the neighbourhood sums) gets nothing, so the unseen side next to the
+# scan's rim is not pulled onto the rim.
+OBSERVED_DENSITY = 0.75
+UNOBSERVED_DENSITY = 0.25
 
 # Neighbourhood of the density estimate: enough rings that a fully observed vertex expects this many
 # target points around it (Poisson noise about 1/sqrt of it).
@@ -37,8 +40,9 @@ MAX_RINGS = 2
 
 def vertex_areas(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Barycentric vertex areas ``(n,)``: a third of each adjacent triangle's area (0 for loose vertices)."""
-    mass = igl.massmatrix(np.ascontiguousarray(vertices, dtype=np.float64), np.ascontiguousarray(faces, dtype=np.int64), igl.MASSMATRIX_TYPE_BARYCENTRIC)
-    return np.asarray(mass.diagonal()).reshape(-1)
+    faces = np.asarray(faces, dtype=np.int64)
+    thirds = np.repeat(face_areas(np.asarray(vertices, dtype=np.float64), faces) / 3.0, 3)
+    return np.bincount(faces.reshape(-1), weights=thirds, minlength=len(vertices))
 
 
 def _neighbour_average(faces: np.ndarray, count: int) -> scipy.sparse.csr_matrix:
@@ -64,8 +68,8 @@ def observed_confidence(
     Returns
     -------
     ``(n,)`` float64 in [0, 1]: 1 where the template's neighbourhood receives at least
-    :data:`OBSERVED_DENSITY` of the scan's typical density of points, 0 where none arrive. Vertices in
-    no face get 0.
+    :data:`OBSERVED_DENSITY` of the scan's typical density of points, 0 below :data:`UNOBSERVED_DENSITY`
+    of it, linear in between. Vertices in no face get 0.
     """
     count = vertices.shape[0]
     faces = np.ascontiguousarray(faces, dtype=np.int64)
@@ -93,7 +97,7 @@ def observed_confidence(
     order = np.argsort(density[supported])
     cumulative = np.cumsum(areas[supported][order])
     typical = density[supported][order][np.searchsorted(cumulative, 0.5 * cumulative[-1])]
-    return np.clip(density / (OBSERVED_DENSITY * typical), 0.0, 1.0)
+    return np.clip((density / typical - UNOBSERVED_DENSITY) / (OBSERVED_DENSITY - UNOBSERVED_DENSITY), 0.0, 1.0)
 
 
 def observed_fraction(confidence: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -> float:
