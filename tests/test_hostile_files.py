@@ -190,6 +190,7 @@ def test_unusual_but_valid_obj_lines_are_read(tmp_path):
 MALFORMED_CLOUDS = {
     "letters.xyz": ("1 2 3\na b c\n4 5 6\n", "line 2: expected x y z numbers"),
     "two.xyz": ("1 2 3\n4 5\n6 7 8\n", "line 2: expected x y z numbers"),
+    "commas.xyz": ("0,0,0\n1,0,0\n0,1,0\n", "line 1: expected x y z numbers separated by spaces, got '0,0,0'"),
     "short.pcd": ("VERSION 0.7\nFIELDS x y z\nSIZE 4 4 4\nTYPE F F F\nCOUNT 1 1 1\nWIDTH 5\nHEIGHT 1\nPOINTS 5\nDATA ascii\n1 2 3\n4 5 6\n",
                   "the header promises 5 points but the file holds 2"),
 }

@@ -54,7 +54,7 @@ def test_plain_text_xyz_is_read(tmp_path):
     "name, text, message",
     [
         ("empty.pcd", "", "no points could be read"),
-        ("words.xyz", "hello world\nnot a point\n", "no points could be read"),
+        ("words.xyz", "hello world\nnot a point\n", "line 1: expected x y z numbers"),
         ("cloud.las", "1 2 3\n", "unsupported point cloud format"),
     ],
 )

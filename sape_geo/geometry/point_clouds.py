@@ -103,9 +103,9 @@ def read_point_cloud(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | 
     # (and it reads a byte-order mark as part of the first line: a PLY is refused, an XYZ loses a point)
     with without_byte_order_mark(path) as readable:
         cloud = _open3d().io.read_point_cloud(str(readable), format=suffix[1:])
+    _check_every_point_read(path, suffix, len(cloud.points))
     if len(cloud.points) == 0:
         raise PointCloudError(f"{path}: no points could be read (empty, malformed, or not a {suffix[1:].upper()} point cloud)")
-    _check_every_point_read(path, suffix, len(cloud.points))
     points, normals = _arrays(cloud)
     points = check_points(points, path, "points")
     if normals is not None and not (np.isfinite(normals).all() and (np.linalg.norm(normals, axis=1) > 0).all()):
@@ -136,7 +136,7 @@ def _check_every_point_read(path: Path, suffix: str, count: int) -> None:
                         continue
                 except ValueError:
                     pass
-                raise PointCloudError(f"{path}, line {number}: expected x y z numbers, got {line.strip()!r}")
+                raise PointCloudError(f"{path}, line {number}: expected x y z numbers separated by spaces, got {line.strip()!r}")
     elif suffix == ".pcd":
         header, data = _pcd_header(path)
         promised = int(header.get("POINTS", [count])[0])
