@@ -87,8 +87,8 @@ class LoadedImage:
 
 
 def image_from_array(array: np.ndarray) -> LoadedImage:
-    """An image in memory as a :class:`LoadedImage`: ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or ``(H, W, 4)``
-    (the fourth channel is alpha) of bool, any integer type, or floats in ``[0, 1]``; integer values
+    """An image in memory as a :class:`LoadedImage`: ``(H, W)``, ``(H, W, 1)``, ``(H, W, 2)``, ``(H, W, 3)`` or
+    ``(H, W, 4)`` (the last channel of 2 or 4 is alpha) of bool, any integer type, or floats in ``[0, 1]``; integer values
     become ``[0, 1]`` by the rule in the module docstring (``value_rule`` says which applied).
 
     Raises
@@ -104,8 +104,8 @@ def image_from_array(array: np.ndarray) -> LoadedImage:
     'int64 values 0..255 read as 8-bit (divided by 255)'
     """
     array = np.asarray(array)
-    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
-        raise ImageReadError(f"expected an (H, W[, 1|3|4]) image array, got shape {array.shape}")
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 2, 3, 4)):
+        raise ImageReadError(f"expected an (H, W[, 1|2|3|4]) image array, got shape {array.shape}")
     if array.size == 0:
         raise ImageReadError(f"the image array is empty (shape {array.shape})")
     value_range = None
@@ -124,8 +124,8 @@ def image_from_array(array: np.ndarray) -> LoadedImage:
         raise ImageReadError(f"an image array must hold bool, integers or floats, got dtype {array.dtype}")
     if values.ndim == 2:
         values = values[:, :, None]
-    alpha = values[:, :, 3] if values.shape[2] == 4 else None
-    pixels = np.ascontiguousarray(values[:, :, :3] if alpha is not None else values)
+    alpha = values[:, :, -1] if values.shape[2] in (2, 4) else None
+    pixels = np.ascontiguousarray(values[:, :, :-1] if alpha is not None else values)
     return LoadedImage(pixels, alpha, "array", depth, Path("<array>"), value_range, rule)
 
 

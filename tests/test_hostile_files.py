@@ -654,3 +654,14 @@ def test_the_sweep_finds_the_same_pairs_whichever_way_the_polyline_lies():
         pairs = self_intersections(points, chunk=5)
         assert np.array_equal(self_intersections(points[:, ::-1] * [-1.0, 1.0], chunk=5), pairs)
         assert np.array_equal(self_intersections(points * [-1.0, 1.0], chunk=7), pairs)
+
+
+def test_a_grey_and_alpha_array_is_an_image_with_alpha():
+    from sape_geo.imaging import image_from_array
+    from sape_geo_plugins.silhouette import silhouette_from_array
+
+    grey_alpha = np.zeros((48, 48, 2), dtype=np.uint8)
+    grey_alpha[..., 1] = 255 * DISC
+    image = image_from_array(grey_alpha)
+    assert image.pixels.shape == (48, 48, 1) and np.array_equal(image.alpha > 0.5, DISC)
+    assert np.array_equal(silhouette_from_array(grey_alpha).region, DISC)

@@ -255,7 +255,7 @@ def load_image_task(path: str | os.PathLike, config: ImageSettings = ImageSettin
 
 
 def make_image_task(settings: ImageSettings, image: Any) -> ImageFit:
-    """The task for ``image``: a file path (any common mode), or an array ``(H, W)``, ``(H, W, 1|3|4)`` of
+    """The task for ``image``: a file path (any common mode), or an array ``(H, W)``, ``(H, W, 1|2|3|4)`` of
     bool, any integer type or floats in [0, 1] (:func:`~sape_geo.imaging.image_from_array` says how values
     become [0, 1]); a torch tensor is read as its array."""
     if isinstance(image, (str, os.PathLike)):

@@ -149,7 +149,7 @@ def silhouette_from_array(array: np.ndarray, component: int = 0) -> SilhouetteTa
             raise SilhouetteError(f"a polyline holds one shape; component must be 0, got {component}")
         return silhouette_from_polyline(points, Path("<array>"))
     if array.ndim not in (2, 3) or min(array.shape[:2]) < 3:
-        raise SilhouetteError(f"expected a (K, 2) polyline or an (H, W[, 1|3|4]) image array, got shape {array.shape}")
+        raise SilhouetteError(f"expected a (K, 2) polyline or an (H, W[, 1|2|3|4]) image array, got shape {array.shape}")
     try:
         image = image_from_array(array)
     except ImageReadError as error:
