@@ -528,6 +528,16 @@ def test_occupancy_metrics_count_the_surfaces_pieces(tmp_path, capsys, make_sphe
     assert metrics["surface_components"] == metrics["surface_components_raw"] - metrics["surface_floaters_removed"]
 
 
+def test_a_large_occupancy_mesh_is_fitted_and_reported(tmp_path, capsys):
+    import trimesh
+
+    trimesh.creation.icosphere(subdivisions=5).export(tmp_path / "dense.ply")  # 20480 faces, binary PLY
+    code, out, err = cli(capsys, "occupancy", tmp_path / "dense.ply", "--out", tmp_path / "run", *TINY_OCCUPANCY)
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["input_closed"] is True and metrics["input_misoriented_edges"] == 0 and metrics["input_components"] == 1
+
+
 def test_an_unusual_but_valid_occupancy_input_a_glb_scene_is_concatenated(tmp_path):
     import trimesh
 
