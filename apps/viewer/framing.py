@@ -147,22 +147,27 @@ def picture_size(aspect: float, pixels: int = 1024 * 768, limits: tuple[float, f
 LABEL_REACH = (1.0, 2.0, 3.5, 5.0, 7.0, 10.0, 14.0, 19.0, 25.0, 32.0, 40.0, 50.0, 62.0, 76.0, 92.0, 110.0, 130.0, 155.0)
 """Distances from its point a label tries, in multiples of ``gap``: near first, then farther out (a
 leader line joins a far label to its point)."""
-LABEL_DIRECTIONS = 16
-"""Directions tried at each distance: right, left, above, below first, then the diagonals and between."""
+_ANGLES = np.radians([0, 180, 270, 90, 315, 225, 45, 135, 337.5, 202.5, 22.5, 157.5, 292.5, 247.5, 67.5, 112.5])
+LABEL_DIRECTIONS = np.column_stack([np.cos(_ANGLES), np.sin(_ANGLES)])
+"""(16, 2) directions tried at each distance (y down): right, left, above, below first, then the
+diagonals and between."""
 
 
 def _label_candidates(anchor: np.ndarray, size: np.ndarray, gap: float) -> np.ndarray:
     """(K, 4) boxes (x0, y0, x1, y1) of a ``size`` label around ``anchor``, nearest first; at each distance
-    the box's nearest edge is that far from the point in each of :data:`LABEL_DIRECTIONS` directions."""
-    w, h = size
-    angles = np.radians(np.array([0, 180, 270, 90, 315, 225, 45, 135, 337.5, 202.5, 22.5, 157.5, 292.5, 247.5, 67.5, 112.5]))
-    direction = np.column_stack([np.cos(angles), np.sin(angles)])[:LABEL_DIRECTIONS]  # y down: 270 degrees is above
-    boxes = []
-    for reach in LABEL_REACH:
-        # the box centre sits so that its edge (not its centre) is `reach * gap` from the point
-        centre = anchor + direction * (gap * reach + 0.5 * np.abs(direction) @ np.array([w, h]))[:, None]
-        boxes.append(np.column_stack([centre - size / 2.0, centre + size / 2.0]))
-    return np.concatenate(boxes)
+    the box's nearest edge is that far from the point in each of :data:`LABEL_DIRECTIONS`."""
+    reach = gap * np.asarray(LABEL_REACH)[:, None, None]  # (R, 1, 1)
+    # the box centre sits so that its edge (not its centre) is `reach` from the point
+    half_extent = (np.abs(LABEL_DIRECTIONS) @ size / 2.0)[None, :, None]  # (1, D, 1)
+    centre = (anchor + LABEL_DIRECTIONS[None] * (reach + half_extent)).reshape(-1, 2)
+    return np.column_stack([centre - size / 2.0, centre + size / 2.0])
+
+
+def _near(boxes: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """The rows of ``boxes`` (M, 4) that reach into ``region`` (x0, y0, x1, y1): only those can overlap a
+    candidate inside it."""
+    keep = (boxes[:, 2] > region[0]) & (boxes[:, 0] < region[2]) & (boxes[:, 3] > region[1]) & (boxes[:, 1] < region[3])
+    return boxes[keep]
 
 
 def _overlap_areas(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
@@ -182,7 +187,7 @@ def place_labels(anchors: np.ndarray, sizes: np.ndarray, bounds: tuple[float, fl
     directions at growing distances), and takes the first one inside the picture that overlaps no label
     placed before it, no box of ``blocked`` and no other labelled point; failing that, the first that
     only covers points. When the ring is full (41 landmarks on a cat's paws and head), every place of
-    the picture on an 8-pixel grid is tried, nearest first; only when nothing at all is free does the
+    the picture on an 4-pixel grid is tried, nearest first; only when nothing at all is free does the
     least overlapping place win. Labels are placed from the most crowded point outwards, since those
     have the fewest good places.
 
@@ -208,8 +213,9 @@ def place_labels(anchors: np.ndarray, sizes: np.ndarray, bounds: tuple[float, fl
     crowding = np.sort(spread, axis=1)[:, 1] if count > 1 else np.zeros(1)
     for index in np.argsort(crowding, kind="stable"):
         candidates = _label_candidates(anchors[index], sizes[index], gap)
+        region = np.concatenate([candidates[:, :2].min(axis=0), candidates[:, 2:].max(axis=0)])
         others = np.delete(points, index, axis=0)
-        choice = _first_free(candidates, placed, others, bounds)
+        choice = _first_free(candidates, _near(placed, region), _near(others, region), bounds)
         if choice is None and bounds is not None:
             # crowded: any free place in the picture, nearest first (a leader line finds the point)
             candidates = _picture_grid(anchors[index], sizes[index], bounds)
@@ -240,7 +246,7 @@ def _first_free(candidates: np.ndarray, placed: np.ndarray, points: np.ndarray, 
     return None
 
 
-def _picture_grid(anchor: np.ndarray, size: np.ndarray, bounds: tuple[float, float], step: float = 8.0) -> np.ndarray:
+def _picture_grid(anchor: np.ndarray, size: np.ndarray, bounds: tuple[float, float], step: float = 4.0) -> np.ndarray:
     """(K, 4) boxes of ``size`` at every ``step`` pixels inside the picture, nearest to ``anchor`` first."""
     w, h = size
     x = np.arange(0.0, max(float(bounds[0]) - w, 0.0) + 1e-9, step)
