@@ -187,7 +187,7 @@ def place_labels(anchors: np.ndarray, sizes: np.ndarray, bounds: tuple[float, fl
     directions at growing distances), and takes the first one inside the picture that overlaps no label
     placed before it, no box of ``blocked`` and no other labelled point; failing that, the first that
     only covers points. When the ring is full (41 landmarks on a cat's paws and head), every place of
-    the picture on an 4-pixel grid is tried, nearest first; only when nothing at all is free does the
+    the picture on a 4-pixel grid is tried, nearest first; only when nothing at all is free does the
     least overlapping place win. Labels are placed from the most crowded point outwards, since those
     have the fewest good places.
 
