@@ -675,3 +675,10 @@ def test_a_grey_and_alpha_array_is_an_image_with_alpha():
     image = image_from_array(grey_alpha)
     assert image.pixels.shape == (48, 48, 1) and np.array_equal(image.alpha > 0.5, DISC)
     assert np.array_equal(silhouette_from_array(grey_alpha).region, DISC)
+
+
+def test_a_spreadsheets_semicolon_csv_with_decimal_commas_is_read(tmp_path):
+    path = tmp_path / "marks.csv"
+    path.write_text("source;x;y;z;name\n0;0,0;0;0;nose, tip\n1;1,5;0;0;\n2;0;-2,25e1;0;\n")
+    marks = load_landmarks(path, 4)
+    assert marks.target_positions.tolist() == [[0, 0, 0], [1.5, 0, 0], [0, -22.5, 0]] and marks.names[0] == "nose, tip"

@@ -5,8 +5,9 @@ A landmark pairs a source vertex with a target position. Files:
 - **text** (any suffix but ``.csv`` / ``.json``): one pair a line, ``source_vertex target_vertex`` (both
   0-based; the target vertex indexes the target's vertices or points) or ``source_vertex x y z`` (a
   position in the target's file units); ``#`` starts a comment, and a comment after a pair is its name.
-- **CSV**: the same two or four fields separated by commas; an optional header line (``source,target``
-  or ``source,x,y,z``) and an optional last ``name`` column.
+- **CSV**: the same two or four fields separated by commas (or by semicolons with decimal commas, as
+  spreadsheets in many locales write them); an optional header line (``source,target`` or
+  ``source,x,y,z``) and an optional last ``name`` column.
 - **JSON**: a list of objects ``{"source": 12, "target": 40}`` or ``{"source": 12, "position": [x, y,
   z]}``, each with an optional ``"name"``; or ``{"landmarks": [...]}``. ``true``/``false`` are not numbers.
 - **YAML marker lists** (:func:`read_marker_file`, the Deformation Transfer data sets): a ``markers:``
@@ -120,10 +121,17 @@ def _parse_text(text: str, label: str) -> list[_Row]:
     return rows
 
 
+def _decimal_point(field: str) -> str:
+    """``"0,25"`` -> ``"0.25"``; any other text (a name) unchanged."""
+    return field.replace(",", ".") if re.fullmatch(r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?", field) else field
+
+
 def _parse_csv(text: str, label: str) -> list[_Row]:
+    # Spreadsheets set to a locale with decimal commas (German, French, ...) write ';' between fields.
+    semicolons = ";" in next((line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")), "")
     rows = []
-    for number, record in enumerate(csv.reader(io.StringIO(text)), start=1):
-        fields = [field.strip() for field in record]
+    for number, record in enumerate(csv.reader(io.StringIO(text), delimiter=";" if semicolons else ","), start=1):
+        fields = [_decimal_point(field.strip()) if semicolons else field.strip() for field in record]
         if not any(fields) or fields[0].startswith("#"):
             continue
         if number == 1 and fields[0].lower() in ("source", "source_vertex", "src"):
