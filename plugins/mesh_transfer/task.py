@@ -139,7 +139,7 @@ class MeshTransferTask(Task):
         # the user's own edges, which a fold of the working triangulation alone does not see as a whole
         # (docs/method.md, "Polygon templates").
         polygons = prepared.source_template.polygons
-        self.polygon_pairs = self.fold_corners = self.fold_next = self.fold_owner = None
+        self.polygon_pairs = self.polygon_allowance = self.fold_corners = self.fold_next = self.fold_owner = None
         if not polygons.is_triangles:
             from sape_geo.geometry.polygon_mesh import interior_polygon_pairs
 
