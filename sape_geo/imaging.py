@@ -263,6 +263,8 @@ def _to_floats(image, mode: str, path: Path, budget_pixels: int) -> LoadedImage:
         image = image.convert("L")
     elif image.mode == "PA":
         image = image.convert("RGBA")
+    elif image.mode in ("L", "RGB") and "transparency" in image.info:
+        image = image.convert("LA" if image.mode == "L" else "RGBA")  # a tRNS key colour is alpha
     elif sixteen_bit:
         image = image.convert("I")
     elif image.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):

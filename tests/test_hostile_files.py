@@ -682,3 +682,17 @@ def test_a_spreadsheets_semicolon_csv_with_decimal_commas_is_read(tmp_path):
     path.write_text("source;x;y;z;name\n0;0,0;0;0;nose, tip\n1;1,5;0;0;\n2;0;-2,25e1;0;\n")
     marks = load_landmarks(path, 4)
     assert marks.target_positions.tolist() == [[0, 0, 0], [1.5, 0, 0], [0, -22.5, 0]] and marks.names[0] == "nose, tip"
+
+
+def test_a_png_with_a_transparent_key_colour_has_alpha(tmp_path):
+    from PIL import Image
+
+    from sape_geo.imaging import read_image
+    from sape_geo_plugins.silhouette import load_silhouette
+
+    grey = np.full((48, 48), 255, dtype=np.uint8)
+    grey[DISC] = 200  # a faint disc; white is declared transparent (a tRNS chunk)
+    Image.fromarray(grey).save(tmp_path / "keyed.png", transparency=255)
+    assert read_image(tmp_path / "keyed.png").alpha is not None
+    target = load_silhouette(tmp_path / "keyed.png")
+    assert target.foreground == "opaque on transparent" and np.array_equal(target.region, DISC)
