@@ -234,8 +234,7 @@ def test_command_line_runs_and_prints_the_summary(pair, tmp_path, capsys):
     config = json.loads((tmp_path / "cli" / "config.json").read_text())
     method = config["model"]["method"]
     assert method["hidden_dim"] == 16
-    assert method["sigma"] == DEFAULT_SIGMA["sape-ff"]
-    assert method["epsilon"] > 0 and method["epsilon"] != DEFAULT_EPSILON  # calibrated by the task (epsilon_fraction)
+    assert method["sigma"] == DEFAULT_SIGMA["sape-ff"] and method["epsilon"] == DEFAULT_EPSILON  # the task's defaults
     assert method["open_fraction"] == 0.25 and method["options"] == {}
     # sape-ff takes no method options: one that is given reaches the method and is refused, not ignored
     assert _cli(pair, tmp_path / "bogus", "--landmarks", str(pair["landmarks"]), "--steps", "5", "--method-option", "note=7") == 2
