@@ -241,4 +241,4 @@ def test_in_memory_inputs_and_product():
     from_polyline = fit_silhouette(square, MethodConfig("ff", sigma=1.0, **TINY), None, points=48, steps=60, settings=config, **FIT)
     assert from_polyline.metrics["iou"] > 0.8 and from_polyline.extras["curve"].shape == (48, 2)
     with pytest.raises(SilhouetteError, match="expected a"):
-        fit_silhouette(np.zeros((4, 4, 2)), "sape-ff", None, steps=1)
+        fit_silhouette(np.zeros((4, 4, 5)), "sape-ff", None, steps=1)  # (H, W, 2) is grey + alpha
