@@ -16,7 +16,7 @@ whole run is built in a hidden folder beside its final place and moved there whe
 written (:class:`RunDirectory`), so a crash never leaves a half-written file or run under a final name,
 and never touches the previous run. ``metrics.json`` records every other file's size and SHA-256
 (:func:`run_problems` checks them); ``.sape-geo-run``, written only by this module, lists the run's
-files and the checksum of ``metrics.json`` itself, so ``--overwrite`` replaces nothing but a run
+files with their SHA-256 (``metrics.json``'s too), so ``--overwrite`` replaces nothing but a run
 directory (:func:`is_run_directory`), and a file edited since the run wrote it (:func:`edited_files`) is
 kept beside the run that replaces it (``NAME.edited-TIME/``), never lost.
 
