@@ -47,9 +47,9 @@ FEW_LANDMARKS = 6
 # areas and energies of shapes outside under- or overflow.
 COORDINATE_EXTENT_RANGE = (1e-8, 1e8)
 # The RMS distance left between aligned landmark pairs, as a fraction of the target's bounding-box
-# diagonal, above which the pairs do not describe one alignment. Measured (docs/method.md, "Mesh
-# transfer"): the demo pairs 1.4 and 3.2 %, cat -> dog (41 markers, another animal) 4.6 %; the same
-# markers' target ids read as indices into a scan of the dog 20.1 %, shuffled target ids 27.1 %.
+# diagonal, above which the pairs do not describe one alignment. Measured (see docs/method.md, "Initialisation"):
+# the demo pairs 1.4 and 3.2 %, cat -> dog (41 markers, another animal) 4.6 %; the same markers'
+# target ids read as indices into a scan of the dog 20.1 %, shuffled target ids 27.1 %.
 LANDMARK_RESIDUAL_LIMIT = 0.10
 
 
