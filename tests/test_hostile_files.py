@@ -489,17 +489,22 @@ def test_occupancy_orients_an_inconsistently_oriented_closed_mesh_before_labelli
     assert "turned over before labelling" in out
 
 
-def test_orient_faces_turns_a_closed_mesh_outward_and_keeps_a_good_one():
+def test_orient_faces_keeps_each_shells_intended_side_so_a_cavity_stays_outside():
     import trimesh
 
-    from sape_geo.geometry.inside import misoriented_edges, orient_faces
+    from sape_geo.geometry.inside import inside_mask, misoriented_edges, orient_faces
 
-    sphere = trimesh.creation.icosphere(subdivisions=2)
-    V, F = np.asarray(sphere.vertices), np.asarray(sphere.faces)
-    assert orient_faces(V, F) == (pytest.approx(F), 0) or np.array_equal(orient_faces(V, F)[0], F)
-    inward, flipped = orient_faces(V, F[:, ::-1].copy())
-    assert flipped == len(F) and misoriented_edges(inward) == 0
-    assert trimesh.Trimesh(V, inward, process=False).volume > 0
+    outer, inner = trimesh.creation.icosphere(subdivisions=3), trimesh.creation.icosphere(subdivisions=2, radius=0.5)
+    vertices = np.concatenate([outer.vertices, inner.vertices])
+    faces = np.concatenate([outer.faces, inner.faces[:, ::-1] + len(outer.vertices)])  # a hollow ball: inner shell inward
+    kept, none = orient_faces(vertices, faces)
+    assert none == 0 and np.array_equal(kept, faces)
+    stray = faces.copy()
+    stray[:40] = stray[:40, ::-1]  # a few outer triangles turned, as an STL export may
+    oriented, flipped = orient_faces(vertices, stray)
+    assert flipped == 40 and misoriented_edges(oriented) == 0 and np.array_equal(oriented, faces)
+    cavity, wall, outside = [0.0, 0.0, 0.0], [0.75, 0.0, 0.0], [1.5, 0.0, 0.0]
+    assert inside_mask(vertices, oriented, np.array([cavity, wall, outside])).tolist() == [False, True, False]
 
 
 def test_surface_floaters_are_counted_and_left_out_by_the_documented_rule():

@@ -9,14 +9,14 @@ thresholding at 1/2 still labels points well away from the hole correctly. libig
 It needs faces that agree on their orientation, though: a closed mesh whose faces point both ways
 (common in STL exports, which store each triangle on its own) has a winding number near 0 almost
 everywhere. :func:`orient_faces` makes them agree first (libigl's ``bfs_orient`` per connected patch,
-then each closed patch turned outward).
+each patch keeping the orientation most of its area had).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from sape_geo.geometry.mesh_io import check_mesh, check_points, face_edges
+from sape_geo.geometry.mesh_io import check_mesh, check_points, face_areas
 
 INSIDE_THRESHOLD = 0.5
 DEFAULT_CHUNK = 200_000
@@ -73,23 +73,26 @@ def misoriented_edges(faces: np.ndarray) -> int:
 def orient_faces(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, int]:
     """Faces ``(m, 3)`` reordered so that neighbours agree on their orientation, and how many were flipped.
 
-    libigl's ``bfs_orient`` makes each connected patch consistent; a patch that is closed and then
-    encloses a negative volume is turned over, so closed surfaces face outward. Vertices never change.
+    libigl's ``bfs_orient`` makes each connected patch consistent; each patch then keeps the orientation
+    that most of its area had in the file, so a few stray triangles are turned, and a hollow part's inner
+    shell, facing inward on purpose, stays so (its cavity keeps winding number 0). Vertices never change.
     """
     import igl
 
     oriented, patch = igl.bfs_orient(np.ascontiguousarray(faces, dtype=np.int64))
-    a, b, c = (vertices[oriented[:, k]] for k in range(3))
-    volume = np.einsum("ij,ij->i", a, np.cross(b, c)) / 6.0  # signed volume of each face's cone to the origin
-    edges, owner = face_edges(oriented)
-    _, edge_index, edge_count = np.unique(edges, axis=0, return_inverse=True, return_counts=True)
-    on_boundary = np.zeros(oriented.shape[0], dtype=bool)
-    on_boundary[owner[edge_count[edge_index.reshape(-1)] == 1]] = True
+    oriented = np.array(oriented, dtype=np.int64)
+    same_turn = _same_turn(oriented, faces)
+    areas = face_areas(vertices, faces)
     for label in np.unique(patch):
         members = patch == label
-        if not on_boundary[members].any() and volume[members].sum() < 0:
+        if areas[members & same_turn].sum() < areas[members & ~same_turn].sum():
             oriented[members] = oriented[members][:, ::-1]
-    same_turn = np.zeros(faces.shape[0], dtype=bool)
-    for shift in range(3):  # a face keeps its orientation when it is a rotation of the original corners
-        same_turn |= np.all(oriented == np.roll(faces, shift, axis=1), axis=1)
-    return oriented, int((~same_turn).sum())
+    return oriented, int((~_same_turn(oriented, faces)).sum())
+
+
+def _same_turn(faces: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``(m,)`` True where a face is a rotation of the reference face's corners (the same orientation)."""
+    same = np.zeros(faces.shape[0], dtype=bool)
+    for shift in range(3):
+        same |= np.all(faces == np.roll(reference, shift, axis=1), axis=1)
+    return same
