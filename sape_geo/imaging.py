@@ -210,9 +210,8 @@ def _read_opened(image, path: Path, budget_pixels: int) -> LoadedImage:
     width, height = image.size
     if width == 0 or height == 0:
         raise ImageReadError(f"{path} is an empty image ({width}x{height})")
-    if reduction_factor(height, width, budget_pixels) > 1:
-        # JPEG decodes at 1/2, 1/4 or 1/8 of its size directly; other formats ignore this
-        wanted = reduction_factor(height, width, budget_pixels)
+    wanted = reduction_factor(height, width, budget_pixels)
+    if wanted > 1:  # JPEG decodes at 1/2, 1/4 or 1/8 of its size directly; other formats ignore this
         image.draft(None, (math.ceil(width / wanted), math.ceil(height / wanted)))
     image.load()
     decoded_factor = max(1, round(width / image.width))
@@ -234,10 +233,9 @@ def _read_opened(image, path: Path, budget_pixels: int) -> LoadedImage:
     )
 
 
-def _stored_bits(image, raw: np.ndarray) -> int:
-    """Bits per sample of a PIL mode ``I`` image: TIFF says so in its tags; other formats (16-bit PNG,
-    PGM) store 16 unless the values say otherwise."""
-    tags = getattr(image, "tag_v2", None)
+def _stored_bits(tags, raw: np.ndarray) -> int:
+    """Bits per sample of a PIL mode ``I`` image: a TIFF says so in its tags (``tag_v2``); other formats
+    (16-bit PNG, PGM) store 16 unless the values say otherwise."""
     if tags is not None and 258 in tags:
         bits = tags[258]
         bits = bits[0] if isinstance(bits, tuple) else bits
@@ -257,6 +255,7 @@ def _to_floats(image, mode: str, path: Path, budget_pixels: int) -> LoadedImage:
         raise ImageReadError(f"{path} is an empty image ({image.width}x{image.height})")
     # One of L, LA, RGB, RGBA, I (with 16-bit sources marked), F: the modes PIL can reduce and numpy reads.
     sixteen_bit = image.mode.startswith("I;16")
+    tags = getattr(image, "tag_v2", None)  # a TIFF's; conversions and reductions drop them
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     elif image.mode == "1":
@@ -281,7 +280,7 @@ def _to_floats(image, mode: str, path: Path, budget_pixels: int) -> LoadedImage:
         bit_depth, rule = 8, "8-bit samples divided by 255"
     elif image.mode == "I":
         raw = np.asarray(image, dtype=np.float64)
-        bit_depth = 16 if sixteen_bit else _stored_bits(image, raw)
+        bit_depth = 16 if sixteen_bit else _stored_bits(tags, raw)
         if bit_depth == 32:
             # 32-bit integers: scaled by the type's range, ordinary data (counts, depths in mm) is black.
             value_range = (float(raw.min()), float(raw.max()))
