@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -31,11 +32,13 @@ import numpy as np
 from sape_geo_apps.bench.common import display_path, markdown_table, write_results
 
 DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "templates"
-COLUMNS = ["variant", "target_vertices", "seed", "seconds", "fit_seconds", "chamfer_l1_pct_diag", "hausdorff_pct_diag", "conformal_ratio",
-           "folded_edges", "source_folded_edges", "inverted_triangles", "flipped_triangles", "turned_polygons",
+COLUMNS = ["variant", "target_vertices", "seed", "seconds", "cpu_seconds", "fit_seconds", "chamfer_l1_pct_diag", "hausdorff_pct_diag", "conformal_ratio",
+           "folded_edges", "source_folded_edges", "inverted_triangles", "flipped_triangles", "common_folded_edges",
+           "common_inverted_triangles", "common_flipped_triangles", "folded_polygon_edges", "turned_polygons",
            "polygon_nonplanarity_mean", "polygon_nonplanarity_max"]
-MEAN_FIELDS = ["seconds", "chamfer_l1_pct_diag", "hausdorff_pct_diag", "conformal_ratio", "folded_edges", "inverted_triangles",
-               "flipped_triangles"]
+MEAN_FIELDS = ["seconds", "cpu_seconds", "chamfer_l1_pct_diag", "hausdorff_pct_diag", "folded_edges", "inverted_triangles", "flipped_triangles",
+               "common_folded_edges", "common_inverted_triangles", "common_flipped_triangles", "folded_polygon_edges", "turned_polygons",
+               "polygon_nonplanarity_max"]
 
 
 def fan_triangulated(source: Path, out: Path) -> Path:
@@ -61,26 +64,49 @@ def subdivided(surface: Path, out: Path) -> tuple[Path, int]:
     return out, len(vertices)
 
 
-def run_command(arguments: list[str]) -> float:
-    """Wall seconds of ``sape-geo ARGUMENTS`` in a fresh interpreter; raises on a non-zero exit."""
+def run_command(arguments: list[str]) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of ``sape-geo ARGUMENTS`` in a fresh interpreter; raises on a
+    non-zero exit. On a shared machine the CPU seconds are the steadier number."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "sape_geo_apps.cli", *arguments], capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise RuntimeError(f"sape-geo {' '.join(arguments[:1])} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
-    return time.perf_counter() - started
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def non_position_lines(path: Path) -> list[str]:
     return [line for line in path.read_text().splitlines() if line.split()[:1] not in (["v"], ["vn"])]
 
 
-def transfer_row(variant: str, source: Path, target: Path, seed: int, folder: Path, target_vertices: int, steps: int | None) -> dict[str, Any]:
+def common_counts(cage: Path, target: Path, result: Path) -> dict[str, Any]:
+    """Folds, inversions and flips of a result counted on one triangulation for every variant (the
+    template's working one), and the polygon-level counts: comparable whichever triangulation the run used."""
+    from sape_geo.geometry.mesh_io import load_mesh
+    from sape_geo.geometry.metrics import make_target, triangle_quality
+    from sape_geo.geometry.polygon_mesh import folded_polygon_edges, turned_polygon_mask
+    from sape_geo.geometry.template_file import read_template
+
+    template = read_template(cage)
+    triangles, _ = template.triangulation()
+    vertices = read_template(result).vertices
+    quality = triangle_quality(template.vertices, vertices, triangles, make_target(*load_mesh(target)))
+    return {"common_folded_edges": quality["folded_edges"], "common_inverted_triangles": quality["inverted_triangles"],
+            "common_flipped_triangles": quality["flipped_triangles"], "folded_polygon_edges": folded_polygon_edges(vertices, template.polygons),
+            "turned_polygons": int(turned_polygon_mask(template.vertices, vertices, template.polygons, triangles).sum())}
+
+
+def transfer_row(variant: str, source: Path, target: Path, seed: int, folder: Path, target_vertices: int, steps: int | None,
+                 cage: Path) -> dict[str, Any]:
     run = folder / f"{variant.replace(' ', '_')}_{seed}"
     extra = ["--steps", str(steps)] if steps else []
-    seconds = run_command(["transfer", str(source), str(target), "--align", "identity", "--seed", str(seed), "--out", str(run), "--quiet", *extra])
+    seconds, cpu_seconds = run_command(["transfer", str(source), str(target), "--align", "identity", "--seed", str(seed), "--out", str(run), "--quiet", *extra])
     metrics = json.loads((run / "metrics.json").read_text())
-    row = {"variant": variant, "target_vertices": target_vertices, "seed": seed, "seconds": seconds, "run": run}
+    row = {"variant": variant, "target_vertices": target_vertices, "seed": seed, "seconds": seconds, "cpu_seconds": cpu_seconds, "run": run}
     row.update({key: metrics.get(key) for key in COLUMNS if key in metrics and key not in row})
+    row.update(common_counts(cage, target, run / "result.obj"))
     return row
 
 
@@ -104,18 +130,16 @@ def main(argv: list[str] | None = None) -> int:
         dense, dense_vertices = subdivided(surface, folder / "penguin_subdivided.obj")
         for seed in args.seeds:
             for variant, source in (("template (polygons kept)", cage), ("fan-triangulated copy (before)", triangulated)):
-                rows.append(transfer_row(variant, source, surface, seed, folder, surface_vertices, args.steps))
+                rows.append(transfer_row(variant, source, surface, seed, folder, surface_vertices, args.steps, cage))
                 print(f"{variant}, seed {seed}: {rows[-1]['seconds']:.1f} s, Chamfer {rows[-1]['chamfer_l1_pct_diag']:.3f} %, "
                       f"folded {rows[-1]['folded_edges']}", flush=True)
-        rows.append(transfer_row("template onto the surface subdivided once", cage, dense, args.seeds[0], folder, dense_vertices, args.steps))
+        rows.append(transfer_row("template onto the surface subdivided once", cage, dense, args.seeds[0], folder, dense_vertices, args.steps, cage))
         print(f"subdivided target: {rows[-1]['seconds']:.1f} s", flush=True)
         first = next(row for row in rows if row["variant"].startswith("template (") and row["seed"] == args.seeds[0])
         result = first["run"] / "result.obj"
         checks["result_lines_identical_but_v"] = non_position_lines(result) == non_position_lines(cage)
         checks["result_polygons"] = np.bincount(read_template(result).polygons.sizes).tolist()
-        started = time.perf_counter()
-        run_command(["carry", str(first["run"]), str(cage), "--out", str(folder / "carried")])
-        checks["carry_command_seconds"] = time.perf_counter() - started
+        checks["carry_command_seconds"] = run_command(["carry", str(first["run"]), str(cage), "--out", str(folder / "carried")])[0]
         diagonal = float(np.linalg.norm(np.ptp(read_template(result).vertices, axis=0)))
         carried = read_template(folder / "carried" / cage.name).vertices
         checks["carried_cage_to_result_max_pct_diag"] = float(100.0 * np.abs(carried - read_template(result).vertices).max() / diagonal)
@@ -124,17 +148,20 @@ def main(argv: list[str] | None = None) -> int:
     means = []
     for variant in dict.fromkeys(row["variant"] for row in rows):
         group = [row for row in rows if row["variant"] == variant]
-        means.append({"variant": variant, "runs": len(group), **{f"mean_{k}": statistics.fmean(r[k] for r in group) for k in MEAN_FIELDS}})
+        means.append({"variant": variant, "runs": len(group),
+                      **{f"mean_{k}": statistics.fmean(r[k] for r in group) for k in MEAN_FIELDS if all(r.get(k) is not None for r in group)}})
     settings = {"cage": display_path(cage), "surface": display_path(surface), "seeds": args.seeds, "steps": args.steps, "align": "identity",
                 "cpu_count": os.cpu_count(), "load_average_after": os.getloadavg()[0]}
     markdown = (
         "# Production templates: a polygon cage onto its dense surface\n\n"
         f"`nice python -m sape_geo_apps.bench.templates`: `sape-geo transfer` of the penguin control mesh (201 vertices; 169 quads, "
         f"4 pentagons, 48 triangles; Oded Stein, CC BY 4.0) onto its surface ({surface_vertices:,} vertices) with `--align identity`, "
-        "default settings, as a fresh process per row (seconds = the whole command, imports included, on a shared 2-core machine "
-        "under `nice`). \"fan-triangulated copy (before)\" is the same cage as the transfer read it before issue 23 (each polygon a "
-        "fan from its first corner, written as triangles). Fold, inversion and flip counts are on each run's own triangulation "
-        "(the template's splits quads along their shorter diagonal). Target: <= 30 s for the whole command onto a 12k-vertex surface.\n\n"
+        "default settings, as a fresh process per row (seconds = wall clock of the whole command, imports included, on a shared "
+        "2-core machine under `nice`, so it includes waiting for the CPU; cpu_seconds = its user + system time). \"fan-triangulated copy (before)\" is the same cage as the transfer read it before issue 23 (each polygon a "
+        "fan from its first corner, written as triangles). `folded_edges`, `inverted_triangles`, `flipped_triangles` are on each "
+        "run's own triangulation (the template's splits quads along their shorter diagonal; the sources have 27 and 31 folded edges "
+        "of their own); the `common_` counts are the same on one triangulation for every run (the template's), and "
+        "`folded_polygon_edges` / `turned_polygons` on the polygons themselves (the cage has 0 folded polygon edges). Target: <= 30 s for the whole command onto a 12k-vertex surface.\n\n"
         "## Means over seeds\n\n" + markdown_table(means, ["variant", "runs", *[f"mean_{k}" for k in MEAN_FIELDS]])
         + "\n## Every run\n\n" + markdown_table(rows, COLUMNS)
         + "\n## File fidelity and carrying\n\n"
