@@ -6,7 +6,8 @@ of training points is drawn and labelled once: by default 25 % uniform in the bo
 generalised winding number (faces oriented consistently first), so slightly open or self-intersecting
 meshes still get sensible labels. Each step trains with BCE on a mini-batch of the pool, half drawn
 uniformly and half in proportion to each point's last loss (per-point loss = per-point BCE). SAPE keeps
-its progress on a 3-D grid and smooths each cell's loss over steps, as mini-batches give a cell only a few points per step.
+its progress on a 3-D grid and smooths each cell's loss over steps, as mini-batches give a cell only a
+few points per step.
 
 Scores: IoU of ``logit > 0`` against the labels of fresh uniform points and of fresh near-surface
 points (surface + N(0, 0.01)), separately. The surface (``result.ply``) is skimage's marching cubes of
