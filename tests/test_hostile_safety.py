@@ -244,7 +244,8 @@ def test_summary_markdown_is_a_few_key_columns_and_names_other_pipelines_runs(tm
     metrics = {f"metric_{k}": float(k) for k in range(30)} | {"chamfer_l1_pct_diag": 0.5, "folded_edges": 0, "load_seconds": 0.1}
     rows = [{"run": f"creatures/{m}-abc", "task": "transfer", "status": "done", "seconds": 1.0, "worker": "h:1",
              "source": "a.obj", "method": m, "steps": 300, **metrics, "error": ""} for m in ("ff", "sape-ff")]
-    text = summary_markdown(rows, axes=["source", "method", "steps"], others=["outlines/pff-1234"])
+    rows[1]["source"] = "b.obj"  # an input that varies: named by the run folder, its path only in the CSV
+    text = summary_markdown(rows, axes=["source", "method", "steps"], inputs=["source"], others=["outlines/pff-1234"])
     header = next(line for line in text.splitlines() if line.startswith("| run"))
     assert header == "| run | status | seconds | method | chamfer_l1_pct_diag | folded_edges |"
     assert "- outlines/pff-1234" in text and "every setting and metric is in summary.csv" in text

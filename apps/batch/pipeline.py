@@ -98,6 +98,7 @@ class Job:
         for the summary table.
     resources : CPU/GPU request.
     line : line of the pipeline entry.
+    input_names : which of ``axes`` are input files (the rest are settings).
     """
 
     run_name: str
@@ -107,6 +108,7 @@ class Job:
     axes: tuple[tuple[str, Any], ...]
     resources: Resources
     line: int
+    input_names: tuple[str, ...] = ()
 
     @property
     def axis_values(self) -> dict[str, Any]:
@@ -281,6 +283,7 @@ class _PipelineReader:
                         axes=tuple((name, _relative(path, self.base_dir)) for name, path in inputs.items()) + tuple(options),
                         resources=resources,
                         line=entry.line,
+                        input_names=tuple(inputs),
                     )
                 )
         return jobs

@@ -172,8 +172,9 @@ def run_pipeline(
         bar.close()
         rows = summary_rows(pipeline.jobs, outcomes)
         axes = list(dict.fromkeys(name for job in pipeline.jobs for name in job.axis_values))
+        inputs = list(dict.fromkeys(name for job in pipeline.jobs for name in job.input_names))
         others = other_finished_runs(out_root, [job.run_name for job in pipeline.jobs])
-        csv_path, markdown_path = write_summary(out_root, rows, axes, others)
+        csv_path, markdown_path = write_summary(out_root, rows, axes, inputs, others)
     report = BatchReport(
         out_root, tuple(outcomes[job.run_name] for job in pipeline.jobs), tuple(rows), csv_path, markdown_path, interrupted, tuple(redone)
     )

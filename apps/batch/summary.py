@@ -70,11 +70,16 @@ def check_summary_files(out_root: str | os.PathLike) -> None:
 
 
 def write_summary(
-    out_root: str | os.PathLike, rows: Sequence[dict[str, Any]], axes: Sequence[str] = (), others: Sequence[str] = ()
+    out_root: str | os.PathLike,
+    rows: Sequence[dict[str, Any]],
+    axes: Sequence[str] = (),
+    inputs: Sequence[str] = (),
+    others: Sequence[str] = (),
 ) -> tuple[Path, Path]:
     """Write ``summary.csv`` and ``summary.md`` into ``out_root`` (atomically, and only over summaries
     sape-geo wrote there). ``axes`` are the columns that hold the jobs' settings and inputs (the rest
-    are metrics); ``others`` are finished runs in the folder that are not in ``rows``.
+    are metrics), ``inputs`` those of them that are input files; ``others`` are finished runs in the
+    folder that are not in ``rows``.
 
     Returns
     -------
@@ -84,7 +89,7 @@ def write_summary(
     ------
     RunDirectoryExistsError : a summary file there is not sape-geo's (nothing is written).
     """
-    csv_path, markdown_path = write_owned_files(out_root, {SUMMARY_CSV: summary_csv(rows), SUMMARY_MARKDOWN: summary_markdown(rows, axes, others)})
+    csv_path, markdown_path = write_owned_files(out_root, {SUMMARY_CSV: summary_csv(rows), SUMMARY_MARKDOWN: summary_markdown(rows, axes, inputs, others)})
     return csv_path, markdown_path
 
 
@@ -118,7 +123,9 @@ def summary_csv(rows: Sequence[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def summary_markdown(rows: Sequence[dict[str, Any]], axes: Sequence[str] = (), others: Sequence[str] = ()) -> str:
+def summary_markdown(
+    rows: Sequence[dict[str, Any]], axes: Sequence[str] = (), inputs: Sequence[str] = (), others: Sequence[str] = ()
+) -> str:
     """One table per task with its key columns (:func:`markdown_columns`); ``others`` (finished runs
     of other pipelines in the folder) are named below the tables."""
     counts: dict[str, int] = {}
@@ -131,7 +138,7 @@ def summary_markdown(rows: Sequence[dict[str, Any]], axes: Sequence[str] = (), o
     ]
     for task in dict.fromkeys(row["task"] for row in rows):
         task_rows = [row for row in rows if row["task"] == task]
-        columns = markdown_columns(task_rows, axes)
+        columns = markdown_columns(task_rows, axes, inputs)
         lines += [f"## {task}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         for row in task_rows:
             lines.append("| " + " | ".join(_cell(row.get(column, "")) for column in columns) + " |")
@@ -145,12 +152,12 @@ def summary_markdown(rows: Sequence[dict[str, Any]], axes: Sequence[str] = (), o
     return "\n".join(lines)
 
 
-def markdown_columns(rows: Sequence[dict[str, Any]], axes: Sequence[str] = ()) -> list[str]:
-    """The reading table's columns for one task's rows: run, status, seconds, the ``axes`` (settings,
-    inputs) whose values differ between rows, up to five headline metrics, and ``error`` when a job
-    failed."""
+def markdown_columns(rows: Sequence[dict[str, Any]], axes: Sequence[str] = (), inputs: Sequence[str] = ()) -> list[str]:
+    """The reading table's columns for one task's rows: run, status, seconds, the settings among
+    ``axes`` whose values differ between rows (input files are named by the run folder's name, so
+    their long paths stay in the CSV), up to five headline metrics, and ``error`` when a job failed."""
     present = [c for c in _columns(rows) if c not in _LEADING and c != "error"]
-    varying = [c for c in present if c in axes and len({str(row.get(c, "")) for row in rows}) > 1]
+    varying = [c for c in present if c in axes and c not in inputs and len({str(row.get(c, "")) for row in rows}) > 1]
     metric_names = [c for c in present if c not in axes]
     metrics = [name for name in _HEADLINE_METRICS if name in metric_names]
     if not metrics:
