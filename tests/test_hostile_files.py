@@ -701,3 +701,20 @@ def test_a_png_with_a_transparent_key_colour_has_alpha(tmp_path):
     assert read_image(tmp_path / "keyed.png").alpha is not None
     target = load_silhouette(tmp_path / "keyed.png")
     assert target.foreground == "opaque on transparent" and np.array_equal(target.region, DISC)
+
+
+def test_tensors_that_require_grad_are_taken_as_their_values_everywhere(make_sphere):
+    # np.asarray refuses them ("Can't call numpy() on Tensor that requires grad"): an unexpected error.
+    import torch
+
+    from sape_geo.geometry.landmarks import landmarks_from_arrays
+    from sape_geo.geometry.mesh_io import check_mesh
+    from sape_geo_plugins.mesh_transfer import transfer_mesh
+
+    vertices, faces = make_sphere(subdivisions=1)
+    grad = torch.tensor(vertices, requires_grad=True)
+    assert np.array_equal(check_mesh(grad, torch.from_numpy(faces))[0], vertices)
+    marks = landmarks_from_arrays(torch.arange(0, 12, 2), torch.tensor(vertices[0:12:2] * 2.0, requires_grad=True), len(vertices))
+    assert np.allclose(marks.target_positions, vertices[0:12:2] * 2.0)
+    result = transfer_mesh((grad, faces), (grad * 2.0, faces), (torch.arange(0, 12, 2), grad[0:12:2] * 2.0), method="affine")
+    assert np.allclose(result.vertices, vertices * 2.0)

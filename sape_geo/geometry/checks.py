@@ -11,6 +11,8 @@ import os
 
 import numpy as np
 
+from sape_geo.arrays import from_tensor
+
 
 class MeshInputError(ValueError):
     """A mesh or point-cloud file (or array) that cannot be used; the message names the file and the fault."""
@@ -23,7 +25,7 @@ def source_name(source: str | os.PathLike | None) -> str:
 
 def check_points(points: np.ndarray, source: str | os.PathLike | None = None, what: str = "points") -> np.ndarray:
     """``(n, 3)`` float64 copy of ``points``; :class:`MeshInputError` for a wrong shape, empty or non-finite input."""
-    array = np.asarray(points, dtype=np.float64)
+    array = np.asarray(from_tensor(points), dtype=np.float64)
     if array.ndim != 2 or array.shape[1] != 3:
         raise MeshInputError(f"{source_name(source)}: {what} must be an (n, 3) array, got shape {array.shape}")
     if array.shape[0] == 0:

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from sape_geo.arrays import from_tensor
 from sape_geo.textfiles import read_text
 
 MIN_LANDMARKS = 3
@@ -338,8 +339,8 @@ def landmarks_from_arrays(
     minimum: int = MIN_LANDMARKS,
 ) -> Landmarks:
     """Validated :class:`Landmarks` from arrays (the Python API's path); errors name the entry."""
-    indices = np.asarray(source_indices).reshape(-1)
-    positions = np.asarray(target_positions, dtype=np.float64)
+    indices = np.asarray(from_tensor(source_indices)).reshape(-1)
+    positions = np.asarray(from_tensor(target_positions), dtype=np.float64)
     if positions.shape != (indices.shape[0], 3):
         raise LandmarkError(f"landmarks: target positions must be ({indices.shape[0]}, 3), got {positions.shape}")
     names = tuple(names) if names is not None else ("",) * indices.shape[0]

@@ -30,6 +30,7 @@ import scipy.sparse.csgraph
 
 from sape_geo.geometry.checks import MeshInputError, check_points
 from sape_geo.geometry.checks import source_name as _name
+from sape_geo.arrays import from_tensor
 from sape_geo.runs import atomic_path
 from sape_geo.textfiles import open_text, without_byte_order_mark
 
@@ -106,7 +107,7 @@ def check_mesh(vertices: np.ndarray, faces: np.ndarray, source: str | os.PathLik
     MeshInputError : wrong shapes, no vertices or faces, NaN/Inf coordinates, face indices out of range.
     """
     V = check_points(vertices, source, "vertices")
-    F = np.asarray(faces)
+    F = np.asarray(from_tensor(faces))
     if F.ndim != 2 or F.shape[1] != 3:
         raise MeshInputError(f"{_name(source)}: faces must be an (m, 3) array of triangles, got shape {F.shape}")
     if F.shape[0] == 0:
