@@ -718,3 +718,20 @@ def test_tensors_that_require_grad_are_taken_as_their_values_everywhere(make_sph
     assert np.allclose(marks.target_positions, vertices[0:12:2] * 2.0)
     result = transfer_mesh((grad, faces), (grad * 2.0, faces), (torch.arange(0, 12, 2), grad[0:12:2] * 2.0), method="affine")
     assert np.allclose(result.vertices, vertices * 2.0)
+
+
+def test_the_viewer_lays_a_reduced_silhouette_image_under_the_curve_in_the_files_pixels(tmp_path, capsys, monkeypatch):
+    from PIL import Image
+
+    import sape_geo.imaging
+    from sape_geo_apps.viewer import load_viewer_run, view_of
+
+    square = np.zeros((120, 90), dtype=np.uint8)
+    square[30:90, 20:70] = 255
+    Image.fromarray(square).save(tmp_path / "square.png")
+    monkeypatch.setattr(sape_geo.imaging, "READ_BUDGET_PIXELS", 40 * 30)  # read 3x smaller, as a huge file would be
+    code, _, err = cli(capsys, "silhouette", tmp_path / "square.png", "--out", tmp_path / "run", "--steps", "2", "--points", "32", "--quiet")
+    assert code == 0, err
+    plane = next(item for item in view_of(load_viewer_run(tmp_path / "run")).items if item.name == "target image")
+    low, high = plane.vertices[:, :2].min(axis=0), plane.vertices[:, :2].max(axis=0)
+    assert low == pytest.approx([-0.5, -119.5]) and high == pytest.approx([89.5, 0.5])  # the file's 90 x 120 pixels, y up

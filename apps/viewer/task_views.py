@@ -143,10 +143,16 @@ def image_plane(pixels: np.ndarray, max_side: int = IMAGE_PLANE_MAX_SIDE, pixel_
 
 
 def _read_png(path: Path) -> np.ndarray:
+    return _read_picture(path)[0]
+
+
+def _read_picture(path: Path) -> tuple[np.ndarray, int]:
+    """Colour pixels ``(H, W, 3)`` of an image file, and the whole factor it was reduced by on read (1:
+    full size; see :mod:`sape_geo.imaging`)."""
     from sape_geo.imaging import read_image
 
     loaded = read_image(path)
-    return np.repeat(loaded.pixels, 3, axis=2) if loaded.is_grey else loaded.pixels
+    return (np.repeat(loaded.pixels, 3, axis=2) if loaded.is_grey else loaded.pixels), loaded.reduction
 
 
 def image_view(run: ViewerRun) -> RunView:
@@ -435,10 +441,12 @@ def silhouette_view(run: ViewerRun) -> RunView:
         view.items.append(Curve("target outline", color=TARGET_COLOUR, column=1, shared_key=f"input:{source}",
                                 nodes=_pixel_curve(outline), edges=closed_polyline_edges(len(outline)), radius=0.002))
     else:
-        pixels = _read_png(source)
+        pixels, reduction = _read_picture(source)
         vertices, faces, face_pixel = image_plane(pixels, max_side=512, pixel_units=True)
+        # A file reduced on read by k: its pixel (r, c) is the file's k x k block there, where the curve is.
+        vertices[:, :2] = reduction * vertices[:, :2] + (reduction - 1) / 2 * np.array([1.0, -1.0])
         # Just behind the curve so the curve is never hidden in the plane.
-        vertices[:, 2] = -0.01 * max(pixels.shape[:2])
+        vertices[:, 2] = -0.01 * reduction * max(pixels.shape[:2])
         view.items.append(Surface("target image", column=1, shared_key=f"input:{source}", vertices=vertices, faces=faces,
                                   face_colors=0.35 + 0.65 * pixels[face_pixel[:, 0], face_pixel[:, 1]], material="flat"))
     result = Curve("curve", color=RESULT_COLOUR, nodes=_pixel_curve(curve), edges=closed_polyline_edges(len(curve)), radius=0.004)
