@@ -100,7 +100,8 @@ def summarise(result: Any) -> list[str]:
         added = int(m["folded_edges"]) - int(m["source_folded_edges"])
         lines.append(f"folded edges (normals > 120 degrees apart): source {int(m['source_folded_edges'])} -> result {int(m['folded_edges'])} ({added:+d})")
     if "turned_polygons" in m:
-        lines.append(f"polygons: {int(m['turned_polygons'])} turned over; non-planarity (corner height over mean edge) mean "
+        lines.append(f"polygons: {int(m['turned_polygons'])} turned over, {int(m['folded_polygon_edges'])} edges between polygons folded "
+                     f"(source {int(m['source_folded_polygon_edges'])}); non-planarity (corner height over mean edge) mean "
                      f"{m['polygon_nonplanarity_mean']:.3f}, max {m['polygon_nonplanarity_max']:.3f} (source max "
                      f"{m['source_polygon_nonplanarity_max']:.3f}); the energies count each polygon once")
     if "landmark_error_max_pct_diag" in m:
