@@ -209,3 +209,11 @@ def test_network_fit_of_a_quad_template_keeps_the_file_and_folds_count_polygons(
     source_lines = [line for line in (files / "body.obj").read_text().splitlines() if _keyword(line) not in ("v", "vn")]
     assert source_lines == [line for line in (tmp_path / "run" / "result.obj").read_text().splitlines() if _keyword(line) not in ("v", "vn")]
     assert result.metrics["steps_done"] == 3 and "folded_polygon_edges" in result.metrics
+
+
+def test_a_target_with_the_source_quads_is_its_ground_truth(files, tmp_path):
+    template = read_template(files / "body.obj")
+    template.write(tmp_path / "stretched.obj", template.vertices * STRETCH)
+    result = transfer_mesh(files / "body.obj", tmp_path / "stretched.obj", files / "marks.txt", method="biharmonic")
+    assert "vertex i -> target vertex i" in result.prepared.ground_truth_source
+    assert result.metrics["correspondence_error_pct_diag"] < 1e-3  # the landmarks and the biharmonic field follow a linear stretch

@@ -468,7 +468,8 @@ def prepare_transfer(
         inputs.update(landmark_inputs)
         held_back, held_inputs = _load_landmarks(check_landmarks, source_V.shape[0], target_V)
         inputs.update({f"check_{k}": v for k, v in held_inputs.items()})
-        truth, truth_source = _load_ground_truth(ground_truth, source_V, source_F, target_V, target_F)
+        # a target file with the source's polygons reads as their first-corner fans (mesh_io, trimesh)
+        truth, truth_source = _load_ground_truth(ground_truth, source_V, template.polygons.triangulate()[0], target_V, target_F)
     notes += [str(w.message) for w in caught]
     for w in caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

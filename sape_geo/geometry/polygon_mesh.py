@@ -96,15 +96,16 @@ class Polygons:
             ids = np.flatnonzero(sizes == size)
             yield int(size), ids, self.corners[self.offsets[ids][:, None] + np.arange(size)]
 
-    def triangulate(self, vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def triangulate(self, vertices: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The working triangulation: triangles ``(t, 3)`` and the polygon of each ``(t,)``, in polygon order.
 
         Quads split along their shorter diagonal (in ``vertices`` ``(n, 3)``), larger polygons as a fan
-        from their first corner.
+        from their first corner. Without ``vertices`` every polygon is a fan from its first corner (how
+        :mod:`~sape_geo.geometry.mesh_io` and trimesh triangulate a polygon file).
         """
         triangles, owners = [], []
         for size, ids, corners in self._groups():
-            if size == 4:
+            if size == 4 and vertices is not None:
                 diagonal_ac = np.linalg.norm(vertices[corners[:, 2]] - vertices[corners[:, 0]], axis=1)
                 diagonal_bd = np.linalg.norm(vertices[corners[:, 3]] - vertices[corners[:, 1]], axis=1)
                 start = np.where(diagonal_ac <= diagonal_bd, 0, 1)[:, None]
