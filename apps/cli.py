@@ -126,7 +126,7 @@ TRACEBACK_VARIABLE = "SAPE_GEO_TRACEBACK"
 
 def _describe(error: BaseException) -> str:
     text = str(error) or type(error).__name__
-    from sape_geo.runs import RunDirectoryError
+    from sape_geo.run_lock import RunDirectoryError
 
     if isinstance(error, OSError) and not isinstance(error, RunDirectoryError) and error.filename and str(error.filename) not in text:
         text = f"{error.filename}: {text}"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sape_geo.runs import atomic_path, write_text_atomic
+from sape_geo.atomic import atomic_path, write_text_atomic
 from sape_geo_plugins.silhouette.shapes import (
     gear_outline,
     glyph_polygons,

@@ -34,10 +34,10 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("SASNet", "SASNetSettings"), "sape_geo.sasnet"),
     **dict.fromkeys(("Input", "TaskPlugin", "discover_tasks", "run_plugin"), "sape_geo.registry"),
     **dict.fromkeys(
-        ("RunDirectory", "RunDirectoryBusyError", "RunDirectoryError", "RunDirectoryExistsError", "is_complete_run",
-         "is_run_directory", "run_problems"),
+        ("RunDirectory", "RunDirectoryExistsError", "is_complete_run", "is_run_directory", "run_problems"),
         "sape_geo.runs",
     ),
+    **dict.fromkeys(("RunDirectoryBusyError", "RunDirectoryError"), "sape_geo.run_lock"),
 }
 
 __all__ = sorted(_EXPORTS)

@@ -11,14 +11,14 @@
       model.pt        weights, encoding buffers and mask state, with the spec to rebuild the network
       snapshots.npz   optional frames for playback
 
-Every file is written atomically (a temporary file in the same folder, then ``os.replace``), and the
-whole run is built in a hidden folder beside its final place and moved there when ``metrics.json`` is
-written (:class:`RunDirectory`), so a crash never leaves a half-written file or run under a final name,
-and never touches the previous run. ``metrics.json`` records every other file's size and SHA-256
-(:func:`run_problems` checks them); ``.sape-geo-run``, written only by this module, lists the run's
-files with their SHA-256 (``metrics.json``'s too), so ``--overwrite`` replaces nothing but a run
-directory (:func:`is_run_directory`), and a file edited since the run wrote it (:func:`edited_files`) is
-kept beside the run that replaces it (``NAME.edited-TIME/``), never lost.
+Every file is written atomically (:mod:`sape_geo.atomic`: a temporary file in the same folder, then
+``os.replace``), and the whole run is built in a hidden folder beside its final place and moved there
+when ``metrics.json`` is written (:class:`RunDirectory`), so a crash never leaves a half-written file or
+run under a final name, and never touches the previous run. ``metrics.json`` records every other file's
+size and SHA-256 (:func:`run_problems` checks them); ``.sape-geo-run``, written only by this module,
+lists the run's files with their SHA-256 (``metrics.json``'s too), so ``--overwrite`` replaces nothing
+but a run directory (:func:`is_run_directory`), and a file edited since the run wrote it
+(:func:`edited_files`) is kept beside the run that replaces it (``NAME.edited-TIME/``), never lost.
 
 Files that are not a run's (a batch's ``summary.csv``) go through :func:`write_owned_files`: the same
 atomic writes, and a marker (``.sape-geo-files``) recording what this tool wrote, so a file of the same
@@ -28,24 +28,17 @@ name that sape-geo did not write, or that was edited since, is never replaced.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import csv
-import ctypes
-import errno
 import glob
 import hashlib
 import io
 import json
 import os
-import platform
-import re
 import shutil
-import sys
 import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,10 +47,21 @@ if TYPE_CHECKING:
 
 import numpy as np
 
-try:
-    import fcntl
-except ImportError:  # Windows: runs are not locked
-    fcntl = None
+from sape_geo.atomic import (
+    atomic_path,
+    current_umask,
+    explain_os_error,
+    is_atomic_temporary,
+    swap_folders,
+    write_bytes_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
+from sape_geo.provenance import environment_versions, file_sha256
+# Until their owners move them: plugins/mesh_transfer, apps/viewer and apps/bench import the atomic
+# writes and describe_input_file from here; every other module imports them where they are defined.
+from sape_geo.provenance import describe_input_file  # noqa: F401
+from sape_geo.run_lock import RunDirectoryError, RunLock
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
@@ -68,12 +72,6 @@ SNAPSHOTS_FILE = "snapshots.npz"
 PRODUCT_CHECKSUMS = "files"  # metrics.json: {name: {"bytes", "sha256"}} of every other file of the run
 HISTORY_COLUMNS = ("step", "loss", "seconds", "mask_mean_progress")  # the mask's own mean (FieldModel.mask_mean_progress)
 
-_VERSIONED_PACKAGES = ("sape-geo", "torch", "numpy", "scipy", "libigl", "trimesh", "open3d", "polyscope", "scikit-image", "pillow")
-
-
-class RunDirectoryError(OSError):
-    """A run directory that cannot be created, replaced or used; the message says why and where."""
-
 
 class RunDirectoryExistsError(RunDirectoryError, FileExistsError):
     """The output directory already holds files and ``overwrite`` was not given, or it is not ours to replace."""
@@ -81,10 +79,6 @@ class RunDirectoryExistsError(RunDirectoryError, FileExistsError):
 
 class RunEditsKeptWarning(UserWarning):
     """Files of a replaced run had been edited since sape-geo wrote them; they were kept beside the new run."""
-
-
-class RunDirectoryBusyError(RunDirectoryError):
-    """Another process is writing this run directory right now (it holds the run's lock)."""
 
 
 # Only this tool writes this file: it names the run's files, so ``--overwrite`` can tell a run
@@ -97,15 +91,6 @@ EDITED_SUFFIX = ".edited-"  # NAME.edited-TIME/: the edited files of a run that 
 OWNED_MARKER_FILE = ".sape-geo-files"
 OWNED_MARKER_TOOL = "sape-geo files"
 _BUILDING = ".sape-geo-building-"
-_LOCK = ".sape-geo-lock"
-
-
-_ATOMIC_TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]+\.tmp(\.[A-Za-z0-9]+)?$")
-
-
-def is_atomic_temporary(name: str) -> bool:
-    """A leftover of :func:`atomic_path` (``.NAME.RANDOM.tmpSUFFIX``, e.g. ``.result.obj.k2j4_x1a.tmp.obj``)."""
-    return _ATOMIC_TEMPORARY.match(name) is not None
 
 
 def read_marker(path: str | os.PathLike) -> dict[str, Any] | None:
@@ -143,207 +128,6 @@ def is_run_directory(path: str | os.PathLike) -> bool:
     return path.is_dir() and not path.is_symlink() and foreign_entries(path) == []
 
 
-def explain_os_error(error: OSError) -> str:
-    """Why an ``OSError`` happened, in words (read-only file system, a file in the way, ...)."""
-    reasons = {
-        errno.EROFS: "the file system is read-only",
-        errno.EACCES: "permission denied",
-        errno.EPERM: "permission denied",
-        errno.ENOTDIR: "a part of the path is a file, not a folder",
-        errno.EEXIST: "a part of the path is a file, not a folder",
-        errno.ENOSPC: "no space left on the device",
-        errno.EDQUOT: "disk quota exceeded",
-        errno.ENAMETOOLONG: "the name is too long",
-    }
-    return reasons.get(error.errno, error.strerror or str(error))
-
-
-class RunLock:
-    """An exclusive lock on a run directory, held while a process writes it (``fcntl.flock``).
-
-    The lock file sits beside the run (``PARENT/.NAME.sape-geo-lock``), so it survives the run folder
-    being swapped; it is removed when released. Re-entrant within a process (a batch worker locks the
-    run, then the task's :class:`RunDirectory` locks it again). Where ``fcntl`` is missing (Windows)
-    it locks nothing.
-
-    Raises
-    ------
-    RunDirectoryBusyError : another process holds the lock.
-    """
-
-    _held: dict[str, list] = {}  # lock path -> [descriptor, depth], this process's locks
-
-    def __init__(self, run_path: str | os.PathLike) -> None:
-        run_path = Path(os.path.abspath(run_path))
-        self.run_path = run_path
-        self.path = run_path.parent / f".{run_path.name}{_LOCK}"
-
-    def acquire(self) -> "RunLock":
-        key = str(self.path)
-        if key in self._held:
-            self._held[key][1] += 1
-            return self
-        if fcntl is None:
-            self._held[key] = [None, 1]
-            return self
-        while True:
-            try:
-                descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-            except OSError as error:
-                raise RunDirectoryError(f"cannot create the run directory {self.run_path}: {explain_os_error(error)}") from None
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                holder = os.read(descriptor, 64).decode("ascii", "replace").strip()
-                os.close(descriptor)
-                raise RunDirectoryBusyError(
-                    f"run directory {self.run_path} is being written by another sape-geo process"
-                    f"{f' (pid {holder})' if holder else ''}; wait for it to finish or use another --out"
-                ) from None
-            try:
-                same_file = os.path.samestat(os.fstat(descriptor), os.stat(self.path))
-            except FileNotFoundError:
-                same_file = False
-            if same_file:  # not a lock file its previous holder removed while we waited for it
-                break
-            os.close(descriptor)
-        os.ftruncate(descriptor, 0)
-        os.write(descriptor, str(os.getpid()).encode("ascii"))
-        self._held[key] = [descriptor, 1]
-        return self
-
-    def release(self) -> None:
-        key = str(self.path)
-        held = self._held.get(key)
-        if held is None:
-            return
-        held[1] -= 1
-        if held[1] > 0:
-            return
-        del self._held[key]
-        if held[0] is not None:
-            with contextlib.suppress(OSError):
-                self.path.unlink()
-            os.close(held[0])
-
-    def __enter__(self) -> "RunLock":
-        return self.acquire()
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.release()
-
-
-def _exchange(first: Path, second: Path) -> bool:
-    """Swap two folders in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    if renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange) == 0:
-        return True
-    if ctypes.get_errno() in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
-        return False
-    raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()), str(second))
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_path(final_path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``final_path``; on success rename it into place, else delete it.
-
-    For libraries that write to a path themselves (trimesh, PIL, torch.save). The temporary name keeps
-    the final suffix so format detection by extension still works.
-
-    Example
-    -------
-    >>> with atomic_path(run / "result.obj") as tmp:  # doctest: +SKIP
-    ...     mesh.export(tmp)
-    """
-    final_path = Path(final_path)
-    final_path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(
-        prefix=f".{final_path.name}.", suffix=f".tmp{final_path.suffix}", dir=final_path.parent
-    )
-    os.close(handle)
-    temporary = Path(name)
-    try:
-        yield temporary
-        # mkstemp creates 0600; results are meant to be shared like any file the user writes.
-        os.chmod(temporary, 0o666 & ~_current_umask())
-        os.replace(temporary, final_path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    with atomic_path(path) as temporary:
-        temporary.write_bytes(data)
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    write_bytes_atomic(path, text.encode("utf-8"))
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if type(value).__module__.startswith("torch") and hasattr(value, "detach"):  # a tensor, without importing torch
-        return value.detach().cpu().tolist()
-    if isinstance(value, Path):
-        return str(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # settings nested in settings
-        return dataclasses.asdict(value)
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
-
-
-def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=_json_default, allow_nan=True) + "\n")
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def describe_input_file(path: str | os.PathLike) -> dict[str, Any]:
-    """Absolute path, size and SHA-256 of an input file, for ``config.json``."""
-    path = Path(path)
-    return {"path": str(path.resolve()), "bytes": path.stat().st_size, "sha256": file_sha256(path)}
-
-
-def environment_versions() -> dict[str, Any]:
-    """Python, platform, package versions and the compute device, for ``config.json``."""
-    versions: dict[str, Any] = {"python": sys.version.split()[0], "platform": platform.platform()}
-    for package in _VERSIONED_PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    import torch
-
-    versions["cuda"] = torch.version.cuda if torch.cuda.is_available() else None
-    versions["cuda_device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return versions
-
-
 class RunDirectory:
     """A run's output folder, built beside its final place and moved there whole when complete.
 
@@ -352,7 +136,7 @@ class RunDirectory:
     writes the run marker (``.sape-geo-run``, the list of the run's files) and puts the folder in
     place, swapping it with the previous run in one step where the OS allows. So an interrupted or
     failed run leaves the previous run as it was, and nothing half-written under the final name.
-    While it is built the run is locked (:class:`RunLock`): a second process writing the same run
+    While it is built the run is locked (:class:`~sape_geo.run_lock.RunLock`): a second process writing the same run
     directory is refused.
 
     Parameters
@@ -367,7 +151,7 @@ class RunDirectory:
     ------
     RunDirectoryExistsError : the folder holds files and ``overwrite`` is False, or it is not a run
         directory of this tool (or holds files it did not write).
-    RunDirectoryBusyError : another process is writing the same run directory.
+    ~sape_geo.run_lock.RunDirectoryBusyError : another process is writing the same run directory.
     RunDirectoryError : the folder cannot be created (read-only file system, a file in the way, ...).
     """
 
@@ -388,7 +172,7 @@ class RunDirectory:
             self._replace = self._check_existing(overwrite)
             self._remove_stale_builds()
             self.staging = Path(tempfile.mkdtemp(prefix=f".{self._final.name}{_BUILDING}", dir=self._final.parent))
-            os.chmod(self.staging, 0o777 & ~_current_umask())  # mkdtemp makes 0700; a run folder is made like mkdir makes one
+            os.chmod(self.staging, 0o777 & ~current_umask())  # mkdtemp makes 0700; a run folder is made like mkdir makes one
             write_json_atomic(self.staging / MARKER_FILE, self._marker([]))
         except BaseException as error:
             self._release_after_failed_start()
@@ -538,17 +322,8 @@ class RunDirectory:
                     f"it was left as it is and the new run was kept in {kept}"
                 )
             self.kept_edits = keep_edited_files(final)
-            if not _exchange(self.staging, final):
-                # No atomic swap here: move the old run aside, the new one in, then delete the old one.
-                old = Path(tempfile.mkdtemp(prefix=f".{final.name}{_BUILDING}", dir=final.parent))
-                os.rename(final, old / "run")
-                try:
-                    os.rename(self.staging, final)
-                except BaseException:
-                    os.rename(old / "run", final)
-                    raise
-                os.rename(old / "run", self.staging)
-                old.rmdir()
+            # One atomic exchange where the OS has one, else the old run is renamed aside for a moment.
+            swap_folders(self.staging, final, aside_prefix=f".{final.name}{_BUILDING}")
             self._committed = True
             shutil.rmtree(self.staging, ignore_errors=True)  # the previous run, swapped out
         elif final.is_dir():
@@ -692,7 +467,7 @@ def keep_edited_files(path: str | os.PathLike) -> Path | None:
     if not names:
         return None
     kept = Path(tempfile.mkdtemp(prefix=f"{path.name}{EDITED_SUFFIX}{time.strftime('%Y%m%d-%H%M%S')}-", dir=path.parent))
-    os.chmod(kept, 0o777 & ~_current_umask())
+    os.chmod(kept, 0o777 & ~current_umask())
     for name in names:
         try:
             os.link(path / name, kept / name)

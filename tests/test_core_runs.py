@@ -1,17 +1,14 @@
 import csv
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from sape_geo.runs import (
-    RunDirectory,
-    RunDirectoryExistsError,
-    atomic_path,
-    is_complete_run,
-    write_json_atomic,
-)
+from sape_geo import atomic
+from sape_geo.atomic import atomic_path, write_json_atomic
+from sape_geo.runs import RunDirectory, RunDirectoryExistsError, is_complete_run
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
@@ -84,3 +81,33 @@ def test_atomic_files_get_ordinary_permissions(tmp_path):
     finally:
         os.umask(previous)
     assert (tmp_path / "metrics.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_run_is_replaced_whole_where_folders_cannot_be_exchanged(tmp_path, monkeypatch):
+    monkeypatch.setattr(atomic, "exchange_folders", lambda first, second: False)  # no renameat2 (macOS, old kernels)
+    for seed in (1, 2):
+        run = RunDirectory(tmp_path / "run", overwrite=True)
+        run.write_config({"seed": seed})
+        run.write_metrics({"mse": 0.5})
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["seed"] == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # the old run moved aside and deleted, the lock gone
+
+
+def test_the_old_folder_is_put_back_when_the_new_one_cannot_be_moved_in(tmp_path, monkeypatch):
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "a.txt").write_text("old")
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "a.txt").write_text("new")
+    monkeypatch.setattr(atomic, "exchange_folders", lambda first, second: False)
+    rename = os.rename
+
+    def refuse_moving_new_in(source, destination):
+        if Path(source) == tmp_path / "new":
+            raise OSError(28, "No space left on device")
+        rename(source, destination)
+
+    monkeypatch.setattr(atomic.os, "rename", refuse_moving_new_in)
+    with pytest.raises(OSError, match="No space"):
+        atomic.swap_folders(tmp_path / "new", tmp_path / "old", aside_prefix=".old.aside-")
+    assert (tmp_path / "old" / "a.txt").read_text() == "old" and (tmp_path / "new" / "a.txt").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "old"]

@@ -166,8 +166,8 @@ def test_an_interrupted_overwrite_leaves_the_old_run_as_it_was(tmp_path, capsys,
 
 def test_a_run_directory_being_written_is_locked_against_a_second_process(tmp_path, capsys):
     run = tmp_path / "run"
-    holder = start([sys.executable, "-c", "import sys, time; from sape_geo.runs import RunLock; "
-                    f"RunLock({str(run)!r}).acquire(); print('locked', flush=True); time.sleep(120)"])
+    holder = start([sys.executable, "-c", "import sys, time; from sape_geo.run_lock import RunLock; "
+                    f"lock = RunLock({str(run)!r}).acquire(); print('locked', flush=True); time.sleep(120)"])
     try:
         assert holder.stdout.readline().strip() == "locked"
         code, _, err = cli(capsys, "fit1d", *TINY_FIT1D, "--out", run)

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from sape_geo.registry import TaskPlugin
-from sape_geo.runs import file_sha256
+from sape_geo.provenance import file_sha256
 from sape_geo_apps.batch.task_arguments import RESERVED_OPTIONS, TaskArgumentError, TaskArguments
 from sape_geo_apps.batch.task_registry import InstalledTasks
 from sape_geo_apps.batch.yaml_nodes import Node, YamlSyntaxError, parse_yaml

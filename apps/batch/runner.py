@@ -18,7 +18,9 @@ from typing import Any, Protocol
 from tqdm import tqdm
 
 from sape_geo.registry import TaskPlugin
-from sape_geo.runs import RunDirectoryError, RunDirectoryExistsError, explain_os_error, read_marker
+from sape_geo.atomic import explain_os_error
+from sape_geo.run_lock import RunDirectoryError
+from sape_geo.runs import RunDirectoryExistsError, read_marker
 from sape_geo_apps.batch.local_engine import LocalEngine
 from sape_geo_apps.batch.pipeline import Job, Pipeline, load_pipeline
 from sape_geo_apps.batch.ray_engine import RayEngine

@@ -21,18 +21,16 @@ from typing import Any
 import torch
 
 from sape_geo.fitting import FitDivergedWarning
+from sape_geo.atomic import is_atomic_temporary, write_json_atomic
+from sape_geo.run_lock import RunDirectoryBusyError, RunLock
 from sape_geo.runs import (
     FAILURE_FILE,
     METRICS_FILE,
-    RunDirectoryBusyError,
     RunDirectoryExistsError,
-    RunLock,
-    is_atomic_temporary,
     is_complete_run,
     is_run_directory,
     read_json,
     run_problems,
-    write_json_atomic,
 )
 from sape_geo_apps.batch.pipeline import Job
 from sape_geo_apps.batch.task_arguments import TaskArguments

@@ -11,7 +11,8 @@ from torch import Tensor
 from sape_geo.config import MaskDomain
 from sape_geo.networks import FieldModel
 from sape_geo.regression import PointRegression
-from sape_geo.runs import RunDirectory, write_text_atomic
+from sape_geo.atomic import write_text_atomic
+from sape_geo.runs import RunDirectory
 
 from .settings import Regression1DSettings
 

@@ -33,7 +33,8 @@ from sape_geo.inference import predict_in_chunks, progress_in_chunks
 from sape_geo.metrics import psnr
 from sape_geo.networks import FieldModel
 from sape_geo.pictures import save_heatmaps
-from sape_geo.runs import RunDirectory, describe_input_file
+from sape_geo.provenance import describe_input_file
+from sape_geo.runs import RunDirectory
 
 from sape_geo_plugins.image import TRAIN_STRIDE, ImageSettings, default_method_settings
 

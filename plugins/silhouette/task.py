@@ -31,7 +31,9 @@ from sape_geo.config import MaskDomain
 from sape_geo.metrics import intersection_over_union
 from sape_geo.networks import FieldModel, MaskedEncodingMLP
 from sape_geo.regression import PointRegression
-from sape_geo.runs import RunDirectory, describe_input_file, write_text_atomic
+from sape_geo.atomic import write_text_atomic
+from sape_geo.provenance import describe_input_file
+from sape_geo.runs import RunDirectory
 
 from sape_geo_plugins.silhouette.outline import SilhouetteTarget, load_silhouette, silhouette_from_array
 from sape_geo_plugins.silhouette.settings import SilhouetteSettings

@@ -350,7 +350,7 @@ def landmarks_from_arrays(
 
 def save_landmarks(path: str | os.PathLike, landmarks: Landmarks, target_indices: np.ndarray | None = None) -> None:
     """Write the text format atomically: ``source target`` when ``target_indices`` is given, else ``source x y z``."""
-    from sape_geo.runs import write_text_atomic
+    from sape_geo.atomic import write_text_atomic
 
     lines = ["# source_vertex " + ("target_vertex" if target_indices is not None else "x y z") + "  # name"]
     for k in range(len(landmarks)):

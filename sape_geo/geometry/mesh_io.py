@@ -31,7 +31,7 @@ import scipy.sparse.csgraph
 from sape_geo.geometry.checks import MeshInputError, check_points
 from sape_geo.geometry.checks import source_name as _name
 from sape_geo.arrays import from_tensor
-from sape_geo.runs import atomic_path
+from sape_geo.atomic import atomic_path
 from sape_geo.textfiles import open_text, without_byte_order_mark
 
 MESH_SUFFIXES = (".obj", ".off", ".ply", ".stl")

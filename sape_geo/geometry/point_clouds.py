@@ -20,7 +20,7 @@ import numpy as np
 
 from sape_geo.geometry.checks import MeshInputError, check_points
 from sape_geo.geometry.scan_settings import DEFAULT_SCAN_POINTS, ScanSettings
-from sape_geo.runs import atomic_path
+from sape_geo.atomic import atomic_path
 from sape_geo.textfiles import UTF8_BOM, open_text, without_byte_order_mark
 
 POINT_CLOUD_FORMATS = (".ply", ".pcd", ".xyz")

@@ -40,7 +40,7 @@ import numpy as np
 
 from sape_geo.geometry.mesh_io import MeshInputError, check_points
 from sape_geo.geometry.polygon_mesh import Polygons
-from sape_geo.runs import atomic_path
+from sape_geo.atomic import atomic_path
 
 TEMPLATE_SUFFIXES = (".obj", ".ply", ".off", ".xyz")
 _TOKEN = re.compile(rb"\S+")
