@@ -48,7 +48,7 @@ def test_the_unseen_side_stays_near_its_initialisation(tmp_path):
     moved = np.linalg.norm(result.vertices - SPHERE.vertices, axis=1)
     radius = np.linalg.norm(result.vertices, axis=1)
     assert result.metrics["partial_data_term"] is True
-    assert moved[lower].mean() < 0.25  # it moves with its observed neighbours (measured 0.18), keeping its shape
+    assert moved[lower].mean() < 0.05  # measured 0.007
     assert abs(radius[upper].mean() - 1.1) < 0.03  # the observed side fits the scan
     observed = np.load(tmp_path / "run" / "observed.npy")
     assert observed.shape == (len(SPHERE.vertices),) and observed.dtype == np.float32
