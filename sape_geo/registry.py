@@ -41,6 +41,8 @@ ENTRY_POINT_GROUP = "sape_geo.tasks"
 # machine, and batch runs scale by running jobs side by side. --threads N for one large fit on an idle
 # machine.
 DEFAULT_THREADS = 1
+# What a command-line run sets that the Python API leaves to torch (FitConfig.threads None).
+_COMMAND_LINE_VALUES = {"threads": DEFAULT_THREADS}
 
 _FIT_FIELDS = frozenset(f.name for f in dataclasses.fields(FitConfig))
 _METHOD_FIELDS = frozenset(f.name for f in dataclasses.fields(MethodConfig))
@@ -127,13 +129,10 @@ class TaskPlugin:
         notes["name"] = f"{self.default_method}. " + "; ".join(
             f"{name}: {text}" for name, text in descriptions.items()
         )
-        add_settings_arguments(method_group, MethodConfig, "method", self.default_values(self.default_method), notes)
-        for action in method_group._group_actions:  # the method's choices include the task's own
-            if action.dest == "method.name":
-                action.choices = names
+        defaults = self.command_line_values(self.default_method)
+        add_settings_arguments(method_group, MethodConfig, "method", defaults, notes, choices={"name": names})
         loop = parser.add_argument_group("optimisation")
-        fit_defaults = {"threads": DEFAULT_THREADS, **self.default_values(self.default_method)}
-        add_settings_arguments(loop, FitConfig, "fit", fit_defaults, notes, exclude=_FIT_CLI_EXCLUDE)
+        add_settings_arguments(loop, FitConfig, "fit", defaults, notes, exclude=_FIT_CLI_EXCLUDE)
         loop.add_argument("--quiet", action="store_true", help="no progress bar and no status lines")
         output = parser.add_argument_group("output")
         output.add_argument("--out", required=True, help="run directory to create (must be empty or missing)")
@@ -155,7 +154,7 @@ class TaskPlugin:
         inputs = {item.name: getattr(args, item.name, None) for item in self.inputs}
         settings = settings_from_namespace(self.settings, args, "task")
         method, overrides = self._method_and_overrides(args)
-        overrides.setdefault("threads", DEFAULT_THREADS)
+        overrides = {**_COMMAND_LINE_VALUES, **overrides}
         overrides["progress_bar"] = not getattr(args, "quiet", False)
         command_line = {key: value for key, value in vars(args).items() if key not in ("command",)}
         return run_plugin(self, inputs, settings, method, args.out, args.overwrite, extra_config={"argv": command_line}, **overrides)
@@ -192,6 +191,11 @@ class TaskPlugin:
         return overrides.pop("name", None) or self.default_method, overrides
 
     # -- settings -----------------------------------------------------------------------------------
+
+    def command_line_values(self, method: str) -> dict[str, Any]:
+        """The loop and method values of ``sape-geo TASK --method METHOD``, as ``--help`` shows them:
+        :meth:`default_values`, on :data:`DEFAULT_THREADS` torch threads."""
+        return {**_COMMAND_LINE_VALUES, **self.default_values(method)}
 
     def default_values(self, method: str, overrides: Mapping[str, Any] | None = None, task: Any = None) -> dict[str, Any]:
         """FitConfig and MethodConfig values for ``method``: the plugin's defaults, its per-method ones,

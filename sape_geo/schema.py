@@ -35,7 +35,7 @@ import json
 import re
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -171,6 +171,7 @@ def add_settings_arguments(
     defaults: Mapping[str, Any] | None = None,
     default_notes: Mapping[str, str] | None = None,
     exclude: tuple[str, ...] = (),
+    choices: Mapping[str, Sequence[str]] | None = None,
 ) -> None:
     """Add one option per field of ``cls`` (recursively for nested settings) to ``parser``.
 
@@ -181,6 +182,7 @@ def add_settings_arguments(
         own defaults otherwise).
     default_notes : a field's default described in words instead (e.g. ``"per method: ff 4, ..."``).
     exclude : fields that get no option.
+    choices : the values a field accepts, where only the caller knows them (the methods a task runs).
     """
     hints = _hints(cls)
     notes = dict(default_notes or {})
@@ -200,6 +202,8 @@ def add_settings_arguments(
         if annotation is bool:
             keywords["action"] = argparse.BooleanOptionalAction
             del keywords["metavar"]
+        elif field.name in (choices or {}):
+            keywords.update(type=str, choices=tuple(choices[field.name]))
         elif origin is typing.Literal or "choices" in field.metadata:
             choices = tuple(field.metadata.get("choices", typing.get_args(annotation)))
             keywords["choices"] = (*choices, None) if optional else choices

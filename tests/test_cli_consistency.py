@@ -31,6 +31,7 @@ def test_json_prints_the_metrics_and_status_lines_follow_the_progress_bar(tmp_pa
     assert set(printed) <= set(written) and printed["steps_done"] == written["steps_done"] == 5
     assert "fit1d: evaluating" in captured.err and "writing the run directory" in captured.err
     assert printed["export_seconds"] >= 0.0
+    assert json.loads((out / "config.json").read_text())["fit"]["threads"] == DEFAULT_THREADS  # the default --help shows
 
 
 def test_quiet_silences_the_status_lines(tmp_path, capsys):
