@@ -104,7 +104,7 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _strip_optional(annotation: Any) -> tuple[Any, bool]:
+def strip_optional(annotation: Any) -> tuple[Any, bool]:
     """``X | None`` -> ``(X, True)``."""
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
@@ -189,7 +189,7 @@ def add_settings_arguments(
     for field in dataclasses.fields(cls):
         if field.name in exclude or not field.metadata.get("cli", True):
             continue
-        annotation, optional = _strip_optional(hints[field.name])
+        annotation, optional = strip_optional(hints[field.name])
         default = dict(defaults or {}).get(field.name, field.default)
         if is_settings(annotation):
             add_settings_arguments(parser, annotation, f"{group}.{field.name}", exclude=())
@@ -229,7 +229,7 @@ def explicit_values(cls: type, namespace: argparse.Namespace, group: str) -> dic
     values: dict[str, Any] = {}
     hints = _hints(cls)
     for field in dataclasses.fields(cls):
-        annotation, _ = _strip_optional(hints[field.name])
+        annotation, _ = strip_optional(hints[field.name])
         if is_settings(annotation):
             nested = explicit_values(annotation, namespace, f"{group}.{field.name}")
             if nested:

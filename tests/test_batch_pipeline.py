@@ -68,7 +68,7 @@ def test_matrix_is_methods_x_settings_x_seeds_with_defaults_merged():
     assert all(run.startswith("sweep/") for run in runs)
     first = pipeline.jobs[0]
     assert first.axis_values == {"method": "ff", "steps": 30, "hidden": 32, "frequency": 4, "seed": 0}
-    argv = " ".join(first.argv)
+    argv = " ".join(first.command_line)
     assert "--method ff" in argv and "--steps 30" in argv and "--hidden 32" in argv and "--seed 0" in argv
     assert {job.axis_values["seed"] for job in pipeline.jobs} == {0, 1, 2}  # the job's seeds replace the default
 
@@ -83,7 +83,7 @@ def test_repeatable_option_takes_a_list_per_job_and_a_list_of_lists_as_an_axis()
               method_option: [[high_bands=2, bandlimit=16], [high_bands=3]]
         """
     )
-    assert [" ".join(job.argv) for job in pipeline.jobs] == [
+    assert [" ".join(job.command_line) for job in pipeline.jobs] == [
         "--method sasnet --method-option high_bands=2 --method-option bandlimit=16",
         "--method sasnet --method-option high_bands=3",
     ]
@@ -99,7 +99,7 @@ def test_a_setting_on_by_default_can_be_turned_off_and_on(meshes):
               tangle_feedback: [false, true]
         """
     )
-    argvs = [job.argv for job in pipeline.jobs]
+    argvs = [job.command_line for job in pipeline.jobs]
     assert "--no-tangle-feedback" in argvs[0] and "--tangle-feedback" in argvs[1]
 
 
@@ -129,8 +129,8 @@ def test_inputs_glob_pairs_and_nargs_options(meshes, plugins):
     )
     scans = [job for job in pipeline.jobs if job.group == "template-to-scans"]
     assert [job.axis_values["target"] for job in scans] == ["scans/scan1.obj", "scans/scan2.obj", "scans/scan3.obj"]
-    assert scans[0].argv[:2] == (str(meshes / "template.obj"), str(meshes / "scans" / "scan1.obj"))
-    assert "--weights 1 0.5" in " ".join(scans[0].argv)  # a list is one value for a two-value option
+    assert scans[0].command_line[:2] == (str(meshes / "template.obj"), str(meshes / "scans" / "scan1.obj"))
+    assert "--weights 1 0.5" in " ".join(scans[0].command_line)  # a list is one value for a two-value option
     pairs = [job for job in pipeline.jobs if job.group == "pairs"]
     assert len(pairs) == 2 * 2  # list of lists = an axis; inputs zipped in sets, not crossed
     assert {(j.axis_values["source"], j.axis_values["target"]) for j in pairs} == {
@@ -146,10 +146,10 @@ def test_inputs_glob_pairs_and_nargs_options(meshes, plugins):
         ("jobs: []\n", 1, "non-empty list"),
         ("jobz:\n  - task: fit1d\n", 1, "unknown key 'jobz'"),
         ("jobs:\n  - task: fit1d\n  - task: nope\n", 3, "unknown task 'nope'"),
-        ("jobs:\n  - task: fit1d\n    settings:\n      hidden: 8\n      steps: 0\n", 5, "--steps: steps must be a positive integer"),
-        ("jobs:\n  - task: fit1d\n    settings:\n      stepz: 3\n", 4, "has no option --stepz"),
+        ("jobs:\n  - task: fit1d\n    settings:\n      hidden: 8\n      steps: 0\n", 5, "setting 'steps': steps must be a positive integer"),
+        ("jobs:\n  - task: fit1d\n    settings:\n      stepz: 3\n", 4, "has no setting 'stepz'"),
         ("jobs:\n  - task: fit1d\n    settings:\n      steps: [10, ten]\n", 4, "expected a whole number"),
-        ("jobs:\n  - task: fit1d\n\n    methods: [ff, bogus]\n", 4, "--method: invalid choice: 'bogus'"),
+        ("jobs:\n  - task: fit1d\n\n    methods: [ff, bogus]\n", 4, "unknown method 'bogus'"),
         ("jobs:\n  - task: fit1d\n    settings: {out: x}\n", 3, "not allowed"),
         ("jobs:\n  - task: fit1d\n    settings:\n      quiet: yes\n", 4, "not allowed"),
         ("jobs:\n  - task: fit1d\n    settings:\n      method: ff\n", 4, "methods: [...]"),
@@ -203,5 +203,37 @@ def test_cli_rejects_invalid_pipeline_before_running_anything(tmp_path, capsys):
     pipeline.write_text("jobs:\n  - task: fit1d\n    settings: {steps: 5}\n  - task: fit1d\n    settings: {lr: -1}\n")
     assert main(["batch", str(pipeline), "--out", str(tmp_path / "out")]) == 2
     error = capsys.readouterr().err
-    assert f"{pipeline}:5:" in error and "--lr" in error
+    assert f"{pipeline}:5:" in error and "setting 'lr'" in error
     assert not (tmp_path / "out").exists()  # the valid first job did not run either
+
+
+def test_settings_are_named_by_field_or_as_on_the_command_line_and_mean_the_same_job():
+    by_flag = parse("jobs:\n  - task: fit1d\n    settings: {hidden: 8, layers: 1, frequencies: 4, sigma: 2}\n").jobs[0]
+    by_field = parse("jobs:\n  - task: fit1d\n    settings: {hidden_dim: 8, num-hidden-layers: 1, num_frequencies: 4, sigma: 2.0}\n").jobs[0]
+    assert by_field.run_name == by_flag.run_name  # the same settings, so the same run
+    assert dict(by_field.values) == {"hidden_dim": 8, "num_hidden_layers": 1, "num_frequencies": 4, "sigma": 2.0}
+    assert by_field.command_line == ("--hidden", "8", "--layers", "1", "--frequencies", "4", "--sigma", "2")
+
+
+def test_a_value_of_the_wrong_type_names_the_setting_and_its_line():
+    with pytest.raises(PipelineError) as caught:
+        parse("jobs:\n  - task: fit1d\n    settings:\n      hidden_dim: 8\n      lr_schedule: [constant, sometimes]\n")
+    assert caught.value.line == 5 and "setting 'lr-schedule' must be one of constant, cosine, got 'sometimes'" in str(caught.value)
+
+
+def test_the_command_line_shown_for_a_job_runs_the_same_settings():
+    from sape_geo.config import FitConfig, MethodConfig
+    from sape_geo.registry import load_task
+    from sape_geo.schema import explicit_values, settings_from_namespace
+    from sape_geo_apps.batch.job_settings import TaskFields
+    from sape_geo_apps.cli import build_parser
+
+    job = parse("jobs:\n  - task: fit1d\n    methods: [sasnet]\n    seeds: [3]\n    settings: "
+                "{hidden: 8, method_option: [high_bands=2], lr_schedule: cosine, guard_every: 5, lr: 0.002}\n").jobs[0]
+    args = build_parser(None)[0].parse_args(["fit1d", *job.command_line, "--out", "x"])
+    plugin = load_task("fit1d")
+    settings, overrides = TaskFields(plugin).build(job.method, dict(job.values))
+    from_command = {**explicit_values(FitConfig, args, "fit"), **explicit_values(MethodConfig, args, "method")}
+    assert from_command.pop("name") == job.method == "sasnet"
+    assert settings_from_namespace(plugin.settings, args, "task") == settings
+    assert plugin.configs(job.method, from_command) == plugin.configs(job.method, overrides)

@@ -643,7 +643,7 @@ def test_an_unusual_but_valid_pipeline_with_crlf_tabs_in_comments_and_anchors_is
     path = tmp_path / "crlf.yaml"
     path.write_bytes(("\ufeff" + text).encode("utf-8"))
     jobs = load_pipeline(path).jobs
-    assert len(jobs) == 1 and "--steps" in jobs[0].argv
+    assert len(jobs) == 1 and "--steps" in jobs[0].command_line
 
 
 def test_a_huge_polyline_is_checked_for_crossings_by_a_sweep_not_all_pairs(tmp_path):

@@ -197,7 +197,7 @@ def test_a_yaml_merge_key_in_a_pipeline_works_and_a_bad_one_names_its_line(tmp_p
         "jobs:\n  - task: fit1d\n    settings: &small {steps: 3, hidden: 8}\n  - name: deeper\n    task: fit1d\n"
         "    settings:\n      <<: *small\n      layers: 1\n", base_dir=tmp_path,
     )
-    assert merged.jobs[1].argv == ("--steps", "3", "--hidden", "8", "--layers", "1")
+    assert merged.jobs[1].command_line == ("--steps", "3", "--hidden", "8", "--layers", "1")
     with pytest.raises(PipelineError, match=r"<string>:7: invalid YAML: found undefined alias"):
         parse_pipeline(text, base_dir=tmp_path)
     with pytest.raises(PipelineError, match=r"<string>:3: a merge key \('<<'\) takes a mapping"):

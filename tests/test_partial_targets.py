@@ -55,7 +55,7 @@ def test_the_unseen_side_stays_near_its_initialisation(tmp_path):
     assert 0.0 <= observed.min() and observed.max() <= 1.0
     assert observed[upper].mean() > 0.9 and observed[lower].mean() < 0.2
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert 0.35 < metrics["observed_fraction"] < 0.7
+    assert 0.35 < metrics["observed_fraction"] < 0.7 and metrics["initial_observed_fraction"] < 0.9
     assert any("covers about" in note for note in result.prepared.notes)
 
     old = _fit_onto_upper_half("off")

@@ -9,7 +9,7 @@ from pathlib import Path
 from sape_geo_apps.batch.pipeline import load_pipeline
 from sape_geo_apps.batch.runner import ENGINES, BatchInterrupted, BatchReport, run_pipeline
 from sape_geo_apps.batch.summary import check_summary_files
-from sape_geo_apps.batch.worker import damage, finished_outcome
+from sape_geo_apps.batch.worker import command, damage, finished_outcome
 from sape_geo_apps.cli import AppCommand
 
 DESCRIPTION = """\
@@ -79,8 +79,7 @@ def _dry_run(args: argparse.Namespace) -> int:
     for job in pipeline.jobs:
         done = finished_outcome(job, args.out) is not None
         finished += done
-        command = ["sape-geo", job.task, *job.argv, "--out", str(Path(args.out) / job.run_name)]
-        print(f"{'done' if done else 'todo'}  {job.run_name}  {shlex.join(command)}")
+        print(f"{'done' if done else 'todo'}  {job.run_name}  {shlex.join(command(job, Path(args.out) / job.run_name))}")
         why = None if done else damage(job, args.out)
         if why is not None:
             print(f"      redo: {why}")

@@ -23,13 +23,13 @@ A pipeline is YAML::
           - {source: a_source.obj, target: a_target.obj}
           - {source: b_source.obj, target: b_target.obj}
 
-Every job's command line is parsed by the task's own parser before anything runs, and any error names
-the file and line it comes from (:class:`PipelineError`).
+Settings are named by their field (``hidden_dim``) or as on the command line (``hidden``); every job's
+settings are built and checked before anything runs (:mod:`~sape_geo_apps.batch.job_settings`), and any
+error names the file and line it comes from (:class:`PipelineError`).
 """
 
 from __future__ import annotations
 
-import argparse
 import glob
 import hashlib
 import itertools
@@ -43,7 +43,7 @@ from typing import Any
 
 from sape_geo.registry import TaskPlugin
 from sape_geo.provenance import file_sha256
-from sape_geo_apps.batch.task_arguments import RESERVED_OPTIONS, TaskArgumentError, TaskArguments
+from sape_geo_apps.batch.job_settings import AXES, RESERVED, TaskFields
 from sape_geo_apps.batch.task_registry import InstalledTasks
 from sape_geo_apps.batch.yaml_nodes import Node, YamlSyntaxError, parse_yaml
 
@@ -93,7 +93,11 @@ class Job:
         input file never reuses a stale run.
     group : the pipeline entry's name (the first folder of ``run_name``).
     task : the task plugin's name.
-    argv : the task's command line without ``--out``, ``--threads`` and ``--quiet``.
+    method : the method's name.
+    inputs : the task's input files by name (absolute paths).
+    values : the settings by field name, of their fields' types, in the pipeline's order
+        (:meth:`~sape_geo_apps.batch.job_settings.TaskFields.build` turns them into settings).
+    command_line : ``sape-geo TASK``'s arguments for the same run, without ``--out``: for showing it.
     axes : the values of this job on the entry's matrix axes (input names, method, seed, settings),
         for the summary table.
     resources : CPU/GPU request.
@@ -104,7 +108,10 @@ class Job:
     run_name: str
     group: str
     task: str
-    argv: tuple[str, ...]
+    method: str
+    inputs: tuple[tuple[str, str], ...]
+    values: tuple[tuple[str, Any], ...]
+    command_line: tuple[str, ...]
     axes: tuple[tuple[str, Any], ...]
     resources: Resources
     line: int
@@ -173,10 +180,14 @@ def _line_of(message: str) -> int:
 
 @dataclass(frozen=True)
 class _Axis:
-    """One matrix axis (or fixed setting) of an entry: option name, its values, where it was written."""
+    """One matrix axis (or fixed setting) of an entry: its name as written (``-`` for ``_``; it labels
+    run folders), the setting's field (None for the method), its values as written (for labels and
+    the summary) and as the field's type, where it was written."""
 
     name: str
+    field: str | None
     values: tuple[Any, ...]
+    typed: tuple[Any, ...]
     line: int
     varies: bool
 
@@ -186,7 +197,7 @@ class _PipelineReader:
 
     def __init__(self, source: str, base_dir: Path, plugins: Mapping[str, TaskPlugin]) -> None:
         self.source, self.base_dir, self.plugins = source, Path(os.path.abspath(base_dir)), plugins
-        self._arguments: dict[str, TaskArguments] = {}
+        self._fields: dict[str, TaskFields] = {}
         self._digests: dict[str, str] = {}  # input file -> SHA-256 of its content
 
     def error(self, line: int, message: str) -> PipelineError:
@@ -241,7 +252,7 @@ class _PipelineReader:
         same_task = [e for e in entries if e.is_mapping and "name" not in e.value and str(e.value.get("task", Node(None, 0)).value) == task]
         return task if len(same_task) == 1 else f"{task}-{index + 1}"
 
-    def _task_arguments(self, node: Node) -> TaskArguments:
+    def _task_fields(self, node: Node) -> TaskFields:
         task = node.value
         try:
             installed = isinstance(task, str) and task in self.plugins
@@ -250,37 +261,43 @@ class _PipelineReader:
         if not installed:
             known = ", ".join(sorted(self.plugins)) or "none installed"
             raise self.error(node.line, f"unknown task {task!r}; installed tasks: {known}")
-        if task not in self._arguments:
-            try:
-                self._arguments[task] = TaskArguments(self.plugins[task])
-            except ValueError as error:
-                raise self.error(node.line, str(error)) from None
-        return self._arguments[task]
+        if task not in self._fields:
+            self._fields[task] = TaskFields(self.plugins[task])
+        return self._fields[task]
 
     def _expand(self, entry: Node, group: str, defaults: Node | None) -> list[Job]:
-        arguments = self._task_arguments(entry.value["task"])
+        fields = self._task_fields(entry.value["task"])
         task = entry.value["task"].value
         resources = self._resources(entry, defaults)
-        axes = self._axes(entry, defaults, arguments)
-        input_sets = self._input_sets(entry, arguments)
+        axes = self._axes(entry, defaults, fields)
+        input_sets = self._input_sets(entry, fields)
         varying_inputs = {name for name in {n for s in input_sets for n in s} if len({s.get(name) for s in input_sets}) > 1}
         jobs = []
         for inputs in input_sets:
-            for values in itertools.product(*(axis.values for axis in axes)):
-                options = list(zip((axis.name for axis in axes), values))
-                positionals = {name: path for name, path in inputs.items() if arguments.is_positional(name)}
-                input_options = [(name, path) for name, path in inputs.items() if not arguments.is_positional(name)]
-                argv = arguments.command_line(positionals, input_options + options)
-                parsed = self._validate(arguments, argv, entry, axes, list(inputs))
+            files = {name.replace("-", "_"): path for name, path in inputs.items() if name.replace("-", "_") in fields.input_names}
+            # an input that is a setting (transfer's carry): a path, of the setting's type
+            file_settings = [
+                (field, fields.value(field, path)) for name, path in inputs.items()
+                if (field := fields.field_name(name)) is not None and name.replace("-", "_") not in fields.input_names
+            ]
+            for indices in itertools.product(*(range(len(axis.values)) for axis in axes)):
+                values = [axis.values[i] for axis, i in zip(axes, indices)]
+                chosen = dict(zip((axis.name for axis in axes), values))
+                method = chosen.get("method", fields.plugin.default_method)
+                settings_values = file_settings + [(axis.field, axis.typed[i]) for axis, i in zip(axes, indices) if axis.field is not None]
+                digest = self._job_digest(fields, method, settings_values, entry, axes, inputs)
                 labels = [Path(inputs[name]).stem for name in inputs if name in varying_inputs]
                 labels += [_label(axis, value) for axis, value in zip(axes, values) if axis.varies or axis.name in ("method", "seed")]
                 jobs.append(
                     Job(
-                        run_name=f"{group}/{_run_folder(labels, self._job_digest(arguments, parsed, inputs))}",
+                        run_name=f"{group}/{_run_folder(labels, digest)}",
                         group=group,
                         task=task,
-                        argv=tuple(argv),
-                        axes=tuple((name, _relative(path, self.base_dir)) for name, path in inputs.items()) + tuple(options),
+                        method=method,
+                        inputs=tuple(files.items()),
+                        values=tuple(settings_values),
+                        command_line=tuple(fields.command_line(files, chosen.get("method"), settings_values)),
+                        axes=tuple((name, _relative(path, self.base_dir)) for name, path in inputs.items()) + tuple(chosen.items()),
                         resources=resources,
                         line=entry.line,
                         input_names=tuple(inputs),
@@ -288,30 +305,33 @@ class _PipelineReader:
                 )
         return jobs
 
-    def _job_digest(self, arguments: TaskArguments, parsed: argparse.Namespace, inputs: dict[str, str]) -> str:
+    def _job_digest(
+        self, fields: TaskFields, method: str, values: list[tuple[str, Any]], entry: Node, axes: list[_Axis], inputs: dict[str, str]
+    ) -> str:
         """A hash of what the job means: the task, its settings that differ from the task's defaults
-        (:meth:`TaskArguments.settings_meaning`) and the content of its input files. Two pipelines
-        naming the same job (through other relative paths, a default written out or left out) get
-        the same run; a changed input file or setting gets a new one."""
-        meaning = arguments.settings_meaning(parsed)
+        (:meth:`TaskFields.meaning`) and the content of its input files. Two pipelines naming the same
+        job (through other relative paths, a default written out or left out) get the same run; a
+        changed input file or setting gets a new one. Building the settings runs their own checks:
+        raises :class:`PipelineError` at the line of the setting they refuse."""
+        try:
+            settings, overrides = fields.build(method, dict(values))
+        except ValueError as error:
+            message = str(error)
+            field = next((name for name, _ in values if message.startswith((f"{name} ", f"{name}:"))), None)
+            axis = next((axis for axis in axes if axis.field is not None and axis.field == field), None)
+            key = axis.name if axis is not None else next((n for n in inputs if fields.field_name(n) == field), None)
+            line = axis.line if axis is not None else self._input_line(entry, key)
+            named = f"setting {key!r}: " if key is not None else ""
+            raise self.error(line or entry.line, f"task {fields.plugin.name!r} rejects this job: {named}{message}") from None
+        meaning = fields.meaning(method, settings, overrides)
         meaning.update({f"input.{name}": f"sha256:{self._content_digest(path)}" for name, path in inputs.items()})
-        text = json.dumps([arguments.plugin.name, meaning], sort_keys=True, default=str)
+        text = json.dumps([fields.plugin.name, meaning], sort_keys=True, default=str)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
 
     def _content_digest(self, path: str) -> str:
         if path not in self._digests:
             self._digests[path] = file_sha256(path)
         return self._digests[path]
-
-    def _validate(self, arguments: TaskArguments, argv: list[str], entry: Node, axes: list[_Axis], input_names: list[str]) -> argparse.Namespace:
-        """The job's parsed command line; raises :class:`PipelineError` naming the line."""
-        try:
-            return arguments.parse([*argv, "--out", "<batch>"])
-        except TaskArgumentError as error:
-            message = str(error)
-            name = arguments.offending_name(message, [axis.name for axis in axes] + input_names)
-            line = next((axis.line for axis in axes if axis.name == name), None) or self._input_line(entry, name) or entry.line
-            raise self.error(line, f"task {arguments.plugin.name!r} rejects this job: {message}") from None
 
     def _input_line(self, entry: Node, name: str | None) -> int | None:
         inputs = entry.value.get("inputs")
@@ -338,7 +358,7 @@ class _PipelineReader:
             raise self.error(gpus.line, f"resources.gpus must be a number >= 0, got {gpus.value!r}")
         return Resources(cpus=cpus.value, gpus=float(gpus.value))
 
-    def _axes(self, entry: Node, defaults: Node | None, arguments: TaskArguments) -> list[_Axis]:
+    def _axes(self, entry: Node, defaults: Node | None, fields: TaskFields) -> list[_Axis]:
         """Methods, settings (in file order) and seeds of an entry, defaults filled in."""
         settings: dict[str, tuple[Node, int]] = {}
         for scope in (defaults, entry):
@@ -346,63 +366,64 @@ class _PipelineReader:
             if node is None:
                 continue
             if not node.is_mapping:
-                raise self.error(node.line, "'settings' must be a mapping of option: value (a list = one job per value)")
+                raise self.error(node.line, "'settings' must be a mapping of setting: value (a list = one job per value)")
             for key, value in node.value.items():
                 settings[key.replace("_", "-")] = (value, node.key_lines[key])
         for key, (value, line) in settings.items():
-            if key in ("method", "seed"):
-                raise self.error(line, f"write '{key}s: [...]' beside 'settings', not '{key}' inside it")
-        special = {}
-        for key, option in (("methods", "method"), ("seeds", "seed")):
-            node = entry.value.get(key) or (defaults.value.get(key) if defaults else None)
-            if node is not None:
-                special[option] = node
+            field = fields.field_name(key)
+            if key in ("method", "seed") or field in AXES:
+                axis = AXES.get(field, f"{key}s")
+                raise self.error(line, f"write '{axis}: [...]' beside 'settings', not '{key}' inside it")
         axes: list[_Axis] = []
-        if "method" in special:
-            axes.append(self._axis("method", special["method"], special["method"].line, arguments))
+        methods = entry.value.get("methods") or (defaults.value.get("methods") if defaults else None)
+        if methods is not None:
+            axes.append(self._method_axis(methods, fields))
         for key, (value, line) in settings.items():
-            axes.append(self._axis(key, value, line, arguments))
-        if "seed" in special:
-            axes.append(self._axis("seed", special["seed"], special["seed"].line, arguments))
+            axes.append(self._axis(key, value, line, fields))
+        seeds = entry.value.get("seeds") or (defaults.value.get("seeds") if defaults else None)
+        if seeds is not None:
+            axes.append(self._axis("seed", seeds, seeds.line, fields))
         return axes
 
-    def _axis(self, name: str, node: Node, line: int, arguments: TaskArguments) -> _Axis:
-        task = arguments.plugin.name
-        if name in RESERVED_OPTIONS:
-            raise self.error(line, f"setting {name!r} is not allowed: {RESERVED_OPTIONS[name]}")
-        if arguments.is_positional(name):
+    def _method_axis(self, node: Node, fields: TaskFields) -> _Axis:
+        methods = [item.plain() for item in node.value] if node.is_list else [node.plain()]
+        known = fields.method_names()
+        for method in methods:
+            if method not in known:
+                raise self.error(node.line, f"unknown method {method!r}; task {fields.plugin.name!r} runs: {', '.join(known)}")
+        return _Axis("method", None, tuple(methods), tuple(methods), node.line, len(methods) > 1)
+
+    def _axis(self, name: str, node: Node, line: int, fields: TaskFields) -> _Axis:
+        task = fields.plugin.name
+        field = fields.field_name(name)
+        if name in RESERVED or field in RESERVED:
+            raise self.error(line, f"setting {name!r} is not allowed: {RESERVED.get(name) or RESERVED[field]}")
+        if name.replace("-", "_") in fields.input_names:
             raise self.error(line, f"{name!r} is an input of task {task!r}: list it under 'inputs'")
-        if not arguments.has_option(name):
-            options = ", ".join(option for option in arguments.option_names() if option not in RESERVED_OPTIONS)
-            raise self.error(line, f"task {task!r} has no option --{name}; its options: {options}")
+        if field is None:
+            raise self.error(line, f"task {task!r} has no setting {name!r}; its settings: {', '.join(fields.names())}")
         if node.is_mapping:
             raise self.error(node.line, f"setting {name!r} must be a value or a list of values, not a mapping")
-        several = arguments.takes_several_values(name)
-        if node.is_list and (not several or any(item.is_list for item in node.value)):
+        if node.is_list and (not fields.takes_several_values(field) or any(item.is_list for item in node.value)):
             values = [item.plain() for item in node.value]
             if not values:
                 raise self.error(node.line, f"setting {name!r} is an empty list: a matrix axis needs at least one value")
         else:
             values = [node.plain()]
-        for value in values:
-            self._check_value(name, value, node.line, arguments)
-        return _Axis(name, tuple(values), line, len(values) > 1)
+        try:
+            typed = tuple(fields.value(field, value) for value in values)
+        except ValueError as error:
+            raise self.error(node.line, f"setting {name!r} {error}") from None
+        return _Axis(name, field, tuple(values), typed, line, len(values) > 1)
 
-    def _check_value(self, name: str, value: Any, line: int, arguments: TaskArguments) -> None:
-        if value is None:
-            raise self.error(line, f"setting {name!r} has no value")
-        if arguments.is_flag(name) and not isinstance(value, bool):
-            raise self.error(line, f"setting {name!r} is an on/off flag: write true or false, not {value!r}")
-        if isinstance(value, dict):
-            raise self.error(line, f"setting {name!r} must be a value or a list of values, not a mapping")
-
-    def _input_sets(self, entry: Node, arguments: TaskArguments) -> list[dict[str, str]]:
-        """Every combination of input files of an entry: ``[{argument: absolute path}, ...]``."""
+    def _input_sets(self, entry: Node, fields: TaskFields) -> list[dict[str, str]]:
+        """Every combination of input files of an entry: ``[{input name: absolute path}, ...]`` (a required
+        input by its name, an optional one or a setting naming files, like ``carry``, with ``-``)."""
         node = entry.value.get("inputs")
-        required = [name for name in arguments.positional_names]
+        required = fields.required_inputs
         if node is None:
             if required:
-                raise self.error(entry.line, f"task {arguments.plugin.name!r} needs inputs: {', '.join(required)}")
+                raise self.error(entry.line, f"task {fields.plugin.name!r} needs inputs: {', '.join(required)}")
             return [{}]
         groups = node.value if node.is_list else [node]
         if not groups:
@@ -413,15 +434,16 @@ class _PipelineReader:
                 raise self.error(group.line, "inputs must be a mapping {argument: path or glob} or a list of such mappings")
             missing = [name for name in required if name not in {key.replace("-", "_") for key in group.value}]
             if missing:
-                raise self.error(group.line, f"task {arguments.plugin.name!r} needs inputs {', '.join(missing)}")
+                raise self.error(group.line, f"task {fields.plugin.name!r} needs inputs {', '.join(missing)}")
             files: dict[str, list[str]] = {}
             for key, value in group.value.items():
-                name = key.replace("-", "_") if arguments.is_positional(key) else key.replace("_", "-")
-                if not (arguments.is_positional(key) or arguments.has_option(name)) or name in RESERVED_OPTIONS:
+                name = key.replace("-", "_") if key.replace("-", "_") in required else key.replace("_", "-")
+                field = fields.field_name(key)
+                if not (key.replace("-", "_") in fields.input_names or field is not None) or name in RESERVED or field in RESERVED:
                     raise self.error(
                         group.key_lines[key],
-                        f"task {arguments.plugin.name!r} has no input {key!r}; its inputs: "
-                        f"{', '.join(arguments.positional_names) or 'none'} (or any option naming a file)",
+                        f"task {fields.plugin.name!r} has no input {key!r}; its inputs: "
+                        f"{', '.join(fields.input_names) or 'none'} (or any setting naming a file)",
                     )
                 files[name] = self._expand_paths(key, value)
             for chosen in itertools.product(*files.values()):

@@ -1,8 +1,8 @@
 """Running one batch job, wherever it runs (a local worker process or a Ray task).
 
-A job is run exactly as ``sape-geo TASK ...`` would run it: its command line is parsed by the task's
-own parser and handed to ``plugin.run``, which writes a run directory through
-:func:`sape_geo.experiment.run_task` (``metrics.json`` last, so a run is complete iff it exists). A job
+A job runs through :func:`sape_geo.registry.run_plugin`, the one run path of every task (the command
+line's and the Python API's): its settings are built from the pipeline's values, checked again on the
+worker, and the run directory is written with ``metrics.json`` last, so a run is complete iff it exists. A job
 that raises is recorded in ``RUN/error.json`` and reported as failed; it never takes other jobs down.
 """
 
@@ -33,8 +33,8 @@ from sape_geo.runs import (
     run_problems,
 )
 from sape_geo_apps.batch.pipeline import Job
-from sape_geo_apps.batch.task_arguments import TaskArguments
-from sape_geo.registry import load_task
+from sape_geo_apps.batch.job_settings import TaskFields
+from sape_geo.registry import load_task, run_plugin
 
 DONE = "done"
 ALREADY_DONE = "already done"
@@ -142,19 +142,14 @@ def execute_job(job: Job, out_root: str | os.PathLike, threads: int) -> JobOutco
             plugin = load_task(job.task)
             if plugin is None:
                 raise LookupError(f"task {job.task!r} is not installed on {socket.gethostname()}")
-            arguments = TaskArguments(plugin)
-            engine_options = ["--out", str(run_dir)]
-            if replace:
-                engine_options.append("--overwrite")
-            if arguments.has_option("threads"):
-                engine_options += ["--threads", str(threads)]
-            if arguments.has_option("quiet"):
-                engine_options.append("--quiet")
-            args = arguments.parse([*job.argv, *engine_options])
+            settings, overrides = TaskFields(plugin).build(job.method, dict(job.values))
             torch.set_num_threads(threads)
             with warnings.catch_warnings(record=True) as warned:  # notes of the summary, not lines on a worker's stderr
                 warnings.simplefilter("ignore", FitDivergedWarning)  # the summary reports stop_reason instead
-                result = plugin.run(args)
+                result = run_plugin(
+                    plugin, dict(job.inputs), settings, job.method, run_dir, replace,
+                    extra_config={"command": command(job, run_dir)}, threads=threads, progress_bar=False, **overrides,
+                )
         notes = tuple(dict.fromkeys(" ".join(str(w.message).split()) for w in warned))
         return JobOutcome(job.run_name, DONE, time.perf_counter() - started, dict(result.metrics), worker=worker, notes=notes)
     except KeyboardInterrupt:
@@ -167,6 +162,11 @@ def execute_job(job: Job, out_root: str | os.PathLike, threads: int) -> JobOutco
         return JobOutcome(job.run_name, FAILED, time.perf_counter() - started, error=message, worker=worker)
 
 
+def command(job: Job, run_dir: str | os.PathLike) -> list[str]:
+    """The ``sape-geo`` command line that runs ``job`` into ``run_dir`` by hand."""
+    return ["sape-geo", job.task, *job.command_line, "--out", str(run_dir)]
+
+
 def record_failure(run_dir: Path, job: Job, message: str, trace: str, worker: str) -> None:
     """``RUN/error.json``: what failed, where, and the command that reproduces it."""
     if (run_dir.exists() and not run_dir.is_dir()) or is_complete_run(run_dir):
@@ -174,7 +174,7 @@ def record_failure(run_dir: Path, job: Job, message: str, trace: str, worker: st
     record = {
         "error": message,
         "task": job.task,
-        "command": ["sape-geo", job.task, *job.argv, "--out", str(run_dir)],
+        "command": command(job, run_dir),
         "pipeline_line": job.line,
         "worker": worker,
         "traceback": trace,

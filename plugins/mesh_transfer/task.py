@@ -478,12 +478,15 @@ class MeshTransferTask(Task):
     def observation_metrics(self, vertices: np.ndarray, confidence: np.ndarray) -> dict[str, Any]:
         """``observed_fraction`` (area-weighted mean confidence on the result), ``observed_vertices`` (share
         with confidence >= 0.5), ``partial_data_term`` (whether the partial data term ran),
+        ``initial_observed_fraction`` (the estimate on the initialisation that ``partial="auto"`` decides by;
+        1 when it was not needed),
         ``observed_distance_pct_diag`` (mean distance of the observed vertices to the target, % of its
         diagonal); adds the summary's notes on low coverage."""
         faces = self.prepared.energy_faces
         fraction = observed_fraction(confidence, vertices, faces)
         observed = confidence >= 0.5
-        metrics: dict[str, Any] = {"observed_fraction": fraction, "observed_vertices": float(observed.mean()), "partial_data_term": self.partial}
+        metrics: dict[str, Any] = {"observed_fraction": fraction, "observed_vertices": float(observed.mean()), "partial_data_term": self.partial,
+                                   "initial_observed_fraction": self.initial_observed_fraction}
         if observed.any():
             distances = np.sqrt(np.maximum(self.prepared.target.squared_distances(vertices[observed]), 0.0))
             metrics["observed_distance_pct_diag"] = float(100.0 * distances.mean() / self.prepared.target.diagonal)
