@@ -44,6 +44,12 @@ NONE_WORD = "none"
 _METAVARS = {int: "N", float: "X", str: "TEXT", Path: "PATH"}
 
 
+class OptionContainer(typing.Protocol):
+    """An ``argparse.ArgumentParser`` or one of its argument groups (``parser.add_argument_group``)."""
+
+    def add_argument(self, *names: str, **keywords: Any) -> argparse.Action: ...
+
+
 @lru_cache(maxsize=None)
 def field_docs(cls: type) -> dict[str, str]:
     """``{field: text}`` from the ``Attributes`` section of ``cls``'s docstring (``a, b : text`` documents both).
@@ -165,7 +171,7 @@ def flag_of(field: dataclasses.Field) -> str:
 
 
 def add_settings_arguments(
-    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    parser: OptionContainer,
     cls: type,
     group: str,
     defaults: Mapping[str, Any] | None = None,
@@ -173,7 +179,8 @@ def add_settings_arguments(
     exclude: tuple[str, ...] = (),
     choices: Mapping[str, Sequence[str]] | None = None,
 ) -> None:
-    """Add one option per field of ``cls`` (recursively for nested settings) to ``parser``.
+    """Add one option per field of ``cls`` (recursively for nested settings) to ``parser`` (a parser or
+    an argument group).
 
     Parameters
     ----------
@@ -187,7 +194,7 @@ def add_settings_arguments(
     hints = _hints(cls)
     notes = dict(default_notes or {})
     for field in dataclasses.fields(cls):
-        if field.name in exclude or not field.metadata.get("cli", True):
+        if field.name in exclude:
             continue
         annotation, optional = strip_optional(hints[field.name])
         default = dict(defaults or {}).get(field.name, field.default)
