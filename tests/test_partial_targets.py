@@ -72,6 +72,24 @@ def test_a_closed_target_surface_keeps_the_symmetric_chamfer():
     assert MeshTransferTask(prepared, TransferSettings(partial="on")).partial
 
 
+def test_a_complete_target_split_at_its_seams_and_far_from_the_start_is_not_partial():
+    """Exporters split vertices along seams (every face its own corners here), and a large pose change
+    leaves the initialisation's coverage low (pair 11): the welded target is closed, so it is complete."""
+    from sape_geo.geometry.coverage import is_nearly_closed
+    from sape_geo_plugins.mesh_transfer import TransferSettings, prepare_transfer
+    from sape_geo_plugins.mesh_transfer.task import MeshTransferTask
+
+    bent = SPHERE.vertices * [1.0, 1.0, 0.4] + [0.0, 0.0, 1.5]  # squashed and moved: far from the template
+    split_vertices = bent[SPHERE.faces.reshape(-1)]
+    split_faces = np.arange(len(split_vertices)).reshape(-1, 3)
+    assert is_nearly_closed(split_vertices, split_faces)
+    prepared = prepare_transfer((SPHERE.vertices, SPHERE.faces), (split_vertices, split_faces), alignment="identity")
+    assert not MeshTransferTask(prepared, TransferSettings()).partial
+    # a hemisphere, as one view sees a ball, is open for real
+    upper = SPHERE.faces[SPHERE.vertices[SPHERE.faces].mean(axis=1)[:, 2] > 0]
+    assert not is_nearly_closed(SPHERE.vertices, upper)
+
+
 def test_marker_and_correspondence_errors_split_into_observed_and_inferred():
     from sape_geo.geometry.landmarks import landmarks_from_arrays
     from sape_geo_plugins.mesh_transfer.prepared import correspondence_metrics

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from sape_geo.fitting import Batch, Task
 from sape_geo.geometry.chamfer import chamfer_distance, mean_per_nearest, nearest_squared_distances
-from sape_geo.geometry.coverage import observed_confidence, observed_fraction
+from sape_geo.geometry.coverage import is_nearly_closed, observed_confidence, observed_fraction
 from sape_geo.geometry.energies import SourceFrames, arap_ratio, barycentric_points, conformal_ratio, sample_barycentric
 from sape_geo.geometry.metrics import SurfaceDistance
 from sape_geo.geometry.surface_chamfer import closest_barycentric_torch, surface_chamfer
@@ -126,7 +126,7 @@ class MeshTransferTask(Task):
         self.source_scale = source_to_normalised_scale(prepared)
         self.frames = SourceFrames(prepared.source_vertices * self.source_scale, prepared.energy_faces).to("cpu", torch.float32)
         # A polygon counts once in the conformal energy: every fan of it at weight 1 / k (a quad: both
-        # diagonal splits at half weight), not as triangles of different shapes (docs/method.md).
+        # diagonal splits at half weight), not as triangles of different shapes (docs/method.md, "Polygon templates").
         conformal_triangles, conformal_weights = prepared.conformal_triangles()
         self.conformal_frames = self.frames if prepared.source_template.polygons.is_triangles else SourceFrames(
             prepared.source_vertices * self.source_scale, conformal_triangles, weights=conformal_weights).to("cpu", torch.float32)
@@ -193,10 +193,10 @@ class MeshTransferTask(Task):
         return observed_confidence(vertices, self.prepared.energy_faces, self._coverage_points, STRAY_DISTANCE)
 
     def _target_is_closed(self) -> bool:
-        import igl
-
+        """A target mesh closed but for small holes once its seams are welded (:func:`is_nearly_closed`):
+        complete, whatever the initialisation's coverage (a large pose change makes that look low)."""
         target = self.prepared.target
-        return target.faces is not None and igl.boundary_facets(np.ascontiguousarray(target.faces, dtype=np.int64))[0].size == 0
+        return target.faces is not None and is_nearly_closed(target.vertices, target.faces)
 
     def _choose_partial(self) -> bool:
         """Whether the data term knows what was observed (``settings.partial``): ``"auto"`` turns it on
