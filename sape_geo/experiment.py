@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sape_geo.fitting import Callback, FitConfig, FitResult, Task, choose_device, fit
+from sape_geo.fitting import Callback, FitConfig, FitResult, NetworkFree, Task, choose_device, fit
 from sape_geo.methods import MethodConfig, ModelSpec, build_model
 from sape_geo.networks import FieldModel
 from sape_geo.runs import (
@@ -40,16 +40,20 @@ class RunResult:
     path : the run directory (None when run without one).
     metrics : final metrics (also in ``metrics.json``).
     progress : the heat map written to ``progress.npy``.
-    model : the trained network (on the device it was trained on).
-    fit : the loop's history and stop reason.
+    model : the trained network (on the device it was trained on); None for a method the task answered
+        without one (:meth:`~sape_geo.fitting.Task.without_network`).
+    fit : the loop's history and stop reason (None without a network).
+    extras : the task's product in memory (:meth:`~sape_geo.fitting.Task.product`).
+    task : the task that ran (its prepared inputs, for a Python API that returns more than the run).
     """
 
     path: Path | None
     metrics: dict[str, Any]
     progress: np.ndarray
-    model: FieldModel
-    fit: FitResult
+    model: FieldModel | None
+    fit: FitResult | None
     extras: dict[str, Any] = field(default_factory=dict)
+    task: Task | None = None
 
 
 def _status(fit_config: FitConfig, message: str) -> None:
@@ -100,7 +104,7 @@ def write_run(
 
 def run_task(
     task: Task,
-    method: MethodConfig,
+    method: MethodConfig | str,
     fit_config: FitConfig,
     out: str | os.PathLike | None = None,
     overwrite: bool = False,
@@ -115,7 +119,10 @@ def run_task(
     ----------
     task : the task to fit (its :meth:`~sape_geo.fitting.Task.initialise`, ``finish``, ``evaluate``,
         ``product`` and ``export`` are called here, in that order).
-    method, fit_config : method and loop settings.
+    method, fit_config : method and loop settings. A method the task answers without a network
+        (:meth:`~sape_geo.fitting.Task.without_network`; by name when the catalogue has no network
+        for it) writes the same run directory less ``model.pt``, ``history.csv`` entries and the
+        network's settings.
     out : run directory; None fits without writing anything.
     overwrite : replace an existing run directory (one this tool wrote; see :mod:`sape_geo.runs`).
     extra_config : more settings for ``config.json`` (e.g. the command line).
@@ -127,6 +134,12 @@ def run_task(
     -------
     :class:`RunResult`; ``extras`` holds the task's product in memory (:meth:`~sape_geo.fitting.Task.product`).
     """
+    name = method if isinstance(method, str) else method.name
+    answer = task.without_network(name)
+    if answer is not None:
+        return _run_without_network(task, name, answer, fit_config, out, overwrite, extra_config)
+    if isinstance(method, str):
+        raise ValueError(f"method {name!r}: {task.name} has no answer for it without a network, and the catalogue no network")
     spec = ModelSpec(
         method=method,
         in_dim=task.in_dim,
@@ -194,7 +207,27 @@ def run_task(
                 task.export(model, run)
 
         path = write_run(run, None, metrics, progress, export, result.history, model, result.snapshots)
-    return RunResult(path, metrics, progress, model, result, product)
+    return RunResult(path, metrics, progress, model, result, product, task)
+
+
+def _run_without_network(
+    task: Task, method: str, answer: Callable[[], NetworkFree], fit_config: FitConfig, out: str | os.PathLike | None,
+    overwrite: bool, extra_config: Mapping[str, Any] | None,
+) -> RunResult:
+    """:func:`run_task` for a method the task answers without a network: the run directory opened
+    before the work, the same writer, no network files."""
+    run = RunDirectory(out, overwrite=overwrite) if out is not None else None  # a bad folder fails before the work
+    try:
+        result = answer()
+    except BaseException:
+        if run is not None:
+            run.discard()
+        raise
+    path = None
+    if run is not None:
+        config = {"task": task.describe(), "method": {"name": method}, "seed": fit_config.seed, **(extra_config or {})}
+        path = write_run(run, config, result.metrics, result.progress, result.export)
+    return RunResult(path, result.metrics, result.progress, None, None, result.product, task)
 
 
 def _stack_snapshots(frames: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

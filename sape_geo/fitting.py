@@ -47,11 +47,33 @@ class Batch:
 Callback = Callable[[int, float, FieldModel], None]
 
 
+@dataclass
+class NetworkFree:
+    """A task's result for a method it answers without a network (:meth:`Task.without_network`): an
+    initialisation alone, or an input that leaves nothing to fit.
+
+    Attributes
+    ----------
+    metrics : every metric, ``fit_seconds``, ``steps_done`` and ``stop_reason`` included.
+    progress : the heat map for ``progress.npy`` (zeros: no level opened).
+    product : the result in memory, as :meth:`Task.product` gives it.
+    export : ``export(run)`` writes the task's ``result.*`` into the run directory, as :meth:`Task.export`.
+    """
+
+    metrics: dict[str, Any]
+    progress: np.ndarray
+    product: dict[str, Any]
+    export: Callable[["RunDirectory"], None]
+
+
 class Task(ABC):
     """What a task plugin implements: its data, its loss, and what it makes of a trained network.
 
     Required: :meth:`mask_domain`, :meth:`batch`, :meth:`loss`, :meth:`progress_map`. The others have
     defaults that do nothing, so a small task stays small.
+
+    A task may answer some methods without a network (:meth:`without_network`: mesh transfer's
+    initialisation-only baselines); the run then writes the same files, less the network's.
 
     The loop calls, in order: :meth:`to`, then per step :meth:`batch` -> network -> :meth:`loss` ->
     optimiser step -> mask feedback -> :meth:`snapshot` (every ``snapshot_every``) -> :meth:`callbacks`.
@@ -107,6 +129,19 @@ class Task(ABC):
     def describe(self) -> dict[str, Any]:
         """Task settings and input files (paths, checksums) for ``config.json``."""
         return {"task": self.name}
+
+    def config_entries(self) -> Mapping[str, Any]:
+        """More top-level entries of ``config.json`` that the task knows only once its input is read
+        (mesh transfer's ``"transfer"``: the alignment and initialisation it chose)."""
+        return {}
+
+    def without_network(self, method: str) -> Callable[[], NetworkFree] | None:
+        """How this task answers ``method`` without a network, or None to fit one (the default).
+
+        Returns a function computing the :class:`NetworkFree` result, called once the run directory is
+        open (so a folder that cannot be written fails before the work). A method name the catalogue
+        does not know (the plugin's ``extra_methods``) must be answered here."""
+        return None
 
     def callbacks(self) -> Sequence[Callback]:
         """Callbacks the task itself needs during the fit (e.g. a validity guard), run after every step."""

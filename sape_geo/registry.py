@@ -10,7 +10,7 @@ so a package adds a task (and its ``sape-geo`` subcommand) by being installed. A
 - its **settings**, one frozen dataclass whose documented fields become the task's options, the
   batch runner's settings and ``config.json``'s record (:mod:`sape_geo.schema`);
 - ``make_task(settings, **inputs) -> Task`` (or ``"module:function"``, imported only when a task runs,
-  so ``--help`` never waits for torch);
+  so ``--help`` never waits for torch); one that samples its inputs takes the run's ``seed=`` too;
 - its defaults for the loop and the method, for every method and per method.
 
 :func:`run_plugin` is the one run path of every task, from Python and from the command line. This
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import os
 import sys
 import warnings
@@ -79,16 +80,16 @@ class TaskPlugin:
     summary : one line for ``sape-geo --help``.
     description : the subcommand's ``--help`` text (what it does, its inputs and outputs, an example).
     settings : the task's settings dataclass (frozen, documented ``Attributes``).
-    make_task : ``make_task(settings, **inputs) -> Task``, or ``"module:function"`` naming it.
+    make_task : ``make_task(settings, **inputs) -> Task``, or ``"module:function"`` naming it; with a
+        ``seed`` parameter it gets the run's seed (a task that samples its inputs).
     inputs : the positional inputs, in order.
     defaults : this task's :class:`~sape_geo.config.FitConfig` and :class:`~sape_geo.config.MethodConfig`
         values for every method (e.g. ``{"steps": 1500, "num_hidden_layers": 2}``).
     per_method : more defaults by method name (e.g. ``{"ff": {"sigma": 4.0}}``).
     default_notes : a default the task computes from its input, described for ``--help``.
     summarise : ``summarise(result) -> lines`` for the one-screen summary (or ``"module:function"``).
-    runner : replaces :func:`run_plugin`'s fit for tasks with stages of their own (mesh transfer):
-        ``runner(plugin, inputs, settings, method, out, overwrite, callbacks, extra_config, overrides)``.
-    extra_methods : method names the task accepts besides the networks (mesh transfer's baselines).
+    extra_methods : method names the task accepts besides the networks, answered by its
+        :meth:`~sape_geo.fitting.Task.without_network` (mesh transfer's initialisation-only baselines).
     """
 
     name: str
@@ -101,7 +102,6 @@ class TaskPlugin:
     per_method: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     default_notes: Mapping[str, str] = field(default_factory=dict)
     summarise: Callable[[Any], list[str]] | str | None = None
-    runner: Callable[..., Any] | str | None = None
     extra_methods: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -253,10 +253,12 @@ def run_plugin(
     overwrite: bool = False,
     extra_config: Mapping[str, Any] | None = None,
     callbacks: Sequence[Callable[..., None]] = (),
+    make_task: Callable[..., Any] | None = None,
     **overrides: Any,
 ):
     """The one run path of every task: build the task from its inputs and settings, take the method's
-    and the loop's settings (this task's defaults, then ``overrides``), fit, evaluate and, with ``out``,
+    and the loop's settings (this task's defaults, then ``overrides``), fit (or let the task answer
+    without a network, :meth:`~sape_geo.fitting.Task.without_network`), evaluate and, with ``out``,
     write the run directory.
 
     Parameters
@@ -269,13 +271,15 @@ def run_plugin(
     overwrite : replace an existing run directory that sape-geo wrote.
     extra_config : more settings for ``config.json``.
     callbacks : ``callback(step, loss, model)`` after every step.
+    make_task : builds the task instead of the plugin's ``make_task``, called the same way (e.g. from
+        inputs prepared once for many runs).
     overrides : fields of the task's settings, :class:`FitConfig` or :class:`MethodConfig`
-        (``points=160``, ``steps=300``, ``sigma=8``, ``seed=1``).
+        (``points=160``, ``steps=300``, ``sigma=8``, ``seed=1``), told apart by name.
 
     Returns
     -------
-    :class:`~sape_geo.experiment.RunResult` (a subclass for tasks with a runner of their own), whose
-    ``extras`` hold the task's product in memory.
+    :class:`~sape_geo.experiment.RunResult`, whose ``extras`` hold the task's product in memory and
+    ``task`` the task that ran.
     """
     if settings is None:
         settings = plugin.settings()
@@ -291,19 +295,23 @@ def run_plugin(
     if not required <= set(inputs) <= known:
         raise TypeError(f"{plugin.name} takes the inputs {', '.join(sorted(known)) or 'none'} (required: {', '.join(sorted(required)) or 'none'}), "
                         f"got {', '.join(sorted(inputs)) or 'none'}")
-    inputs = {name: inputs.get(name) for name in known}
-    config = {"settings": dataclasses.asdict(settings), **(extra_config or {})}
-    if plugin.runner is not None:
-        return resolve(plugin.runner)(plugin, dict(inputs), settings, method, out, overwrite, callbacks, config, overrides)
+    inputs = {item.name: inputs.get(item.name) for item in plugin.inputs}  # in the declared order
     from sape_geo.experiment import run_task
 
+    # the method's and loop's settings once before the task: a bad one fails before the input is read,
+    # and the seed reaches a task that samples its inputs
+    seed = plugin.configs(method, overrides)[1].seed
     if plugin.inputs and overrides.get("progress_bar", True):
-        # reading a large input (labelling occupancy points, a scan) takes seconds before the progress bar opens
+        # reading a large input (labelling occupancy points, a scan, aligning and initialising a transfer)
+        # takes seconds before the progress bar opens
         given = ", ".join(str(value) for value in inputs.values() if isinstance(value, (str, os.PathLike)))
-        print(f"{plugin.name}: preparing {given or 'the input'}", file=sys.stderr, flush=True)
-    task = resolve(plugin.make_task)(settings, **inputs)
-    method_config, fit_config = plugin.configs(method, overrides, task)
-    return run_task(task, method_config, fit_config, out, overwrite, extra_config=config, callbacks=callbacks)
+        print(f"{plugin.name}: reading and preparing {given or 'the input'}", file=sys.stderr, flush=True)
+    build = make_task or resolve(plugin.make_task)
+    task = build(settings, **inputs, **({"seed": seed} if "seed" in inspect.signature(build).parameters else {}))
+    method_config, fit_config = plugin.configs(method, overrides, task)  # again: the task's input-dependent defaults
+    config = {**task.config_entries(), "settings": dataclasses.asdict(settings), **(extra_config or {})}
+    name = method if isinstance(method, str) else method.name
+    return run_task(task, method_config or name, fit_config, out, overwrite, extra_config=config, callbacks=callbacks)
 
 
 def summary_lines(plugin: TaskPlugin, result: Any) -> list[str]:

@@ -2,11 +2,15 @@
 
 Python: :func:`transfer_mesh`. Command: ``sape-geo transfer SOURCE TARGET --landmarks FILE --out RUN``.
 
-Modules, each importing only those before it: :mod:`.settings` (no heavy imports) -> :mod:`.command`
-(the plugin declaration) ; :mod:`.prepared` (inputs, alignment, initialisation, evaluation) ->
-:mod:`.task` (the network's loss) -> :mod:`.pipeline` (:func:`transfer_mesh`) -> :mod:`.runner` (the
-declaration names it as a string). Names load on first use; the order is checked by import-linter
-(pyproject.toml, ``[tool.importlinter]``).
+Modules, each importing only modules listed before it: :mod:`.settings` (the settings dataclass, no
+heavy imports); :mod:`.command` (the plugin declaration and its summary; imports :mod:`.settings`);
+:mod:`.carrying` (geometry moved with the fit); :mod:`.prepared` (inputs, alignment, initialisation,
+evaluation, the initialisation-only baselines; imports :mod:`.settings` and :mod:`.carrying`);
+:mod:`.task` (the network's loss; imports :mod:`.settings`); :mod:`.pipeline` (the plugin's
+``make_task`` and :func:`transfer_mesh`, which runs through :func:`sape_geo.registry.run_plugin` like
+every task; imports all the others). The declaration names ``make_task`` as a string, so it never
+imports the pipeline. This package imports only :mod:`.command` and :mod:`.settings`; the other names
+load on first use. The order is checked by import-linter (pyproject.toml, ``[tool.importlinter]``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``sape-geo transfer``: the task's declaration (settings, inputs, defaults) and its one-screen
-summary. Nothing heavy is imported here: the runner (:mod:`.runner`) and the pipeline load when a
-transfer runs, named by ``"module:function"`` so this module never imports them."""
+summary. Nothing heavy is imported here: the pipeline's ``make_transfer_task`` loads when a transfer
+runs, named by ``"module:function"``, so this module never imports it (the pipeline imports this one)."""
 
 from __future__ import annotations
 
@@ -77,9 +77,10 @@ def _polygon_counts(polygons: Any) -> str:
 
 
 def summarise(result: Any) -> list[str]:
-    """The one-screen summary: inputs, stage times, initialisation vs result, heat map, notes."""
+    """The one-screen summary of a run (:class:`~sape_geo.experiment.RunResult`): inputs, stage times,
+    initialisation vs result, heat map, notes."""
     m = result.metrics
-    prepared = result.prepared
+    prepared = result.task.prepared
     lines = [f"source: {prepared.source_report.describe()}" + _polygon_counts(prepared.source_template.polygons)]
     target = prepared.target
     lines.append(
@@ -130,7 +131,7 @@ PLUGIN = TaskPlugin(
     summary="mesh transfer: the source's tessellation onto the target's shape (landmarks, biharmonic, SAPE)",
     description=DESCRIPTION,
     settings=TransferSettings,
-    make_task="sape_geo_plugins.mesh_transfer.task:MeshTransferTask",  # the runner prepares the inputs first
+    make_task="sape_geo_plugins.mesh_transfer.pipeline:make_transfer_task",
     inputs=(
         Input("source", "source mesh (OBJ, OFF, PLY, STL): its faces and vertex order are kept"),
         Input("target", "target mesh or point cloud (OBJ, OFF, PLY, STL; scans: PLY, PCD, XYZ)"),
@@ -147,7 +148,6 @@ PLUGIN = TaskPlugin(
     },
     per_method={name: {"sigma": sigma} for name, sigma in DEFAULT_SIGMA.items()},
     summarise=summarise,
-    runner="sape_geo_plugins.mesh_transfer.runner:run_transfer",
     extra_methods={
         "affine": "the landmark affine fit alone",
         "biharmonic": "affine + biharmonic deformation alone",

@@ -1,8 +1,10 @@
-"""Mesh transfer end to end: prepared inputs (:mod:`.prepared`) -> the network fit -> the run directory.
+"""Mesh transfer end to end: the plugin's ``make_task`` (:func:`make_transfer_task`: prepared inputs,
+:mod:`.prepared`, and the network's loss, :mod:`.task`) and :func:`transfer_mesh`, the one-call Python API.
 
-:func:`transfer_mesh` is the one-call Python API, for every method: the network methods through
-:func:`sape_geo.experiment.run_task`, and ``affine`` / ``biharmonic`` / ``arap`` (the initialisation
-alone, for comparisons) through the same run writer (:func:`sape_geo.experiment.write_run`).
+Every method runs through :func:`sape_geo.registry.run_plugin` -> :func:`sape_geo.experiment.run_task`,
+as every task does: the network methods fit; ``affine`` / ``biharmonic`` / ``arap`` (the initialisation
+alone, for comparisons) and an initialisation that already lies on the target are answered by
+:meth:`.task.MeshTransferTask.without_network` and written by the same run writer.
 
 Frames: inputs stay in their file units; the result is in the **target's original frame**. The
 optimisation runs in a normalised frame (the target's bounding box centred, longest half-side 0.9),
@@ -11,28 +13,27 @@ a uniform scale, so angles and the conformal energy are the same in both.
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import os
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sape_geo.experiment import RunResult, run_task, write_run
+from sape_geo.experiment import RunResult
 from sape_geo.methods import MethodConfig
-from sape_geo.runs import RunDirectory
+from sape_geo.registry import run_plugin
 
 from sape_geo.geometry.polygon_mesh import Polygons
 from sape_geo.geometry.template_file import TemplateFile
 
 from .carrying import read_carried
 from .prepared import PreparedTransfer, TransferInputWarning, prepare_transfer, read_marker_pairs
-from .settings import ALIGNMENTS, DEFAULT_INIT, INIT_METHODS, INITIALISATIONS, TransferSettings
+from .settings import ALIGNMENTS, INIT_METHODS, INITIALISATIONS, TransferSettings
 from .task import MeshTransferTask
 
-from .command import DEFAULT_EPSILON, DEFAULT_FREQUENCIES, DEFAULT_HIDDEN, DEFAULT_LAYERS, DEFAULT_LR, DEFAULT_SIGMA, DEFAULT_STEPS, OTHER_SIGMA  # noqa: E402,F401
+from .command import PLUGIN, DEFAULT_EPSILON, DEFAULT_FREQUENCIES, DEFAULT_HIDDEN, DEFAULT_LAYERS, DEFAULT_LR, DEFAULT_SIGMA, DEFAULT_STEPS, OTHER_SIGMA  # noqa: E402,F401
 
 
 @dataclass
@@ -119,15 +120,31 @@ class TransferResult:
 
 def default_method_config(name: str, **changes: Any) -> MethodConfig:
     """The mesh-transfer defaults of a network method (tuned on the demo pairs)."""
-    from .command import PLUGIN
-
     return PLUGIN.configs(name)[0].replace(**changes)
 
 
-def _split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(settings fields, loop and method fields)`` of keyword overrides."""
-    names = set(TransferSettings.__dataclass_fields__)
-    return {k: v for k, v in overrides.items() if k in names}, {k: v for k, v in overrides.items() if k not in names}
+def make_transfer_task(
+    settings: TransferSettings,
+    source: Any = None,
+    target: Any = None,
+    landmarks: Any = None,
+    check_landmarks: Any = None,
+    ground_truth_map: Any = None,
+    seed: int = 0,
+    prepared: PreparedTransfer | None = None,
+) -> MeshTransferTask:
+    """The plugin's ``make_task``: read, align and initialise (:func:`prepare_transfer`, seeded by the
+    run), or take ``prepared`` as it is, and the files to carry (refused before any work)."""
+    carried = read_carried(settings.carry)
+    if prepared is None:
+        if landmarks is None and settings.align is None:
+            raise ValueError("no landmarks: give landmarks (>= 3 pairs), or an alignment without them: --align principal-axes / bounding-box / identity")
+        alignment = "landmarks" if landmarks is not None else settings.align
+        prepared = prepare_transfer(source, target, landmarks, alignment, seed=seed, check_landmarks=check_landmarks,
+                                    ground_truth=ground_truth_map if ground_truth_map is not None else "auto", init=settings.init,
+                                    scan=settings.scan, rigid=settings.rigid)
+    prepared.carried = carried
+    return MeshTransferTask(prepared, settings)
 
 
 def transfer_mesh(
@@ -145,7 +162,8 @@ def transfer_mesh(
     callbacks: Any = (),
     **overrides: Any,
 ) -> TransferResult:
-    """Transfer the source's tessellation onto the target: one call from paths, arrays or meshes.
+    """Transfer the source's tessellation onto the target: one call from paths, arrays or meshes, the
+    plugin's run (:func:`sape_geo.registry.run_plugin`) as the command line's.
 
     Parameters
     ----------
@@ -178,77 +196,12 @@ def transfer_mesh(
     ...                        "assets/creature_landmarks.txt", out="runs/demo")  # doctest: +SKIP
     >>> result.metrics["chamfer_l1_pct_diag"], result.vertices.shape  # doctest: +SKIP
     """
-    from .command import PLUGIN
-
-    settings_changes, overrides = _split_overrides(overrides)
-    settings = dataclasses.replace(settings if settings is not None else TransferSettings(), **settings_changes)
-    name = method if isinstance(method, str) else method.name
-    method_config, fit_config = PLUGIN.configs(method, overrides)  # None for the baselines (INIT_METHODS)
-    carried = read_carried(settings.carry)  # a file that cannot be kept is refused before any work
-    if prepared is None:
-        if landmarks is None and settings.align is None:
-            raise ValueError("no landmarks: give landmarks (>= 3 pairs), or an alignment without them: --align principal-axes / bounding-box / identity")
-        alignment = "landmarks" if landmarks is not None else settings.align
-        prepared = prepare_transfer(source, target, landmarks, alignment, seed=fit_config.seed, check_landmarks=check_landmarks,
-                                    ground_truth=ground_truth, init=settings.init, scan=settings.scan, rigid=settings.rigid)
-    prepared.carried = carried
-    config = {"transfer": {"settings": asdict(settings), "alignment": prepared.alignment.kind, "init": prepared.init}, **(extra_config or {})}
-    if method_config is None:
-        return _initialisation_only(prepared, name, out, overwrite, fit_config.seed, config)
-    if prepared.already_fits():
-        # Nothing to fit (e.g. a source identical to its target): a network would only add noise, and
-        # a loss that starts at zero makes any step look like a divergence.
-        note = "the initialisation already lies on the target (both Chamfer sides < 1e-6 of the diagonal): no network fit, result = initialisation"
-        if note not in prepared.notes:
-            prepared.notes.append(note)
-        return _initialisation_only(prepared, prepared.init, out, overwrite, fit_config.seed, config, stop_reason="already_fits", label=name)
-    task = MeshTransferTask(prepared, settings)
-    # again with the task: its input-dependent defaults (SAPE's epsilon from the initialisation's residuals)
-    method_config, fit_config = PLUGIN.configs(method, overrides, task=task)
-    run = run_task(
-        task, method_config, fit_config, out, overwrite, extra_config=config,
-        extra_metrics={**prepared.stage_seconds, **prepared.initial_metrics()}, callbacks=callbacks,
-    )
-    vertices = task.result_vertices(run.model)
-    return TransferResult(vertices, prepared.source_faces, run.metrics, run.progress, prepared.initial_vertices, run.path, prepared, run)
-
-
-def _initialisation_only(
-    prepared: PreparedTransfer, method: str, out: Any, overwrite: bool, seed: int, config: dict[str, Any],
-    stop_reason: str = "completed", label: str | None = None,
-) -> TransferResult:
-    """The ``affine``, ``biharmonic`` or ``arap`` baseline: no network, the same run-directory files,
-    written by the one run writer."""
-    run = RunDirectory(out, overwrite=overwrite) if out is not None else None  # a bad folder fails before the work
-    try:
-        started = time.perf_counter()
-        vertices = {"affine": prepared.affine_vertices, "biharmonic": prepared.biharmonic_vertices if prepared.biharmonic_vertices is not None else prepared.initial_vertices, "arap": None}[method]
-        if vertices is None:
-            vertices = prepared.arap_vertices()
-        vertices = prepared.finished(vertices)
-        arap_seconds = prepared.stage_seconds.get("arap_seconds", time.perf_counter() - started)
-        started = time.perf_counter()
-        metrics: dict[str, Any] = {**prepared.stage_seconds, **prepared.initial_metrics()}
-        metrics.pop("arap_seconds", None)
-        if method == "affine":
-            metrics.pop("biharmonic_seconds", None)
-        if method == "arap":
-            metrics["arap_seconds"] = arap_seconds
-        metrics.update(prepared.evaluate(vertices))
-        metrics.update({"fit_seconds": 0.0, "evaluate_seconds": time.perf_counter() - started, "steps_done": 0, "stop_reason": stop_reason, "stop_message": ""})
-    except BaseException:
-        if run is not None:
-            run.discard()
-        raise
-    heatmap = np.zeros(vertices.shape[0], dtype=np.float32)
-    path = None
-    if run is not None:
-        def export(run: RunDirectory) -> None:
-            prepared.write_result(run, vertices)
-
-        run_config = {"task": {"task": "transfer", **prepared.describe()}, "method": {"name": label or method}, "seed": seed, **config}
-        path = write_run(run, run_config, metrics, heatmap, export)
-    return TransferResult(vertices, prepared.source_faces, metrics, heatmap, prepared.initial_vertices, path, prepared)
+    inputs = {"source": source, "target": target, "landmarks": landmarks, "check_landmarks": check_landmarks, "ground_truth_map": ground_truth}
+    make_task = functools.partial(make_transfer_task, prepared=prepared) if prepared is not None else None
+    run = run_plugin(PLUGIN, inputs, settings, method, out, overwrite, extra_config, callbacks, make_task, **overrides)
+    prepared = run.task.prepared
+    return TransferResult(run.extras["vertices"], prepared.source_faces, run.metrics, run.progress, prepared.initial_vertices, run.path, prepared,
+                          run if run.model is not None else None)
 
 
 __all__ = [

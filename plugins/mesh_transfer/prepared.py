@@ -15,9 +15,10 @@ import io
 import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -51,7 +52,10 @@ from sape_geo.geometry.point_clouds import reduce_scan
 from sape_geo.geometry.scan_settings import ScanSettings
 from sape_geo.runs import RunDirectory, describe_input_file
 
-from .settings import ALIGNMENTS, DEFAULT_INIT, INITIALISATIONS
+from .settings import ALIGNMENTS, DEFAULT_INIT, INIT_METHODS, INITIALISATIONS
+
+if TYPE_CHECKING:
+    from sape_geo.fitting import NetworkFree  # imports torch; the baselines load it when they run
 
 ARAP_ITERATIONS = 10
 SCALE_MISMATCH = 100.0
@@ -217,6 +221,49 @@ class PreparedTransfer:
         from sape_geo.geometry.carry import rigid_projection
 
         return rigid_projection(self.source_vertices, vertices, self.rigid_parts)
+
+    def product(self, vertices: np.ndarray) -> dict[str, Any]:
+        """A result in memory: ``vertices`` ``(n, 3)`` (target frame), ``faces`` (the working
+        triangulation) and ``polygons`` (the source's faces)."""
+        return {"vertices": vertices, "faces": self.source_faces, "polygons": self.source_template.polygons}
+
+    def without_network(self, method: str) -> Callable[[], NetworkFree] | None:
+        """The run of ``method`` when it needs no network: ``affine``, ``biharmonic`` or ``arap`` (the
+        initialisation alone, for comparisons), or any method when the initialisation already lies on
+        the target; None otherwise (see :meth:`sape_geo.fitting.Task.without_network`)."""
+        if method in INIT_METHODS:
+            return lambda: self.initialisation_only(method)
+        if not self.already_fits():
+            return None
+        # Nothing to fit (e.g. a source identical to its target): a network would only add noise, and
+        # a loss that starts at zero makes any step look like a divergence.
+        note = "the initialisation already lies on the target (both Chamfer sides < 1e-6 of the diagonal): no network fit, result = initialisation"
+        if note not in self.notes:
+            self.notes.append(note)
+        return lambda: self.initialisation_only(self.init, stop_reason="already_fits")
+
+    def initialisation_only(self, method: str, stop_reason: str = "completed") -> NetworkFree:
+        """The ``affine``, ``biharmonic`` or ``arap`` stage's vertices as the result, evaluated as a fit's
+        and written by the same run writer."""
+        from sape_geo.fitting import NetworkFree
+
+        started = time.perf_counter()
+        vertices = {"affine": self.affine_vertices, "biharmonic": self.biharmonic_vertices if self.biharmonic_vertices is not None else self.initial_vertices, "arap": None}[method]
+        if vertices is None:
+            vertices = self.arap_vertices()
+        vertices = self.finished(vertices)
+        arap_seconds = self.stage_seconds.get("arap_seconds", time.perf_counter() - started)
+        started = time.perf_counter()
+        metrics: dict[str, Any] = {**self.stage_seconds, **self.initial_metrics()}
+        metrics.pop("arap_seconds", None)
+        if method == "affine":
+            metrics.pop("biharmonic_seconds", None)
+        if method == "arap":
+            metrics["arap_seconds"] = arap_seconds
+        metrics.update(self.evaluate(vertices))
+        metrics.update({"fit_seconds": 0.0, "evaluate_seconds": time.perf_counter() - started, "steps_done": 0, "stop_reason": stop_reason, "stop_message": ""})
+        heatmap = np.zeros(vertices.shape[0], dtype=np.float32)
+        return NetworkFree(metrics, heatmap, self.product(vertices), lambda run: self.write_result(run, vertices))
 
     def write_result(self, run: RunDirectory, vertices: np.ndarray) -> None:
         """The source file with the result's positions (``result`` + the source's suffix), the

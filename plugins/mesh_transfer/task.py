@@ -17,13 +17,15 @@ Per step (all in the normalised frame, see :mod:`.pipeline`):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from sape_geo.fitting import Batch, Task
+from sape_geo.fitting import Batch, FitConfig, NetworkFree, Task
 from sape_geo.geometry.chamfer import chamfer_distance, mean_per_nearest, nearest_squared_distances
 from sape_geo.geometry.coverage import is_nearly_closed, observed_confidence, observed_fraction
 from sape_geo.geometry.energies import SourceFrames, arap_ratio, barycentric_points, conformal_ratio, sample_barycentric
@@ -516,3 +518,16 @@ class MeshTransferTask(Task):
 
     def describe(self) -> dict[str, Any]:
         return {"task": self.name, **self.prepared.describe(), "settings": self.settings.__dict__}
+
+    def config_entries(self) -> dict[str, Any]:
+        return {"transfer": {"settings": asdict(self.settings), "alignment": self.prepared.alignment.kind, "init": self.prepared.init}}
+
+    def without_network(self, method: str) -> Callable[[], NetworkFree] | None:
+        return self.prepared.without_network(method)
+
+    def initialise(self, model: FieldModel, fit_config: FitConfig) -> dict[str, Any]:
+        # the stages' seconds and the initialisation's metrics head metrics.json, as for the baselines
+        return {**self.prepared.stage_seconds, **self.prepared.initial_metrics()}
+
+    def product(self, model: FieldModel) -> dict[str, Any]:
+        return self.prepared.product(self.result_vertices(model))
