@@ -16,7 +16,7 @@ got: 2 is the most a 2-core machine can give), and the machine's 1-minute load a
 (the machine is shared; a load above the core count means other processes took part of the cores).
 Target: close to 2x on a 2-core machine that nothing else is using.
 
-    python -m sape_geo_apps.bench.batch [--steps 150] [--repeats 1] [--ray]
+    python -m bench.batch [--steps 150] [--repeats 1] [--ray]
 
 Results: ``benchmarks/batch.json`` and ``.md``.
 """
@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from sape_geo_apps.batch import LocalEngine, RayEngine, load_pipeline, run_pipeline
-from sape_geo_apps.bench.common import markdown_table, write_results
+from bench.common import markdown_table, write_results
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "assets"
 PAIRS = ("creature", "teddy")
 COLUMNS = (

@@ -66,7 +66,7 @@ def display_path(path: Path) -> str:
     else its last two parts, so no table carries a machine-specific path."""
     resolved = Path(path).resolve()
     try:
-        return str(Path("..") / resolved.relative_to(Path(__file__).resolve().parents[3]))
+        return str(Path("..") / resolved.relative_to(Path(__file__).resolve().parents[2]))
     except ValueError:
         return str(Path(*resolved.parts[-2:]))
 

@@ -11,7 +11,7 @@ and report the overhead of the mask and the memory of its state, for two kinds o
 distinct nodes) and ``fresh`` (new random points every step, as mini-batches: every step pays the corner
 lookup and the sort-free feedback). Target: overhead <= 10 %, the 128^3 grid's state < 50 MB.
 
-    python -m sape_geo_apps.bench.core [--repeats 30] [--threads N]
+    python -m bench.core [--repeats 30] [--threads N]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import time
 import torch
 
 from sape_geo.methods import MaskDomain, MethodConfig, ModelSpec, build_model
-from sape_geo_apps.bench.common import markdown_table, write_results
+from bench.common import markdown_table, write_results
 
 POINTS = 16_384
 

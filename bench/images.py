@@ -9,7 +9,7 @@ rate, cosine schedule, batch size).
 **Equal time.** Every fit gets the same CPU budget (``--budget`` seconds, torch threads 1): its step
 count is calibrated from the method's measured CPU seconds per training point, so each method's
 learning-rate schedule ends when its budget does. While it runs, a
-:class:`~sape_geo_apps.bench.curves.QualityClock` scores it every ``--every`` fit seconds (PSNR on all,
+:class:`~bench.curves.QualityClock` scores it every ``--every`` fit seconds (PSNR on all,
 held-out and training pixels; evaluation time excluded), which gives the quality-vs-wall-time curves
 (``benchmarks/images_curves_<set>.png``, mean over the set's images).
 
@@ -22,7 +22,7 @@ exactly as many steps as ``sape-ff`` took (``ff`` is cheaper per step, so its eq
 Targets (issue 17): at 256 px and within 2 minutes, reach the all-pixel PSNR of the old defaults (2000
 full-batch steps) with a better held-out PSNR; ``sape-ff`` beats ``ff`` at equal time on both sets.
 
-    python -m sape_geo_apps.bench.images [--budget 60] [--images-per-set N] [--other-methods none siren ...]
+    python -m bench.images [--budget 60] [--images-per-set N] [--other-methods none siren ...]
 
 Results go to ``benchmarks/images.json`` and ``.md`` (rewritten after every fit, so an interrupted
 benchmark keeps what it measured) and ``benchmarks/images_curves_natural.png``, ``..._text.png``.
@@ -40,11 +40,11 @@ import torch
 from sape_geo.experiment import run_task
 from sape_geo.fitting import FitConfig
 from sape_geo.methods import MethodConfig
-from sape_geo_apps.bench.common import RESULTS_DIR, display_path, markdown_table, write_results
-from sape_geo_apps.bench.curves import QualityClock, plot_quality_vs_time, quality_at
+from bench.common import RESULTS_DIR, display_path, markdown_table, write_results
+from bench.curves import QualityClock, plot_quality_vs_time, quality_at
 from sape_geo_plugins.image import ImageSettings, default_fit_config, default_method_settings, load_image_task
 
-DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 IMAGE_SETS = ("images_natural", "images_text")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".bmp")
 SCORES = ("psnr_all_db", "psnr_heldout_db", "psnr_train_db")
@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     all_methods = list(dict.fromkeys([*args.methods, *args.other_methods]))
     fit_defaults = default_fit_config()
     settings = {
-        "command": "python -m sape_geo_apps.bench.images " + " ".join(argv if argv is not None else __import__("sys").argv[1:]),
+        "command": "python -m bench.images " + " ".join(argv if argv is not None else __import__("sys").argv[1:]),
         "data": display_path(args.data), "max_size": args.max_size, "budget": args.budget, "every": args.every, "seed": args.seed,
         "threads": args.threads, "methods": args.methods, "other_methods": args.other_methods,
         "method_settings": {m: default_method_settings(args.max_size // 2).get(m, {}) for m in all_methods},

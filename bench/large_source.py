@@ -27,7 +27,7 @@ the CPU; CPU seconds do not. One torch thread (the transfer default).
 
 Target: the default run finishes in at most 5 minutes on 2 cores.
 
-    python -m sape_geo_apps.bench.large_source [--subdivisions 3] [--landmarks 16] [--steps N]
+    python -m bench.large_source [--subdivisions 3] [--landmarks 16] [--steps N]
 
 Results: ``benchmarks/large_source.json`` and ``.md``.
 """
@@ -45,9 +45,9 @@ from typing import Any
 
 import numpy as np
 
-from sape_geo_apps.bench.common import display_path, markdown_table, peak_memory_mb, process_status_mb, run_in_fresh_process, write_results
+from bench.common import display_path, markdown_table, peak_memory_mb, process_status_mb, run_in_fresh_process, write_results
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PAIR = ROOT.parent / "shared" / "data" / "mesh_pairs" / "08_hand_lowres_to_hand"
 SOURCE = PAIR / "source_hand_lowres.obj"
 TARGET = PAIR / "target_hand_closed.obj"
@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     command_options += f" --subdivisions {args.subdivisions}" if args.subdivisions != 3 else ""
     header = (
         f"# Large source: {vertex_count:,} vertices ({face_count:,} triangles) onto a real target\n\n"
-        f"`nice python -m sape_geo_apps.bench.large_source{command_options}` ({settings['source']} by trimesh, onto "
+        f"`nice python -m bench.large_source{command_options}` ({settings['source']} by trimesh, onto "
         f"{settings['target']}, `--align identity`; {args.landmarks} landmarks among the original vertices, each at its closest "
         "target point). Each row a fresh process: peak memory is its `VmHWM`. Seconds: wall clock and CPU (user + system) "
         "on a shared 2-core machine under `nice`: wall includes waiting for the CPU. One torch thread. Target: default run <= 300 s.\n\n"

@@ -3,7 +3,7 @@
 For each watertight mesh of ``meshes_occupancy`` (``--data``; a mesh counts as watertight when it has no
 boundary and no non-manifold edge), every method fits the occupancy with the task's defaults, exactly
 what ``sape-geo occupancy MESH --method M`` runs (``--steps``, ``--train-points``... change them for a
-quicker look). Each fit is watched by a :class:`~sape_geo_apps.bench.curves.QualityClock`: every
+quicker look). Each fit is watched by a :class:`~bench.curves.QualityClock`: every
 ``--every`` seconds of fit time (its own evaluations excluded from the clock) it scores the mean IoU on
 the first ``--curve-points`` points of each evaluation set. The report has
 
@@ -21,7 +21,7 @@ the first ``--curve-points`` points of each evaluation set. The report has
 Targets (issue 17): the default ``sape-ff`` run reaches a mean IoU of at least 0.97 within 5 minutes
 on 2 CPU cores (one torch thread), and ``sape-ff`` has the best mean IoU.
 
-    python -m sape_geo_apps.bench.occupancy [--methods sape-ff ff ...] [--steps N] [--every 15]
+    python -m bench.occupancy [--methods sape-ff ff ...] [--steps N] [--every 15]
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ from sape_geo.geometry.mesh_io import MESH_SUFFIXES, inspect_mesh, load_mesh
 from sape_geo.inference import predict_in_chunks
 from sape_geo.methods import method_names
 from sape_geo.metrics import intersection_over_union
-from sape_geo_apps.bench.common import RESULTS_DIR, display_path, markdown_table, write_results
-from sape_geo_apps.bench.curves import QualityClock, plot_quality_vs_time, quality_at
+from bench.common import RESULTS_DIR, display_path, markdown_table, write_results
+from bench.curves import QualityClock, plot_quality_vs_time, quality_at
 from sape_geo_plugins.occupancy import (
     DEFAULT_STEPS,
     Occupancy,
@@ -54,7 +54,7 @@ from sape_geo_plugins.occupancy import (
     load_occupancy_task,
 )
 
-DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "meshes_occupancy"
+DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "meshes_occupancy"
 TARGET_SECONDS = 300.0
 TARGET_IOU = 0.97
 EQUAL_TIMES = (60.0, 120.0, 180.0, 240.0)

@@ -27,7 +27,7 @@ Targets: on every view no measure worse than the view's own initialisation; on a
 <= 1.2x, no folded edges added; <= 40 s for the 7,993-vertex template onto a 250,000-point scan on one
 core (pair 08, the ``fit`` row's seconds: the whole ``transfer_mesh`` call from the file).
 
-    nice -n 10 python -m sape_geo_apps.bench.partial [--data DIR] [--pairs ...] [--views ...] [--steps N]
+    nice -n 10 python -m bench.partial [--data DIR] [--pairs ...] [--views ...] [--steps N]
 
 Results: ``benchmarks/partial.json`` and ``.md``, rewritten after every view.
 """
@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mesh_pairs"
 # view name -> the direction the camera looks along (the target's bounding-box axes; z+ looks along +z)
 VIEWS = {"x+": (1.0, 0.0, 0.0), "x-": (-1.0, 0.0, 0.0), "y+": (0.0, 1.0, 0.0), "y-": (0.0, -1.0, 0.0), "z+": (0.0, 0.0, 1.0), "z-": (0.0, 0.0, -1.0)}
@@ -227,8 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     from sape_geo.geometry.mesh_io import face_areas, load_mesh
     from sape_geo.geometry.metrics import make_target
     from sape_geo.geometry.point_clouds import write_point_cloud
-    from sape_geo_apps.bench.common import markdown_table, write_results
-    from sape_geo_apps.bench.transfer import run_nricp
+    from bench.common import markdown_table, write_results
+    from bench.transfer import run_nricp
     from sape_geo_plugins.mesh_transfer import transfer_mesh
 
     torch.set_num_threads(1)
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     def publish() -> None:
         header = (
             "# Partial scans: templates onto one view of the target\n\n"
-            f"`python -m sape_geo_apps.bench.partial` (views {' '.join(args.views)} along the target's bounding-box axes, "
+            f"`python -m bench.partial` (views {' '.join(args.views)} along the target's bounding-box axes, "
             f"{' '.join(args.views_large)} for pair 08; "
             f"{args.points:,} scan points, {args.points_large:,} for pair 08; noise {args.noise:g} x diagonal; only the landmarks seen "
             "in the view). Rows: `init` the initialisation, `fit` the default `sape-ff` transfer (partial data term on `auto`), "

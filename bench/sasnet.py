@@ -20,7 +20,7 @@ instead of this toolkit's 10x), to show what the default buys over a short budge
 
 Target (from the issue): report where ``sasnet`` beats ``sape-ff`` and where it does not.
 
-    python -m sape_geo_apps.bench.sasnet [--images-per-set 2] [--steps 400] [--occupancy-steps 300]
+    python -m bench.sasnet [--images-per-set 2] [--steps 400] [--occupancy-steps 300]
 
 Results go to ``benchmarks/sasnet.json`` and ``.md``, rewritten after every run.
 """
@@ -41,10 +41,10 @@ from sape_geo.fitting import Batch, FitConfig, Task
 from sape_geo.imaging import read_image
 from sape_geo.methods import MaskDomain, MethodConfig
 from sape_geo.metrics import psnr
-from sape_geo_apps.bench.common import RESULTS_DIR, markdown_table, write_results
-from sape_geo_apps.bench.images import DATA_DIR, IMAGE_SETS, image_files
-from sape_geo_apps.bench.occupancy import DATA_DIR as MESH_DIR
-from sape_geo_apps.bench.occupancy import split_meshes
+from bench.common import RESULTS_DIR, markdown_table, write_results
+from bench.images import DATA_DIR, IMAGE_SETS, image_files
+from bench.occupancy import DATA_DIR as MESH_DIR
+from bench.occupancy import split_meshes
 from sape_geo_plugins.image import ImageSettings, default_sigmas, load_image_task, pixel_coordinates, prepare_image
 from sape_geo_plugins.occupancy import OccupancySettings, default_method_config, load_occupancy_task
 

@@ -22,7 +22,7 @@ surface**, in % of its diagonal, for every row.
 
 Targets: at most 60 s and 4 GB on 2 cores, Chamfer within 1.5x of the mesh-target run.
 
-    python -m sape_geo_apps.bench.scan [--points 2000000] [--noise 0.002] [--holes 6] [--steps N]
+    python -m bench.scan [--points 2000000] [--noise 0.002] [--holes 6] [--steps N]
 
 Results: ``benchmarks/scan.json`` and ``.md``.
 """
@@ -40,9 +40,9 @@ from typing import Any
 
 import numpy as np
 
-from sape_geo_apps.bench.common import markdown_table, peak_memory_mb, run_in_fresh_process, write_results
+from bench.common import markdown_table, peak_memory_mb, run_in_fresh_process, write_results
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PAIR = ROOT.parent / "shared" / "data" / "mesh_pairs" / "08_hand_lowres_to_hand"
 TEMPLATE = PAIR / "target_hand_closed.obj"
 TARGET = PAIR / "source_hand_lowres.obj"
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                      "cpu_count": multiprocessing.cpu_count()})
     header = (
         "# Scan targets: a 7,993-vertex template onto a noisy scan with holes\n\n"
-        f"`python -m sape_geo_apps.bench.scan` (pair 08: the high-resolution hand onto a scan of the low-resolution hand; "
+        f"`python -m bench.scan` (pair 08: the high-resolution hand onto a scan of the low-resolution hand; "
         f"{args.points:,} points, noise {args.noise:g} x diagonal, {args.holes} holes of radius {args.hole_radius:g} x diagonal; "
         f"the last row adds {args.strays:g} x the points as strays). Default `sape-ff` transfer, `--align identity`, "
         "each run in a fresh process. Chamfer and Hausdorff: result against the **clean target surface**, % of its diagonal; "

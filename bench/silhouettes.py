@@ -18,7 +18,7 @@ With ``--seeds 0 1 2`` every (shape, method) runs once per seed (the seed draws 
 the weights); the means are over shapes and seeds, and the table gives each seed's mean too, so a gap
 between methods can be read against the spread between seeds.
 
-    python -m sape_geo_apps.bench.silhouettes [--methods none ff sape-ff ...] [--seeds 0 1 2] [--jobs 2]
+    python -m bench.silhouettes [--methods none ff sape-ff ...] [--seeds 0 1 2] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from pathlib import Path
 
 import torch
 
-from sape_geo_apps.bench.common import RESULTS_DIR, display_path, group_means, markdown_table, write_results
+from bench.common import RESULTS_DIR, display_path, group_means, markdown_table, write_results
 from sape_geo_plugins.silhouette import DEFAULT_STEPS, SilhouetteSettings, default_fit_options, default_method_config, fit_silhouette
 
-DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "silhouettes"
+DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "silhouettes"
 IMAGE_SUFFIXES = (".gif", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 METHODS = ("sape-ff", "sape-ff/no-tangle-feedback", "pff", "sape-ff/chamfer")
 ALL_METHODS = ("none", "siren", "ff", "pff", "sape-ff", "rbfg", "sape-rbfg")

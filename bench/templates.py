@@ -1,6 +1,6 @@
 """Production templates (issue 23): a hand-made polygon cage onto its dense surface, whole commands.
 
-``nice python -m sape_geo_apps.bench.templates`` runs ``sape-geo transfer CAGE SURFACE --align identity``
+``nice python -m bench.templates`` runs ``sape-geo transfer CAGE SURFACE --align identity``
 as a user would (a fresh process per row: the wall time is the whole command, imports included) for:
 
 - the template as it is (quads, pentagons and triangles; ``result.obj`` keeps them),
@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from sape_geo_apps.bench.common import display_path, markdown_table, write_results
+from bench.common import display_path, markdown_table, write_results
 
-DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "templates"
+DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "templates"
 COLUMNS = ["variant", "target_vertices", "seed", "seconds", "cpu_seconds", "fit_seconds", "chamfer_l1_pct_diag", "hausdorff_pct_diag", "conformal_ratio",
            "folded_edges", "source_folded_edges", "inverted_triangles", "flipped_triangles", "common_folded_edges",
            "common_inverted_triangles", "common_flipped_triangles", "folded_polygon_edges", "turned_polygons",
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                 "cpu_count": os.cpu_count(), "load_average_after": os.getloadavg()[0]}
     markdown = (
         "# Production templates: a polygon cage onto its dense surface\n\n"
-        f"`nice python -m sape_geo_apps.bench.templates`: `sape-geo transfer` of the penguin control mesh (201 vertices; 169 quads, "
+        f"`nice python -m bench.templates`: `sape-geo transfer` of the penguin control mesh (201 vertices; 169 quads, "
         f"4 pentagons, 48 triangles; Oded Stein, CC BY 4.0) onto its surface ({surface_vertices:,} vertices) with `--align identity`, "
         "default settings, as a fresh process per row (seconds = wall clock of the whole command, imports included, on a shared "
         "2-core machine under `nice`, so it includes waiting for the CPU; cpu_seconds = its user + system time). \"fan-triangulated copy (before)\" is the same cage as the transfer read it before issue 23 (each polygon a "

@@ -35,7 +35,7 @@ worse than ``sape-ff-ref`` on Chamfer, marker and correspondence error and confo
 With ``--seeds 0 1 2`` each network method runs once per seed; tables give each pair's mean over its
 seeds and every run.
 
-    python -m sape_geo_apps.bench.transfer [--steps N] [--seeds 0 1 2] [--jobs 1] [--pairs ...] [--methods ...] [--init auto|biharmonic|arap] [--setting KEY=VALUE] [--append] [--command-pairs ...]
+    python -m bench.transfer [--steps N] [--seeds 0 1 2] [--jobs 1] [--pairs ...] [--methods ...] [--init auto|biharmonic|arap] [--setting KEY=VALUE] [--append] [--command-pairs ...]
 
 Results: ``benchmarks/transfer.json`` and ``.md``, rewritten after every run so an interrupted
 benchmark keeps what it measured.
@@ -61,12 +61,12 @@ import numpy as np
 import torch
 
 from sape_geo.methods import method_names
-from sape_geo_apps.bench.common import RESULTS_DIR, markdown_table, write_results
+from bench.common import RESULTS_DIR, markdown_table, write_results
 from sape_geo_plugins.mesh_transfer import INIT_METHODS, TransferSettings, prepare_transfer, transfer_mesh
 from sape_geo_plugins.mesh_transfer.pipeline import DEFAULT_STEPS, PreparedTransfer, default_method_config
 from sape_geo_plugins.mesh_transfer.task import source_to_normalised_scale
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "assets"
 SHARED = ROOT.parent / "shared" / "data" / "mesh_pairs"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sape_geo_apps.bench import large_source
+from bench import large_source
 
 pytestmark = pytest.mark.slow  # end-to-end runs of seconds each; `make test-fast` leaves them out
 
@@ -33,8 +33,9 @@ def test_subdivision_keeps_the_original_vertex_ids_so_landmarks_stay_valid(tmp_p
 
 
 def test_stages_run_and_write_their_tables(tmp_path):
-    environment = {**os.environ, "SAPE_GEO_BENCH_DIR": str(tmp_path)}
-    subprocess.run([sys.executable, "-m", "sape_geo_apps.bench.large_source", "--subdivisions", "0", "--repeats", "1", "--skip-runs",
+    # bench/ is not installed: the repository root on the path, as `python -m bench.large_source` from it
+    environment = {**os.environ, "SAPE_GEO_BENCH_DIR": str(tmp_path), "PYTHONPATH": str(ASSETS.parent)}
+    subprocess.run([sys.executable, "-m", "bench.large_source", "--subdivisions", "0", "--repeats", "1", "--skip-runs",
                     "--name", "tiny", "--source", str(SOURCE), "--target", str(TARGET)], check=True, env=environment, cwd=tmp_path, timeout=300, capture_output=True)
     payload = json.loads((tmp_path / "tiny.json").read_text())
     names = [row["stage"] for row in payload["stages"]]

@@ -1,13 +1,17 @@
-"""Benchmarks write under the working directory (or $SAPE_GEO_BENCH_DIR), never beside the installed package."""
+"""Benchmarks write under the working directory (or $SAPE_GEO_BENCH_DIR), never beside their scripts."""
 
 import os
 import subprocess
 import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def results_dir(cwd, **env):
-    code = "from sape_geo_apps.bench.common import RESULTS_DIR; print(RESULTS_DIR)"
-    environment = {k: v for k, v in os.environ.items() if k != "SAPE_GEO_BENCH_DIR"} | env
+    code = "from bench.common import RESULTS_DIR; print(RESULTS_DIR)"
+    # bench/ is not installed: the repository root on the path, the working directory elsewhere
+    environment = {k: v for k, v in os.environ.items() if k != "SAPE_GEO_BENCH_DIR"} | {"PYTHONPATH": str(ROOT)} | env
     return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=environment, capture_output=True, text=True, check=True).stdout.strip()
 
 

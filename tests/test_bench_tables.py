@@ -2,7 +2,7 @@
 
 import pytest
 
-from sape_geo_apps.bench import silhouettes, transfer
+from bench import silhouettes, transfer
 
 
 def _transfer_row(pair, method, seed, chamfer, hausdorff=1.0, dirichlet=1.0):
@@ -57,7 +57,7 @@ def test_silhouette_variants_name_task_settings():
 def test_a_benchmark_child_that_dies_raises_instead_of_hanging():
     import os
 
-    from sape_geo_apps.bench.common import run_in_fresh_process
+    from bench.common import run_in_fresh_process
 
     # os._exit(job, queue) fails in the child (wrong arguments), so it dies without putting a row.
     with pytest.raises(RuntimeError, match="died with exit code"):

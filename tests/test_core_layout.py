@@ -16,11 +16,12 @@ def test_builtin_plugins_are_discovered_through_entry_points():
 
 def test_no_top_level_package_named_plugins_or_apps(tmp_path):
     """The install exposes plugins/ and apps/ only as sape_geo_plugins and sape_geo_apps, so they cannot
-    collide with another distribution's ``plugins`` in site-packages. Asked from a folder outside the
+    collide with another distribution's ``plugins`` in site-packages, and leaves the benchmarks (bench/)
+    out. Asked from a folder outside the
     repository: from its root, the folders themselves would be found as namespace packages."""
     code = ("import importlib.util, json; "
             "print(json.dumps({name: (lambda spec: spec and list(spec.submodule_search_locations or [spec.origin]))"
-            "(importlib.util.find_spec(name)) for name in ('plugins', 'apps', 'sape_geo_plugins', 'sape_geo_apps')}))")
+            "(importlib.util.find_spec(name)) for name in ('plugins', 'apps', 'bench', 'sape_geo_plugins', 'sape_geo_apps')}))")
     found = json.loads(subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True).stdout)
-    assert found["plugins"] is None and found["apps"] is None, found
+    assert found["plugins"] is None and found["apps"] is None and found["bench"] is None, found
     assert found["sape_geo_plugins"] and found["sape_geo_apps"], found

@@ -155,7 +155,7 @@ def test_default_loop_decays_the_learning_rate():
 
 def test_quality_clock_scores_a_fit_in_eval_mode_and_restores_training(tmp_path):
     from sape_geo.experiment import run_task
-    from sape_geo_apps.bench.curves import QualityClock, plot_quality_vs_time, quality_at
+    from bench.curves import QualityClock, plot_quality_vs_time, quality_at
 
     path = save(tmp_path / "checker.png", np.round(smooth_left_checker_right(16) * 255).astype(np.uint8))
     task = load_image_task(path, ImageSettings(max_size=None))

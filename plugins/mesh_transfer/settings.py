@@ -55,7 +55,7 @@ class TransferSettings:
     normal_matching : Chamfer pairs whose normals face away from each other (the deformed triangle's
         normal against the target face's, oriented by their majority) are left out of the loss, so a
         sample is never pulled onto the far side of a thin part. Mesh targets only.
-    Defaults chosen by measurement (docs/method.md, "Folds"; ``apps/bench/transfer.py``): with the fold
+    Defaults chosen by measurement (docs/method.md, "Folds"; ``bench/transfer.py``): with the fold
     penalty at 0.1 no benchmark pair gains a folded edge, where 1.0 cost Chamfer (cat -> dog 0.165 -> 0.382
     % of the diagonal) and 0 left up to +87 folds; normal-aware matching and fold-aware feedback alone
     did not stop folds (cat pose pair +91 and +79), so both stay off. The inversion barrier at 0.01 leaves
