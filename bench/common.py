@@ -1,7 +1,9 @@
-"""Helpers every benchmark uses: where results go, and writing them as JSON plus a markdown table."""
+"""Helpers every benchmark uses: where the data is, where results go, and writing them as JSON plus a
+markdown table."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 from collections.abc import Mapping, Sequence
@@ -11,8 +13,28 @@ from typing import Any
 from sape_geo.runs import environment_versions, write_json_atomic, write_text_atomic
 
 # ./benchmarks under the working directory (the repository's own when run from its root, as the README
-# says), or $SAPE_GEO_BENCH_DIR: never beside this file, which is inside site-packages once installed.
+# says), or $SAPE_GEO_BENCH_DIR: never beside this file.
 RESULTS_DIR = Path(os.environ.get("SAPE_GEO_BENCH_DIR", "benchmarks")).absolute()
+
+# The data the benchmarks read is not the project's (tests use assets/ instead): by default the shared
+# data folder beside the repository, else whatever --data names.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def add_data_argument(parser: argparse.ArgumentParser, subfolder: str = "", holds: str = "the data folder") -> None:
+    """``--data DIR``: what the benchmark reads; resolve it with :func:`data_folder` after parsing."""
+    default = "/".join(("../shared/data", subfolder)) if subfolder else "../shared/data"
+    parser.add_argument("--data", type=Path, default=None, metavar="DIR", help=f"{holds} (default {default} beside the repository)")
+
+
+def data_folder(parser: argparse.ArgumentParser, given: Path | None, subfolder: str = "") -> Path:
+    """``--data`` if given, else ``SHARED_DATA / subfolder``; a folder that is not there ends the run
+    with one line (``parser.error``, exit code 2) naming what to pass."""
+    folder = given if given is not None else SHARED_DATA / subfolder
+    if not folder.is_dir():
+        parser.error(f"--data: {given} is not a folder" if given is not None
+                     else f"no data folder ../shared/data{'/' + subfolder if subfolder else ''} beside the repository: pass --data DIR")
+    return folder
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], float_format: str = "{:.4g}") -> str:

@@ -40,11 +40,10 @@ import torch
 from sape_geo.experiment import run_task
 from sape_geo.fitting import FitConfig
 from sape_geo.methods import MethodConfig
-from bench.common import RESULTS_DIR, display_path, markdown_table, write_results
+from bench.common import RESULTS_DIR, add_data_argument, data_folder, display_path, markdown_table, write_results
 from bench.curves import QualityClock, plot_quality_vs_time, quality_at
 from sape_geo_plugins.image import ImageSettings, default_fit_config, default_method_settings, load_image_task
 
-DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 IMAGE_SETS = ("images_natural", "images_text")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".bmp")
 SCORES = ("psnr_all_db", "psnr_heldout_db", "psnr_train_db")
@@ -261,7 +260,7 @@ def plot_curves(runs: list[dict], methods: list[str], budget: float, every: floa
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DATA_DIR, help="folder holding images_natural/ and images_text/")
+    add_data_argument(parser, holds="folder holding images_natural/ and images_text/")
     parser.add_argument("--methods", nargs="+", default=["sape-ff", "ff"], help="methods fitted on every image (default sape-ff ff)")
     parser.add_argument("--other-methods", nargs="*", default=["none", "siren", "pff", "rbfg", "sape-rbfg", "sasnet"],
                         help="methods fitted on the first --others-per-set images of each set, after the others")
@@ -275,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--report-only", action="store_true", help="re-render images.md and the curves from benchmarks/images.json")
     args = parser.parse_args(argv)
+    args.data = data_folder(parser, args.data)
     torch.set_num_threads(args.threads)
     if args.report_only:
         import json

@@ -11,7 +11,8 @@ sampling, each sent to its closest point on the target surface.
 Rows, each in a fresh process, so its peak resident memory (``VmHWM``) is its own:
 
 - ``stages``: ``prepare_transfer`` with the landmarks (load, align, the biharmonic factorisation and
-  solve, ARAP's precomputation and 10 iterations, the automatic choice), then the pieces of one
+  solve, ARAP's precomputation and iterations, the automatic choice; ARAP's seconds are the ones
+  ``prepare_transfer`` reports, as the public API runs it with no iteration count to pass), then the pieces of one
   optimisation step, each timed over ``--repeats`` calls: the network forward + backward on every
   vertex, the energies (conformal + fold penalty, forward + backward), the surface Chamfer of a step,
   the per-vertex closest-point query (SAPE's feedback), and one playback snapshot. The peak memory of
@@ -45,12 +46,12 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import display_path, markdown_table, peak_memory_mb, process_status_mb, run_in_fresh_process, write_results
+from bench.common import add_data_argument, data_folder, display_path, markdown_table, peak_memory_mb, process_status_mb, run_in_fresh_process, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
-PAIR = ROOT.parent / "shared" / "data" / "mesh_pairs" / "08_hand_lowres_to_hand"
-SOURCE = PAIR / "source_hand_lowres.obj"
-TARGET = PAIR / "target_hand_closed.obj"
+# the default source and target: pair 08 of the mesh pairs (--data)
+PAIR = "08_hand_lowres_to_hand"
+SOURCE, TARGET = "source_hand_lowres.obj", "target_hand_closed.obj"
 RUN_COLUMNS = ["run", "source_vertices", "seconds", "cpu_seconds", "peak_memory_mb", "load_seconds", "align_seconds", "biharmonic_seconds",
                "arap_seconds", "fit_seconds", "evaluate_seconds", "export_seconds", "init", "chamfer_l1_pct_diag", "run_directory_mb",
                "snapshots_mb"]
@@ -76,7 +77,7 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def make_source(subdivisions: int, folder: Path, source: Path = SOURCE) -> tuple[Path, int, int]:
+def make_source(subdivisions: int, folder: Path, source: Path) -> tuple[Path, int, int]:
     """``source`` (default: pair 08's low-resolution hand) subdivided ``subdivisions`` times, written as
     OBJ: path, vertices, faces."""
     import trimesh
@@ -91,7 +92,7 @@ def make_source(subdivisions: int, folder: Path, source: Path = SOURCE) -> tuple
     return path, int(vertices.shape[0]), int(faces.shape[0])
 
 
-def make_landmarks(count: int, source: Path = SOURCE, target: Path = TARGET) -> tuple[np.ndarray, np.ndarray]:
+def make_landmarks(count: int, source: Path, target: Path) -> tuple[np.ndarray, np.ndarray]:
     """``count`` of the original source vertices spread by farthest-point sampling, and their closest
     points on the target surface."""
     from sape_geo.geometry.mesh_io import load_mesh
@@ -131,14 +132,13 @@ def _stages(job: dict[str, Any], queue) -> None:
     import torch
 
     from sape_geo.fitting import choose_device  # noqa: F401  (imports the loop's modules before timing)
-    from sape_geo.geometry.arap import arap_deform
     from sape_geo.geometry.biharmonic import BiharmonicDeformer
     from sape_geo.geometry.energies import conformal_ratio
     from sape_geo.geometry.surface_chamfer import surface_chamfer
     from sape_geo.geometry.energies import barycentric_points
+    from sape_geo.geometry.metrics import SurfaceDistance
     from sape_geo.methods import ModelSpec, build_model
     from sape_geo_plugins.mesh_transfer import MeshTransferTask, default_method_config, prepare_transfer
-    from sape_geo_plugins.mesh_transfer.prepared import ARAP_ITERATIONS
 
     torch.set_num_threads(1)
     repeats = job["repeats"]
@@ -150,8 +150,8 @@ def _stages(job: dict[str, Any], queue) -> None:
     deformer = _timed(stages, "biharmonic: build + factorise", lambda: BiharmonicDeformer(affine, faces, ids), memory=True)
     _timed(stages, "biharmonic: solve (3 right-hand sides)", lambda: deformer.displacements(positions - affine[ids]), repeats)
     del deformer
-    _timed(stages, f"ARAP: precompute + {ARAP_ITERATIONS} iterations",
-           lambda: arap_deform(affine, faces, ids, positions, prepared.biharmonic_vertices, ARAP_ITERATIONS), memory=True)
+    stages.append({"stage": "ARAP: precompute + iterations (prepare_transfer's arap_seconds)",
+                   "seconds": prepared.stage_seconds.get("arap_seconds", 0.0)})
 
     task = _timed(stages, "transfer task: set up (frames, target tree, edges)", lambda: MeshTransferTask(prepared), memory=True)
     spec = ModelSpec(method=default_method_config("sape-ff"), in_dim=3, out_dim=3, total_steps=400, domain=task.mask_domain(),
@@ -159,6 +159,8 @@ def _stages(job: dict[str, Any], queue) -> None:
     model = build_model(spec)
     generator = torch.Generator().manual_seed(0)
     batch = task.batch(0, generator)
+    # the target's surface in the task's normalised frame, as the task's own surface Chamfer measures against
+    target_distance = SurfaceDistance(prepared.normalisation.apply(prepared.target.vertices), prepared.target.faces)
 
     def network():
         output = model(batch.coords, batch.index)
@@ -173,7 +175,7 @@ def _stages(job: dict[str, Any], queue) -> None:
     def chamfer():
         deformed = task.initial.clone().requires_grad_(True)
         samples = barycentric_points(deformed, task.faces, batch.data["face_ids"], batch.data["barycentric"])
-        surface_chamfer(samples, deformed, task.faces, batch.data["target"], task._target_distance)[0].backward()
+        surface_chamfer(samples, deformed, task.faces, batch.data["target"], target_distance)[0].backward()
 
     def whole_step():
         output = model(batch.coords, batch.index)
@@ -235,9 +237,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="calls per step piece in the stages row (default 5)")
     parser.add_argument("--skip-runs", action="store_true", help="the stages only, no end-to-end runs")
     parser.add_argument("--name", default="large_source", help="results name (default large_source)")
-    parser.add_argument("--source", type=Path, default=SOURCE, help="mesh to subdivide (default: pair 08's low-resolution hand)")
-    parser.add_argument("--target", type=Path, default=TARGET, help="target mesh (default: pair 08's hand)")
+    parser.add_argument("--source", type=Path, default=None, help="mesh to subdivide (default: pair 08's low-resolution hand)")
+    parser.add_argument("--target", type=Path, default=None, help="target mesh (default: pair 08's hand)")
+    add_data_argument(parser, "mesh_pairs", "the mesh pairs, for the default source and target")
     args = parser.parse_args(argv)
+    command_options = "".join(f" --{name} {display_path(getattr(args, name))}" for name in ("source", "target") if getattr(args, name) is not None)
+    if args.source is None or args.target is None:
+        pair = data_folder(parser, args.data, "mesh_pairs") / PAIR
+        args.source, args.target = args.source or pair / SOURCE, args.target or pair / TARGET
 
     ids, positions = make_landmarks(args.landmarks, args.source, args.target)
     with tempfile.TemporaryDirectory(prefix="sape-geo-large-") as folder:
@@ -253,10 +260,9 @@ def main(argv: list[str] | None = None) -> int:
                 row = run_in_fresh_process(_transfer, {**common, **job, "load_average": os.getloadavg()[0]})
                 runs.append(row)
                 print(f"{row['run']}: {row['seconds']:.1f} s wall, {row['cpu_seconds']:.1f} s CPU, {row['peak_memory_mb']:.0f} MB", flush=True)
-    settings = {k: v for k, v in vars(args).items() if k not in ("name", "skip_runs", "source", "target")}
+    settings = {k: v for k, v in vars(args).items() if k not in ("name", "skip_runs", "source", "target", "data")}
     settings.update({"source": f"{display_path(args.source)} subdivided {args.subdivisions}x ({vertex_count} vertices, {face_count} triangles)",
                      "target": display_path(args.target), "landmark_source_ids": ids.tolist(), "threads": 1, "cpu_count": multiprocessing.cpu_count()})
-    command_options = "".join(f" --{name} {display_path(getattr(args, name))}" for name in ("source", "target") if getattr(args, name) != {"source": SOURCE, "target": TARGET}[name])
     command_options += f" --subdivisions {args.subdivisions}" if args.subdivisions != 3 else ""
     header = (
         f"# Large source: {vertex_count:,} vertices ({face_count:,} triangles) onto a real target\n\n"

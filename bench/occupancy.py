@@ -43,7 +43,7 @@ from sape_geo.geometry.mesh_io import MESH_SUFFIXES, inspect_mesh, load_mesh
 from sape_geo.inference import predict_in_chunks
 from sape_geo.methods import method_names
 from sape_geo.metrics import intersection_over_union
-from bench.common import RESULTS_DIR, display_path, markdown_table, write_results
+from bench.common import RESULTS_DIR, add_data_argument, data_folder, display_path, markdown_table, write_results
 from bench.curves import QualityClock, plot_quality_vs_time, quality_at
 from sape_geo_plugins.occupancy import (
     DEFAULT_STEPS,
@@ -54,7 +54,6 @@ from sape_geo_plugins.occupancy import (
     load_occupancy_task,
 )
 
-DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "meshes_occupancy"
 TARGET_SECONDS = 300.0
 TARGET_IOU = 0.97
 EQUAL_TIMES = (60.0, 120.0, 180.0, 240.0)
@@ -233,7 +232,7 @@ def write_report(name: str, settings: dict, runs: list[dict], robustness: list[d
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DATA_DIR, help="folder of meshes (default ../shared/data/meshes_occupancy)")
+    add_data_argument(parser, "meshes_occupancy", "folder of meshes")
     parser.add_argument("--methods", nargs="+", default=method_names(), help="methods to compare (default: every registered one)")
     parser.add_argument("--meshes", nargs="+", default=None, help="only these watertight mesh file names (default: all)")
     parser.add_argument("--steps", type=int, default=None, help=f"steps per run (default: the task's, {DEFAULT_STEPS})")
@@ -248,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--name", default="occupancy", help="result files benchmarks/<name>.json/.md/_curves.png (default occupancy)")
     args = parser.parse_args(argv)
+    args.data = data_folder(parser, args.data, "meshes_occupancy")
     torch.set_num_threads(args.threads)
     changes = {key: value for key, value in (("train_points", args.train_points), ("batch_size", args.batch_size),
                                              ("resolution", args.resolution),

@@ -42,8 +42,9 @@ from typing import Any
 
 import numpy as np
 
+from bench.common import add_data_argument, data_folder
+
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mesh_pairs"
 # view name -> the direction the camera looks along (the target's bounding-box axes; z+ looks along +z)
 VIEWS = {"x+": (1.0, 0.0, 0.0), "x-": (-1.0, 0.0, 0.0), "y+": (0.0, 1.0, 0.0), "y-": (0.0, -1.0, 0.0), "z+": (0.0, 0.0, 1.0), "z-": (0.0, 0.0, -1.0)}
 
@@ -210,7 +211,7 @@ def checks(rows: list[dict[str, Any]]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the mesh pairs (default ../shared/data/mesh_pairs)")
+    add_data_argument(parser, "mesh_pairs", "the mesh pairs")
     parser.add_argument("--pairs", nargs="+", default=None, help="pairs (default: all four)")
     parser.add_argument("--views", nargs="+", default=["z+", "z-", "x+", "y-"], choices=sorted(VIEWS), help="views: the axis the camera looks along (default z+ z- x+ y-)")
     parser.add_argument("--views-large", nargs="+", default=["z+", "z-"], choices=sorted(VIEWS), help="views of pair 08 (default z+ z-)")
@@ -221,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default="partial", help="results name (default partial)")
     args = parser.parse_args(argv)
+    args.data = data_folder(parser, args.data, "mesh_pairs")
 
     import torch
 

@@ -41,9 +41,8 @@ from sape_geo.fitting import Batch, FitConfig, Task
 from sape_geo.imaging import read_image
 from sape_geo.methods import MaskDomain, MethodConfig
 from sape_geo.metrics import psnr
-from bench.common import RESULTS_DIR, markdown_table, write_results
-from bench.images import DATA_DIR, IMAGE_SETS, image_files
-from bench.occupancy import DATA_DIR as MESH_DIR
+from bench.common import RESULTS_DIR, add_data_argument, data_folder, markdown_table, write_results
+from bench.images import IMAGE_SETS, image_files
 from bench.occupancy import split_meshes
 from sape_geo_plugins.image import ImageSettings, default_sigmas, load_image_task, pixel_coordinates, prepare_image
 from sape_geo_plugins.occupancy import OccupancySettings, default_method_config, load_occupancy_task
@@ -180,8 +179,8 @@ def previous_rows(rerun: set[str]) -> tuple[list[dict], list[dict]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DATA_DIR, help="folder holding images_natural/ and images_text/")
-    parser.add_argument("--meshes", type=Path, default=MESH_DIR, help="folder of occupancy meshes")
+    add_data_argument(parser, holds="folder holding images_natural/, images_text/ and meshes_occupancy/")
+    parser.add_argument("--meshes", type=Path, default=None, help="folder of occupancy meshes (default: DIR/meshes_occupancy)")
     parser.add_argument("--images-per-set", type=int, default=2, help="first N images of each set (default 2)")
     parser.add_argument("--max-size", type=int, default=64, help="benchmark setting: long side in pixels (default 64)")
     parser.add_argument("--steps", type=int, default=400, help="image steps (default 400, the image benchmark's)")
@@ -194,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
+    args.data = data_folder(parser, args.data)
+    args.meshes = args.meshes if args.meshes is not None else args.data / "meshes_occupancy"
     torch.set_num_threads(args.threads)
     settings = {key: getattr(args, key) for key in ("images_per_set", "max_size", "steps", "small_max_size", "small_hidden",
                                                      "occupancy_steps", "seed", "threads")}

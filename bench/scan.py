@@ -40,12 +40,12 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import markdown_table, peak_memory_mb, run_in_fresh_process, write_results
+from bench.common import add_data_argument, data_folder, markdown_table, peak_memory_mb, run_in_fresh_process, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
-PAIR = ROOT.parent / "shared" / "data" / "mesh_pairs" / "08_hand_lowres_to_hand"
-TEMPLATE = PAIR / "target_hand_closed.obj"
-TARGET = PAIR / "source_hand_lowres.obj"
+# pair 08 of the mesh pairs (--data): its high-resolution hand is the template, its low-resolution hand the scanned target
+PAIR = "08_hand_lowres_to_hand"
+TEMPLATE, TARGET = "target_hand_closed.obj", "source_hand_lowres.obj"
 COLUMNS = ["run", "target_points", "fit_points", "seconds", "cpu_seconds", "peak_memory_mb", "chamfer_l1_pct_diag", "chamfer_ratio",
            "hausdorff_pct_diag", "load_seconds", "fit_seconds", "folded_edges_added"]
 
@@ -84,13 +84,13 @@ def _run(job: dict[str, Any], queue) -> None:
     torch.set_num_threads(1)
     before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
-    result = transfer_mesh(TEMPLATE, job["target"], align="identity", seed=job["seed"], progress_bar=False,
+    result = transfer_mesh(job["template"], job["target"], align="identity", seed=job["seed"], progress_bar=False,
                            scan=ScanSettings(remove_outliers=job["remove_outliers"]), **({"steps": job["steps"]} if job["steps"] else {}))
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu_seconds = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     peak = peak_memory_mb()
-    clean_V, clean_F = load_mesh(TARGET)
+    clean_V, clean_F = load_mesh(job["clean"])
     distances = surface_distances(result.vertices, result.prepared.energy_faces, make_target(clean_V, clean_F, 50000, 1), 50000, 1)
     m = result.metrics
     queue.put({"load_average": job.get("load_average"),
@@ -113,12 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None, help="fit steps (default: the transfer default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default="scan", help="results name (default scan)")
+    add_data_argument(parser, "mesh_pairs", "the mesh pairs")
     args = parser.parse_args(argv)
+    pair = data_folder(parser, args.data, "mesh_pairs") / PAIR
+    template, target = pair / TEMPLATE, pair / TARGET
 
     from sape_geo.geometry.mesh_io import load_mesh
     from sape_geo.geometry.point_clouds import write_point_cloud
 
-    V, F = load_mesh(TARGET)
+    V, F = load_mesh(target)
     scan, _ = make_scan(V, F, args.points, args.noise, args.holes, args.hole_radius, 0.0, args.seed)
     scan_with_strays, stray_count = make_scan(V, F, args.points, args.noise, args.holes, args.hole_radius, args.strays, args.seed)
     rows = []
@@ -127,18 +130,18 @@ def main(argv: list[str] | None = None) -> int:
         strays_path = write_point_cloud(Path(folder) / "scan_strays.ply", scan_with_strays)
         del scan, scan_with_strays
         jobs = [
-            {"name": "mesh target", "target": str(TARGET), "target_points": None, "remove_outliers": False},
+            {"name": "mesh target", "target": str(target), "target_points": None, "remove_outliers": False},
             {"name": "scan", "target": str(scan_path), "target_points": args.points, "remove_outliers": False},
             {"name": "scan + strays, --remove-outliers", "target": str(strays_path), "target_points": args.points + stray_count, "remove_outliers": True},
         ]
         for job in jobs:
-            row = run_in_fresh_process(_run, {**job, "seed": args.seed, "steps": args.steps, "load_average": os.getloadavg()[0]})
+            row = run_in_fresh_process(_run, {**job, "template": str(template), "clean": str(target), "seed": args.seed, "steps": args.steps, "load_average": os.getloadavg()[0]})
             rows.append(row)
             print(f"{row['run']}: {row['seconds']:.1f} s, {row['peak_memory_mb']:.0f} MB, Chamfer {row['chamfer_l1_pct_diag']:.4f} % of the diagonal", flush=True)
     reference = rows[0]["chamfer_l1_pct_diag"]
     for row in rows:
         row["chamfer_ratio"] = row["chamfer_l1_pct_diag"] / reference
-    settings = {k: v for k, v in vars(args).items() if k != "name"}
+    settings = {k: v for k, v in vars(args).items() if k not in ("name", "data")}
     settings.update({"template": "08 target_hand_closed.obj (7993 vertices)", "target": "08 source_hand_lowres.obj", "threads": 1,
                      "cpu_count": multiprocessing.cpu_count()})
     header = (

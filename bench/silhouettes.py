@@ -32,10 +32,9 @@ from pathlib import Path
 
 import torch
 
-from bench.common import RESULTS_DIR, display_path, group_means, markdown_table, write_results
+from bench.common import RESULTS_DIR, add_data_argument, data_folder, display_path, group_means, markdown_table, write_results
 from sape_geo_plugins.silhouette import DEFAULT_STEPS, SilhouetteSettings, default_fit_options, default_method_config, fit_silhouette
 
-DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "silhouettes"
 IMAGE_SUFFIXES = (".gif", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 METHODS = ("sape-ff", "sape-ff/no-tangle-feedback", "pff", "sape-ff/chamfer")
 ALL_METHODS = ("none", "siren", "ff", "pff", "sape-ff", "rbfg", "sape-rbfg")
@@ -183,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     from sape_geo_plugins.silhouette import SIGMA_BY_METHOD, SilhouetteSettings
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DATA_DIR, help="folder of silhouette images (default ../shared/data/silhouettes)")
+    add_data_argument(parser, "silhouettes", "folder of silhouette images")
     parser.add_argument("--methods", nargs="+", default=list(METHODS),
                         help=f"methods to compare, each optionally with /variant ({', '.join(VARIANTS)}); default: {' '.join(METHODS)}; "
                         f"every method: {' '.join(ALL_METHODS)}")
@@ -195,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--append", action="store_true",
                         help="keep the other methods' rows of benchmarks/<name>.json and redo only --methods (settings must match)")
     args = parser.parse_args(argv)
+    args.data = data_folder(parser, args.data, "silhouettes")
     shapes = sorted(p for p in args.data.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not shapes:
         raise FileNotFoundError(f"no silhouette images in {args.data}")

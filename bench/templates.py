@@ -29,9 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import display_path, markdown_table, write_results
+from bench.common import add_data_argument, data_folder, display_path, markdown_table, write_results
 
-DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "templates"
 COLUMNS = ["variant", "target_vertices", "seed", "seconds", "cpu_seconds", "fit_seconds", "chamfer_l1_pct_diag", "hausdorff_pct_diag", "conformal_ratio",
            "folded_edges", "source_folded_edges", "inverted_triangles", "flipped_triangles", "common_folded_edges",
            "common_inverted_triangles", "common_flipped_triangles", "folded_polygon_edges", "turned_polygons",
@@ -112,11 +111,12 @@ def transfer_row(variant: str, source: Path, target: Path, seed: int, folder: Pa
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DATA_DIR, help="folder with penguin_control_mesh.obj and penguin.obj")
+    add_data_argument(parser, "templates", "folder with penguin_control_mesh.obj and penguin.obj")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the comparison rows (default 0 1 2)")
     parser.add_argument("--steps", type=int, default=None, help="fit steps (default: the transfer default)")
     parser.add_argument("--name", default="templates", help="results name (default templates)")
     args = parser.parse_args(argv)
+    args.data = data_folder(parser, args.data, "templates")
     cage, surface = args.data / "penguin_control_mesh.obj", args.data / "penguin.obj"
     from sape_geo.geometry.mesh_io import load_mesh
     from sape_geo.geometry.template_file import read_template

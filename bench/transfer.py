@@ -14,8 +14,8 @@ the result; inverted triangles; Dirichlet and conformal energy over the source a
 for network methods, the initialisation stages for ``affine``/``biharmonic``/``arap``, the method's own
 call for the outside baselines.
 
-Pairs: ``creature`` and ``teddy`` from ``assets/`` (landmarks by construction); from
-``../shared/data/mesh_pairs``: ``07_sphere_to_bunny`` aligned by bounding boxes,
+Pairs: ``creature`` and ``teddy`` from ``assets/`` (landmarks by construction); from the mesh pairs
+(``--data``, default ``../shared/data/mesh_pairs``): ``07_sphere_to_bunny`` aligned by bounding boxes,
 ``08_hand_lowres_to_hand`` and ``09_spot_lowres_to_spot_original`` with ``identity`` (two resolutions of
 one model in one frame), ``10_lowpoly_cat_to_dog`` (21 of the 41 markers of ``markers-cat-dog.yml`` as
 landmarks, the other 20 held back) and ``11_lowpoly_cat_run_pose01_to_pose18`` (the same cat vertices as
@@ -35,7 +35,7 @@ worse than ``sape-ff-ref`` on Chamfer, marker and correspondence error and confo
 With ``--seeds 0 1 2`` each network method runs once per seed; tables give each pair's mean over its
 seeds and every run.
 
-    python -m bench.transfer [--steps N] [--seeds 0 1 2] [--jobs 1] [--pairs ...] [--methods ...] [--init auto|biharmonic|arap] [--setting KEY=VALUE] [--append] [--command-pairs ...]
+    python -m bench.transfer [--data DIR] [--steps N] [--seeds 0 1 2] [--jobs 1] [--pairs ...] [--methods ...] [--init auto|biharmonic|arap] [--setting KEY=VALUE] [--append] [--command-pairs ...]
 
 Results: ``benchmarks/transfer.json`` and ``.md``, rewritten after every run so an interrupted
 benchmark keeps what it measured.
@@ -44,7 +44,6 @@ benchmark keeps what it measured.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import resource
@@ -61,19 +60,20 @@ import numpy as np
 import torch
 
 from sape_geo.methods import method_names
-from bench.common import RESULTS_DIR, markdown_table, write_results
-from sape_geo_plugins.mesh_transfer import INIT_METHODS, TransferSettings, prepare_transfer, transfer_mesh
-from sape_geo_plugins.mesh_transfer.pipeline import DEFAULT_STEPS, PreparedTransfer, default_method_config
-from sape_geo_plugins.mesh_transfer.task import source_to_normalised_scale
+from bench.common import RESULTS_DIR, add_data_argument, data_folder, markdown_table, write_results
+from sape_geo_plugins.mesh_transfer import (
+    INIT_METHODS, PLUGIN, PreparedTransfer, TransferSettings, default_method_config, prepare_transfer, read_marker_pairs, transfer_mesh,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "assets"
-SHARED = ROOT.parent / "shared" / "data" / "mesh_pairs"
-
+DEFAULT_STEPS = PLUGIN.defaults["steps"]
+SHARED = Path()  # the mesh pairs folder (--data): pair_files joins these relative paths onto it
 CAT_DOG = SHARED / "10_lowpoly_cat_to_dog"
 CAT_RUN = SHARED / "11_lowpoly_cat_run_pose01_to_pose18"
 
-# name -> (source, target, landmarks or None, alignment, methods override or None). Landmarks "markers:even"
+# name -> (source, target, landmarks or None, alignment, methods override or None); the source and
+# target are relative to the mesh pairs folder, or absolute (assets/). Landmarks "markers:even"
 # take the even-numbered entries of pair 10's markers-cat-dog.yml as landmarks and hold the odd ones
 # back for the marker error (21 + 20 of 41); pair 11 uses the same cat vertices, vertex i -> vertex i.
 PAIRS: dict[str, tuple[Path, Path, Any, str, tuple[str, ...] | None]] = {
@@ -120,16 +120,23 @@ HEADERS = {
 }
 
 
-def pair_inputs(pair: str) -> dict[str, Any]:
+def pair_files(pair: str, mesh_pairs: Path) -> tuple[Path, Path]:
+    """A pair's source and target files: relative paths joined onto ``mesh_pairs`` (an absolute one,
+    under assets/, stays as it is)."""
+    source, target = PAIRS[pair][:2]
+    return mesh_pairs / source, mesh_pairs / target
+
+
+def pair_inputs(pair: str, mesh_pairs: Path) -> dict[str, Any]:
     """``prepare_transfer`` arguments of a pair: landmarks, held-back landmarks (marker pairs split
     even/odd), alignment. Dense ground truth is found by ``prepare_transfer`` (same connectivity)."""
     from sape_geo.geometry.mesh_io import load_mesh
-    from sape_geo_plugins.mesh_transfer.pipeline import read_marker_pairs
 
-    source, target, landmarks, alignment, _ = PAIRS[pair]
+    source, target = pair_files(pair, mesh_pairs)
+    _, _, landmarks, alignment, _ = PAIRS[pair]
     inputs: dict[str, Any] = {"source": source, "target": target, "landmarks": landmarks, "alignment": alignment}
     if isinstance(landmarks, str) and landmarks.startswith("markers:"):
-        markers = read_marker_pairs(CAT_DOG / "markers-cat-dog.yml")
+        markers = read_marker_pairs(mesh_pairs / CAT_DOG / "markers-cat-dog.yml")
         if landmarks == "markers:same-vertex":
             markers = np.stack([markers[:, 0], markers[:, 0]], axis=1)
         target_V, _ = load_mesh(target, repair=False)
@@ -203,12 +210,11 @@ def run_method(prepared: PreparedTransfer, method: str, steps: int, threads: int
         metrics["seconds"] = seconds
         return metrics
     loop = {"steps": steps}
-    if method == REFERENCE:
-        scale = source_to_normalised_scale(prepared)
+    if method == REFERENCE:  # prepared with the biharmonic initialisation (run_job)
+        # the source -> normalised frame scale: cube root of the determinant of alignment then normalisation
+        scale = float(abs(prepared.alignment.determinant * prepared.normalisation.determinant) ** (1.0 / 3.0))
         method, loop = "sape-ff", REFERENCE_LOOP
         settings = {**(settings or {}), **REFERENCE_SETTINGS, "conformal_weight": REFERENCE_CONFORMAL_WEIGHT * scale**2}
-        if prepared.biharmonic_vertices is not None:
-            prepared = dataclasses.replace(prepared, initial_vertices=prepared.biharmonic_vertices, init="biharmonic", _initial_metrics=None)
     # by name, so the task's own defaults (SAPE's epsilon from the initialisation's residuals) apply
     config = default_method_config(method, sigma=sigma) if sigma is not None and method not in INIT_METHODS else method
     result = transfer_mesh(None, None, method=config, seed=seed, prepared=prepared, progress_bar=False, threads=threads,
@@ -225,13 +231,14 @@ SEED_FREE = (*INIT_METHODS, *BASELINES)  # deterministic given the initialisatio
 _PREPARED: dict[tuple[str, int], PreparedTransfer] = {}
 
 
-def run_job(job: tuple[str, str, int, int, int, float | None, dict[str, Any], str | None]) -> tuple[dict[str, Any], dict[str, float]]:
+def run_job(job: tuple[str, str, int, int, int, float | None, dict[str, Any], str | None, Path]) -> tuple[dict[str, Any], dict[str, float]]:
     """One (pair, method, seed) run in a worker process: the table row and the pair's shared stages."""
-    pair, method, steps, threads, seed, sigma, settings, init = job
+    pair, method, steps, threads, seed, sigma, settings, init, mesh_pairs = job
     torch.set_num_threads(threads)
+    init = "biharmonic" if method == REFERENCE else init  # the previous round had no ARAP choice
     key = (pair, seed, init)
     if key not in _PREPARED:
-        _PREPARED[key] = prepare_transfer(**pair_inputs(pair), seed=seed, **({"init": init} if init else {}))
+        _PREPARED[key] = prepare_transfer(**pair_inputs(pair, mesh_pairs), seed=seed, **({"init": init} if init else {}))
     prepared = _PREPARED[key]
     stages = {**prepared.stage_seconds, "source_vertices": int(prepared.source_vertices.shape[0])}
     started_cpu = time.process_time()
@@ -287,11 +294,12 @@ COMMAND_BOUNDS = {"creature": 5.0, "08r_hand_to_lowres": 10.0}  # issue 24: the 
 STAGES = ("load", "align", "biharmonic", "arap", "fit", "evaluate", "export")
 
 
-def whole_command(pair: str) -> dict[str, Any]:
+def whole_command(pair: str, mesh_pairs: Path) -> dict[str, Any]:
     """``sape-geo transfer`` with the defaults on a pair, in a fresh process (one torch thread): wall and
     CPU seconds (user + system) of the whole command, the stages from its ``metrics.json``, and the rest
     (start-up: Python, torch and the imports; reading the arguments; the summary) as ``start_up``."""
-    source, target, landmarks, alignment, _ = PAIRS[pair]
+    source, target = pair_files(pair, mesh_pairs)
+    _, _, landmarks, alignment, _ = PAIRS[pair]
     with tempfile.TemporaryDirectory() as folder:
         command = [sys.executable, "-m", "sape_geo_apps.cli", "transfer", str(source), str(target), "--quiet", "--threads", "1",
                    "--out", os.path.join(folder, "run"), *(["--landmarks", str(landmarks)] if alignment == "landmarks" else ["--align", alignment])]
@@ -414,7 +422,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--append", action="store_true", help="keep the rows of benchmarks/<name>.json that this run does not redo")
     parser.add_argument("--command-pairs", nargs="*", default=list(COMMAND_PAIRS), choices=list(COMMAND_PAIRS),
                         help="pairs whose whole sape-geo transfer command (defaults, fresh process) is timed (default: both)")
+    add_data_argument(parser, "mesh_pairs", "the mesh pairs (pairs 07-11)")
     args = parser.parse_args(argv)
+    # the mesh pairs are needed only when a chosen pair is not one of assets/
+    needs_data = any(not PAIRS[pair][0].is_absolute() for pair in {*args.pairs, *args.command_pairs})
+    mesh_pairs = data_folder(parser, args.data, "mesh_pairs") if needs_data else SHARED
     settings = _parse_settings(parser, args.setting)
     rows: list[dict[str, Any]] = []
     stages: dict[str, dict[str, float]] = {}
@@ -431,17 +443,19 @@ def main(argv: list[str] | None = None) -> None:
         commands = [row for row in previous.get("commands", []) if row["pair"] not in args.command_pairs]
     jobs = []
     for pair in args.pairs:
-        source, target, _, _, only = PAIRS[pair]
+        source, target = pair_files(pair, mesh_pairs)
+        only = PAIRS[pair][4]
         if not source.is_file() or not target.is_file():
             print(f"{pair}: missing input files, skipped")
             continue
         for method in args.methods:
             if only is None or method in only or (method == REFERENCE and "sape-ff" in only):
-                jobs += [(pair, method, args.steps, args.threads, seed, args.sigma, settings, args.init) for seed in (args.seeds[:1] if method in SEED_FREE else args.seeds)]
+                jobs += [(pair, method, args.steps, args.threads, seed, args.sigma, settings, args.init, mesh_pairs) for seed in (args.seeds[:1] if method in SEED_FREE else args.seeds)]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for row, pair_stages in pool.map(run_job, jobs):
             rows.append(row)
-            stages[row["pair"]] = pair_stages
+            if row["method"] != REFERENCE:  # its own preparation has no ARAP stage
+                stages[row["pair"]] = pair_stages
             if "error" in row:
                 print(f"{row['pair']:<32} {row['method']:<11} seed {row['seed']} failed: {row['error']}", flush=True)
             else:
@@ -455,7 +469,7 @@ def main(argv: list[str] | None = None) -> None:
                 )
             write(rows, stages, commands, args)
     for pair in args.command_pairs:
-        commands.append(whole_command(pair))
+        commands.append(whole_command(pair, mesh_pairs))
         print(f"whole command {pair}: {commands[-1]['seconds']:.1f} s wall, {commands[-1]['cpu_seconds']:.1f} s CPU", flush=True)
         write(rows, stages, commands, args)
 
