@@ -128,7 +128,7 @@ def pair_table(data: Path, points: int, points_large: int) -> dict[str, tuple[Pa
 def pair_landmarks(kind: str | None, data: Path, template_count: int, target_vertices: np.ndarray) -> tuple[Any, Any]:
     """``(landmarks, held-back landmarks)`` as ``(source_indices, target_positions)`` pairs (or None)."""
     from sape_geo.geometry.landmarks import load_landmarks
-    from sape_geo_plugins.mesh_transfer.prepared import read_marker_pairs
+    from sape_geo_plugins.mesh_transfer import read_marker_pairs
 
     if kind is None:
         return None, None
@@ -145,8 +145,7 @@ def pair_landmarks(kind: str | None, data: Path, template_count: int, target_ver
 def score(vertices: np.ndarray, prepared, whole, held, truth: np.ndarray | None, observed: np.ndarray) -> dict[str, Any]:
     """A result against the whole target (see the module docstring)."""
     from sape_geo.geometry.landmarks import landmarks_from_arrays
-    from sape_geo.geometry.metrics import folded_edges, surface_distances
-    from sape_geo_plugins.mesh_transfer.prepared import correspondence_metrics
+    from sape_geo.geometry.metrics import correspondence_metrics, folded_edges, surface_distances
 
     faces = prepared.energy_faces
     row: dict[str, Any] = {key: value for key, value in surface_distances(vertices, faces, whole, 50000, 1).items()

@@ -92,7 +92,7 @@ def test_a_complete_target_split_at_its_seams_and_far_from_the_start_is_not_part
 
 def test_marker_and_correspondence_errors_split_into_observed_and_inferred():
     from sape_geo.geometry.landmarks import landmarks_from_arrays
-    from sape_geo_plugins.mesh_transfer.prepared import correspondence_metrics
+    from sape_geo.geometry.metrics import correspondence_metrics
 
     vertices = np.zeros((4, 3))
     truth = np.array([[1.0, 0, 0], [2.0, 0, 0], [0, 0, 0], [0, 4.0, 0]])

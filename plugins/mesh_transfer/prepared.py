@@ -46,7 +46,7 @@ from sape_geo.geometry.mesh_io import (
     load_mesh_or_points,
     usable_face_mask,
 )
-from sape_geo.geometry.metrics import TargetShape, distortion_energies, make_target, transfer_metrics
+from sape_geo.geometry.metrics import TargetShape, correspondence_metrics, distortion_energies, make_target, transfer_metrics
 from sape_geo.geometry.template_file import TEMPLATE_SUFFIXES, TemplateFile, read_template
 from sape_geo.geometry.point_clouds import reduce_scan
 from sape_geo.geometry.scan_settings import ScanSettings
@@ -424,32 +424,6 @@ def _load_ground_truth(
     positions = np.full((n, 3), np.nan)
     positions[marks.source_indices] = marks.target_positions
     return positions, f"{len(marks)} pairs from {truth}" if isinstance(truth, (str, os.PathLike)) else f"{len(marks)} pairs"
-
-
-def correspondence_metrics(
-    vertices: np.ndarray, diagonal: float, held_back: Landmarks | None, truth: np.ndarray | None, observed: np.ndarray | None = None
-) -> dict[str, float]:
-    """``marker_error_pct_diag`` / ``_max_`` at held-back landmarks and ``correspondence_error_pct_diag``
-    / ``_max_`` against a dense ground truth: distances from where each source vertex landed to where it
-    belongs, in % of the target's diagonal. With ``observed`` ``(n,)`` bool, also the means over the
-    observed and the inferred vertices apart (``marker_error_observed_pct_diag``,
-    ``..._inferred_pct_diag``; a part without any vertex is left out)."""
-    metrics: dict[str, float] = {}
-    checks = []
-    if held_back is not None:
-        checks.append(("marker_error", held_back.source_indices, held_back.target_positions))
-    if truth is not None:
-        known = np.flatnonzero(np.isfinite(truth).all(axis=1))
-        checks.append(("correspondence_error", known, truth[known]))
-    for name, indices, positions in checks:
-        error = np.linalg.norm(vertices[indices] - positions, axis=1)
-        metrics[f"{name}_pct_diag"] = float(100.0 * error.mean() / diagonal)
-        metrics[f"{name}_max_pct_diag"] = float(100.0 * error.max() / diagonal)
-        if observed is not None:
-            for part, chosen in (("observed", observed[indices]), ("inferred", ~observed[indices])):
-                if chosen.any():
-                    metrics[f"{name}_{part}_pct_diag"] = float(100.0 * error[chosen].mean() / diagonal)
-    return metrics
 
 
 def prepare_transfer(

@@ -31,11 +31,14 @@ so shapes of any size compare; squared distances in units of the squared diagona
   carried by that rotation). A mirroring map (an alignment with negative determinant) turns every
   normal, so the count is taken against the area-weighted majority, as for ``flipped_triangles``.
   Unlike ``flipped_triangles`` it needs no target and does not count a source's own creases.
+- ``marker_error_pct_diag`` and ``correspondence_error_pct_diag`` (:func:`correspondence_metrics`):
+  where source vertices landed against where held-back landmarks or a dense ground truth put them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import igl
 import numpy as np
@@ -44,6 +47,9 @@ from scipy.spatial import cKDTree
 
 from sape_geo.geometry.mesh_io import bbox_diagonal, face_areas, face_edges
 from sape_geo.geometry.sampling import sample_surface
+
+if TYPE_CHECKING:
+    from sape_geo.geometry.landmarks import Landmarks
 
 
 class SurfaceDistance:
@@ -311,4 +317,30 @@ def transfer_metrics(
     metrics.update(surface_distances(result, faces, target, samples, seed))
     metrics.update(distortion_energies(source, result, faces))
     metrics.update(triangle_quality(source, result, faces, target))
+    return metrics
+
+
+def correspondence_metrics(
+    vertices: np.ndarray, diagonal: float, held_back: Landmarks | None, truth: np.ndarray | None, observed: np.ndarray | None = None
+) -> dict[str, float]:
+    """``marker_error_pct_diag`` / ``_max_`` at held-back landmarks and ``correspondence_error_pct_diag``
+    / ``_max_`` against a dense ground truth: distances from where each source vertex landed to where it
+    belongs, in % of the target's diagonal. With ``observed`` ``(n,)`` bool, also the means over the
+    observed and the inferred vertices apart (``marker_error_observed_pct_diag``,
+    ``..._inferred_pct_diag``; a part without any vertex is left out)."""
+    metrics: dict[str, float] = {}
+    checks = []
+    if held_back is not None:
+        checks.append(("marker_error", held_back.source_indices, held_back.target_positions))
+    if truth is not None:
+        known = np.flatnonzero(np.isfinite(truth).all(axis=1))
+        checks.append(("correspondence_error", known, truth[known]))
+    for name, indices, positions in checks:
+        error = np.linalg.norm(vertices[indices] - positions, axis=1)
+        metrics[f"{name}_pct_diag"] = float(100.0 * error.mean() / diagonal)
+        metrics[f"{name}_max_pct_diag"] = float(100.0 * error.max() / diagonal)
+        if observed is not None:
+            for part, chosen in (("observed", observed[indices]), ("inferred", ~observed[indices])):
+                if chosen.any():
+                    metrics[f"{name}_{part}_pct_diag"] = float(100.0 * error[chosen].mean() / diagonal)
     return metrics
