@@ -1,5 +1,5 @@
 """The layers hold: import-linter's contracts in pyproject.toml (apps -> plugins -> core, plugins apart,
-no import cycle between modules, lazy imports included) are kept, and each of them can fail."""
+the benchmarks on the plugins' exported names, no import cycle between modules, lazy imports included) are kept, and each of them can fail."""
 
 from __future__ import annotations
 
@@ -57,11 +57,13 @@ def _write(root: Path, files: dict[str, str]) -> None:
         # a package's __init__ importing its module lazily, the module importing the __init__
         ({"sape_geo_plugins/a/__init__.py": "def load():\n    from sape_geo_plugins.a import task\n",
           "sape_geo_plugins/a/task.py": "from sape_geo_plugins.a import load\n"}, "no import cycle"),
+        # a benchmark reaching into a plugin's module instead of its package's exported names
+        ({"sape_geo_plugins/a/task.py": "", "bench/large.py": "from sape_geo_plugins.a.task import ITERATIONS\n"}, "the benchmarks"),
     ],
 )
 def test_each_contract_fails_on_the_import_it_forbids(tmp_path, files, broken):
-    """The repository's own contracts, on three tiny packages of the same names."""
-    for package in ("sape_geo", "sape_geo_plugins", "sape_geo_plugins/a", "sape_geo_plugins/b", "sape_geo_apps"):
+    """The repository's own contracts, on four tiny packages of the same names."""
+    for package in ("sape_geo", "sape_geo_plugins", "sape_geo_plugins/a", "sape_geo_plugins/b", "sape_geo_apps", "bench"):
         _write(tmp_path, {f"{package}/__init__.py": ""})
     _write(tmp_path, {"sape_geo/config.py": "", "sape_geo_apps/cli.py": "import sape_geo_plugins\n"})
     _write(tmp_path, files)
