@@ -231,6 +231,17 @@ class TaskPlugin:
         fit_config = FitConfig(**{k: v for k, v in values.items() if k in _FIT_FIELDS})
         return method_config, fit_config
 
+    def default_method_config(self, method: str | None = None, **changes: Any) -> MethodConfig:
+        """This task's defaults for the network method ``method`` (default :attr:`default_method`) as a
+        :class:`MethodConfig`; ``changes`` override any field. Each plugin exports it as its own
+        ``default_method_config``."""
+        return self.configs(method or self.default_method)[0].replace(**changes)
+
+    def default_fit_config(self, method: str | None = None, **changes: Any) -> FitConfig:
+        """This task's loop defaults for ``method`` (default :attr:`default_method`) as a :class:`FitConfig`;
+        ``changes`` override any field. Each plugin exports it as its own ``default_fit_config``."""
+        return self.configs(method or self.default_method, changes)[1]
+
 
 def _word(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)

@@ -1,4 +1,4 @@
-"""Settings of the 1-D task, apart from the declaration (:mod:`sape_geo_plugins.fit1d`) and the task
+"""Settings of the 1-D task, apart from the declaration (:mod:`.command`) and the task
 (:mod:`.task`) so both import them without importing each other."""
 
 from __future__ import annotations

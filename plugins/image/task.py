@@ -36,7 +36,7 @@ from sape_geo.pictures import save_heatmaps
 from sape_geo.provenance import describe_input_file
 from sape_geo.runs import RunDirectory
 
-from sape_geo_plugins.image import TRAIN_STRIDE, ImageSettings, default_method_settings
+from sape_geo_plugins.image.settings import TRAIN_STRIDE, ImageSettings, default_method_settings
 
 @dataclass(frozen=True)
 class FittedImage:

@@ -18,16 +18,16 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .command import PLUGIN
+from .command import PLUGIN, default_method_config
 from .settings import ALIGNMENTS, INIT_METHODS, INITIALISATIONS, TransferSettings
 
 _LAZY = {
     **dict.fromkeys(("PreparedTransfer", "TransferInputWarning", "prepare_transfer", "read_marker_pairs"), ".prepared"),
-    **dict.fromkeys(("TransferResult", "default_method_config", "transfer_mesh"), ".pipeline"),
+    **dict.fromkeys(("TransferResult", "transfer_mesh"), ".pipeline"),
     "MeshTransferTask": ".task",
 }
 
-__all__ = ["ALIGNMENTS", "INITIALISATIONS", "INIT_METHODS", "PLUGIN", "TransferSettings", *_LAZY]
+__all__ = ["ALIGNMENTS", "INITIALISATIONS", "INIT_METHODS", "PLUGIN", "TransferSettings", "default_method_config", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

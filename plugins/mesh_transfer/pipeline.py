@@ -118,11 +118,6 @@ class TransferResult:
         return carrier(points)
 
 
-def default_method_config(name: str, **changes: Any) -> MethodConfig:
-    """The mesh-transfer defaults of a network method (tuned on the demo pairs)."""
-    return PLUGIN.configs(name)[0].replace(**changes)
-
-
 def make_transfer_task(
     settings: TransferSettings,
     source: Any = None,
@@ -212,7 +207,6 @@ __all__ = [
     "PreparedTransfer",
     "TransferInputWarning",
     "TransferResult",
-    "default_method_config",
     "prepare_transfer",
     "transfer_mesh",
 ]

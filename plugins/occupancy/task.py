@@ -44,7 +44,7 @@ from sape_geo.pictures import save_heatmaps
 from sape_geo.provenance import describe_input_file
 from sape_geo.runs import RunDirectory
 
-from sape_geo_plugins.occupancy import (
+from sape_geo_plugins.occupancy.settings import (
     EVAL_NEAR_SURFACE_SIGMA,
     FLAT_RATIO,
     HARD_FLOOR,
