@@ -22,7 +22,7 @@ exactly as many steps as ``sape-ff`` took (``ff`` is cheaper per step, so its eq
 Targets (issue 17): at 256 px and within 2 minutes, reach the all-pixel PSNR of the old defaults (2000
 full-batch steps) with a better held-out PSNR; ``sape-ff`` beats ``ff`` at equal time on both sets.
 
-    python -m bench.images [--budget 60] [--images-per-set N] [--other-methods none siren ...]
+    python -m bench.images [--data DIR] [--budget 60] [--images-per-set N] [--other-methods none siren ...]
 
 Results go to ``benchmarks/images.json`` and ``.md`` (rewritten after every fit, so an interrupted
 benchmark keeps what it measured) and ``benchmarks/images_curves_natural.png``, ``..._text.png``.

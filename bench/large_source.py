@@ -28,7 +28,7 @@ the CPU; CPU seconds do not. One torch thread (the transfer default).
 
 Target: the default run finishes in at most 5 minutes on 2 cores.
 
-    python -m bench.large_source [--subdivisions 3] [--landmarks 16] [--steps N]
+    python -m bench.large_source [--data DIR | --source FILE --target FILE] [--subdivisions 3] [--landmarks 16] [--steps N]
 
 Results: ``benchmarks/large_source.json`` and ``.md``.
 """

@@ -21,7 +21,7 @@ the first ``--curve-points`` points of each evaluation set. The report has
 Targets (issue 17): the default ``sape-ff`` run reaches a mean IoU of at least 0.97 within 5 minutes
 on 2 CPU cores (one torch thread), and ``sape-ff`` has the best mean IoU.
 
-    python -m bench.occupancy [--methods sape-ff ff ...] [--steps N] [--every 15]
+    python -m bench.occupancy [--data DIR] [--methods sape-ff ff ...] [--steps N] [--every 15]
 """
 
 from __future__ import annotations

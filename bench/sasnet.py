@@ -20,7 +20,7 @@ instead of this toolkit's 10x), to show what the default buys over a short budge
 
 Target (from the issue): report where ``sasnet`` beats ``sape-ff`` and where it does not.
 
-    python -m bench.sasnet [--images-per-set 2] [--steps 400] [--occupancy-steps 300]
+    python -m bench.sasnet [--data DIR] [--images-per-set 2] [--steps 400] [--occupancy-steps 300]
 
 Results go to ``benchmarks/sasnet.json`` and ``.md``, rewritten after every run.
 """

@@ -22,7 +22,7 @@ surface**, in % of its diagonal, for every row.
 
 Targets: at most 60 s and 4 GB on 2 cores, Chamfer within 1.5x of the mesh-target run.
 
-    python -m bench.scan [--points 2000000] [--noise 0.002] [--holes 6] [--steps N]
+    python -m bench.scan [--data DIR] [--points 2000000] [--noise 0.002] [--holes 6] [--steps N]
 
 Results: ``benchmarks/scan.json`` and ``.md``.
 """

@@ -18,7 +18,7 @@ With ``--seeds 0 1 2`` every (shape, method) runs once per seed (the seed draws 
 the weights); the means are over shapes and seeds, and the table gives each seed's mean too, so a gap
 between methods can be read against the spread between seeds.
 
-    python -m bench.silhouettes [--methods none ff sape-ff ...] [--seeds 0 1 2] [--jobs 2]
+    python -m bench.silhouettes [--data DIR] [--methods none ff sape-ff ...] [--seeds 0 1 2] [--jobs 2]
 """
 
 from __future__ import annotations
