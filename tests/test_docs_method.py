@@ -23,7 +23,7 @@ def section_titles() -> Counter:
 
 def citing_files() -> list[Path]:
     files = [ROOT / "README.md"]
-    for folder in ("sape_geo", "plugins", "apps", "tests", "docs"):
+    for folder in ("sape_geo", "plugins", "apps", "bench", "tests", "docs"):
         files += sorted((ROOT / folder).rglob("*.py")) + sorted((ROOT / folder).rglob("*.md"))
     this_file = Path(__file__).resolve()
     return [path for path in files if path.is_file() and path not in (METHOD, this_file)]
