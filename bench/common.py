@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sape_geo.runs import environment_versions, write_json_atomic, write_text_atomic
+from sape_geo.atomic import write_json_atomic, write_text_atomic
+from sape_geo.provenance import environment_versions
 
 # ./benchmarks under the working directory (the repository's own when run from its root, as the README
 # says), or $SAPE_GEO_BENCH_DIR: never beside this file.

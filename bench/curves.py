@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from sape_geo.runs import atomic_path
+from sape_geo.atomic import atomic_path
 
 
 @dataclass(frozen=True)
