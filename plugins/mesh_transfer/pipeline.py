@@ -170,7 +170,8 @@ def transfer_mesh(
         :class:`MethodConfig`, or ``"affine"`` / ``"biharmonic"`` / ``"arap"`` (the initialisation alone).
     out : run directory (None: nothing is written).
     settings : :class:`TransferSettings` (loss weights, samples, SAPE's grid, alignment, init, scans).
-    prepared : reuse a :func:`prepare_transfer` result (benchmarks run many methods on one pair).
+    prepared : reuse a :func:`prepare_transfer` result: several runs (methods, seeds, settings) on one
+        preparation of the inputs, which then are None.
     check_landmarks, ground_truth : correspondence checks, see :func:`prepare_transfer`.
     callbacks : ``callback(step, loss, model)`` after every step.
     overrides : :class:`TransferSettings` fields (``init="arap"``), or loop and method settings
