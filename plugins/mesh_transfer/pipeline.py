@@ -171,7 +171,7 @@ def transfer_mesh(
     out : run directory (None: nothing is written).
     settings : :class:`TransferSettings` (loss weights, samples, SAPE's grid, alignment, init, scans).
     prepared : reuse a :func:`prepare_transfer` result: several runs (methods, seeds, settings) on one
-        preparation of the inputs, which then are None.
+        preparation of the inputs (``source`` and ``target`` are then None).
     check_landmarks, ground_truth : correspondence checks, see :func:`prepare_transfer`.
     callbacks : ``callback(step, loss, model)`` after every step.
     overrides : :class:`TransferSettings` fields (``init="arap"``), or loop and method settings
