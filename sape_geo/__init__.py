@@ -15,8 +15,7 @@ torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sape_geo.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -43,13 +42,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sape_geo' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 def __dir__() -> list[str]:

@@ -231,6 +231,37 @@ class TaskPlugin:
         fit_config = FitConfig(**{k: v for k, v in values.items() if k in _FIT_FIELDS})
         return method_config, fit_config
 
+    def python_function(self, name: str, doc: str) -> Callable[..., Any]:
+        """The task's one-call Python function, ``name(*inputs, method, out, settings, overwrite,
+        callbacks, **overrides)``: the inputs in their declared order (positional or by name; optional
+        ones default to None), then the run's arguments, all given to :func:`run_plugin`. ``doc`` is its
+        docstring. Each built-in task exports one (``fit_image = PLUGIN.python_function("fit_image", ...)``).
+        """
+        keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        signature = inspect.Signature([
+            *(inspect.Parameter(item.name, keyword, default=None if item.optional else inspect.Parameter.empty, annotation=Any)
+              for item in self.inputs),
+            inspect.Parameter("method", keyword, default=self.default_method, annotation=str | MethodConfig),
+            inspect.Parameter("out", keyword, default=None, annotation=str | os.PathLike | None),
+            inspect.Parameter("settings", keyword, default=None, annotation=self.settings | None),
+            inspect.Parameter("overwrite", keyword, default=False, annotation=bool),
+            inspect.Parameter("callbacks", keyword, default=(), annotation=Sequence[Callable[..., None]]),
+            inspect.Parameter("overrides", inspect.Parameter.VAR_KEYWORD, annotation=Any),
+        ])
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            given = bound.arguments
+            inputs = {item.name: given[item.name] for item in self.inputs}
+            return run_plugin(self, inputs, given["settings"], given["method"], given["out"], given["overwrite"],
+                              callbacks=given["callbacks"], **given["overrides"])
+
+        run.__name__ = run.__qualname__ = name
+        run.__doc__ = doc
+        run.__signature__ = signature  # type: ignore[attr-defined]  # what help() and inspect show
+        return run
+
     def default_method_config(self, method: str | None = None, **changes: Any) -> MethodConfig:
         """This task's defaults for the network method ``method`` (default :attr:`default_method`) as a
         :class:`MethodConfig`; ``changes`` override any field. Each plugin exports it as its own

@@ -4,6 +4,7 @@ entries the task adds, and keyword overrides split by field name."""
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass
 
@@ -95,3 +96,20 @@ def test_a_network_method_runs_the_loop_on_the_same_path(tmp_path):
 def test_a_name_neither_the_task_nor_the_catalogue_answers_is_refused():
     with pytest.raises(ValueError, match="'nothing'"):
         run_task(LineTask(LineSettings()), "nothing", FitConfig(steps=1, progress_bar=False))
+
+
+def test_the_python_function_takes_the_inputs_then_the_runs_arguments(tmp_path):
+    fit_line = PLUGIN.python_function("fit_line", "Fit a line.")
+    assert fit_line.__name__ == "fit_line" and fit_line.__doc__ == "Fit a line."
+    assert list(inspect.signature(fit_line).parameters) == ["slope", "method", "out", "settings", "overwrite", "callbacks", "overrides"]
+    # positional input and method, a task setting and a loop setting by name: the same run as run_plugin's
+    result = fit_line(3.0, "exact", tmp_path / "run", points=4, seed=5, progress_bar=False)
+    np.testing.assert_allclose(result.extras["y"][:, 0], np.linspace(-3, 3, 4), atol=1e-6)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["line"] == {"slope": 3.0, "sampled_with_seed": 5}
+    with pytest.raises(TypeError, match="slope"):
+        fit_line(method="exact")
+
+
+def test_a_plugins_default_configs_are_its_defaults_with_changes():
+    assert PLUGIN.default_method_config().hidden_dim == 8 and PLUGIN.default_method_config("ff", hidden_dim=4).hidden_dim == 4
+    assert PLUGIN.default_fit_config().steps == 3 and PLUGIN.default_fit_config("ff", steps=7, seed=2).seed == 2

@@ -5,18 +5,15 @@ It is the smallest proof that the core works: with a high Fourier sigma, FF fits
 the smooth half with high-frequency noise between them; SAPE opens high frequencies only where the
 loss stays high (the oscillating half), so its heat map is low on the left and high on the right.
 
-Command: ``sape-geo fit1d --method sape-ff --out RUN``. Python: :func:`fit_1d`.
-
-The layout of every plugin package: :mod:`.settings` (the settings dataclass and its constants),
-:mod:`.command` (the :class:`~sape_geo.registry.TaskPlugin` declaration and the Python API), :mod:`.task`
-(the task, which imports torch); this module only re-exports them, the task's names on first use, so
-``--help`` does not wait for torch.
+Command: ``sape-geo fit1d --method sape-ff --out RUN``. Python: :func:`fit_1d`. The layout of every
+plugin package: :mod:`.settings` (the settings dataclass), :mod:`.command` (the
+:class:`~sape_geo.registry.TaskPlugin` declaration and the Python API), :mod:`.task` (the task, which
+imports torch); this module only re-exports them, the task's names on first use.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sape_geo.lazy import lazy_exports
 
 from .command import DEFAULT_SIGMA, DEFAULT_STEPS, PLUGIN, fit_1d
 from .settings import Regression1DSettings
@@ -25,8 +22,4 @@ _LAZY = dict.fromkeys(("Regression1D", "smooth_then_oscillating", "plot_regressi
 
 __all__ = ["DEFAULT_SIGMA", "DEFAULT_STEPS", "PLUGIN", "Regression1DSettings", "fit_1d", *_LAZY]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
 from typing import Any
 
-from sape_geo.config import MethodConfig
-from sape_geo.registry import TaskPlugin, run_plugin
+from sape_geo.registry import TaskPlugin
 
 from .settings import Regression1DSettings
 
@@ -44,23 +41,14 @@ PLUGIN = TaskPlugin(
 )
 
 
-def fit_1d(
-    method: str | MethodConfig = "sape-ff",
-    out: str | os.PathLike | None = None,
-    settings: Regression1DSettings | None = None,
-    overwrite: bool = False,
-    callbacks: Sequence[Any] = (),
-    **overrides: Any,
-):
-    """Python API: fit the 1-D signal with ``method`` and (with ``out``) write a run directory.
+fit_1d = PLUGIN.python_function("fit_1d", """Python API: fit the 1-D signal with ``method`` and (with ``out``) write a run directory.
 
-    ``overrides`` are loop or method settings (``steps=300``, ``sigma=8``, ``progress_bar=False``);
-    ``extras["prediction"]`` is the fit on the evaluation points, ``extras["x"]`` those points.
+``overrides`` are loop or method settings (``steps=300``, ``sigma=8``, ``progress_bar=False``);
+``extras["prediction"]`` is the fit on the evaluation points, ``extras["x"]`` those points.
 
-    Example
-    -------
-    >>> result = fit_1d("sape-ff", steps=300, progress_bar=False)  # doctest: +SKIP
-    >>> result.metrics["mse_smooth_region"]  # doctest: +SKIP
-    """
-    return run_plugin(PLUGIN, {}, settings, method, out, overwrite, callbacks=callbacks, **overrides)
+Example
+-------
+>>> result = fit_1d("sape-ff", steps=300, progress_bar=False)  # doctest: +SKIP
+>>> result.metrics["mse_smooth_region"]  # doctest: +SKIP
+""")
 

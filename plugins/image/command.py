@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
 from typing import Any
 
-from sape_geo.config import MethodConfig
-from sape_geo.registry import Input, TaskPlugin, run_plugin
+from sape_geo.registry import Input, TaskPlugin
 
 from .settings import (
     DEFAULT_LR,
@@ -58,28 +55,18 @@ PLUGIN = TaskPlugin(
 )
 
 
-def fit_image(
-    image: Any,
-    method: str | MethodConfig = "sape-ff",
-    out: str | os.PathLike | None = None,
-    settings: ImageSettings | None = None,
-    overwrite: bool = False,
-    callbacks: Sequence[Any] = (),
-    **overrides: Any,
-):
-    """Python API: fit an image (a file path, or an array ``(H, W[, C])``) with ``method`` (3 x 256 MLP).
+fit_image = PLUGIN.python_function("fit_image", """Python API: fit an image (a file path, or an array ``(H, W[, C])``) with ``method`` (3 x 256 MLP).
 
-    A method given by name gets the task's defaults for the image's size (:func:`default_method_settings`)
-    and the loop's (cosine-decayed learning rate); ``overrides`` change any setting of the task, the loop
-    or the method (``steps=300``, ``max_size=256``, ``sigma=16``). ``extras["image"]`` is the fitted
-    image ``(H, W, C)`` in [0, 1].
+A method given by name gets the task's defaults for the image's size (:func:`default_method_settings`)
+and the loop's (cosine-decayed learning rate); ``overrides`` change any setting of the task, the loop
+or the method (``steps=300``, ``max_size=256``, ``sigma=16``). ``extras["image"]`` is the fitted
+image ``(H, W, C)`` in [0, 1].
 
-    Example
-    -------
-    >>> result = fit_image("cat.png", "sape-ff", out="runs/cat", max_size=128)  # doctest: +SKIP
-    >>> result.metrics["psnr_heldout_db"], result.extras["image"].shape  # doctest: +SKIP
-    """
-    return run_plugin(PLUGIN, {"image": image}, settings, method, out, overwrite, callbacks=callbacks, **overrides)
+Example
+-------
+>>> result = fit_image("cat.png", "sape-ff", out="runs/cat", max_size=128)  # doctest: +SKIP
+>>> result.metrics["psnr_heldout_db"], result.extras["image"].shape  # doctest: +SKIP
+""")
 
 
 # The image task's loop defaults for a method (the plugin's: learning rate DEFAULT_LR or the method's

@@ -15,8 +15,7 @@ load on first use. The order is checked by import-linter (pyproject.toml, ``[too
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sape_geo.lazy import lazy_exports
 
 from .command import PLUGIN, default_method_config
 from .settings import ALIGNMENTS, INIT_METHODS, INITIALISATIONS, TransferSettings
@@ -29,8 +28,4 @@ _LAZY = {
 
 __all__ = ["ALIGNMENTS", "INITIALISATIONS", "INIT_METHODS", "PLUGIN", "TransferSettings", "default_method_config", *_LAZY]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
 from typing import Any
 
-from sape_geo.config import MethodConfig
-from sape_geo.registry import Input, TaskPlugin, run_plugin
+from sape_geo.registry import Input, TaskPlugin
 
 from .settings import PER_METHOD_DEFAULTS, TASK_DEFAULTS, OccupancySettings
 
@@ -50,27 +47,17 @@ PLUGIN = TaskPlugin(
 )
 
 
-def fit_occupancy(
-    mesh: Any,
-    method: str | MethodConfig = "sape-ff",
-    out: str | os.PathLike | None = None,
-    settings: OccupancySettings | None = None,
-    overwrite: bool = False,
-    callbacks: Sequence[Any] = (),
-    **overrides: Any,
-):
-    """Python API: fit the occupancy of a mesh (a file, ``(V, F)`` arrays or a ``trimesh.Trimesh``).
+fit_occupancy = PLUGIN.python_function("fit_occupancy", """Python API: fit the occupancy of a mesh (a file, ``(V, F)`` arrays or a ``trimesh.Trimesh``).
 
-    ``overrides`` change any setting of the task, the loop or the method (``steps=600``,
-    ``train_points=50_000``, ``sigma=8``); ``extras["mesh"]`` is the fitted surface as a
-    ``trimesh.Trimesh`` in the input's coordinates.
+``overrides`` change any setting of the task, the loop or the method (``steps=600``,
+``train_points=50_000``, ``sigma=8``); ``extras["mesh"]`` is the fitted surface as a
+``trimesh.Trimesh`` in the input's coordinates.
 
-    Example
-    -------
-    >>> result = fit_occupancy("bunny.obj", "sape-ff", out="runs/bunny")  # doctest: +SKIP
-    >>> result.metrics["iou_near_surface"], result.extras["mesh"].is_watertight  # doctest: +SKIP
-    """
-    return run_plugin(PLUGIN, {"mesh": mesh}, settings, method, out, overwrite, callbacks=callbacks, **overrides)
+Example
+-------
+>>> result = fit_occupancy("bunny.obj", "sape-ff", out="runs/bunny")  # doctest: +SKIP
+>>> result.metrics["iou_near_surface"], result.extras["mesh"].is_watertight  # doctest: +SKIP
+""")
 
 
 # The task's defaults for a method (TASK_DEFAULTS, then PER_METHOD_DEFAULTS): its sigma, the geometric

@@ -7,17 +7,14 @@ R^2`` is calibrated to the unit circle and then fitted to the outline in order, 
 once; SAPE opens higher frequencies along the curve where it still misfits, but not where it tangles,
 and the result is always a simple polygon when the fit ever was one (:mod:`.validity`).
 
-Command: ``sape-geo silhouette IMAGE --out RUN``. Python: :func:`fit_silhouette`. The layout of every
-plugin package (README, "Write your own task"): :mod:`.settings`, :mod:`.command` (the declaration and
-the Python API), :mod:`.task` (imports torch); this package adds :mod:`.outline` (reading the target),
-:mod:`.validity`, :mod:`.plot` and :mod:`.shapes`. This module only re-exports; outline reading and the
-task (scikit-image, torch) load on first use, so ``--help`` does not wait for them.
+Command: ``sape-geo silhouette IMAGE --out RUN``. Python: :func:`fit_silhouette`. Layout as
+:mod:`sape_geo_plugins.fit1d`, plus :mod:`.outline` (reading the target, scikit-image; loaded on first
+use like the task), :mod:`.validity`, :mod:`.plot` and :mod:`.shapes`.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sape_geo.lazy import lazy_exports
 
 from .command import DEFAULT_STEPS, PLUGIN, SIGMA_BY_METHOD, default_fit_options, default_method_config, fit_silhouette
 from .settings import DATA_TERMS, SilhouetteSettings
@@ -31,8 +28,4 @@ _LAZY = {
 __all__ = ["DATA_TERMS", "DEFAULT_STEPS", "PLUGIN", "SIGMA_BY_METHOD", "SilhouetteSettings", "default_fit_options",
            "default_method_config", "fit_silhouette", *_LAZY]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)

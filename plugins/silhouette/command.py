@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
 from typing import Any
 
-from sape_geo.config import MethodConfig
-from sape_geo.registry import Input, TaskPlugin, run_plugin
+from sape_geo.registry import Input, TaskPlugin
 
 from .settings import SilhouetteSettings
 
@@ -90,39 +87,29 @@ PLUGIN = TaskPlugin(
 )
 
 
-def fit_silhouette(
-    shape: Any,
-    method: str | MethodConfig = "sape-ff",
-    out: str | os.PathLike | None = None,
-    settings: SilhouetteSettings | None = None,
-    overwrite: bool = False,
-    callbacks: Sequence[Any] = (),
-    **overrides: Any,
-):
-    """Python API: fit a closed curve to a silhouette.
+fit_silhouette = PLUGIN.python_function("fit_silhouette", """Python API: fit a closed curve to a silhouette.
 
-    Parameters
-    ----------
-    shape : image or polyline path, a loaded :class:`SilhouetteTarget`, or an array: a ``(K, 2)`` closed
-        polyline or an image (:func:`~sape_geo_plugins.silhouette.outline.silhouette_from_array`).
-    method : a method name (this task's tuned defaults) or a full :class:`~sape_geo.config.MethodConfig`.
-    out : run directory (None: fit without writing files).
-    settings : task settings (:class:`SilhouetteSettings`).
-    callbacks : ``callback(step, loss, model)`` after every step.
-    overrides : loop or method settings (``steps=400``, ``seed=1``, ``lr=1e-3``, ``progress_bar=False``).
+Parameters
+----------
+shape : image or polyline path, a loaded :class:`SilhouetteTarget`, or an array: a ``(K, 2)`` closed
+    polyline or an image (:func:`~sape_geo_plugins.silhouette.outline.silhouette_from_array`).
+method : a method name (this task's tuned defaults) or a full :class:`~sape_geo.config.MethodConfig`.
+out : run directory (None: fit without writing files).
+settings : task settings (:class:`SilhouetteSettings`).
+callbacks : ``callback(step, loss, model)`` after every step.
+overrides : loop or method settings (``steps=400``, ``seed=1``, ``lr=1e-3``, ``progress_bar=False``).
 
-    Returns
-    -------
-    :class:`~sape_geo.experiment.RunResult`; ``metrics["iou"]`` is the IoU against the silhouette,
-    ``metrics["self_intersections"]`` the number of crossing edge pairs (0: a simple polygon), and
-    ``extras["curve"]`` the closed polyline ``(points, 2)`` in the input's coordinates.
+Returns
+-------
+:class:`~sape_geo.experiment.RunResult`; ``metrics["iou"]`` is the IoU against the silhouette,
+``metrics["self_intersections"]`` the number of crossing edge pairs (0: a simple polygon), and
+``extras["curve"]`` the closed polyline ``(points, 2)`` in the input's coordinates.
 
-    Example
-    -------
-    >>> result = fit_silhouette("assets/silhouettes/star.png", out="runs/star")  # doctest: +SKIP
-    >>> result.metrics["iou"]  # doctest: +SKIP
-    """
-    return run_plugin(PLUGIN, {"shape": shape}, settings, method, out, overwrite, callbacks=callbacks, **overrides)
+Example
+-------
+>>> result = fit_silhouette("assets/silhouettes/star.png", out="runs/star")  # doctest: +SKIP
+>>> result.metrics["iou"]  # doctest: +SKIP
+""")
 
 
 # The silhouette task's tuned settings for a method; keyword changes override any field.
