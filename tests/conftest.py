@@ -47,3 +47,19 @@ def make_sphere():
 def tiny_args():
     """Command-line options for the smallest run of a task, by task name."""
     return TINY_ARGS
+
+
+@pytest.fixture
+def refuses_file(tmp_path):
+    """``refuses_file(name, text, read, error, match)``: writes ``text`` to ``tmp_path / name`` and checks
+    that ``read(path)`` raises ``error`` matching ``match`` (a regular expression) with the file's name in
+    its message: every reader names the file it refuses."""
+
+    def check(name: str, text: str, read, error: type[Exception], match: str) -> None:
+        path = tmp_path / name
+        path.write_text(text)
+        with pytest.raises(error, match=match) as info:
+            read(path)
+        assert name in str(info.value)
+
+    return check

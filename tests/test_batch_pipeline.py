@@ -46,6 +46,11 @@ def parse(text, base_dir=".", plugins=None):
     return parse_pipeline(textwrap.dedent(text), source="p.yaml", base_dir=base_dir, plugins=plugins)
 
 
+def pair_job(inputs):
+    """A pipeline of one job of the two-input test task with ``inputs`` (YAML, from the key's value on)."""
+    return f"jobs:\n  - task: pair\n    settings: {{steps: 5}}\n    inputs: {inputs}\n"
+
+
 def test_matrix_is_methods_x_settings_x_seeds_with_defaults_merged():
     pipeline = parse(
         """
@@ -159,30 +164,17 @@ def test_inputs_glob_pairs_and_nargs_options(meshes, plugins):
         ("jobs:\n  - task: fit1d\n    settings: [steps\n", 4, "flow sequence started on line 3"),
         ("jobs:\n  - name: ../escape\n    task: fit1d\n", 2, "names a folder"),
         ("jobs:\n  - task: fit1d\n    seeds: [0, 1, 0]\n", 2, "would run twice"),
+        (pair_job("{source: template.obj}"), 4, "needs inputs target"),
+        (pair_job("{source: template.obj, target: missing.obj}"), 4, "file not found"),
+        (pair_job("{source: template.obj, target: \"nothing/*.obj\"}"), 4, "no file matches"),
+        (pair_job("\n      source: template.obj\n      target: a_target.obj\n      colour: red.obj"), 7, "no input 'colour'"),
     ],
 )
-def test_invalid_pipelines_name_the_line(text, line, fragment):
+def test_invalid_pipelines_name_the_line(meshes, plugins, text, line, fragment):
     with pytest.raises(PipelineError) as caught:
-        parse(text)
+        parse(text, base_dir=meshes, plugins=plugins)
     assert caught.value.line == line, str(caught.value)
     assert str(caught.value).startswith(f"p.yaml:{line}: ")
-    assert fragment in str(caught.value)
-
-
-@pytest.mark.parametrize(
-    "inputs, line, fragment",
-    [
-        ("{source: template.obj}", 4, "needs inputs target"),
-        ("{source: template.obj, target: missing.obj}", 4, "file not found"),
-        ("{source: template.obj, target: \"nothing/*.obj\"}", 4, "no file matches"),
-        ("\n      source: template.obj\n      target: a_target.obj\n      colour: red.obj", 7, "no input 'colour'"),
-    ],
-)
-def test_invalid_inputs_name_the_line(meshes, plugins, inputs, line, fragment):
-    text = f"jobs:\n  - task: pair\n    settings: {{steps: 5}}\n    inputs: {inputs}\n"
-    with pytest.raises(PipelineError) as caught:
-        parse_pipeline(text, source="p.yaml", base_dir=meshes, plugins=plugins)
-    assert caught.value.line == line, str(caught.value)
     assert fragment in str(caught.value)
 
 

@@ -88,11 +88,8 @@ def test_stl_corners_are_merged_in_order_of_first_appearance():
         ("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 0 1 2\n", "1-based"),
     ],
 )
-def test_bad_files_raise_errors_naming_the_file(tmp_path, text, message):
-    path = write(tmp_path, "bad.obj", text)
-    with pytest.raises(MeshInputError, match=message) as info:
-        load_mesh(path)
-    assert "bad.obj" in str(info.value)
+def test_bad_files_raise_errors_naming_the_file(refuses_file, text, message):
+    refuses_file("bad.obj", text, load_mesh, MeshInputError, message)
 
 
 def test_missing_file_and_unknown_suffix(tmp_path):

@@ -82,12 +82,8 @@ def test_read_polyline_accepts_header_separators_and_closing_vertex(tmp_path):
         ("", "at least 3"),
     ],
 )
-def test_read_polyline_errors_name_the_problem(tmp_path, text, message):
-    path = tmp_path / "bad.csv"
-    path.write_text(text)
-    with pytest.raises(PolylineReadError, match=message) as error:
-        read_polyline(path)
-    assert "bad.csv" in str(error.value)
+def test_read_polyline_errors_name_the_problem(refuses_file, text, message):
+    refuses_file("bad.csv", text, read_polyline, PolylineReadError, message)
 
 
 def test_read_polyline_missing_file(tmp_path):

@@ -238,11 +238,8 @@ def test_off_with_colours_and_xyz_points(tmp_path):
     ("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 \\\n 3\n", "line 4: a line continuation"),
     ("v 0 0 nan\nv 1 0 0\nv 0 1 0\nf 1 2 3\n", "NaN/Inf"),
 ])
-def test_bad_obj_names_the_line(tmp_path, text, fault):
-    path = tmp_path / "bad.obj"
-    path.write_text(text)
-    with pytest.raises(MeshInputError, match=re.escape(fault)):
-        read_template(path)
+def test_bad_obj_names_the_line(refuses_file, text, fault):
+    refuses_file("bad.obj", text, read_template, MeshInputError, re.escape(fault))
 
 
 def test_bad_ply_and_formats_that_cannot_be_kept(tmp_path):
