@@ -58,9 +58,6 @@ from sape_geo.atomic import (
     write_text_atomic,
 )
 from sape_geo.provenance import environment_versions, file_sha256
-# Until their owners move them: plugins/mesh_transfer and apps/viewer import the atomic
-# writes and describe_input_file from here; every other module imports them where they are defined.
-from sape_geo.provenance import describe_input_file  # noqa: F401
 from sape_geo.run_lock import RunDirectoryError, RunLock
 
 CONFIG_FILE = "config.json"

@@ -23,7 +23,7 @@ from sape_geo_plugins.mesh_transfer import (
     transfer_mesh,
 )
 from sape_geo_plugins.mesh_transfer.command import PLUGIN
-from sape_geo_plugins.mesh_transfer.pipeline import DEFAULT_EPSILON, DEFAULT_SIGMA
+from sape_geo_plugins.mesh_transfer.command import DEFAULT_EPSILON, DEFAULT_SIGMA
 
 from conftest import ROOT  # noqa: E402
 SMALL = dict(hidden_dim=32, num_frequencies=16)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sape_geo.runs import atomic_path
+from sape_geo.atomic import atomic_path
 
 MODES = ("window", "offscreen", "mock")
 CAMERAS = ("auto", "front", "back", "left", "right", "top", "bottom", "iso")

@@ -287,7 +287,7 @@ def movie(
     """
     from PIL import Image as PILImage
 
-    from sape_geo.runs import atomic_path
+    from sape_geo.atomic import atomic_path
 
     check_camera(camera)
     out = Path(out)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from sape_geo.runs import write_text_atomic
+from sape_geo.atomic import write_text_atomic
 from sape_geo_apps.viewer.items import Points
 from sape_geo_apps.viewer.scene import Scene, set_run_shown, set_slice_position, show_frame
 

@@ -29,11 +29,10 @@ from sape_geo.geometry.polygon_mesh import Polygons
 from sape_geo.geometry.template_file import TemplateFile
 
 from .carrying import read_carried
-from .prepared import PreparedTransfer, TransferInputWarning, prepare_transfer, read_marker_pairs
+from .command import PLUGIN
+from .prepared import PreparedTransfer, TransferInputWarning, prepare_transfer
 from .settings import ALIGNMENTS, INIT_METHODS, INITIALISATIONS, TransferSettings
 from .task import MeshTransferTask
-
-from .command import PLUGIN, DEFAULT_EPSILON, DEFAULT_FREQUENCIES, DEFAULT_HIDDEN, DEFAULT_LAYERS, DEFAULT_LR, DEFAULT_SIGMA, DEFAULT_STEPS, OTHER_SIGMA  # noqa: E402,F401
 
 
 @dataclass

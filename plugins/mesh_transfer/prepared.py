@@ -50,7 +50,8 @@ from sape_geo.geometry.metrics import TargetShape, correspondence_metrics, disto
 from sape_geo.geometry.template_file import TEMPLATE_SUFFIXES, TemplateFile, read_template
 from sape_geo.geometry.point_clouds import reduce_scan
 from sape_geo.geometry.scan_settings import ScanSettings
-from sape_geo.runs import RunDirectory, describe_input_file
+from sape_geo.provenance import describe_input_file
+from sape_geo.runs import RunDirectory
 
 from .settings import ALIGNMENTS, DEFAULT_INIT, INIT_METHODS, INITIALISATIONS
 
@@ -281,7 +282,7 @@ class PreparedTransfer:
     def export_inputs(self, run: RunDirectory) -> None:
         """``init`` + the source's suffix (the initialisation, target frame) beside the result for
         comparisons, and ``carry.npz`` (the source's positions and working triangles)."""
-        from sape_geo.runs import write_bytes_atomic
+        from sape_geo.atomic import write_bytes_atomic
 
         from .carrying import CARRY_FILE
 
