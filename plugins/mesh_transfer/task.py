@@ -17,6 +17,7 @@ Per step (all in the normalised frame, see :mod:`.pipeline`):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
@@ -194,9 +195,11 @@ class MeshTransferTask(Task):
         (normalised frame; :func:`~sape_geo.geometry.coverage.observed_confidence`)."""
         return observed_confidence(vertices, self.prepared.energy_faces, self._coverage_points, STRAY_DISTANCE)
 
+    @functools.cached_property
     def _target_is_closed(self) -> bool:
         """A target mesh closed but for small holes once its seams are welded (:func:`is_nearly_closed`):
-        complete, whatever the initialisation's coverage (a large pose change makes that look low)."""
+        complete, whatever the initialisation's coverage (a large pose change makes that look low).
+        Computed once: the choice of the data term and the evaluation both ask."""
         target = self.prepared.target
         return target.faces is not None and is_nearly_closed(target.vertices, target.faces)
 
@@ -204,7 +207,7 @@ class MeshTransferTask(Task):
         """Whether the data term knows what was observed (``settings.partial``): ``"auto"`` turns it on
         when the target is not a closed surface and its coverage of the initialisation is below
         :data:`COMPLETE_COVERAGE`; sets ``observed`` and ``initial_observed_fraction``."""
-        if self.settings.partial == "off" or (self.settings.partial == "auto" and self._target_is_closed()):
+        if self.settings.partial == "off" or (self.settings.partial == "auto" and self._target_is_closed):
             return False
         confidence = self.coverage(self.initial.numpy().astype(np.float64))
         self.initial_observed_fraction = observed_fraction(confidence, self.initial.numpy().astype(np.float64), self.prepared.energy_faces)
@@ -473,7 +476,7 @@ class MeshTransferTask(Task):
         """The confidence ``(n,)`` in [0, 1] that the target observes each vertex of a result (target frame):
         1 everywhere on a closed target surface (complete by construction) unless ``partial="on"``, else
         estimated on the result (``observed.npy``)."""
-        if self.settings.partial != "on" and self._target_is_closed():
+        if self.settings.partial != "on" and self._target_is_closed:
             return np.ones(vertices.shape[0])
         return self.coverage(self.prepared.normalisation.apply(vertices))
 
