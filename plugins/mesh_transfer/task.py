@@ -127,22 +127,24 @@ class MeshTransferTask(Task):
         # Energies are measured against the source carried into the normalised frame by the alignment's
         # overall scale (a similarity has E_C = 0 and E_D / A = 1): the source's units do not matter.
         self.source_scale = source_to_normalised_scale(prepared)
-        self.frames = SourceFrames(prepared.source_vertices * self.source_scale, prepared.energy_faces).to("cpu", torch.float32)
+        source_scaled = prepared.source_vertices * self.source_scale
+        self.frames = SourceFrames(source_scaled, prepared.energy_faces).to("cpu", torch.float32)
         # A polygon counts once in the conformal energy: every fan of it at weight 1 / k (a quad: both
         # diagonal splits at half weight), not as triangles of different shapes (docs/method.md, "Polygon templates").
         conformal_triangles, conformal_weights = prepared.conformal_triangles()
         self.conformal_frames = self.frames if prepared.source_template.polygons.is_triangles else SourceFrames(
-            prepared.source_vertices * self.source_scale, conformal_triangles, weights=conformal_weights).to("cpu", torch.float32)
+            source_scaled, conformal_triangles, weights=conformal_weights).to("cpu", torch.float32)
         target_samples = normalised.apply(prepared.target.samples)
         self.target_samples = torch.tensor(target_samples, dtype=torch.float32)
         target = prepared.target
-        self._target_distance = SurfaceDistance(normalised.apply(target.vertices), target.faces)
+        target_V = normalised.apply(target.vertices)
+        self._target_distance = SurfaceDistance(target_V, target.faces)
         from sape_geo.geometry.metrics import interior_edge_faces
 
         edge_faces = interior_edge_faces(prepared.energy_faces)
         self.edge_faces = torch.tensor(edge_faces, dtype=torch.long)
-        source_scaled = torch.tensor(prepared.source_vertices * self.source_scale, dtype=torch.float64)
-        source_normals = _unit_normals(source_scaled, torch.tensor(prepared.energy_faces))
+        source_scaled_64 = torch.tensor(source_scaled, dtype=torch.float64)
+        source_normals = _unit_normals(source_scaled_64, torch.tensor(prepared.energy_faces))
         source_cosines = (source_normals[self.edge_faces[:, 0]] * source_normals[self.edge_faces[:, 1]]).sum(dim=1)
         self.edge_allowance = source_cosines.clamp_max(0.0).to(torch.float32)
         # A polygon source's fold penalty also covers the creases between its polygons (Newell normals):
@@ -156,11 +158,10 @@ class MeshTransferTask(Task):
             self.polygon_pairs = torch.as_tensor(interior_polygon_pairs(polygons), dtype=torch.long)
             self.fold_corners, self.fold_next, self.fold_owner = (torch.as_tensor(a, dtype=torch.long) for a in (
                 polygons.corners, polygons.next_corner, polygons.owner))
-            normals = self._polygon_normals(source_scaled)
+            normals = self._polygon_normals(source_scaled_64)
             self.polygon_allowance = (normals[self.polygon_pairs[:, 0]] * normals[self.polygon_pairs[:, 1]]).sum(dim=1).clamp_max(0.0).to(torch.float32)
         self.target_normals = None
         if self.settings.normal_matching and target.faces is not None:
-            target_V = normalised.apply(target.vertices)
             normals = np.cross(target_V[target.faces[:, 1]] - target_V[target.faces[:, 0]], target_V[target.faces[:, 2]] - target_V[target.faces[:, 0]])
             normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-300)
             self.target_normals = normals
@@ -169,7 +170,7 @@ class MeshTransferTask(Task):
         self._cached_distances: Tensor | None = None
         self._held_batch: Batch | None = None
         if prepared.target.faces is not None:
-            self._target_vertices = torch.tensor(normalised.apply(prepared.target.vertices), dtype=torch.float32)
+            self._target_vertices = torch.tensor(target_V, dtype=torch.float32)
             self._target_faces = torch.tensor(prepared.target.faces, dtype=torch.long)
         self._calls = 0
         self._expected_normals: Tensor | None = None
