@@ -30,8 +30,8 @@ from sape_geo.fitting import Batch, FitConfig, NetworkFree, Task
 from sape_geo.geometry.chamfer import chamfer_distance, mean_per_nearest, nearest_squared_distances
 from sape_geo.geometry.coverage import is_nearly_closed, observed_confidence, observed_fraction
 from sape_geo.geometry.energies import SourceFrames, arap_ratio, barycentric_points, conformal_ratio, sample_barycentric
-from sape_geo.geometry.metrics import SurfaceDistance
-from sape_geo.geometry.surface_chamfer import closest_barycentric_torch, surface_chamfer
+from sape_geo.geometry.metrics import SurfaceDistance, interior_edge_faces, local_rotations
+from sape_geo.geometry.surface_chamfer import closest_barycentric, closest_barycentric_torch, surface_chamfer
 from sape_geo.config import MaskDomain
 from sape_geo.networks import FieldModel
 
@@ -139,8 +139,6 @@ class MeshTransferTask(Task):
         target = prepared.target
         target_V = normalised.apply(target.vertices)
         self._target_distance = SurfaceDistance(target_V, target.faces)
-        from sape_geo.geometry.metrics import interior_edge_faces
-
         edge_faces = interior_edge_faces(prepared.energy_faces)
         self.edge_faces = torch.tensor(edge_faces, dtype=torch.long)
         source_scaled_64 = torch.tensor(source_scaled, dtype=torch.float64)
@@ -210,8 +208,9 @@ class MeshTransferTask(Task):
         :data:`COMPLETE_COVERAGE`; sets ``observed`` and ``initial_observed_fraction``."""
         if self.settings.partial == "off" or (self.settings.partial == "auto" and self._target_is_closed):
             return False
-        confidence = self.coverage(self.initial.numpy().astype(np.float64))
-        self.initial_observed_fraction = observed_fraction(confidence, self.initial.numpy().astype(np.float64), self.prepared.energy_faces)
+        initial = self.initial.numpy().astype(np.float64)
+        confidence = self.coverage(initial)
+        self.initial_observed_fraction = observed_fraction(confidence, initial, self.prepared.energy_faces)
         if self.settings.partial == "on" or self.initial_observed_fraction < COMPLETE_COVERAGE:
             self.observed = torch.tensor(confidence, dtype=torch.float32)
             return True
@@ -352,8 +351,6 @@ class MeshTransferTask(Task):
         majority's side, so a mirroring alignment does not count every triangle.
         """
         if self._expected_normals is None or self._calls % self.settings.feedback_every == 0:
-            from sape_geo.geometry.metrics import local_rotations
-
             source = self.prepared.source_vertices
             faces = self.prepared.energy_faces
             current = deformed.detach().cpu().double()
@@ -403,8 +400,6 @@ class MeshTransferTask(Task):
     def _kept_correspondence_chamfer(self, deformed: Tensor, samples: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         """Surface Chamfer with the closest triangles of a held batch (see ``correspondence_every``):
         found exactly by libigl when the batch is new, reused (the exact closest point of the kept triangle) while it is held."""
-        from sape_geo.geometry.surface_chamfer import closest_barycentric
-
         data = batch.data
         target = data["target"]
         if "kept_target_faces" not in data:
@@ -424,8 +419,6 @@ class MeshTransferTask(Task):
     def _normal_aware_chamfer(self, deformed: Tensor, samples: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         """Surface Chamfer without the pairs whose normals face away from each other (see
         :class:`TransferSettings`); returns the loss and the target samples' squared distances."""
-        from sape_geo.geometry.surface_chamfer import closest_barycentric
-
         normals = _unit_normals(deformed.detach(), self.faces)
         _, face_ids, closest = self._target_distance.closest_faces(samples.detach().cpu().double().numpy())
         sample_normals = normals[batch.data["face_ids"]]
