@@ -8,7 +8,7 @@ from typing import Any
 
 from sape_geo.registry import Input, TaskPlugin
 
-from .settings import INIT_METHODS, TransferSettings
+from .settings import TransferSettings
 
 DEFAULT_STEPS = 150
 # Fourier sigma per method, in cycles per unit of the normalised frame. SAPE opens frequencies only
@@ -158,4 +158,4 @@ PLUGIN = TaskPlugin(
 # The mesh-transfer defaults of a network method (tuned on the demo pairs); keyword changes override any field.
 default_method_config = PLUGIN.default_method_config
 
-__all__ = ["INIT_METHODS", "PLUGIN", "default_method_config", "summarise"]
+__all__ = ["PLUGIN", "default_method_config", "summarise"]

@@ -30,8 +30,8 @@ from sape_geo.geometry.template_file import TemplateFile
 
 from .carrying import read_carried
 from .command import PLUGIN
-from .prepared import PreparedTransfer, TransferInputWarning, prepare_transfer
-from .settings import ALIGNMENTS, INIT_METHODS, INITIALISATIONS, TransferSettings
+from .prepared import PreparedTransfer, prepare_transfer
+from .settings import TransferSettings
 from .task import MeshTransferTask
 
 
@@ -200,12 +200,8 @@ def transfer_mesh(
 
 
 __all__ = [
-    "ALIGNMENTS",
-    "INIT_METHODS",
-    "INITIALISATIONS",
     "TransferSettings",
     "PreparedTransfer",
-    "TransferInputWarning",
     "TransferResult",
     "prepare_transfer",
     "transfer_mesh",
