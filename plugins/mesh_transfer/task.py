@@ -428,7 +428,7 @@ class MeshTransferTask(Task):
         faces_np = self.faces.cpu().numpy().astype(np.int64)
         surface_faces, weights = closest_barycentric(target.detach().cpu().double().numpy(), deformed.detach().cpu().double().numpy(), faces_np)
         surface_faces_t = torch.as_tensor(surface_faces, dtype=torch.long, device=deformed.device)
-        backward_agree = (batch.data["target_normals"].to(deformed.dtype) * normals[surface_faces_t]).sum(dim=1)
+        backward_agree = (batch.data["target_normals"].to(deformed.device, deformed.dtype) * normals[surface_faces_t]).sum(dim=1)
         sign = 1.0 if float(forward_agree.sum() + backward_agree.sum()) >= 0 else -1.0  # the majority sets the convention
         forward_keep = (forward_agree * sign > 0).to(samples.dtype)
         backward_keep = (backward_agree * sign > 0).to(samples.dtype)
