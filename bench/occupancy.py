@@ -38,7 +38,6 @@ import numpy as np
 import torch
 
 from sape_geo.experiment import run_task
-from sape_geo.fitting import FitConfig
 from sape_geo.geometry.mesh_io import MESH_SUFFIXES, inspect_mesh, load_mesh
 from sape_geo.inference import predict_in_chunks
 from sape_geo.methods import method_names
