@@ -33,9 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from sape_geo_apps.batch import LocalEngine, RayEngine, load_pipeline, run_pipeline
-from bench.common import markdown_table, write_results
+from bench.common import ROOT, markdown_table, write_results
 
-ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "assets"
 PAIRS = ("creature", "teddy")
 COLUMNS = (

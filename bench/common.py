@@ -17,9 +17,12 @@ from sape_geo.provenance import environment_versions
 # says), or $SAPE_GEO_BENCH_DIR: never beside this file.
 RESULTS_DIR = Path(os.environ.get("SAPE_GEO_BENCH_DIR", "benchmarks")).absolute()
 
+# The repository's root (this folder's parent): the benchmarks read its assets/.
+ROOT = Path(__file__).resolve().parents[1]
+
 # The data the benchmarks read is not the project's (tests use assets/ instead): by default the shared
 # data folder beside the repository, else whatever --data names.
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 def add_data_argument(parser: argparse.ArgumentParser, subfolder: str = "", holds: str = "the data folder") -> None:
@@ -89,7 +92,7 @@ def display_path(path: Path) -> str:
     else its last two parts, so no table carries a machine-specific path."""
     resolved = Path(path).resolve()
     try:
-        return str(Path("..") / resolved.relative_to(Path(__file__).resolve().parents[2]))
+        return str(Path("..") / resolved.relative_to(ROOT.parent))
     except ValueError:
         return str(Path(*resolved.parts[-2:]))
 

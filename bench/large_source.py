@@ -46,9 +46,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import add_data_argument, data_folder, display_path, markdown_table, peak_memory_mb, process_status_mb, run_in_fresh_process, write_results
+from bench.common import ROOT, add_data_argument, data_folder, display_path, markdown_table, peak_memory_mb, process_status_mb, run_in_fresh_process, write_results
 
-ROOT = Path(__file__).resolve().parents[1]
 # the default source and target: pair 08 of the mesh pairs (--data)
 PAIR = "08_hand_lowres_to_hand"
 SOURCE, TARGET = "source_hand_lowres.obj", "target_hand_closed.obj"

@@ -42,9 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import add_data_argument, data_folder
+from bench.common import ROOT, add_data_argument, data_folder
 
-ROOT = Path(__file__).resolve().parents[1]
 # view name -> the direction the camera looks along (the target's bounding-box axes; z+ looks along +z)
 VIEWS = {"x+": (1.0, 0.0, 0.0), "x-": (-1.0, 0.0, 0.0), "y+": (0.0, 1.0, 0.0), "y-": (0.0, -1.0, 0.0), "z+": (0.0, 0.0, 1.0), "z-": (0.0, 0.0, -1.0)}
 

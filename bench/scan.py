@@ -40,9 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import add_data_argument, data_folder, markdown_table, peak_memory_mb, run_in_fresh_process, write_results
+from bench.common import ROOT, add_data_argument, data_folder, markdown_table, peak_memory_mb, run_in_fresh_process, write_results
 
-ROOT = Path(__file__).resolve().parents[1]
 # pair 08 of the mesh pairs (--data): its high-resolution hand is the template, its low-resolution hand the scanned target
 PAIR = "08_hand_lowres_to_hand"
 TEMPLATE, TARGET = "target_hand_closed.obj", "source_hand_lowres.obj"

@@ -60,12 +60,11 @@ import numpy as np
 import torch
 
 from sape_geo.methods import method_names
-from bench.common import RESULTS_DIR, add_data_argument, data_folder, markdown_table, write_results
+from bench.common import RESULTS_DIR, ROOT, add_data_argument, data_folder, markdown_table, write_results
 from sape_geo_plugins.mesh_transfer import (
     INIT_METHODS, PLUGIN, PreparedTransfer, TransferSettings, default_method_config, prepare_transfer, read_marker_pairs, transfer_mesh,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "assets"
 DEFAULT_STEPS = PLUGIN.defaults["steps"]
 SHARED = Path()  # the mesh pairs folder (--data): pair_files joins these relative paths onto it
