@@ -111,15 +111,22 @@ def colour_bar_strip(bars: list[ColourBar], width: int, per_row: int = 3) -> np.
     return pixels
 
 
+def _font(name: str, size: int):
+    """PIL's TrueType font ``name`` at ``size`` pixels, or its built-in font where that is not installed."""
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.truetype(name, size)
+    except OSError:
+        return ImageFont.load_default()
+
+
 def caption(pixels: np.ndarray, text: str) -> np.ndarray:
     """``text`` written in the picture's top-left corner (dark grey on the white background)."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
 
     image = Image.fromarray(np.ascontiguousarray(pixels))
-    try:
-        font = ImageFont.truetype("DejaVuSans.ttf", 18)
-    except OSError:
-        font = ImageFont.load_default()
+    font = _font("DejaVuSans.ttf", 18)
     ImageDraw.Draw(image).text((12, 10), text, fill=(40, 40, 40), font=font)
     return np.asarray(image)
 
@@ -127,16 +134,13 @@ def caption(pixels: np.ndarray, text: str) -> np.ndarray:
 def write_titles(pixels: np.ndarray, titles: list[tuple[float, float, str]], gap: float = 14.0) -> np.ndarray:
     """Each ``(x, y, text)`` written centred on ``x``, its bottom ``gap`` pixels above ``y`` (kept inside
     the picture): the names of compared runs above their results."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
 
     if not titles:
         return pixels
     image = Image.fromarray(np.ascontiguousarray(pixels))
     draw = ImageDraw.Draw(image)
-    try:
-        font = ImageFont.truetype("DejaVuSans-Bold.ttf", 17)
-    except OSError:
-        font = ImageFont.load_default()
+    font = _font("DejaVuSans-Bold.ttf", 17)
     for x, y, text in titles:
         left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
         width, height = right - left, bottom - top
@@ -154,12 +158,9 @@ def with_text_lines(pixels: np.ndarray, lines: list[str], separator: str = " | "
     """The picture with ``lines`` of text (the runs' key metrics; empty ones left out) in a white strip
     under it, never over the shapes. A line too long for the width goes on over more rows, broken after
     a ``separator``; a single part still too long is cut with an ellipsis."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
 
-    try:
-        font = ImageFont.truetype("DejaVuSans.ttf", 15)
-    except OSError:
-        font = ImageFont.load_default()
+    font = _font("DejaVuSans.ttf", 15)
     width = pixels.shape[1]
     draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     fits = lambda text: draw.textlength(text, font=font) <= width - 24  # noqa: E731 - one measure for all rows
