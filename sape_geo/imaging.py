@@ -12,6 +12,9 @@ never special-case a mode. How stored values became ``[0, 1]`` is one documented
   / 255, <= 65535 -> / 65535, larger -> stretched from minimum to maximum (negative values are
   refused); floats must already lie in ``[0, 1]``.
 
+A label map (a segmentation of values 0, 1, 2, ...: :func:`label_map_values`) is nearly black by these
+rules; :func:`stretch_label_map` stretches it from its smallest to its largest label.
+
 Files are read as a camera means them: the EXIF orientation is applied (a portrait phone photo stays
 portrait); an animated file gives its first frame, and the notes say so. Images above
 :data:`READ_BUDGET_PIXELS` are reduced on read by the smallest whole factor that brings them within it
@@ -26,7 +29,7 @@ import math
 import os
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +37,11 @@ import numpy as np
 # Pixels an image may keep once read: 16 megapixels (4096 x 4096) are 200 MB as RGB floats, within
 # every task's memory on a laptop; larger files are reduced on read (see the module docstring).
 READ_BUDGET_PIXELS = 4096 * 4096
+# A label map (a segmentation: 0 background, 1, 2, ... one value per class) stores a few small
+# integers, so read as grey it is nearly black. A grey image whose values span less than this much of
+# [0, 1] (10 levels of 8 bits) and hold 2 to LABEL_MAP_MAX_LABELS distinct values is taken as one.
+LABEL_MAP_SPAN = 0.04
+LABEL_MAP_MAX_LABELS = 256
 # Larger files are refused before they are decoded: PIL's decompression-bomb limit (2 x its
 # MAX_IMAGE_PIXELS, about 179 megapixels), which also guards against a small file that unpacks to gigabytes.
 MAX_FILE_PIXELS = 2 * 89_478_485
@@ -145,6 +153,45 @@ def _integer_values(array: np.ndarray) -> tuple[np.ndarray, int, str, tuple[floa
         return array.astype(np.float32) / 65535.0, 16, f"{array.dtype} values 0..65535 read as 16-bit (divided by 65535)", None
     stretched = _stretch(array.astype(np.float64), float(low), float(high))
     return stretched, 32, f"{array.dtype} values stretched from their minimum {low} to their maximum {high}", (float(low), float(high))
+
+
+def label_map_values(image: LoadedImage) -> np.ndarray | None:
+    """The distinct values of a label map, in the file's stored units (``0, 1, 2`` for an 8-bit map of
+    three labels), or None when ``image`` is not one: see :data:`LABEL_MAP_SPAN`.
+
+    Example
+    -------
+    >>> label_map_values(image_from_array(np.array([[0, 1], [2, 2]], dtype=np.uint8)))
+    array([0., 1., 2.])
+    """
+    if not image.is_grey:
+        return None
+    grey = image.pixels[..., 0]
+    if not 0.0 < float(grey.max()) - float(grey.min()) < LABEL_MAP_SPAN:
+        return None
+    values = np.unique(grey).astype(np.float64)
+    if values.size > LABEL_MAP_MAX_LABELS:
+        return None
+    # 8- and 16-bit samples were divided by their type's maximum; other images hold their values as read.
+    return np.round(values * (2**image.bit_depth - 1)) if image.bit_depth in (8, 16) else values
+
+
+def describe_labels(labels: np.ndarray, shown: int = 8) -> str:
+    """``labels`` (from :func:`label_map_values`) in words: ``"3 labels (0, 1, 2)"``, the first ``shown`` listed."""
+    listing = ", ".join(f"{value:g}" for value in labels[:shown]) + (", ..." if labels.size > shown else "")
+    return f"{labels.size} labels ({listing})"
+
+
+def stretch_label_map(image: LoadedImage) -> LoadedImage:
+    """``image`` with a label map's values stretched to ``[0, 1]`` (its smallest label black, its largest
+    white; ``value_rule`` and ``value_range`` say so), or ``image`` itself when it is not a label map."""
+    labels = label_map_values(image)
+    if labels is None:
+        return image
+    low, high = float(image.pixels.min()), float(image.pixels.max())
+    rule = f"a label map of {describe_labels(labels)}: stretched from {labels[0]:g} to {labels[-1]:g} onto [0, 1]"
+    stretched = _stretch(image.pixels.astype(np.float64), low, high)
+    return replace(image, pixels=stretched, value_rule=rule, value_range=(float(labels[0]), float(labels[-1])))
 
 
 def read_image(path: str | os.PathLike, budget_pixels: int | None = None) -> LoadedImage:

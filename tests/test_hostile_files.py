@@ -330,6 +330,33 @@ def test_a_0_1_label_png_is_a_silhouette(tmp_path):
     assert np.array_equal(target.region, DISC) and "label mask of two values, 0 and 1" in target.foreground
 
 
+LABELS = np.zeros((48, 48), dtype=np.uint8)
+LABELS[8:24, 8:40] = 1
+LABELS[26:44, 12:36] = 2
+
+
+def test_a_label_map_of_three_labels_is_refused_as_a_silhouette_naming_its_labels(tmp_path, capsys):
+    from PIL import Image
+
+    Image.fromarray(LABELS).save(tmp_path / "segmentation.png")
+    code, _, err = cli(capsys, "silhouette", tmp_path / "segmentation.png", "--out", tmp_path / "run", "--quiet")
+    assert code == 2 and "uniformly dark" not in err
+    assert len(err.strip().splitlines()) == 1 and "a label map of 3 labels (0, 1, 2)" in err and "mask of its own" in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_a_label_map_is_a_grey_image_stretched_from_its_smallest_to_its_largest_label(tmp_path, dtype):
+    from PIL import Image
+
+    from sape_geo_plugins.image.task import load_image_task
+
+    Image.fromarray(LABELS.astype(dtype)).save(tmp_path / "segmentation.png")
+    image = load_image_task(tmp_path / "segmentation.png").image
+    assert sorted(np.unique(image.values).tolist()) == [0.0, 0.5, 1.0]
+    assert image.source["value_rule"] == "a label map of 3 labels (0, 1, 2): stretched from 0 to 2 onto [0, 1]"
+
+
 def test_a_uniform_dark_image_is_still_refused():
     from sape_geo_plugins.silhouette import NoForegroundError, silhouette_from_array
 

@@ -28,7 +28,7 @@ from torch import Tensor
 from sape_geo.config import MaskDomain
 from sape_geo.fitting import Batch, Task
 from sape_geo.arrays import from_tensor
-from sape_geo.imaging import ImageReadError, LoadedImage, image_from_array, read_image
+from sape_geo.imaging import ImageReadError, LoadedImage, image_from_array, read_image, stretch_label_map
 from sape_geo.inference import predict_in_chunks, progress_in_chunks
 from sape_geo.metrics import psnr
 from sape_geo.networks import FieldModel
@@ -69,9 +69,11 @@ class FittedImage:
 
 
 def prepare_image(image: LoadedImage, max_size: int | None) -> FittedImage:
-    """Append alpha as a channel and downscale so the long side is at most ``max_size``."""
+    """Stretch a label map to [0, 1] (a segmentation of values 0, 1, 2 is otherwise nearly black), append
+    alpha as a channel and downscale so the long side is at most ``max_size``."""
     from skimage.transform import resize
 
+    image = stretch_label_map(image)
     values = image.pixels if image.alpha is None else np.concatenate([image.pixels, image.alpha[..., None]], axis=2)
     height, width = values.shape[:2]
     if min(height, width) < 2 * TRAIN_STRIDE:

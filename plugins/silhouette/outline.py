@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from sape_geo.geometry.polygon import even_odd_fill, intersection_points, read_polyline, self_intersections, signed_area
-from sape_geo.imaging import ImageReadError, LoadedImage, image_from_array, read_image
+from sape_geo.imaging import (
+    ImageReadError, LoadedImage, describe_labels, image_from_array, label_map_values, read_image, stretch_label_map,
+)
 
 POLYLINE_SUFFIXES = (".csv", ".txt", ".xy")
 MIN_SHAPE_PIXELS = 16  # below this the outline is a few pixel corners, not a shape
@@ -254,7 +256,8 @@ def foreground_mask(image: LoadedImage) -> tuple[np.ndarray, str]:
     """Which pixels are the shape, and how that was decided.
 
     Opaque-on-transparent when the alpha channel varies. An image of exactly two values, however close
-    (a 0/1 label mask), is first stretched so they become 0 and 1. Otherwise two passes:
+    (a 0/1 label mask), is first stretched so they become 0 and 1; a label map of more labels is refused
+    (which label is the shape?). Otherwise two passes:
 
     1. Grey values split by Otsu's threshold into light and dark; the class that covers most of the
        image border is the background (a shape may touch the border but rarely covers most of it);
@@ -270,6 +273,7 @@ def foreground_mask(image: LoadedImage) -> tuple[np.ndarray, str]:
     Raises
     ------
     NoForegroundError, AllForegroundError : the image (or its alpha) is uniform.
+    SilhouetteError : the image is a label map of more than two labels (:func:`~sape_geo.imaging.label_map_values`).
     """
     from skimage.filters import threshold_otsu
 
@@ -277,15 +281,20 @@ def foreground_mask(image: LoadedImage) -> tuple[np.ndarray, str]:
         return image.alpha >= 0.5, "opaque on transparent"
     if image.alpha is not None and float(image.alpha.max()) < 0.5:
         raise NoForegroundError(f"{image.path}: every pixel is transparent, so there is no foreground")
-    grey = image.pixels.mean(axis=2)
-    low, high = float(grey.min()), float(grey.max())
-    label_mask = 0.0 < high - low < MIN_CONTRAST and np.unique(grey).size == 2
-    if label_mask:
+    grey_image = replace(image, pixels=image.pixels.mean(axis=2, keepdims=True))
+    labels = label_map_values(grey_image)
+    if labels is not None and labels.size > 2:
+        raise SilhouetteError(
+            f"{image.path}: a label map of {describe_labels(labels)}, and a silhouette is one shape: save the label "
+            "you want as a mask of its own (its pixels white, every other pixel black) and fit that"
+        )
+    if labels is not None:
         # A label mask (a 0/1 PNG, a 0/1 integer array): two values, however close, are background and
         # shape; stretched to 0 and 1 they split as any two-tone image.
-        grey = (grey - low) / (high - low)
-        image = replace(image, pixels=grey[..., None].astype(np.float32))
-    elif high - low < MIN_CONTRAST:
+        image = stretch_label_map(grey_image)
+    grey = image.pixels.mean(axis=2)
+    low, high = float(grey.min()), float(grey.max())
+    if labels is None and high - low < MIN_CONTRAST:
         # A uniform image: by the MPEG-7 convention (white shape on black) light means all shape.
         if low >= 0.5:
             raise AllForegroundError(
@@ -312,6 +321,6 @@ def foreground_mask(image: LoadedImage) -> tuple[np.ndarray, str]:
         raise NoForegroundError(f"{image.path}: no pixel differs from the background by more than its noise")
     shape = difference > max(MIN_CONTRAST, 2.0 * noise, 0.5 * float(np.median(difference[candidates])))
     how = "dark on light" if background_is_light else "light on dark"
-    if label_mask:
-        how += f" (a label mask of two values, {low * 255:.4g} and {high * 255:.4g} in 8-bit units)"
+    if labels is not None:
+        how += f" (a label mask of two values, {labels[0]:g} and {labels[1]:g})"
     return shape, how
