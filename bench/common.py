@@ -12,6 +12,7 @@ from typing import Any
 
 from sape_geo.atomic import write_json_atomic, write_text_atomic
 from sape_geo.provenance import environment_versions
+from sape_geo.registry import DEFAULT_THREADS
 
 # ./benchmarks under the working directory (the repository's own when run from its root, as the README
 # says), or $SAPE_GEO_BENCH_DIR: never beside this file.
@@ -23,6 +24,31 @@ ROOT = Path(__file__).resolve().parents[1]
 # The data the benchmarks read is not the project's (tests use assets/ instead): by default the shared
 # data folder beside the repository, else whatever --data names.
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def benchmark_parser(description: str, results_name: str | None = None) -> argparse.ArgumentParser:
+    """The parser a benchmark starts from: ``description`` (its module docstring) shown as written and,
+    given ``results_name``, ``--name``: the stem of the result files it writes into ``benchmarks/``."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if results_name is not None:
+        parser.add_argument("--name", default=results_name, help="result files benchmarks/<name>.* (default %(default)s)")
+    return parser
+
+
+def add_seed_argument(parser: argparse.ArgumentParser) -> None:
+    """``--seed N``: the seed of every fit the benchmark runs (default 0)."""
+    parser.add_argument("--seed", type=int, default=0, help="seed of every fit (default %(default)s)")
+
+
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    """``--threads N``: torch CPU threads per fit; the default is the command line's
+    (:data:`~sape_geo.registry.DEFAULT_THREADS`), so a row reproduces ``sape-geo TASK``'s numbers."""
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="torch CPU threads per fit (default %(default)s)")
+
+
+def add_transfer_steps_argument(parser: argparse.ArgumentParser) -> None:
+    """``--steps N`` of a mesh-transfer benchmark: None leaves the transfer's own default."""
+    parser.add_argument("--steps", type=int, default=None, help="fit steps (default: the transfer default)")
 
 
 def add_data_argument(parser: argparse.ArgumentParser, subfolder: str = "", holds: str = "the data folder") -> None:

@@ -16,14 +16,13 @@ lookup and the sort-free feedback). Target: overhead <= 10 %, the 128^3 grid's s
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
 import torch
 
 from sape_geo.methods import MaskDomain, MethodConfig, ModelSpec, build_model
-from bench.common import markdown_table, write_results
+from bench.common import benchmark_parser, markdown_table, write_results
 
 POINTS = 16_384
 
@@ -82,7 +81,7 @@ def benchmark_dimension(d: int, resolution: int, repeats: int, warmup: int = 3, 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--repeats", type=int, default=30, help="timed steps per configuration (median reported)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args(argv)

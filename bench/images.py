@@ -30,7 +30,6 @@ benchmark keeps what it measured) and ``benchmarks/images_curves_natural.png``, 
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from pathlib import Path
@@ -40,7 +39,7 @@ import torch
 from sape_geo.experiment import run_task
 from sape_geo.fitting import FitConfig
 from sape_geo.methods import MethodConfig
-from bench.common import RESULTS_DIR, add_data_argument, data_folder, display_path, markdown_table, write_results
+from bench.common import RESULTS_DIR, add_data_argument, add_seed_argument, add_threads_argument, benchmark_parser, data_folder, display_path, markdown_table, write_results
 from bench.curves import QualityClock, plot_quality_vs_time, quality_at
 from sape_geo_plugins.image import ImageSettings, default_fit_config, default_method_settings, load_image_task
 
@@ -259,7 +258,7 @@ def plot_curves(runs: list[dict], methods: list[str], budget: float, every: floa
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__)
     add_data_argument(parser, holds="folder holding images_natural/ and images_text/")
     parser.add_argument("--methods", nargs="+", default=["sape-ff", "ff"], help="methods fitted on every image (default sape-ff ff)")
     parser.add_argument("--other-methods", nargs="*", default=["none", "siren", "pff", "rbfg", "sape-rbfg", "sasnet"],
@@ -270,8 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=60.0, help="CPU seconds per fit (default 60)")
     parser.add_argument("--every", type=float, default=10.0, help="score every this many fit seconds (default 10)")
     parser.add_argument("--images-per-set", type=int, default=None, help="only the first N images of each set (default all)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
+    add_seed_argument(parser)
+    add_threads_argument(parser)
     parser.add_argument("--report-only", action="store_true", help="re-render images.md and the curves from benchmarks/images.json")
     args = parser.parse_args(argv)
     args.data = data_folder(parser, args.data)

@@ -35,7 +35,6 @@ Results: ``benchmarks/large_source.json`` and ``.md``.
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing
 import os
 import resource
@@ -46,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import ROOT, add_data_argument, data_folder, display_path, markdown_table, peak_memory_mb, process_status_mb, run_in_fresh_process, write_results
+from bench.common import ROOT, add_data_argument, add_transfer_steps_argument, benchmark_parser, data_folder, display_path, markdown_table, peak_memory_mb, process_status_mb, run_in_fresh_process, write_results
 
 # the default source and target: pair 08 of the mesh pairs (--data)
 PAIR = "08_hand_lowres_to_hand"
@@ -228,14 +227,13 @@ def _transfer(job: dict[str, Any], queue) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__, results_name="large_source")
     parser.add_argument("--subdivisions", type=int, default=3, help="midpoint subdivisions of the 810-vertex hand (default 3: 51,234 vertices)")
     parser.add_argument("--landmarks", type=int, default=16, help="landmarks for the stages and the landmark run (default 16)")
-    parser.add_argument("--steps", type=int, default=None, help="fit steps (default: the transfer default)")
+    add_transfer_steps_argument(parser)
     parser.add_argument("--snapshot-every", type=int, default=40, help="playback frame every N steps in the landmark run (default 40)")
     parser.add_argument("--repeats", type=int, default=5, help="calls per step piece in the stages row (default 5)")
     parser.add_argument("--skip-runs", action="store_true", help="the stages only, no end-to-end runs")
-    parser.add_argument("--name", default="large_source", help="results name (default large_source)")
     parser.add_argument("--source", type=Path, default=None, help="mesh to subdivide (default: pair 08's low-resolution hand)")
     parser.add_argument("--target", type=Path, default=None, help="target mesh (default: pair 08's hand)")
     add_data_argument(parser, "mesh_pairs", "the mesh pairs, for the default source and target")

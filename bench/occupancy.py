@@ -26,7 +26,6 @@ on 2 CPU cores (one torch thread), and ``sape-ff`` has the best mean IoU.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import statistics
 import tempfile
@@ -42,7 +41,7 @@ from sape_geo.geometry.mesh_io import MESH_SUFFIXES, inspect_mesh, load_mesh
 from sape_geo.inference import predict_in_chunks
 from sape_geo.methods import method_names
 from sape_geo.metrics import intersection_over_union
-from bench.common import RESULTS_DIR, add_data_argument, data_folder, display_path, markdown_table, write_results
+from bench.common import RESULTS_DIR, add_data_argument, add_seed_argument, add_threads_argument, benchmark_parser, data_folder, display_path, markdown_table, write_results
 from bench.curves import QualityClock, plot_quality_vs_time, quality_at
 from sape_geo_plugins.occupancy import (
     DEFAULT_STEPS,
@@ -230,7 +229,7 @@ def write_report(name: str, settings: dict, runs: list[dict], robustness: list[d
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__, results_name="occupancy")
     add_data_argument(parser, "meshes_occupancy", "folder of meshes")
     parser.add_argument("--methods", nargs="+", default=method_names(), help="methods to compare (default: every registered one)")
     parser.add_argument("--meshes", nargs="+", default=None, help="only these watertight mesh file names (default: all)")
@@ -242,9 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=float, default=15.0, help="fit seconds between curve readings (default 15)")
     parser.add_argument("--curve-points", type=int, default=50_000, help="points per evaluation set for a curve reading (default 50000)")
     parser.add_argument("--defective-steps", type=int, default=20, help="steps per defective mesh (0 = skip)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--name", default="occupancy", help="result files benchmarks/<name>.json/.md/_curves.png (default occupancy)")
+    add_seed_argument(parser)
+    add_threads_argument(parser)
     args = parser.parse_args(argv)
     args.data = data_folder(parser, args.data, "meshes_occupancy")
     torch.set_num_threads(args.threads)

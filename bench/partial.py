@@ -34,7 +34,6 @@ Results: ``benchmarks/partial.json`` and ``.md``, rewritten after every view.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -42,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import ROOT, add_data_argument, data_folder
+from bench.common import ROOT, add_data_argument, add_seed_argument, add_transfer_steps_argument, benchmark_parser, data_folder
 
 # view name -> the direction the camera looks along (the target's bounding-box axes; z+ looks along +z)
 VIEWS = {"x+": (1.0, 0.0, 0.0), "x-": (-1.0, 0.0, 0.0), "y+": (0.0, 1.0, 0.0), "y-": (0.0, -1.0, 0.0), "z+": (0.0, 0.0, 1.0), "z-": (0.0, 0.0, -1.0)}
@@ -208,7 +207,7 @@ def checks(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__, results_name="partial")
     add_data_argument(parser, "mesh_pairs", "the mesh pairs")
     parser.add_argument("--pairs", nargs="+", default=None, help="pairs (default: all four)")
     parser.add_argument("--views", nargs="+", default=["z+", "z-", "x+", "y-"], choices=sorted(VIEWS), help="views: the axis the camera looks along (default z+ z- x+ y-)")
@@ -216,9 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--points", type=int, default=100_000, help="scan points (default 100,000)")
     parser.add_argument("--points-large", type=int, default=250_000, help="scan points of pair 08 (default 250,000)")
     parser.add_argument("--noise", type=float, default=0.002, help="noise per axis, x the diagonal (default 0.002)")
-    parser.add_argument("--steps", type=int, default=None, help="fit steps (default: the transfer default)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--name", default="partial", help="results name (default partial)")
+    add_transfer_steps_argument(parser)
+    add_seed_argument(parser)
     args = parser.parse_args(argv)
     args.data = data_folder(parser, args.data, "mesh_pairs")
 

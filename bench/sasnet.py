@@ -27,7 +27,6 @@ Results go to ``benchmarks/sasnet.json`` and ``.md``, rewritten after every run.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import time
@@ -41,7 +40,7 @@ from sape_geo.fitting import Batch, FitConfig, Task
 from sape_geo.imaging import read_image
 from sape_geo.methods import MaskDomain, MethodConfig
 from sape_geo.metrics import psnr
-from bench.common import RESULTS_DIR, add_data_argument, data_folder, markdown_table, write_results
+from bench.common import RESULTS_DIR, add_data_argument, add_seed_argument, add_threads_argument, benchmark_parser, data_folder, markdown_table, write_results
 from bench.images import IMAGE_SETS, image_files
 from bench.occupancy import split_meshes
 from sape_geo_plugins.image import ImageSettings, default_sigmas, load_image_task, pixel_coordinates, prepare_image
@@ -178,7 +177,7 @@ def previous_rows(rerun: set[str]) -> tuple[list[dict], list[dict]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__)
     add_data_argument(parser, holds="folder holding images_natural/, images_text/ and meshes_occupancy/")
     parser.add_argument("--meshes", type=Path, default=None, help="folder of occupancy meshes (default: DIR/meshes_occupancy)")
     parser.add_argument("--images-per-set", type=int, default=2, help="first N images of each set (default 2)")
@@ -190,8 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--occupancy-meshes", type=int, default=None, help="first N watertight meshes (default all)")
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
                         help="parts to run (default all); the others keep their rows from the previous sasnet.json")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
+    add_seed_argument(parser)
+    add_threads_argument(parser)
     args = parser.parse_args(argv)
     args.data = data_folder(parser, args.data)
     args.meshes = args.meshes if args.meshes is not None else args.data / "meshes_occupancy"

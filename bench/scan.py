@@ -29,7 +29,6 @@ Results: ``benchmarks/scan.json`` and ``.md``.
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing
 import os
 import resource
@@ -40,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import ROOT, add_data_argument, data_folder, markdown_table, peak_memory_mb, run_in_fresh_process, write_results
+from bench.common import ROOT, add_data_argument, add_seed_argument, add_transfer_steps_argument, benchmark_parser, data_folder, markdown_table, peak_memory_mb, run_in_fresh_process, write_results
 
 # pair 08 of the mesh pairs (--data): its high-resolution hand is the template, its low-resolution hand the scanned target
 PAIR = "08_hand_lowres_to_hand"
@@ -103,15 +102,14 @@ def _run(job: dict[str, Any], queue) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__, results_name="scan")
     parser.add_argument("--points", type=int, default=2_000_000, help="scan points (default 2,000,000)")
     parser.add_argument("--noise", type=float, default=0.002, help="noise standard deviation per axis, x the diagonal (default 0.002)")
     parser.add_argument("--holes", type=int, default=6, help="cut-outs (default 6)")
     parser.add_argument("--hole-radius", type=float, default=0.04, help="cut-out radius, x the diagonal (default 0.04)")
     parser.add_argument("--strays", type=float, default=0.001, help="strays in the last row, x the points (default 0.001)")
-    parser.add_argument("--steps", type=int, default=None, help="fit steps (default: the transfer default)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--name", default="scan", help="results name (default scan)")
+    add_transfer_steps_argument(parser)
+    add_seed_argument(parser)
     add_data_argument(parser, "mesh_pairs", "the mesh pairs")
     args = parser.parse_args(argv)
     pair = data_folder(parser, args.data, "mesh_pairs") / PAIR

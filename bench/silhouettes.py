@@ -23,7 +23,6 @@ between methods can be read against the spread between seeds.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from bench.common import RESULTS_DIR, add_data_argument, data_folder, display_path, group_means, markdown_table, write_results
+from bench.common import RESULTS_DIR, add_data_argument, add_threads_argument, benchmark_parser, data_folder, display_path, group_means, markdown_table, write_results
 from sape_geo_plugins.silhouette import DEFAULT_STEPS, SilhouetteSettings, default_fit_options, default_method_config, fit_silhouette
 
 IMAGE_SUFFIXES = (".gif", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -181,16 +180,15 @@ def write_report(name: str, settings: dict, runs: list[dict], methods: list[str]
 def main(argv: list[str] | None = None) -> int:
     from sape_geo_plugins.silhouette import SIGMA_BY_METHOD, SilhouetteSettings
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__, results_name="silhouettes")
     add_data_argument(parser, "silhouettes", "folder of silhouette images")
     parser.add_argument("--methods", nargs="+", default=list(METHODS),
                         help=f"methods to compare, each optionally with /variant ({', '.join(VARIANTS)}); default: {' '.join(METHODS)}; "
                         f"every method: {' '.join(ALL_METHODS)}")
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"steps after calibration (default {DEFAULT_STEPS}, the task's)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds; every run is repeated per seed (default: 0)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    add_threads_argument(parser)
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, each in its own process (default 2)")
-    parser.add_argument("--name", default="silhouettes", help="result files benchmarks/<name>.json/.md (default silhouettes)")
     parser.add_argument("--append", action="store_true",
                         help="keep the other methods' rows of benchmarks/<name>.json and redo only --methods (settings must match)")
     args = parser.parse_args(argv)

@@ -15,7 +15,6 @@ Results: ``benchmarks/templates.json`` and ``.md``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -29,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import add_data_argument, data_folder, display_path, markdown_table, write_results
+from bench.common import add_data_argument, add_transfer_steps_argument, benchmark_parser, data_folder, display_path, markdown_table, write_results
 
 COLUMNS = ["variant", "target_vertices", "seed", "seconds", "cpu_seconds", "fit_seconds", "chamfer_l1_pct_diag", "hausdorff_pct_diag", "conformal_ratio",
            "folded_edges", "source_folded_edges", "inverted_triangles", "flipped_triangles", "common_folded_edges",
@@ -110,11 +109,10 @@ def transfer_row(variant: str, source: Path, target: Path, seed: int, folder: Pa
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__, results_name="templates")
     add_data_argument(parser, "templates", "folder with penguin_control_mesh.obj and penguin.obj")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the comparison rows (default 0 1 2)")
-    parser.add_argument("--steps", type=int, default=None, help="fit steps (default: the transfer default)")
-    parser.add_argument("--name", default="templates", help="results name (default templates)")
+    add_transfer_steps_argument(parser)
     args = parser.parse_args(argv)
     args.data = data_folder(parser, args.data, "templates")
     cage, surface = args.data / "penguin_control_mesh.obj", args.data / "penguin.obj"

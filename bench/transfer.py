@@ -60,7 +60,7 @@ import numpy as np
 import torch
 
 from sape_geo.methods import method_names
-from bench.common import RESULTS_DIR, ROOT, add_data_argument, data_folder, markdown_table, write_results
+from bench.common import RESULTS_DIR, ROOT, add_data_argument, add_threads_argument, data_folder, markdown_table, write_results
 from sape_geo_plugins.mesh_transfer import (
     INIT_METHODS, PLUGIN, PreparedTransfer, TransferSettings, default_method_config, prepare_transfer, read_marker_pairs, transfer_mesh,
 )
@@ -406,7 +406,7 @@ def _table(rows: list[dict[str, Any]], columns: tuple[str, ...], float_format: s
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"steps per network run (default {DEFAULT_STEPS}, the transfer default)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per run (default 1)")
+    add_threads_argument(parser)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
                         help="seeds; network methods run once per seed, the initialisation and nricp once (default: 0)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time, each in its own process (default 1: seconds undisturbed)")
