@@ -25,8 +25,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 COMMAND = AppCommand(
-    name="carry",
-    summary="move accessories (eyes, clothes, markers) with a finished mesh transfer's deformation",
     description=(
         "Each FILE (in the transfer's source frame) is bound to its closest point on the source surface and\n"
         "keeps its offset in the body's local frame, scaled with the body (as Houdini's Point Deform does);\n"

@@ -39,12 +39,12 @@ APP_MODULES: dict[str, tuple[str, str]] = {
 
 
 class AppCommand:
-    """A non-task command: ``name``, ``summary``, ``description``, ``add_arguments(parser)`` and
-    ``run(args) -> int`` (the exit code)."""
+    """A non-task command: its ``description`` (``--help``), ``add_arguments(parser)`` and
+    ``run(args) -> int`` (the exit code). Its name and one-line summary are :data:`APP_MODULES`' alone:
+    ``sape-geo --help`` shows them without importing the module."""
 
-    def __init__(self, name, summary, description, add_arguments, run) -> None:
-        self.name, self.summary, self.description = name, summary, description
-        self.add_arguments, self.run = add_arguments, run
+    def __init__(self, description, add_arguments, run) -> None:
+        self.description, self.add_arguments, self.run = description, add_arguments, run
 
 
 def app_command(name: str) -> AppCommand | None:

@@ -43,8 +43,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 COMMAND = AppCommand(
-    name="landmarks-to-positions",
-    summary="rewrite landmark pairs given by target vertex ids as positions (for a scan of that target)",
     description=DESCRIPTION,
     add_arguments=add_arguments,
     run=run,

@@ -334,8 +334,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 COMMAND = AppCommand(
-    name="landmarks",
-    summary="pick landmark pairs on a source and a target mesh for mesh transfer (Polyscope window)",
     description=(
         "Click a vertex on the source (left), then its partner on the target (right); name it in the panel,\n"
         "undo with ctrl+z, save with ctrl+s (unsaved pairs are also saved when the window closes). The file\n"

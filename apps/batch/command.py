@@ -103,8 +103,6 @@ def _print_report(report: BatchReport) -> None:
 
 
 COMMAND = AppCommand(
-    name="batch",
-    summary="run a pipeline file of many jobs, locally or on a Ray cluster; resumable",
     description=DESCRIPTION,
     add_arguments=add_arguments,
     run=run,

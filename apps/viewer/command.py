@@ -399,8 +399,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 COMMAND = AppCommand(
-    name="view",
-    summary="look at runs in Polyscope (heat maps, playback, comparisons) or render pictures offscreen",
     description=(
         "Show one or more run directories in Polyscope: the task's result (mesh transfer: source, target,\n"
         "result, landmarks, heat map, distances, distortion, observed confidence, displacements, carried\n"
