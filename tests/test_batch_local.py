@@ -212,3 +212,23 @@ def test_dry_run_lists_jobs_and_runs_nothing(tmp_path, capsys):
     assert len([line for line in lines if line.startswith("todo  fit1d/")]) == 2
     assert "--method pff" in lines[1]
     assert not (tmp_path / "out").exists()
+
+
+def test_more_workers_than_cores_are_lowered_to_the_cores_with_a_note(tmp_path, monkeypatch, capsys):
+    from sape_geo_apps.batch import local_engine
+
+    monkeypatch.setattr(local_engine, "available_cores", lambda: 1)
+    pipeline = write_pipeline(tmp_path, f"jobs:\n  - task: fit1d\n    methods: [ff, pff]\n    settings: {TINY}\n")
+    assert main(["batch", str(pipeline), "--out", str(tmp_path / "out"), "--workers", "100000", "--quiet"]) == 0
+    assert "note    --workers 100000 is more than the 1 core(s) here: 1 job(s) run at a time" in capsys.readouterr().out
+    report = run_pipeline(pipeline, tmp_path / "again", workers=100000, progress=False)
+    assert len({outcome.worker for outcome in report.outcomes}) == 1  # both jobs ran in the one worker
+    assert report.notes == ("--workers 100000 is more than the 1 core(s) here: 1 job(s) run at a time",)
+
+
+@pytest.mark.parametrize("workers, error", [(0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError), ("4", TypeError)])
+def test_workers_that_are_not_a_whole_number_from_1_are_refused_naming_workers(tmp_path, workers, error):
+    pipeline = write_pipeline(tmp_path, f"jobs:\n  - task: fit1d\n    settings: {TINY}\n")
+    with pytest.raises(error, match="workers must be"):
+        run_pipeline(pipeline, tmp_path / "out", workers=workers, progress=False)
+    assert not (tmp_path / "out").exists()

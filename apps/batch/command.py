@@ -55,7 +55,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder: one run directory per job, summary.csv, summary.md")
     parser.add_argument("--engine", choices=ENGINES, default="local", help="local process pool (default) or ray")
     parser.add_argument("--address", default=None, help="Ray cluster address (ray engine; default: start a local Ray for the run)")
-    parser.add_argument("--workers", type=positive_int, default=None, help="jobs at a time (default: the cores; ray: the cluster's choice)")
+    parser.add_argument(
+        "--workers", type=positive_int, default=None,
+        help="jobs at a time (default: the cores; ray: the cluster's choice); on this machine at most its cores: more is lowered to them, with a note",
+    )
     parser.add_argument("--dry-run", action="store_true", help="validate and list the jobs (and which are finished), run nothing")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -92,6 +95,8 @@ def _dry_run(args: argparse.Namespace) -> int:
 def _print_report(report: BatchReport) -> None:
     counts = ", ".join(f"{n} {status}" for status, n in report.counts().items())
     print(f"batch: {len(report.outcomes)} jobs: {counts}")
+    for note in report.notes:
+        print(f"  note    {note}")
     for run_name, why in report.redone:
         print(f"  rerun   {run_name}: {why}")
     for outcome in report.outcomes:

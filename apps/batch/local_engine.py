@@ -16,6 +16,7 @@ with this process however it ends (see :mod:`~sape_geo_apps.batch.worker_process
 from __future__ import annotations
 
 import contextlib
+import numbers
 import os
 import signal
 import socket
@@ -44,6 +45,30 @@ def available_cores() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def check_workers(workers: int | None) -> None:
+    """Raise ``TypeError`` unless ``workers`` is None or a whole number, ``ValueError`` if it is below 1."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, numbers.Integral)):
+        raise TypeError(f"workers must be a whole number >= 1, got {workers!r}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+
+
+def workers_for_this_machine(workers: int | None) -> tuple[int, tuple[str, ...]]:
+    """Jobs to run at a time here: ``workers`` (None: the available cores), at most the available cores,
+    and a note when ``workers`` was lowered to them. More would not finish sooner: the jobs would take
+    turns on the same cores, and each worker holds its own PyTorch in memory (about 150 MB).
+
+    Raises
+    ------
+    TypeError, ValueError : see :func:`check_workers`.
+    """
+    check_workers(workers)
+    cores = available_cores()
+    if workers is None or workers <= cores:
+        return workers or cores, ()
+    return cores, (f"--workers {workers} is more than the {cores} core(s) here: {cores} job(s) run at a time",)
+
+
 @dataclass
 class _Worker:
     """A worker process, our end of its socket, and the job it is running (None when idle)."""
@@ -58,19 +83,20 @@ class LocalEngine:
 
     Parameters
     ----------
-    workers : jobs at a time (default: the available cores).
+    workers : jobs at a time (default and most: the available cores; :func:`workers_for_this_machine`).
     threads : torch threads per job (default 1, the command line's ``--threads`` default).
+
+    Attributes
+    ----------
+    notes : what the engine changed from what it was asked, one line each (a lowered ``workers``).
     """
 
     name = "local"
 
     def __init__(self, workers: int | None = None, threads: int | None = None) -> None:
-        cores = available_cores()
-        if workers is not None and workers < 1:
-            raise ValueError(f"workers must be >= 1, got {workers}")
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
-        self.workers = workers or cores
+        self.workers, self.notes = workers_for_this_machine(workers)
         self.threads = threads or DEFAULT_THREADS
 
     def describe(self) -> str:

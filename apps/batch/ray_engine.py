@@ -28,14 +28,22 @@ class RayEngine:
         Ray for the run and shuts it down afterwards. If this process is already connected to Ray
         (``ray.init`` in a notebook), that connection is used and left open.
     workers : jobs in flight at a time (default: as many as the cluster schedules); for a local Ray it
-        is also the CPU count Ray is started with (default: this machine's cores).
+        is also the CPU count Ray is started with (default and most: this machine's cores).
+
+    Attributes
+    ----------
+    notes : what the engine changed from what it was asked, one line each (a lowered ``workers``).
     """
 
     name = "ray"
 
     def __init__(self, address: str | None = None, workers: int | None = None) -> None:
-        if workers is not None and workers < 1:
-            raise ValueError(f"workers must be >= 1, got {workers}")
+        from sape_geo_apps.batch.local_engine import check_workers, workers_for_this_machine
+
+        check_workers(workers)
+        self.notes: tuple[str, ...] = ()
+        if address is None and workers is not None:  # a local Ray has this machine's cores, no more
+            workers, self.notes = workers_for_this_machine(workers)
         try:
             import ray  # noqa: F401  (an optional dependency: fail here, before any job starts)
         except ImportError:

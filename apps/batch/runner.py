@@ -52,6 +52,7 @@ class BatchReport:
     summary_csv, summary_markdown : the summary files.
     interrupted : the batch was stopped by Ctrl-C (unfinished jobs are redone by the next run).
     redone : ``(run_name, why)`` of runs found damaged or unfinished on resume and run again.
+    notes : what the engine changed from what it was asked (``--workers`` lowered to the cores).
     """
 
     out: Path
@@ -61,6 +62,7 @@ class BatchReport:
     summary_markdown: Path
     interrupted: bool = False
     redone: tuple[tuple[str, str], ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def failed(self) -> list[JobOutcome]:
@@ -113,7 +115,8 @@ def run_pipeline(
     pipeline : a pipeline file or a :class:`Pipeline` (:func:`parse_pipeline` for text in a notebook).
     out : the batch output folder: one run directory per job, ``summary.csv``, ``summary.md``.
     engine : ``"local"``, ``"ray"``, or an engine object.
-    workers : jobs at a time (local default: the cores; ray default: what the cluster schedules).
+    workers : jobs at a time (local default: the cores; ray default: what the cluster schedules); on this
+        machine (local engine, local Ray) at most its cores, and ``report.notes`` says when it was lowered.
     address : the Ray cluster (ray engine only); None starts a local Ray for the run.
     progress : draw the overall progress bar (stderr).
     plugins : task plugins by name, for reading a pipeline file (default: the installed ones).
@@ -178,7 +181,8 @@ def run_pipeline(
         others = other_finished_runs(out_root, [job.run_name for job in pipeline.jobs])
         csv_path, markdown_path = write_summary(out_root, rows, axes, inputs, others)
     report = BatchReport(
-        out_root, tuple(outcomes[job.run_name] for job in pipeline.jobs), tuple(rows), csv_path, markdown_path, interrupted, tuple(redone)
+        out_root, tuple(outcomes[job.run_name] for job in pipeline.jobs), tuple(rows), csv_path, markdown_path, interrupted, tuple(redone),
+        tuple(getattr(engine, "notes", ())),  # an engine of the user's own need not have notes
     )
     if interrupted:
         raise BatchInterrupted(report)
