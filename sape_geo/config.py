@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sape_geo.catalogue import DEFAULT_METHOD, encoding_names, encoding_info, method_info
-from sape_geo.encoding_settings import check_positive_int, check_positive_number
+from sape_geo.encoding_settings import FourierSettings, RBFSettings, check_positive_int, check_positive_number
 
 DEFAULT_OPEN_FRACTION = 0.5  # docs/method.md, "Progressive encoding": every level open by T / 2
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -163,15 +163,16 @@ class MethodConfig(_Settings):
     """
 
     name: str = field(default=DEFAULT_METHOD, metadata={"flag": "--method", "metavar": "M"})
-    sigma: float = 10.0
-    num_frequencies: int = field(default=256, metadata={"flag": "--frequencies"})
+    # an encoding's own fields take their defaults from its settings: one value for both
+    sigma: float = FourierSettings.sigma
+    num_frequencies: int = field(default=FourierSettings.num_frequencies, metadata={"flag": "--frequencies"})
     hidden_dim: int = field(default=256, metadata={"flag": "--hidden"})
     num_hidden_layers: int = field(default=3, metadata={"flag": "--layers"})
     omega_0: float = field(default=30.0, metadata={"flag": "--omega0"})
-    rbf_levels: int = 16
-    rbf_min_bandwidth: float = 0.02
-    rbf_max_bandwidth: float = 0.5
-    rbf_max_channels: int = 1024
+    rbf_levels: int = RBFSettings.rbf_levels
+    rbf_min_bandwidth: float = RBFSettings.rbf_min_bandwidth
+    rbf_max_bandwidth: float = RBFSettings.rbf_max_bandwidth
+    rbf_max_channels: int = RBFSettings.rbf_max_channels
     epsilon: float = 1e-3
     open_fraction: float = field(default=DEFAULT_OPEN_FRACTION, metadata={"metavar": "F"})
     options: tuple[tuple[str, Any], ...] = field(default=(), metadata={"flag": "--method-option", "metavar": "KEY=VALUE"})

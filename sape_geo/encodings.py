@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from sape_geo.encoding_settings import PositionalSettings
+from sape_geo.encoding_settings import FourierSettings, PositionalSettings, RBFSettings
 
 
 def _check_in_dim(in_dim: int) -> None:
@@ -144,8 +144,8 @@ class FourierFeatures(Encoding):
     def __init__(
         self,
         in_dim: int,
-        num_frequencies: int = 256,
-        sigma: float = 10.0,
+        num_frequencies: int = FourierSettings.num_frequencies,
+        sigma: float = FourierSettings.sigma,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__(in_dim)
@@ -195,7 +195,7 @@ class PositionalEncoding(Encoding):
         ``2^k pi`` stays well inside float32 precision on ``[-1, 1]``.
     """
 
-    def __init__(self, in_dim: int, num_octaves: int = 10) -> None:
+    def __init__(self, in_dim: int, num_octaves: int = PositionalSettings.num_octaves) -> None:
         super().__init__(in_dim)
         PositionalSettings(num_octaves)  # checks 1 <= num_octaves <= MAX_OCTAVES
         scales = math.pi * 2.0 ** torch.arange(num_octaves, dtype=torch.float32)
@@ -232,11 +232,11 @@ class RBFGrid(Encoding):
     def __init__(
         self,
         in_dim: int,
-        num_levels: int = 16,
-        min_bandwidth: float = 0.02,
-        max_bandwidth: float = 0.5,
+        num_levels: int = RBFSettings.rbf_levels,
+        min_bandwidth: float = RBFSettings.rbf_min_bandwidth,
+        max_bandwidth: float = RBFSettings.rbf_max_bandwidth,
         nodes_per_bandwidth: float = 1.0,
-        max_channels: int = 1024,
+        max_channels: int = RBFSettings.rbf_max_channels,
     ) -> None:
         super().__init__(in_dim)
         if num_levels < 1:

@@ -26,10 +26,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from sape_geo.config import DEFAULT_OPEN_FRACTION, check_open_fraction
 from sape_geo.grid import cell_count, multilinear_corners
-
-
-DEFAULT_OPEN_FRACTION = 0.5  # Eq. 3: every level open by T / 2
 
 
 def progressive_tau(total_steps: int, num_levels: int, open_fraction: float = DEFAULT_OPEN_FRACTION) -> float:
@@ -42,12 +40,6 @@ def progressive_tau(total_steps: int, num_levels: int, open_fraction: float = DE
         raise ValueError(f"total_steps must be >= 1, got {total_steps}")
     check_open_fraction(open_fraction)
     return open_fraction * total_steps / max(num_levels, 1)
-
-
-def check_open_fraction(open_fraction: float) -> None:
-    """``open_fraction`` must be in ``(0, 1]`` (the fraction of the run by which every level may be open)."""
-    if not (isinstance(open_fraction, (int, float)) and math.isfinite(open_fraction) and 0 < open_fraction <= 1):
-        raise ValueError(f"open_fraction must be in (0, 1], got {open_fraction!r}")
 
 
 def ramps_from_progress(progress: Tensor, num_levels: int) -> Tensor:

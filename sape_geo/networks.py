@@ -8,16 +8,14 @@ fitting loop calls (``feedback`` after each step, ``progress`` for heat maps). N
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from sape_geo.config import MethodConfig, ModelSpec
 from sape_geo.encodings import Encoding
 from sape_geo.masks import MaskPolicy
-
-if TYPE_CHECKING:
-    from sape_geo.config import ModelSpec
 
 
 class FieldModel(nn.Module):
@@ -93,8 +91,8 @@ class MaskedEncodingMLP(FieldModel):
         encoding: Encoding,
         mask: MaskPolicy,
         out_dim: int,
-        hidden_dim: int = 256,
-        num_hidden_layers: int = 3,
+        hidden_dim: int = MethodConfig.hidden_dim,
+        num_hidden_layers: int = MethodConfig.num_hidden_layers,
         zero_output: bool = False,
     ) -> None:
         super().__init__()
@@ -176,9 +174,9 @@ class Siren(FieldModel):
         self,
         in_dim: int,
         out_dim: int,
-        hidden_dim: int = 256,
-        num_hidden_layers: int = 3,
-        omega_0: float = 30.0,
+        hidden_dim: int = MethodConfig.hidden_dim,
+        num_hidden_layers: int = MethodConfig.num_hidden_layers,
+        omega_0: float = MethodConfig.omega_0,
         hidden_omega: float = 30.0,
         zero_output: bool = False,
     ) -> None:

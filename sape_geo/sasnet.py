@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from sape_geo.hashgrid import HashGrid
-from sape_geo.config import MaskDomain, ModelSpec
+from sape_geo.config import MaskDomain, MethodConfig, ModelSpec
 from sape_geo.encoding_settings import settings_from_options
 from sape_geo.networks import FieldModel, SineLayer, siren_output_layer
 
@@ -259,9 +259,9 @@ class SASNet(FieldModel):
         self,
         in_dim: int,
         out_dim: int,
-        hidden_dim: int = 256,
-        num_hidden_layers: int = 3,
-        omega_0: float = 30.0,
+        hidden_dim: int = MethodConfig.hidden_dim,
+        num_hidden_layers: int = MethodConfig.num_hidden_layers,
+        omega_0: float = MethodConfig.omega_0,
         settings: SASNetSettings = SASNetSettings(),
         zero_output: bool = False,
         generator: torch.Generator | None = None,
