@@ -229,22 +229,44 @@ def screenshot(
     out = Path(out)
     if out.suffix.lower() != ".png" or not out.parent.is_dir():
         raise ValueError(f"--screenshot must be a .png file in an existing folder, got {out}")
-    check_picture_target(out, overwrite)  # before rendering: a refusal costs nothing
-    scene, _ = prepare(runs, "offscreen", layout, up_axis=up_axis, options=options)
-    if notes is not None:
-        notes += [f"{view.label}: {note}" for view in scene.views for note in view.notes]
+    scene = _offscreen_scene(runs, out, overwrite, layout, up_axis, options, notes)
     if frame != -1:
         show_frame(scene, frame)
     size = _frame_picture(scene, camera, size)
     labelled = _install_label_overlay(scene)
+    pixels = _picture(scene, size, labelled, _metrics_lines(scene, options), visible_colour_bars(scene) if colour_bars else [])
+    return write_png(out, pixels, overwrite)
+
+
+def _offscreen_scene(
+    runs: Sequence[str | os.PathLike], out: Path, overwrite: bool, layout: str, up_axis: str, options: ViewOptions,
+    notes: list[str] | None,
+) -> Scene:
+    """The offscreen scene of ``runs`` for a picture or movie into ``out``, whose target is checked
+    first (a refusal costs no loading or rendering); the views' notes go into ``notes``."""
+    check_picture_target(out, overwrite)
+    scene, _ = prepare(runs, "offscreen", layout, up_axis=up_axis, options=options)
+    if notes is not None:
+        notes += [f"{view.label}: {note}" for view in scene.views for note in view.notes]
+    return scene
+
+
+def _metrics_lines(scene: Scene, options: ViewOptions) -> list[str]:
+    """The line of key metrics of each view, when ``options`` ask for them."""
+    return [metrics_line(view) for view in scene.views] if options.metrics else []
+
+
+def _picture(
+    scene: Scene, size: tuple[int, int], labelled: bool, metrics: list[str], bars: list, heading: str | None = None
+) -> np.ndarray:
+    """The scene's frame now shown, rendered ``(H, W, 3)`` uint8 and refused when blank, with the runs'
+    titles, ``heading`` in its corner, the ``metrics`` lines and the colour ``bars`` under it."""
     pixels = render(size, include_overlay=labelled)
     check_not_blank(pixels, scene)
     pixels = write_titles(pixels, run_titles(scene))
-    if options.metrics:
-        pixels = with_text_lines(pixels, [metrics_line(view) for view in scene.views])
-    if colour_bars:
-        pixels = with_colour_bars(pixels, visible_colour_bars(scene))
-    return write_png(out, pixels, overwrite)
+    if heading is not None:
+        pixels = caption(pixels, heading)
+    return with_colour_bars(with_text_lines(pixels, metrics), bars)
 
 
 def check_not_blank(pixels: np.ndarray, scene: Scene) -> None:
@@ -295,25 +317,19 @@ def movie(
         video = " (videos such as .mp4 need ffmpeg, which the viewer does not depend on; convert the GIF with ffmpeg -i OUT.gif OUT.mp4)" \
             if out.suffix.lower() in (".mp4", ".webm", ".mov", ".avi") else ""
         raise ValueError(f"--movie must be a {' or '.join(MOVIE_SUFFIXES)} file in an existing folder, got {out}{video}")
-    check_picture_target(out, overwrite)
-    scene, _ = prepare(runs, "offscreen", layout, up_axis=up_axis, options=options)
-    if notes is not None:
-        notes += [f"{view.label}: {note}" for view in scene.views for note in view.notes]
+    scene = _offscreen_scene(runs, out, overwrite, layout, up_axis, options, notes)
     if scene.frame_count == 0:
         raise ValueError("the runs saved no snapshots: nothing to play (train with --snapshots EVERY)")
     size = _frame_picture(scene, camera, size, all_frames=True)
     labelled = _install_label_overlay(scene)
     bars = visible_colour_bars(scene) if colour_bars else []
     steps = scene.views[0].steps
-    metrics = [metrics_line(view) for view in scene.views] if options.metrics else []
+    metrics = _metrics_lines(scene, options)
     pictures = []
     for frame in [*range(scene.frame_count), -1]:
         show_frame(scene, frame)
-        pixels = render(size, include_overlay=labelled)
-        check_not_blank(pixels, scene)
-        pixels = write_titles(pixels, run_titles(scene))
-        pixels = caption(pixels, f"step {int(steps[frame])}" if frame >= 0 else "final result")
-        pictures.append(PILImage.fromarray(with_colour_bars(with_text_lines(pixels, metrics), bars)))
+        heading = f"step {int(steps[frame])}" if frame >= 0 else "final result"
+        pictures.append(PILImage.fromarray(_picture(scene, size, labelled, metrics, bars, heading)))
     durations = [int(frame_seconds * 1000)] * (len(pictures) - 1) + [int(hold_seconds * 1000)]
     # one shared palette keeps the GIF small and the colours steady between frames
     palette = pictures[-1].quantize(colors=255, method=PILImage.Quantize.MEDIANCUT)
