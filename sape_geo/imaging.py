@@ -5,8 +5,9 @@ TIFF, BMP, ...) all come back as ``float32`` arrays in ``[0, 1]`` with their mod
 never special-case a mode. How stored values became ``[0, 1]`` is one documented rule, recorded in
 :attr:`LoadedImage.value_rule`:
 
-- files: 8-bit samples / 255, 16-bit / 65535, 32-bit integers and floats stretched from their own
-  minimum to maximum (such files rarely use their type's range);
+- files: 8-bit samples / 255, 16-bit / 65535; signed integers (TIFF), 32-bit integers and floats
+  stretched from their own minimum to maximum (such files rarely use their type's range, and signed
+  ones hold values below zero); the rule names the file's type ("signed 16-bit integers");
 - arrays (:func:`image_from_array`): bool as 0/1, ``uint8`` / 255, ``uint16`` / 65535 (their types'
   ranges, as image files store them); any other integer type by its values: largest value <= 255 ->
   / 255, <= 65535 -> / 65535, larger -> stretched from minimum to maximum (negative values are
@@ -62,9 +63,9 @@ class LoadedImage:
     mode : the file's PIL mode (``"P"``, ``"L"``, ``"I;16"``, ``"RGB"``, ``"RGBA"``, ...).
     bit_depth : bits per channel of the stored samples (8, 16 or 32).
     path : where it came from.
-    value_range : the stored values that became 0 and 1, for 32-bit integer and float images (their
-        own minimum and maximum: such files rarely use their type's whole range); None when 0 and 1
-        are the type's limits.
+    value_range : the stored values that became 0 and 1, for signed integer, 32-bit integer and float
+        images (their own minimum and maximum: such files rarely use their type's whole range) and
+        stretched label maps; None when 0 and 1 are the type's limits.
     value_rule : how the stored values became ``[0, 1]``, in words (see the module docstring).
     notes : what reading changed or chose (EXIF rotation, first of several frames, reduced size).
     reduction : the whole factor the file was reduced by on read (1: full size; pixel ``(r, c)`` then
@@ -263,11 +264,12 @@ def _read_opened(image, path: Path, budget_pixels: int) -> LoadedImage:
     image.load()
     decoded_factor = max(1, round(width / image.width))
     mode = image.mode
+    tags = getattr(image, "tag_v2", None)  # a TIFF's; turning, converting and reducing drop them
     orientation = image.getexif().get(0x0112, 1)  # EXIF Orientation
     if orientation not in (None, 1):
         image = ImageOps.exif_transpose(image)
         notes.append(f"turned upright by its EXIF orientation ({orientation})")
-    loaded = _to_floats(image, mode, path, budget_pixels)
+    loaded = _to_floats(image, mode, tags, path, budget_pixels)
     factor = decoded_factor * loaded.reduction
     if factor > 1:
         notes.append(
@@ -290,19 +292,33 @@ def _stored_bits(tags, raw: np.ndarray) -> int:
     return 16 if 0 <= raw.min(initial=0) and raw.max(initial=0) <= 65535 else 32
 
 
+def _signed_samples(tags) -> bool:
+    """Whether a TIFF stores signed integers (its SampleFormat tag is 2); PIL reads a signed 8-bit file as
+    unsigned bytes (-1 as 255) and a signed 16-bit one as mode ``I``, like 32-bit integers."""
+    if tags is None or 339 not in tags:
+        return False
+    sample_format = tags[339]
+    return (sample_format[0] if isinstance(sample_format, tuple) else sample_format) == 2
+
+
 def _stretch(raw: np.ndarray, low: float, high: float) -> np.ndarray:
     """``raw`` mapped from ``[low, high]`` to ``[0, 1]`` (all zeros for a constant image)."""
     return ((raw - low) / (high - low if high > low else 1.0)).astype(np.float32)
 
 
-def _to_floats(image, mode: str, path: Path, budget_pixels: int) -> LoadedImage:
-    """Floats in [0, 1] of a loaded PIL image (``mode``: the file's), box-filtered in PIL first when it
-    holds more than ``budget_pixels`` (``reduction`` of the result says by how much)."""
+def _to_floats(image, mode: str, tags, path: Path, budget_pixels: int) -> LoadedImage:
+    """Floats in [0, 1] of a loaded PIL image (``mode``: the file's; ``tags``: a TIFF's ``tag_v2`` or
+    None), box-filtered in PIL first when it holds more than ``budget_pixels`` (``reduction`` of the
+    result says by how much)."""
+    from PIL import Image
+
     if image.width == 0 or image.height == 0:
         raise ImageReadError(f"{path} is an empty image ({image.width}x{image.height})")
     # One of L, LA, RGB, RGBA, I (with 16-bit sources marked), F: the modes PIL can reduce and numpy reads.
     sixteen_bit = image.mode.startswith("I;16")
-    tags = getattr(image, "tag_v2", None)  # a TIFF's; conversions and reductions drop them
+    signed = _signed_samples(tags)
+    if image.mode == "L" and signed:
+        image = Image.fromarray(np.asarray(image).view(np.int8).astype(np.int32))  # mode I, the bytes' real values
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     elif image.mode == "1":
@@ -327,12 +343,14 @@ def _to_floats(image, mode: str, path: Path, budget_pixels: int) -> LoadedImage:
         bit_depth, rule = 8, "8-bit samples divided by 255"
     elif image.mode == "I":
         raw = np.asarray(image, dtype=np.float64)
-        bit_depth = 16 if sixteen_bit else _stored_bits(tags, raw)
-        if bit_depth == 32:
-            # 32-bit integers: scaled by the type's range, ordinary data (counts, depths in mm) is black.
+        bit_depth = 8 if mode == "L" else 16 if sixteen_bit else _stored_bits(tags, raw)
+        if bit_depth == 32 or signed:
+            # 32-bit and signed integers: scaled by the type's range, ordinary data (counts, depths in mm,
+            # heights above sea level) is black, or below zero.
             value_range = (float(raw.min()), float(raw.max()))
             pixels = _stretch(raw, *value_range)[..., None]
-            rule = f"32-bit integers stretched from their minimum {value_range[0]:g} to their maximum {value_range[1]:g}"
+            kind = "signed " if signed else "unsigned " if tags is not None else ""  # TIFF's default: unsigned
+            rule = f"{kind}{bit_depth}-bit integers stretched from their minimum {value_range[0]:g} to their maximum {value_range[1]:g}"
         else:
             pixels = (raw / 65535.0).astype(np.float32)[..., None]
             rule = "16-bit samples divided by 65535"

@@ -330,6 +330,20 @@ def test_a_0_1_label_png_is_a_silhouette(tmp_path):
     assert np.array_equal(target.region, DISC) and "label mask of two values, 0 and 1" in target.foreground
 
 
+@pytest.mark.parametrize("dtype, words", [("<i2", "signed 16-bit"), (">i2", "signed 16-bit"), ("i1", "signed 8-bit"), ("<i4", "signed 32-bit")])
+def test_a_signed_integer_tiff_is_stretched_and_its_rule_names_its_type(tmp_path, dtype, words):
+    import tifffile  # a scikit-image dependency; PIL cannot write signed 16-bit files
+
+    from sape_geo.imaging import read_image
+
+    heights = (np.arange(16 * 16).reshape(16, 16) % 100 - 50).astype(dtype)  # below and above sea level
+    tifffile.imwrite(tmp_path / "heights.tif", heights)
+    image = read_image(tmp_path / "heights.tif")
+    assert image.value_rule == f"{words} integers stretched from their minimum -50 to their maximum 49"
+    assert image.value_range == (-50.0, 49.0)
+    assert np.allclose(image.pixels[..., 0], (heights.astype(np.float64) + 50) / 99, atol=1e-6)
+
+
 LABELS = np.zeros((48, 48), dtype=np.uint8)
 LABELS[8:24, 8:40] = 1
 LABELS[26:44, 12:36] = 2
