@@ -12,9 +12,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sape_geo_apps.cli import AppCommand
 import numpy as np
 
+from sape_geo.schema import add_settings_arguments, settings_from_namespace
+from sape_geo_apps.cli import AppCommand
 from sape_geo_apps.viewer.backend import (
     CAMERAS,
     PICTURE_MARK,
@@ -32,9 +33,9 @@ from sape_geo_apps.viewer.backend import (
     write_png,
 )
 from sape_geo_apps.viewer.framing import infer_up_axis, picture_size, projected_aspect
-from sape_geo_apps.viewer.items import QUANTITIES, Curve, Points, RunView, Surface
+from sape_geo_apps.viewer.items import Curve, Points, RunView, Surface
 from sape_geo_apps.viewer.loading import load_viewer_run
-from sape_geo_apps.viewer.options import LABEL_CHOICES, ViewOptions, apply_options, metrics_line, share_colour_ranges
+from sape_geo_apps.viewer.options import ViewOptions, apply_options, metrics_line, share_colour_ranges
 from sape_geo_apps.viewer.overlay import caption, visible_colour_bars, with_colour_bars, with_text_lines, write_titles
 from sape_geo_apps.viewer.panel import ViewerPanel, run_titles
 from sape_geo_apps.viewer.scene import LAYOUTS, Scene, _positions, build_scene, label_views, show_frame, slice_sheet
@@ -367,26 +368,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frame", type=int, default=-1, help="snapshot frame of the screenshot (default -1: the final result)")
     parser.add_argument("--no-colour-bars", dest="colour_bars", action="store_false",
                         help="no strip of colour bars (one per scalar quantity shown, with its unit) under the picture")
-    parser.add_argument("--quantity", choices=("auto", *QUANTITIES, "none"), default="auto",
-                        help="what colours the shapes: heatmap (SAPE levels open, progress.npy), distance (to the target), "
-                             "distortion (conformal, per face), observed (per-vertex confidence of a partial target, observed.npy), "
-                             "value (a result's own values), none (plain colours); default auto: the heat map where there is one")
-    parser.add_argument("--edges", action=argparse.BooleanOptionalAction, default=True,
-                        help="draw the edges of a transfer's source, result and carried files: the polygons as the files "
-                             "write them (quads, n-gons), not the triangles used inside (default on)")
-    parser.add_argument("--labels", choices=LABEL_CHOICES, default="names",
-                        help="names: write each landmark's name beside it, none overlapping (default); none: points only")
-    parser.add_argument("--metrics", action=argparse.BooleanOptionalAction, default=True,
-                        help="a line of each run's key metrics (Chamfer, Hausdorff, folds, inversions, observed fraction, ...) "
-                             "under a screenshot or movie (default on)")
+    add_settings_arguments(parser, ViewOptions, "view")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing --screenshot/--movie file, if sape-geo view wrote it (a file it did not "
                              "write is never replaced)")
 
 
 def options_of(args: argparse.Namespace) -> ViewOptions:
-    """The :class:`ViewOptions` of a parsed command line."""
-    return ViewOptions(edges=args.edges, quantity=args.quantity, labels=args.labels, metrics=args.metrics)
+    """The :class:`ViewOptions` of a parsed command line: its defaults, with what the user typed."""
+    return settings_from_namespace(ViewOptions, args, "view")
 
 
 def run(args: argparse.Namespace) -> int:

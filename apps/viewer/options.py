@@ -7,7 +7,7 @@ registered with Polyscope, so the window and the offscreen pictures follow the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,20 +29,26 @@ QUANTITY_SOURCES = {
 
 @dataclass(frozen=True)
 class ViewOptions:
-    """The user's choices of what a view shows.
+    """The user's choices of what a view shows. The only place they and their defaults are written:
+    ``sape-geo view``'s ``--edges``, ``--quantity``, ``--labels`` and ``--metrics`` are generated from
+    these fields (:func:`~sape_geo.schema.add_settings_arguments`).
 
     Attributes
     ----------
-    edges : draw the edges of tessellations (a transfer's source, result, carried files): their polygons.
-    quantity : ``auto`` (each item's default: the heat map where there is one), one of
-        :data:`~sape_geo_apps.viewer.items.QUANTITIES`, or ``none`` (plain colours).
-    labels : ``names`` (each landmark's name beside it) or ``none``.
-    metrics : write a line of each run's key metrics under pictures (:func:`metrics_line`).
+    edges : draw the edges of a transfer's source, result and carried files: the polygons as the files
+        write them (quads, n-gons), not the triangles used inside.
+    quantity : what colours the shapes: heatmap (SAPE levels open, progress.npy), distance (to the
+        target), distortion (conformal, per face), observed (per-vertex confidence of a partial target,
+        observed.npy), value (a result's own values), none (plain colours); auto: each item's default,
+        the heat map where there is one.
+    labels : names: write each landmark's name beside it, none overlapping; none: points only.
+    metrics : a line of each run's key metrics (Chamfer, Hausdorff, folds, inversions, observed
+        fraction, ...) under a screenshot or movie (:func:`metrics_line`).
     """
 
     edges: bool = True
-    quantity: str = "auto"
-    labels: str = "names"
+    quantity: str = field(default="auto", metadata={"choices": ("auto", *QUANTITIES, "none")})
+    labels: str = field(default="names", metadata={"choices": LABEL_CHOICES})
     metrics: bool = True
 
     def __post_init__(self) -> None:
