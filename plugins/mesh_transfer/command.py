@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sape_geo.registry import Input, TaskPlugin
+from sape_geo.registry import DEFAULT_THREADS, Input, TaskPlugin
 
 from .settings import TransferSettings
 
@@ -144,7 +144,8 @@ PLUGIN = TaskPlugin(
     ),
     defaults={
         "steps": DEFAULT_STEPS, "lr": DEFAULT_LR, "lr_schedule": "cosine", "sigma": OTHER_SIGMA, "hidden_dim": DEFAULT_HIDDEN,
-        "num_hidden_layers": DEFAULT_LAYERS, "num_frequencies": DEFAULT_FREQUENCIES, "epsilon": DEFAULT_EPSILON, "threads": 1,
+        "num_hidden_layers": DEFAULT_LAYERS, "num_frequencies": DEFAULT_FREQUENCIES, "epsilon": DEFAULT_EPSILON,
+        "threads": DEFAULT_THREADS,  # from Python too, not only on the command line: the same numbers on every machine
     },
     per_method={name: {"sigma": sigma} for name, sigma in DEFAULT_SIGMA.items()},
     summarise=summarise,
