@@ -20,7 +20,7 @@ from typing import Any
 
 from sape_geo.catalogue import method_names
 from sape_geo.config import FitConfig, MethodConfig
-from sape_geo.registry import TaskPlugin
+from sape_geo.registry import DEFAULT_THREADS, TaskPlugin
 from sape_geo.schema import NONE_WORD, flag_of, is_settings, key_value, replace_settings, strip_optional
 
 # What the batch runner sets itself for every job; a pipeline may not set it.
@@ -29,7 +29,7 @@ RESERVED = {
     "overwrite": "the batch runner redoes incomplete runs itself and never overwrites finished ones",
     "quiet": "jobs never draw their own progress bar; the batch draws one for all jobs",
     "progress_bar": "jobs never draw their own progress bar; the batch draws one for all jobs",
-    "threads": "threads per job come from the engine (1 locally, as on the command line; resources.cpus on Ray)",
+    "threads": f"threads per job come from the engine ({DEFAULT_THREADS} locally, as on the command line; resources.cpus on Ray)",
 }
 # Settings a pipeline gives as matrix axes beside 'settings': field -> the axis key.
 AXES = {"name": "methods", "seed": "seeds"}
