@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from sape_geo.config import DEFAULT_OPEN_FRACTION, check_open_fraction
+from sape_geo.config import DEFAULT_OPEN_FRACTION, MaskDomain, check_open_fraction
 from sape_geo.grid import cell_count, multilinear_corners
 
 
@@ -247,7 +247,7 @@ class SpatialMask(MaskPolicy):
         num_locations: int,
         total_steps: int,
         epsilon: float,
-        smoothing_steps: int = 1,
+        smoothing_steps: int = MaskDomain.smoothing_steps,
         open_fraction: float = DEFAULT_OPEN_FRACTION,
     ) -> None:
         super().__init__(num_levels)
@@ -393,7 +393,7 @@ class GridMask(SpatialMask):
         resolution: Sequence[int],
         total_steps: int,
         epsilon: float,
-        smoothing_steps: int = 1,
+        smoothing_steps: int = MaskDomain.smoothing_steps,
         periodic: Sequence[bool] | None = None,
         open_fraction: float = DEFAULT_OPEN_FRACTION,
     ) -> None:

@@ -18,7 +18,7 @@ import pytest
 
 from conftest import ROOT
 from sape_geo.catalogue import DEFAULT_METHOD
-from sape_geo.config import DEFAULT_OPEN_FRACTION, MethodConfig
+from sape_geo.config import DEFAULT_OPEN_FRACTION, MaskDomain, MethodConfig
 from sape_geo.encoding_settings import MAX_OCTAVES, FourierSettings, PositionalSettings, RBFSettings
 from sape_geo.geometry.scan_settings import ScanSettings
 from sape_geo.registry import DEFAULT_THREADS, load_task
@@ -54,6 +54,8 @@ def test_the_constructors_default_to_the_settings_they_are_built_from():
         assert defaults.get("omega_0", method.omega_0) == method.omega_0, network
     for schedule in (progressive_tau, ProgressiveMask, SampleMask, GridMask):
         assert signature_defaults(schedule)["open_fraction"] == method.open_fraction == DEFAULT_OPEN_FRACTION, schedule
+    for spatial in (SampleMask, GridMask):
+        assert signature_defaults(spatial)["smoothing_steps"] == MaskDomain.smoothing_steps, spatial
 
 
 def test_one_thread_default_for_the_command_line_batch_transfer_and_benchmarks():
