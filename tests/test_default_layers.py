@@ -172,3 +172,71 @@ def _doc_claims() -> list[tuple[str, str]]:
 def test_the_docs_state_the_defaults_the_code_has(document, sentence):
     text = " ".join((ROOT / document).read_text(encoding="utf-8").split())  # sentences wrap over lines
     assert sentence in text, f"{document} does not say {sentence!r}: a default changed on one side only"
+
+
+BENCHMARKS = ("batch", "core", "images", "large_source", "occupancy", "partial", "sasnet", "scan", "silhouettes", "templates", "transfer")
+
+
+class _Parsed(Exception):
+    """Stops a benchmark's main() at its parse_args, carrying the parser it built."""
+
+
+def _benchmark_parser(name: str, monkeypatch) -> "argparse.ArgumentParser":
+    import argparse
+    import importlib
+
+    def stop(parser, *args, **kwargs):
+        raise _Parsed(parser)
+
+    module = importlib.import_module(f"bench.{name}")
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", stop)
+    with pytest.raises(_Parsed) as parsed:
+        module.main([])
+    return parsed.value.args[0]
+
+
+def _stated_default(help_text: str) -> str | None:
+    """What ``(default X)`` in an option's help says, up to its first remark (``400, the image
+    benchmark's`` -> ``400``); None where the help says none or derives it (``%(default)s``)."""
+    found = re.search(r"\(default:? ([^)]*)\)", help_text or "")
+    if found is None or "%(default" in found.group(1):
+        return None
+    return re.split(r": |, |;", found.group(1))[0].strip()
+
+
+def _help_disagreements(parser) -> tuple[int, list]:
+    """How many options' help states a value as their default, and those whose stated value is not
+    the option's default: ``(option strings, stated, default)``."""
+    checked, wrong = 0, []
+    for action in parser._actions:  # argparse keeps a parser's options nowhere public
+        stated, default = _stated_default(action.help), action.default
+        if stated is None or default is None or isinstance(default, bool):
+            continue
+        if isinstance(default, (int, float)):
+            agrees = float(stated.replace(",", "")) == default
+        elif stated.split()[0] not in map(str, default if isinstance(default, list) else [default]):
+            continue  # words for a whole ("all", "both", "every registered one"), not a value to compare
+        else:
+            agrees = stated == (" ".join(map(str, default)) if isinstance(default, list) else str(default))
+        checked += 1
+        if not agrees:
+            wrong.append((action.option_strings, stated, default))
+    return checked, wrong
+
+
+def test_the_help_check_finds_a_default_stated_wrongly():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--points", type=int, default=100_000, help="scan points (default 100,000)")
+    parser.add_argument("--views", nargs="+", default=["z+", "z-"], help="views (default z+ x+)")
+    parser.add_argument("--noise", type=float, default=0.002, help="noise (default 0.02)")
+    parser.add_argument("--pairs", nargs="+", default=["a", "b"], help="pairs (default: all)")
+    assert _help_disagreements(parser) == (3, [(["--views"], "z+ x+", ["z+", "z-"]), (["--noise"], "0.02", 0.002)])
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_a_benchmarks_help_states_the_default_its_option_has(name, monkeypatch):
+    checked, wrong = _help_disagreements(_benchmark_parser(name, monkeypatch))
+    assert wrong == []
+    assert checked or name == "core"  # core's help states no default; every other benchmark's is checked
