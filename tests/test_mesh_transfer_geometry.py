@@ -1,6 +1,8 @@
 """Geometry of mesh transfer with exact known answers: landmarks, alignment, biharmonic, energies, metrics."""
 
 import json
+import subprocess
+import sys
 
 import igl
 import numpy as np
@@ -40,6 +42,7 @@ from sape_geo.geometry.metrics import (
     transfer_metrics,
     triangle_quality,
 )
+from sape_geo.geometry.sampling import sample_surface
 
 
 @pytest.fixture(scope="module")
@@ -285,6 +288,22 @@ def test_barycentric_samples_lie_on_the_surface_and_carry_gradients(sphere):
     assert distances.max() < 1e-20
     points.sum().backward()
     assert vertices.grad.abs().sum() > 0
+
+
+def test_surface_samples_are_trimeshs_draws_without_importing_trimesh(sphere):
+    V, F = sphere
+    V = V * [1.0, 2.0, 0.5]  # faces of different areas, so the area weighting matters
+    for seed in (0, 7):
+        ours = sample_surface(V, F, 3000, seed)
+        theirs, _ = trimesh.sample.sample_surface(trimesh.Trimesh(V, F, process=False), 3000, seed=seed)
+        assert np.array_equal(ours, theirs)
+    assert SurfaceDistance(V, F)(ours).max() < 1e-20
+    stream = np.random.default_rng(3)  # a generator is drawn from, not restarted
+    assert not np.array_equal(sample_surface(V, F, 10, stream), sample_surface(V, F, 10, stream))
+    code = ("import sys, numpy as np; from sape_geo.geometry.sampling import sample_surface\n"
+            "sample_surface(np.eye(3), np.array([[0, 1, 2]]), 5); print('trimesh' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stderr
 
 
 def test_kdtree_and_brute_force_chamfer_agree():

@@ -1,4 +1,4 @@
-"""Random points on a triangle mesh's surface, uniform with respect to area (trimesh's sampler)."""
+"""Random points on a triangle mesh's surface, uniform with respect to area (trimesh's draws, without trimesh)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from sape_geo.geometry.mesh_io import check_mesh, face_areas
 def sample_surface(vertices: np.ndarray, faces: np.ndarray, count: int, seed: int | np.random.Generator = 0) -> np.ndarray:
     """``count`` points ``(count, 3)`` uniformly distributed over the surface area of ``(V, F)``.
 
-    trimesh draws a face with probability proportional to its area, then a point inside it.
+    A face is drawn with probability proportional to its area, then a point uniformly inside it: two
+    uniform lengths along its edges from the first corner, reflected back into the triangle when they
+    sum past 1. The draws are trimesh's (``trimesh.sample.sample_surface``, same points for the same
+    seed), without importing trimesh, which costs a command about half a second.
 
     Parameters
     ----------
@@ -22,13 +25,17 @@ def sample_surface(vertices: np.ndarray, faces: np.ndarray, count: int, seed: in
     ------
     ValueError : negative count, or a mesh of zero total area.
     """
-    import trimesh
-
     if count < 0:
         raise ValueError(f"count must be >= 0, got {count}")
     V, F = check_mesh(vertices, faces)
-    if not float(face_areas(V, F).sum()) > 0.0:
+    cumulative = np.cumsum(face_areas(V, F))
+    if not float(cumulative[-1] if len(cumulative) else 0.0) > 0.0:
         raise ValueError("cannot sample the surface of a mesh with zero total area")
-    mesh = trimesh.Trimesh(V, F, process=False, validate=False)
-    points, _ = trimesh.sample.sample_surface(mesh, int(count), seed=seed)
-    return np.asarray(points, dtype=np.float64)
+    random = np.random.default_rng(seed)  # a Generator is returned as it is, so the caller's stream advances
+    chosen = F[np.searchsorted(cumulative, random.random(int(count)) * cumulative[-1])]
+    lengths = random.random((int(count), 2, 1))
+    beyond = lengths.sum(axis=1)[:, 0] > 1.0
+    lengths[beyond] = 1.0 - lengths[beyond]
+    origins = V[chosen[:, 0]]
+    edges = V[chosen[:, 1:]] - origins[:, None, :]  # (count, 2, 3)
+    return (edges * lengths).sum(axis=1) + origins
