@@ -25,6 +25,12 @@ from torch import Tensor, nn
 from sape_geo.encoding_settings import FourierSettings, PositionalSettings, RBFSettings
 
 
+# At most this many numbers (64 MiB in float32) of Fourier features are kept between steps for
+# coordinates that do not change (FourierFeatures._fixed_cos_sin): a full-resolution image grid is
+# recomputed each step instead of doubling the memory its features take.
+FIXED_FEATURES_LIMIT = 2**24
+
+
 def _check_in_dim(in_dim: int) -> None:
     if not isinstance(in_dim, int) or in_dim < 1:
         raise ValueError(f"in_dim must be a positive integer, got {in_dim!r}")
@@ -160,6 +166,7 @@ class FourierFeatures(Encoding):
         magnitudes, _ = torch.sort(magnitudes)
         self.register_buffer("frequencies", directions * magnitudes[:, None])  # (L, d) cycles per unit
         self.register_buffer("quarter_turn", torch.tensor([math.pi / 2, 0.0]), persistent=False)
+        self._fixed: tuple[Tensor, Tensor, tuple[int, int], Tensor] | None = None  # see _fixed_cos_sin
         levels = torch.arange(1, num_frequencies + 1).repeat_interleave(2)
         self._set_levels(levels, 2 * math.pi * magnitudes)
 
@@ -176,10 +183,31 @@ class FourierFeatures(Encoding):
         phase = (2 * math.pi) * (coords @ self.frequencies.T)  # (N, L)
         return torch.sin(phase[:, :, None] + self.quarter_turn)
 
+    def _fixed_cos_sin(self, coords: Tensor) -> Tensor | None:
+        """:meth:`_cos_sin` of coordinates that do not change between steps, computed once (the caller
+        must not modify it); None when ``coords`` need a gradient or the features would hold more than
+        :data:`FIXED_FEATURES_LIMIT` numbers.
+
+        A fit that feeds the same coordinates every step (mesh transfer: the initialised vertices)
+        would otherwise take the sine of the same phases each step: a tenth of the fit on a 8k-vertex
+        source. The kept entry is recognised by the coordinate and frequency tensors themselves and
+        their version counters, so an in-place change of either computes it again.
+        """
+        if coords.requires_grad or coords.shape[0] * self.frequencies.shape[0] * 2 > FIXED_FEATURES_LIMIT:
+            return None
+        versions = (coords._version, self.frequencies._version)
+        kept = self._fixed
+        if kept is None or kept[0] is not coords or kept[1] is not self.frequencies or kept[2] != versions:
+            self._fixed = kept = (coords, self.frequencies, versions, self._cos_sin(coords))
+        return kept[3]
+
     def encode_levels(self, coords: Tensor) -> Tensor:
         return self._cos_sin(coords).flatten(1)
 
     def encode_levels_masked(self, coords: Tensor, ramps: Tensor) -> Tensor:
+        fixed = self._fixed_cos_sin(coords)
+        if fixed is not None:
+            return (fixed * ramps[:, :, None]).flatten(1)
         # In place: sin's backward needs its input, not its output, and a fresh (N, L, 2) buffer per
         # step costs as much as the multiplication itself.
         return self._cos_sin(coords).mul_(ramps[:, :, None]).flatten(1)

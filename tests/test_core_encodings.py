@@ -110,3 +110,21 @@ def test_masked_encoding_equals_channel_mask_times_features(encoding):
     ramps = torch.rand(5, encoding.num_levels)
     mask = torch.cat([torch.ones(5, 1), ramps], dim=1)[:, encoding.levels]
     assert torch.allclose(encoding.forward_masked(coords, ramps), encoding(coords) * mask, atol=1e-6)
+
+
+def test_fourier_features_of_fixed_coordinates_are_computed_once_and_follow_changes():
+    encoding = FourierFeatures(2, 6, 3.0, generator=torch.Generator().manual_seed(0))
+    coords = torch.rand(5, 2) * 2 - 1
+    ramps = torch.rand(5, encoding.num_levels)
+    first = encoding.forward_masked(coords, ramps)
+    kept = encoding._fixed[3]
+    assert torch.equal(encoding.forward_masked(coords, ramps), first) and encoding._fixed[3] is kept  # reused, unchanged
+    coords.mul_(0.5)  # in place: the kept features are stale
+    assert torch.allclose(encoding.forward_masked(coords, ramps), encoding.forward_masked(coords.clone(), ramps), atol=1e-6)
+    assert not torch.allclose(encoding.forward_masked(coords, ramps), first)
+    with torch.no_grad():
+        encoding.frequencies.mul_(2.0)
+    assert torch.allclose(encoding.forward_masked(coords, ramps), encoding.forward_masked(coords.clone(), ramps), atol=1e-6)
+    moving = coords.clone().requires_grad_()  # coordinates with a gradient are never kept
+    encoding.forward_masked(moving, ramps).sum().backward()
+    assert moving.grad.abs().sum() > 0 and encoding._fixed[0] is not moving
