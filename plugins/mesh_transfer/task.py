@@ -289,12 +289,15 @@ class MeshTransferTask(Task):
         if self.settings.landmark_weight > 0 and self.landmark_ids.numel():
             error = ((deformed[self.landmark_ids] - self.landmark_positions) ** 2).sum(dim=1).mean()
             total = total + self.settings.landmark_weight * error
-        if self.settings.fold_weight > 0 or self.settings.fold_feedback:
-            excess = self.fold_excess(deformed)
+        folds = self.settings.fold_weight > 0 or self.settings.fold_feedback
+        # the fold penalty and the inversion barrier share the deformed triangles' normals
+        normals = _unit_normals(deformed, self.faces) if folds or self.settings.inversion_weight > 0 else None
+        if folds:
+            excess = self.fold_excess(deformed, normals)
             if self.settings.fold_weight > 0:
                 total = total + self.settings.fold_weight * (excess**2).mean()
         if self.settings.inversion_weight > 0:
-            total = total + self.settings.inversion_weight * (self.inversion_excess(deformed) ** 2).mean()
+            total = total + self.settings.inversion_weight * (self.inversion_excess(deformed, normals) ** 2).mean()
         if self._cached_distances is None or self._calls % self.settings.feedback_every == 0:
             self._cached_distances = self.vertex_distances(deformed)
         self._calls += 1
@@ -340,9 +343,10 @@ class MeshTransferTask(Task):
         anchor = (unobserved * (correction**2).sum(dim=1)).mean()
         return (weights * forward).mean() + backward.mean() + self.hold_scale * hold + ANCHOR_WEIGHT * anchor, backward.detach()
 
-    def inversion_excess(self, deformed: Tensor) -> Tensor:
+    def inversion_excess(self, deformed: Tensor, normals: Tensor | None = None) -> Tensor:
         """Per triangle ``(m,)``: how far the cosine between its deformed normal and the normal it should
         have fell below ``INVERSION_MARGIN`` (0 where it did not); a barrier against inverted triangles.
+        ``normals``: the deformed triangles' unit normals ``(m, 3)`` when the caller has them.
 
         The normal it should have is the source normal turned by the map's local rotation around the
         triangle (:func:`~sape_geo.geometry.metrics.local_rotations`: the ARAP rotation of the one-rings of
@@ -361,7 +365,8 @@ class MeshTransferTask(Task):
             agreement = (_unit_normals(current, self.faces.cpu()).numpy() * expected).sum(axis=1)
             majority = 1.0 if (agreement * np.linalg.norm(source_normals, axis=1)).sum() >= 0 else -1.0  # area-weighted
             self._expected_normals = torch.as_tensor(majority * expected, dtype=deformed.dtype, device=deformed.device)
-        agreement = (_unit_normals(deformed, self.faces) * self._expected_normals).sum(dim=1)
+        normals = _unit_normals(deformed, self.faces) if normals is None else normals
+        agreement = (normals * self._expected_normals).sum(dim=1)
         return torch.relu(INVERSION_MARGIN - agreement)
 
     def _polygon_normals(self, vertices: Tensor) -> Tensor:
@@ -374,11 +379,12 @@ class MeshTransferTask(Task):
         normals = torch.zeros(first.numel(), 3, dtype=vertices.dtype, device=vertices.device).index_add(0, self.fold_owner, cross)
         return normals / normals.norm(dim=1, keepdim=True).clamp_min(1e-20)
 
-    def fold_excess(self, deformed: Tensor) -> Tensor:
+    def fold_excess(self, deformed: Tensor, normals: Tensor | None = None) -> Tensor:
         """Per interior edge of the triangulation, then (a polygon source) per edge between two polygons
         ``(e,)``: how far the cosine of its two facets' normals fell below its allowance ``min(source
-        cosine, 0)`` (0 where it did not)."""
-        normals = _unit_normals(deformed, self.faces)
+        cosine, 0)`` (0 where it did not). ``normals``: the deformed triangles' unit normals ``(m, 3)``
+        when the caller has them."""
+        normals = _unit_normals(deformed, self.faces) if normals is None else normals
         cosines = (normals[self.edge_faces[:, 0]] * normals[self.edge_faces[:, 1]]).sum(dim=1)
         excess = torch.relu(self.edge_allowance.to(deformed.dtype) - cosines)
         if self.polygon_pairs is None:
