@@ -24,7 +24,7 @@ from sape_geo.geometry.scan_settings import ScanSettings
 from sape_geo.registry import DEFAULT_THREADS, load_task
 
 
-def signature_defaults(function) -> dict:
+def _signature_defaults(function) -> dict:
     return {name: p.default for name, p in inspect.signature(function).parameters.items() if p.default is not p.empty}
 
 
@@ -42,20 +42,20 @@ def test_the_constructors_default_to_the_settings_they_are_built_from():
     from sape_geo.sasnet import SASNet
 
     method = MethodConfig()
-    assert signature_defaults(FourierFeatures) == {
+    assert _signature_defaults(FourierFeatures) == {
         "num_frequencies": FourierSettings.num_frequencies, "sigma": FourierSettings.sigma, "generator": None}
-    assert signature_defaults(PositionalEncoding) == {"num_octaves": PositionalSettings.num_octaves}
-    rbf = signature_defaults(RBFGrid)
+    assert _signature_defaults(PositionalEncoding) == {"num_octaves": PositionalSettings.num_octaves}
+    rbf = _signature_defaults(RBFGrid)
     assert (rbf["num_levels"], rbf["min_bandwidth"], rbf["max_bandwidth"], rbf["max_channels"]) == (
         RBFSettings.rbf_levels, RBFSettings.rbf_min_bandwidth, RBFSettings.rbf_max_bandwidth, RBFSettings.rbf_max_channels)
     for network in (MaskedEncodingMLP, Siren, SASNet):
-        defaults = signature_defaults(network)
+        defaults = _signature_defaults(network)
         assert (defaults["hidden_dim"], defaults["num_hidden_layers"]) == (method.hidden_dim, method.num_hidden_layers), network
         assert defaults.get("omega_0", method.omega_0) == method.omega_0, network
     for schedule in (progressive_tau, ProgressiveMask, SampleMask, GridMask):
-        assert signature_defaults(schedule)["open_fraction"] == method.open_fraction == DEFAULT_OPEN_FRACTION, schedule
+        assert _signature_defaults(schedule)["open_fraction"] == method.open_fraction == DEFAULT_OPEN_FRACTION, schedule
     for spatial in (SampleMask, GridMask):
-        assert signature_defaults(spatial)["smoothing_steps"] == MaskDomain.smoothing_steps, spatial
+        assert _signature_defaults(spatial)["smoothing_steps"] == MaskDomain.smoothing_steps, spatial
 
 
 def test_one_thread_default_for_the_command_line_batch_transfer_and_benchmarks():
@@ -81,11 +81,11 @@ def test_the_viewers_command_line_defaults_are_its_options_and_functions_default
     args = build_parser(["view"])[0].parse_args(["view", "run"])
     assert options_of(args) == ViewOptions()
     for function in (screenshot, movie, show, prepare):
-        defaults = signature_defaults(function)
+        defaults = _signature_defaults(function)
         assert defaults["layout"] == args.layout and defaults["up_axis"] == args.up and defaults["options"] == ViewOptions()
         if "camera" in defaults:
             assert (defaults["camera"], defaults["size"], defaults["colour_bars"]) == (args.camera, args.size, args.colour_bars)
-    assert signature_defaults(screenshot)["frame"] == args.frame
+    assert _signature_defaults(screenshot)["frame"] == args.frame
 
 
 def _configs(task: str, method: str | None = None):
