@@ -28,7 +28,7 @@ import scipy.sparse.csgraph
 
 from sape_geo.geometry.alignment import fit_similarity
 from sape_geo.geometry.mesh_io import face_areas
-from sape_geo.geometry.metrics import best_rotations, vertex_covariances
+from sape_geo.geometry.rotations import best_rotations, vertex_covariances
 from sape_geo.geometry.surface_chamfer import closest_barycentric
 
 

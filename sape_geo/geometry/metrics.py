@@ -46,6 +46,7 @@ import scipy.sparse
 from scipy.spatial import cKDTree
 
 from sape_geo.geometry.mesh_io import bbox_diagonal, face_areas, face_edges
+from sape_geo.geometry.rotations import best_rotations, vertex_covariances
 from sape_geo.geometry.sampling import sample_surface
 
 if TYPE_CHECKING:
@@ -242,29 +243,6 @@ def folded_edge_mask(vertices: np.ndarray, faces: np.ndarray, angle_degrees: flo
 def folded_edges(vertices: np.ndarray, faces: np.ndarray, angle_degrees: float = FOLD_ANGLE_DEGREES) -> int:
     """Interior edges whose two triangle normals are more than ``angle_degrees`` apart (a crumple)."""
     return int(folded_edge_mask(vertices, faces, angle_degrees).sum())
-
-
-def vertex_covariances(source: np.ndarray, result: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """``(n, 3, 3)`` per vertex: the sum of ``e_source e_result^T`` over the edges of its triangles (the
-    covariance whose Kabsch rotation is the map's local rotation there)."""
-    covariance = np.zeros((source.shape[0], 3, 3))
-    for i, j in ((0, 1), (1, 2), (2, 0)):
-        outer = np.einsum("ka,kb->kab", source[faces[:, j]] - source[faces[:, i]], result[faces[:, j]] - result[faces[:, i]])
-        np.add.at(covariance, faces[:, i], outer)
-        np.add.at(covariance, faces[:, j], outer)
-    return covariance
-
-
-def best_rotations(covariances: np.ndarray) -> np.ndarray:
-    """``(k, 3, 3)`` the rotations (det +1, Kabsch) that best carry source edges onto result edges, given
-    their covariances ``(k, 3, 3)``; the identity where a covariance is zero (no edges)."""
-    u, _, vt = np.linalg.svd(covariances)
-    sign = np.sign(np.linalg.det(np.transpose(vt, (0, 2, 1)) @ np.transpose(u, (0, 2, 1))))
-    sign[sign == 0] = 1.0
-    u[:, :, 2] *= sign[:, None]
-    rotations = np.transpose(vt, (0, 2, 1)) @ np.transpose(u, (0, 2, 1))
-    rotations[~np.abs(covariances).reshape(len(covariances), -1).any(axis=1)] = np.eye(3)
-    return rotations
 
 
 def local_rotations(source: np.ndarray, result: np.ndarray, faces: np.ndarray) -> np.ndarray:
