@@ -148,8 +148,8 @@ def test_a_binary_stl_whose_header_starts_like_a_byte_order_mark_is_read_as_it_i
 # ------------------------------------------------------------------ meshes: malformed, huge, unusual
 
 MALFORMED_MESHES = {
-    "short.off": ("OFF\n4 4 0\n0 0 0\n1 0 0\n", "could not be read as OFF"),
-    "two_coordinates.obj": ("v 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n", "line 1: a vertex needs 3 coordinates"),
+    "short.off": ("OFF\n4 4 0\n0 0 0\n1 0 0\n", "declares 4 vertices and 4 faces but ends early"),
+    "two_coordinates.obj": ("v 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n", "line 1: needs 3 numbers"),
     "no_y.ply": ("ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nend_header\n1\n2\n3\n", "could not be read as PLY"),
     "cut.stl": ("solid x\nfacet normal 0 0 0\nouter loop\nvertex 0 0\nendloop\n", "no vertices found"),
 }

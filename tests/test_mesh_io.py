@@ -82,8 +82,8 @@ def test_stl_corners_are_merged_in_order_of_first_appearance():
         ("v 0 0 0\nv 1 0 0\nv 0 1 0\n", "no faces"),
         ("v 0 0 0\nv 1 0 nan\nv 0 1 0\nf 1 2 3\n", "NaN/Inf"),
         ("v 0 0 0\nv 1 0 inf\nv 0 1 0\nf 1 2 3\n", "NaN/Inf"),
-        ("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 7\n", "line 4: face uses vertex 7"),
-        ("v 0 0 0\nv 1 0 x\nv 0 1 0\nf 1 2 3\n", "line 2: malformed vertex"),
+        ("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 7\n", "line 4: a face refers to vertex 7"),
+        ("v 0 0 0\nv 1 0 x\nv 0 1 0\nf 1 2 3\n", "line 2: malformed number"),
         ("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2\n", "line 4: a face needs at least 3"),
         ("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 0 1 2\n", "1-based"),
     ],
@@ -152,3 +152,45 @@ def test_save_is_atomic_on_bad_input(tmp_path):
     with pytest.raises(MeshInputError):
         save_mesh(target, np.array([[0, 0, np.nan]] * 3), np.array([[0, 1, 2]]))
     assert list(tmp_path.iterdir()) == []
+
+
+POLYGON_OBJ = (
+    "# exported\nmtllib m.mtl\no thing\nv 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nv 2 0.5 0\nv 0.5 -1 0\nvt 0 0\nvn 0 0 1\n"
+    "g lid\nf 1/1/1 2/1/1 5/1/1 3/1/1 4/1/1\nusemtl skin\nf -6 -1 -5\ns 1\nf 2 6 5\n"
+)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16"])
+def test_a_target_obj_reads_as_the_template_reader_reads_it(tmp_path, encoding):
+    from sape_geo.geometry.template_file import read_template
+
+    path = tmp_path / "polygons.obj"
+    path.write_bytes(POLYGON_OBJ.replace("\n", "\r\n").encode(encoding))
+    vertices, faces = load_mesh_or_points(path)
+    template = read_template(path)
+    assert np.array_equal(vertices, template.vertices)
+    assert np.array_equal(faces, template.polygons.triangulate()[0])  # the fans of its polygons, in file order
+    assert faces.tolist() == [[0, 1, 4], [0, 4, 2], [0, 2, 3], [0, 5, 1], [1, 5, 4]]
+
+
+def test_a_target_obj_is_refused_in_the_template_readers_words(tmp_path):
+    from sape_geo.geometry.template_file import read_template
+
+    path = write(tmp_path, "broken.obj", "v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 7\n")
+    with pytest.raises(MeshInputError) as as_target:
+        load_mesh_or_points(path)
+    with pytest.raises(MeshInputError) as as_template:
+        read_template(path)
+    assert str(as_target.value) == str(as_template.value) and "line 4: a face refers to vertex 7" in str(as_target.value)
+
+
+MIXED_OFF = "OFF\n# a pentagon, a quad, a triangle\n8 3 0\n0 0 0\n1 0 0\n1 1 0\n0 1 0\n2 0 0\n2 1 0\n-0.5 0.5 0.3\n3 0 0\n5 0 1 2 3 6\n4 1 4 5 2\n3 4 7 5\n"
+
+
+def test_an_off_target_mixing_polygon_sizes_is_read_as_fans_in_file_order(tmp_path):
+    # trimesh's OFF loader failed on any file with a pentagon and another size ("could not be read as OFF").
+    vertices, faces = load_mesh_or_points(write(tmp_path, "mixed.off", MIXED_OFF))
+    assert vertices.shape == (8, 3)
+    assert faces.tolist() == [[0, 1, 2], [0, 2, 3], [0, 3, 6], [1, 4, 5], [1, 5, 2], [4, 7, 5]]
+    with pytest.warns(MeshRepairWarning, match="dropped 1 degenerate"):  # the same repairs as before: a repeated corner
+        assert load_mesh(write(tmp_path, "repeated.off", MIXED_OFF.replace("4 1 4 5 2", "4 1 4 5 5")))[1].shape == (5, 3)

@@ -217,3 +217,33 @@ def test_a_target_with_the_source_quads_is_its_ground_truth(files, tmp_path):
     result = transfer_mesh(files / "body.obj", tmp_path / "stretched.obj", files / "marks.txt", method="biharmonic")
     assert "vertex i -> target vertex i" in result.prepared.ground_truth_source
     assert result.metrics["correspondence_error_pct_diag"] < 1e-3  # the landmarks and the biharmonic field follow a linear stretch
+
+
+def _mixed_off(vertices: np.ndarray, quads: list[list[int]]) -> str:
+    """The quad mesh as an OFF of pentagons, quads and triangles: the midpoint of the first quad's first
+    edge goes into both polygons that share it (two pentagons, no crack), and every third other quad is
+    written as two triangles."""
+    a, b = quads[0][0], quads[0][1]
+    middle = len(vertices)
+    polygons = []
+    for index, quad in enumerate(quads):
+        cyclic = [(quad[k], quad[(k + 1) % 4]) for k in range(4)]
+        if (a, b) in cyclic or (b, a) in cyclic:
+            start = cyclic.index((a, b)) if (a, b) in cyclic else cyclic.index((b, a))
+            polygons.append(quad[:start + 1] + [middle] + quad[start + 1:])
+        elif index % 3 == 0:
+            polygons += [quad[:3], [quad[0], quad[2], quad[3]]]
+        else:
+            polygons.append(quad)
+    points = np.vstack([vertices, (vertices[a] + vertices[b]) / 2])
+    return (f"OFF\n{len(points)} {len(polygons)} 0\n" + "".join(f"{x!r} {y!r} {z!r}\n" for x, y, z in points.tolist())
+            + "".join(f"{len(p)} {' '.join(map(str, p))}\n" for p in polygons))
+
+
+def test_an_off_target_mixing_pentagons_quads_and_triangles_is_transferred_onto(files, tmp_path, capsys, tiny_args):
+    body, quads = _quad_sphere(4)
+    (tmp_path / "target.off").write_text(_mixed_off(body * STRETCH, quads))
+    code = main(["transfer", str(files / "body.obj"), str(tmp_path / "target.off"), "--landmarks", str(files / "marks.txt"),
+                 *tiny_args["transfer"], "--out", str(tmp_path / "run")])
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "run" / "result.obj").exists()

@@ -1,12 +1,14 @@
 """Mesh and point-cloud input/output with validation: plain ``(V, F)`` arrays in and out.
 
-OFF, PLY and STL go through trimesh with ``process=False, maintain_order=True`` so the file's vertex
-order is kept (mesh transfer promises the source's vertex order in its result). OBJ is read by
-:func:`read_obj` here: trimesh's OBJ loader re-indexes vertices through texture coordinates and drops
-unreferenced vertices when ``vt`` lines are present, which would break that promise; the reader here
-also names the line of a malformed entry. Polygons are triangulated as fans. STL stores a triangle
-soup, so its coincident corners are merged (in order of first appearance) to recover the connectivity
-the file meant.
+PLY and STL go through trimesh with ``process=False, maintain_order=True`` so the file's vertex order
+is kept (mesh transfer promises the source's vertex order in its result). OBJ and OFF are read by
+sape_geo's own parser (:mod:`~sape_geo.geometry.polygon_text`, the one template files use), so a file
+reads the same as a source and as a target: trimesh's OBJ loader re-indexes vertices through texture
+coordinates and drops unreferenced vertices when ``vt`` lines are present, which would break that
+promise, and its OFF loader fails on a file that mixes pentagons (or larger) with other sizes; the
+parser also names the line of a malformed entry. Polygons are triangulated as fans from their first
+corner, in file order. STL stores a triangle soup, so its coincident corners are merged (in order of
+first appearance) to recover the connectivity the file meant.
 
 Validation splits into what is fatal (:class:`MeshInputError`: missing or unreadable file, no
 vertices or faces, NaN/Inf coordinates, face indices out of range) and what can be repaired safely
@@ -30,9 +32,10 @@ import scipy.sparse.csgraph
 
 from sape_geo.geometry.checks import MeshInputError, check_points
 from sape_geo.geometry.checks import source_name as _name
+from sape_geo.geometry.polygon_text import parse_obj, parse_off
 from sape_geo.arrays import from_tensor
 from sape_geo.atomic import atomic_path
-from sape_geo.textfiles import open_text, without_byte_order_mark
+from sape_geo.textfiles import without_byte_order_mark
 
 MESH_SUFFIXES = (".obj", ".off", ".ply", ".stl")
 POINT_CLOUD_SUFFIXES = (".ply", ".pcd", ".xyz", ".obj", ".off")
@@ -268,55 +271,28 @@ def _resolve(path: str | os.PathLike, suffixes: tuple[str, ...], what: str) -> P
     return path
 
 
-def read_obj(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Vertices ``(n, 3)`` and triangles ``(m, 3)`` (0-based) of an OBJ file, in file order.
-
-    ``v`` and ``f`` lines are read (``f`` tokens may be ``v``, ``v/vt``, ``v//vn`` or ``v/vt/vn``;
-    negative indices count back from the latest vertex; polygons become fans); every other line is
-    ignored. Faces may be absent (a point cloud).
+def read_polygon_text(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices ``(n, 3)`` and triangles ``(m, 3)`` (0-based, file order) of an OBJ or OFF file, read by
+    :mod:`~sape_geo.geometry.polygon_text` (the parser template files use); polygons of any size become
+    fans from their first corner (:meth:`~sape_geo.geometry.polygon_mesh.Polygons.triangulate`), in file
+    order. Faces may be absent (a point cloud).
 
     Raises
     ------
-    MeshInputError : a malformed ``v`` or ``f`` line, or a face index out of range; names the line.
+    MeshInputError : a malformed entry or a face that refers to a missing vertex; names the line.
     """
-    vertices: list[list[float]] = []
-    triangles: list[tuple[int, int, int]] = []
-    with open_text(path) as handle:  # a byte-order mark would glue onto the first "v"
-        for line_number, line in enumerate(handle, start=1):
-            fields = line.split("#", 1)[0].split()
-            if not fields:
-                continue
-            if fields[0] == "v":
-                try:
-                    vertices.append([float(x) for x in fields[1:4]])
-                except ValueError:
-                    raise MeshInputError(f"{path}, line {line_number}: malformed vertex {line.strip()!r}") from None
-                if len(vertices[-1]) != 3:
-                    raise MeshInputError(f"{path}, line {line_number}: a vertex needs 3 coordinates: {line.strip()!r}")
-            elif fields[0] == "f":
-                corners = []
-                for token in fields[1:]:
-                    try:
-                        index = int(token.split("/", 1)[0])
-                    except ValueError:
-                        raise MeshInputError(f"{path}, line {line_number}: malformed face {line.strip()!r}") from None
-                    resolved = index - 1 if index > 0 else len(vertices) + index
-                    if index == 0 or not 0 <= resolved < len(vertices):
-                        raise MeshInputError(
-                            f"{path}, line {line_number}: face uses vertex {index}, but only {len(vertices)} "
-                            "vertices are defined before it (OBJ indices are 1-based)"
-                        )
-                    corners.append(resolved)
-                if len(corners) < 3:
-                    raise MeshInputError(f"{path}, line {line_number}: a face needs at least 3 vertices: {line.strip()!r}")
-                triangles.extend((corners[0], corners[k], corners[k + 1]) for k in range(1, len(corners) - 1))
-    return np.asarray(vertices, dtype=np.float64).reshape(-1, 3), np.asarray(triangles, dtype=np.int64).reshape(-1, 3)
+    path = Path(path)
+    if path.suffix.lower() == ".obj":  # a broken vt or vn reference does not matter to positions and faces
+        vertices, polygons = parse_obj(path, path.read_bytes(), check_references=False)[:2]
+    else:
+        vertices, polygons = parse_off(path, path.read_bytes())[:2]
+    return vertices, polygons.triangulate()[0]
 
 
 def _read_any(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Vertices and triangles (possibly none) of any supported file."""
-    if path.suffix.lower() == ".obj":
-        return read_obj(path)
+    if path.suffix.lower() in (".obj", ".off"):
+        return read_polygon_text(path)
     if path.suffix.lower() in (".pcd", ".xyz"):  # scans: open3d reads them (and millions of points) best
         from sape_geo.geometry.point_clouds import read_point_cloud
 

@@ -101,7 +101,7 @@ class Polygons:
 
         Quads split along their shorter diagonal (in ``vertices`` ``(n, 3)``), larger polygons as a fan
         from their first corner. Without ``vertices`` every polygon is a fan from its first corner (how
-        :mod:`~sape_geo.geometry.mesh_io` and trimesh triangulate a polygon file).
+        :mod:`~sape_geo.geometry.mesh_io` triangulates an OBJ or OFF file).
         """
         triangles, owners = [], []
         for size, ids, corners in self._groups():
@@ -167,7 +167,7 @@ def turned_polygon_mask(source: np.ndarray, result: np.ndarray, polygons: Polygo
     """``(m,)`` True for polygons whose result normal points against the source normal carried by the map's
     local rotation (edges of ``triangles`` around the polygon's corners, Kabsch), against the area-weighted
     majority (a mirroring alignment turns every normal). Polygons of zero area are not counted."""
-    from sape_geo.geometry.metrics import best_rotations, vertex_covariances
+    from sape_geo.geometry.rotations import best_rotations, vertex_covariances
 
     covariance = vertex_covariances(source, result, triangles)
     per_polygon = np.add.reduceat(covariance[polygons.corners], polygons.offsets[:-1], axis=0)

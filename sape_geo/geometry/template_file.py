@@ -9,7 +9,8 @@ and the file's own bytes. :meth:`TemplateFile.write` writes the same file with n
   ``v`` lines (extra numbers on them, a ``w`` or a colour, stay) and the ``vn`` lines, which are
   **rotated**: each normal by the map's local rotation at the vertices that use it (the Kabsch rotation
   of their one-ring edges, old -> new positions), averaged over those corners and renormalised, so a
-  hard edge (split normals) stays hard. A UTF-8 byte-order mark and CRLF line ends are kept.
+  hard edge (split normals) stays hard. A UTF-8 byte-order mark, UTF-16 (Notepad's "Unicode") and CRLF
+  line ends are kept. OBJ and OFF are parsed by :mod:`~sape_geo.geometry.polygon_text`, as targets are.
 - **PLY**: the header byte for byte; every element and property (colours, custom properties, faces,
   edges) kept in the file's encoding (ASCII, binary little or big endian); only ``x, y, z`` of the
   vertex element change (and ``nx, ny, nz``, rotated as above). In a binary file the other bytes are
@@ -38,8 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from sape_geo.geometry.mesh_io import MeshInputError, check_points
+from sape_geo.geometry.checks import MeshInputError, check_points
 from sape_geo.geometry.polygon_mesh import Polygons
+from sape_geo.geometry.polygon_text import ObjLayout, TextLayout, join_lines, parse_floats, parse_obj, parse_off, split_lines
 from sape_geo.atomic import atomic_path
 
 TEMPLATE_SUFFIXES = (".obj", ".ply", ".off", ".xyz")
@@ -112,7 +114,7 @@ class TemplateFile:
         """``normals`` ``(k, 3)`` rotated by the map's local rotation at the vertices that use them:
         ``corner_vertices`` / ``corner_normals`` ``(c,)`` pair vertex ids with normal ids; normals no
         corner uses are returned as they were."""
-        from sape_geo.geometry.metrics import best_rotations, vertex_covariances
+        from sape_geo.geometry.rotations import best_rotations, vertex_covariances
 
         if np.array_equal(new, self.vertices):
             return normals
@@ -151,12 +153,6 @@ def read_template(path: str | os.PathLike) -> TemplateFile:
 
 # ----- text helpers ---------------------------------------------------------------------------------
 
-def _split_lines(data: bytes) -> tuple[bytes, list[bytes]]:
-    """The byte-order mark (or ``b""``) and the lines with their own line ends."""
-    bom = codecs.BOM_UTF8 if data.startswith(codecs.BOM_UTF8) else b""
-    return bom, data[len(bom):].splitlines(keepends=True)
-
-
 def _number(value: float) -> bytes:
     """Shortest text that reads back as exactly ``value``."""
     return repr(float(value)).encode()
@@ -178,105 +174,15 @@ def _changed(new: np.ndarray, old: np.ndarray) -> list[bytes | None]:
     return [None if a == b else _number(a) for a, b in zip(new, old)]
 
 
-def _floats(tokens: list[bytes], path: Path, where: str, count: int = 3) -> list[float]:
-    try:
-        values = [float(token) for token in tokens[:count]]
-    except ValueError:
-        raise MeshInputError(f"{path}, {where}: malformed number in {b' '.join(tokens).decode(errors='replace')!r}") from None
-    if len(values) != count:
-        raise MeshInputError(f"{path}, {where}: needs {count} numbers, got {b' '.join(tokens).decode(errors='replace')!r}")
-    return values
-
-
 # ----- OBJ ------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _ObjLayout:
-    bom: bytes
-    lines: list[bytes]
-    vertex_lines: np.ndarray  # line of each v
-    normal_lines: np.ndarray  # line of each vn
-    normals: np.ndarray  # (k, 3) as read
-    corner_normals: np.ndarray  # (c,) vn id of every face corner, -1 where none
-
-
-def _resolve(token: bytes, count: int, what: str, path: Path, number: int) -> int:
-    try:
-        index = int(token)
-    except ValueError:
-        raise MeshInputError(f"{path}, line {number}: malformed {what} index {token.decode(errors='replace')!r}") from None
-    resolved = index - 1 if index > 0 else count + index
-    if index == 0 or not 0 <= resolved < count:
-        raise MeshInputError(f"{path}, line {number}: a face refers to {what} {index}, but only {count} {what} lines "
-                             "are defined before it (OBJ indices are 1-based)")
-    return resolved
-
-
 def _read_obj(path: Path, data: bytes) -> TemplateFile:
-    bom, lines = _split_lines(data)
-    vertices: list[list[float]] = []
-    vertex_lines: list[int] = []
-    normals: list[list[float]] = []
-    normal_lines: list[int] = []
-    textures = 0
-    faces: list[list[int]] = []
-    corner_normals: list[int] = []
-    face_groups: list[tuple[str, ...]] = []
-    current: tuple[str, ...] = ()
-    current_object: tuple[str, ...] = ()
-    for index, raw in enumerate(lines):
-        number = index + 1
-        body = raw.split(b"#", 1)[0]
-        if body.rstrip().endswith(b"\\"):
-            raise MeshInputError(f"{path}, line {number}: a line continuation ('\\') cannot be kept; join the line first")
-        tokens = body.split()
-        if not tokens:
-            continue
-        keyword = tokens[0]
-        if keyword == b"v":
-            vertices.append(_floats(tokens[1:], path, f"line {number}"))
-            vertex_lines.append(index)
-        elif keyword == b"vt":
-            textures += 1
-        elif keyword == b"vn":
-            normals.append(_floats(tokens[1:], path, f"line {number}"))
-            normal_lines.append(index)
-        elif keyword == b"f":
-            face = []
-            for token in tokens[1:]:
-                parts = token.split(b"/")
-                if len(parts) > 3:
-                    raise MeshInputError(f"{path}, line {number}: malformed face corner {token.decode(errors='replace')!r}")
-                face.append(_resolve(parts[0], len(vertices), "vertex", path, number))
-                if len(parts) > 1 and parts[1]:
-                    _resolve(parts[1], textures, "texture coordinate (vt)", path, number)
-                corner_normals.append(_resolve(parts[2], len(normals), "normal (vn)", path, number) if len(parts) > 2 and parts[2] else -1)
-            if len(face) < 3:
-                raise MeshInputError(f"{path}, line {number}: a face needs at least 3 vertices: {raw.strip().decode(errors='replace')!r}")
-            faces.append(face)
-            face_groups.append(current + current_object)
-        elif keyword in (b"l", b"p"):
-            for token in tokens[1:]:
-                _resolve(token.split(b"/")[0], len(vertices), "vertex", path, number)
-        elif keyword == b"g":
-            current = tuple(token.decode(errors="replace") for token in tokens[1:])
-        elif keyword == b"o":
-            current_object = tuple(token.decode(errors="replace") for token in tokens[1:2])
-    polygons = Polygons.from_lists(faces)
-    groups: dict[str, list[int]] = {}
-    for face_id, names in enumerate(face_groups):
-        for name in names:
-            groups.setdefault(name, []).append(face_id)
-    group_vertices = {
-        name: np.unique(np.concatenate([polygons.corners[polygons.offsets[f]:polygons.offsets[f + 1]] for f in ids])) for name, ids in groups.items()
-    }
-    layout = _ObjLayout(bom, lines, np.asarray(vertex_lines, dtype=np.int64), np.asarray(normal_lines, dtype=np.int64),
-                        np.asarray(normals, dtype=np.float64).reshape(-1, 3), np.asarray(corner_normals, dtype=np.int64))
-    return TemplateFile(path, "obj", np.asarray(vertices, dtype=np.float64).reshape(-1, 3), polygons, group_vertices, layout)
+    vertices, polygons, groups, layout = parse_obj(path, data)
+    return TemplateFile(path, "obj", vertices, polygons, groups, layout)
 
 
 def _write_obj(template: TemplateFile, new: np.ndarray) -> bytes:
-    layout: _ObjLayout = template._layout
+    layout: ObjLayout = template._layout
     lines = list(layout.lines)
     for vertex, line in enumerate(layout.vertex_lines):
         lines[line] = _replace_tokens(lines[line], 1, _changed(new[vertex], template.vertices[vertex]))
@@ -285,7 +191,7 @@ def _write_obj(template: TemplateFile, new: np.ndarray) -> bytes:
         rotated = template.rotated_normals(layout.normals, template.polygons.corners[used], layout.corner_normals[used], new)
         for normal, line in enumerate(layout.normal_lines):
             lines[line] = _replace_tokens(lines[line], 1, _changed(rotated[normal], layout.normals[normal]))
-    return layout.bom + b"".join(lines)
+    return join_lines(layout.bom, lines)
 
 
 # ----- PLY ------------------------------------------------------------------------------------------
@@ -397,7 +303,7 @@ def _read_ply_ascii(path, data, body_start, elements, encoding):
                 if len(tokens) != len(element.properties):
                     raise MeshInputError(f"{path}: element 'vertex' {offset} has {len(tokens)} values, the header declares "
                                          f"{len(element.properties)} (one instance a line)")
-                table.append(_floats([tokens[columns[name]] for name in "xyz"], path, f"element 'vertex' {offset}"))
+                table.append(parse_floats([tokens[columns[name]] for name in "xyz"], path, f"element 'vertex' {offset}"))
             table = np.asarray(table, dtype=np.float64).reshape(-1, 3)
             vertex_table = {name: table[:, k] for k, name in enumerate("xyz")}
         elif element.name == "face":
@@ -540,83 +446,37 @@ def _ply_text(value: float, code: str) -> bytes:
 
 # ----- OFF and XYZ ----------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _TextLayout:
-    bom: bytes
-    lines: list[bytes]
-    vertex_lines: np.ndarray
-    normals: bool = False  # NOFF: three normal components follow each vertex's coordinates
-
-
 def _read_off(path: Path, data: bytes) -> TemplateFile:
-    bom, lines = _split_lines(data)
-    meaningful = [(k, line.split(b"#", 1)[0].split()) for k, line in enumerate(lines)]
-    meaningful = [(k, tokens) for k, tokens in meaningful if tokens]
-    if not meaningful:
-        raise MeshInputError(f"{path}: empty OFF file")
-    head = meaningful[0][1]
-    keyword = head[0].decode(errors="replace")
-    if keyword not in ("OFF", "COFF", "NOFF", "CNOFF", "NCOFF"):
-        raise MeshInputError(f"{path}, line {meaningful[0][0] + 1}: OFF variant {keyword!r} cannot be kept (OFF, COFF, NOFF, CNOFF)")
-    if any(token.upper() == b"BINARY" for token in head[1:]):
-        raise MeshInputError(f"{path}: binary OFF cannot be kept; write it as text")
-    rest = meaningful[1:]
-    if len(head) > 1:  # the counts on the keyword's line
-        rest = [(meaningful[0][0], head[1:])] + rest
-    if not rest:
-        raise MeshInputError(f"{path}: no counts line")
-    try:
-        num_vertices, num_faces = int(rest[0][1][0]), int(rest[0][1][1])
-    except (ValueError, IndexError):
-        raise MeshInputError(f"{path}, line {rest[0][0] + 1}: expected 'vertices faces edges' counts") from None
-    vertex_rows = rest[1:1 + num_vertices]
-    face_rows = rest[1 + num_vertices:1 + num_vertices + num_faces]
-    if len(vertex_rows) < num_vertices or len(face_rows) < num_faces:
-        raise MeshInputError(f"{path}: the file declares {num_vertices} vertices and {num_faces} faces but ends early")
-    vertices = [_floats(tokens, path, f"line {k + 1}") for k, tokens in vertex_rows]
-    faces = []
-    for k, tokens in face_rows:
-        try:
-            count = int(tokens[0])
-            face = [int(token) for token in tokens[1:1 + count]]
-        except (ValueError, IndexError):
-            raise MeshInputError(f"{path}, line {k + 1}: malformed face") from None
-        if len(face) != count or count < 3:
-            raise MeshInputError(f"{path}, line {k + 1}: a face needs at least 3 vertex ids and as many as it declares")
-        if min(face) < 0 or max(face) >= num_vertices:
-            raise MeshInputError(f"{path}, line {k + 1}: a face refers to vertex {max(face) if max(face) >= num_vertices else min(face)}, "
-                                 f"but there are {num_vertices} vertices (0-based)")
-        faces.append(face)
-    layout = _TextLayout(bom, lines, np.array([k for k, _ in vertex_rows], dtype=np.int64), normals="N" in keyword)
-    return TemplateFile(path, "off", np.asarray(vertices, dtype=np.float64).reshape(-1, 3), Polygons.from_lists(faces), {}, layout)
+    vertices, polygons, layout = parse_off(path, data)
+    return TemplateFile(path, "off", vertices, polygons, {}, layout)
 
 
 def _read_xyz(path: Path, data: bytes) -> TemplateFile:
-    bom, lines = _split_lines(data)
+    bom, lines = split_lines(data)
     rows = [(k, line.split()) for k, line in enumerate(lines) if line.strip() and not line.lstrip().startswith(b"#")]
-    vertices = [_floats(tokens, path, f"line {k + 1}") for k, tokens in rows]
-    layout = _TextLayout(bom, lines, np.array([k for k, _ in rows], dtype=np.int64))
+    vertices = [parse_floats(tokens, path, f"line {k + 1}") for k, tokens in rows]
+    layout = TextLayout(bom, lines, np.array([k for k, _ in rows], dtype=np.int64))
     return TemplateFile(path, "xyz", np.asarray(vertices, dtype=np.float64).reshape(-1, 3), Polygons.from_lists([]), {}, layout)
 
 
 def _write_off(template: TemplateFile, new: np.ndarray) -> bytes:
-    layout: _TextLayout = template._layout
+    layout: TextLayout = template._layout
     lines = list(layout.lines)
     rotated = None
     if layout.normals:
-        old = np.array([_floats(lines[row].split()[3:6], template.path, "normal") for row in layout.vertex_lines]).reshape(-1, 3)
+        old = np.array([parse_floats(lines[row].split()[3:6], template.path, "normal") for row in layout.vertex_lines]).reshape(-1, 3)
         corners = template.polygons.corners
         rotated = template.rotated_normals(old, corners, corners, new)
     for k, row in enumerate(layout.vertex_lines):
         values = _changed(new[k], template.vertices[k]) + (_changed(rotated[k], old[k]) if rotated is not None else [])
         lines[row] = _replace_tokens(lines[row], 0, values)
-    return layout.bom + b"".join(lines)
+    return join_lines(layout.bom, lines)
 
 
 def _write_xyz(template: TemplateFile, new: np.ndarray) -> bytes:
-    layout: _TextLayout = template._layout
+    layout: TextLayout = template._layout
     lines = list(layout.lines)
     for k, row in enumerate(layout.vertex_lines):
         lines[row] = _replace_tokens(lines[row], 0, _changed(new[k], template.vertices[k]))
-    return layout.bom + b"".join(lines)
+    return join_lines(layout.bom, lines)
 
