@@ -267,3 +267,23 @@ def test_ply_with_a_byte_order_mark_and_crlf(tmp_path):
     header = original.index(b"end_header\r\n") + len(b"end_header\r\n")
     assert written[:header] == original[:header] and written.count(b"\r\n") == original.count(b"\r\n")
     np.testing.assert_allclose(read_template(tmp_path / "out.ply").vertices, template.vertices + 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("suffix, text", [
+    (".obj", "# Notepad\r\nv 0 0 0\r\nv 1 0 0\r\nv 0 1 0\r\nv 1 1 0\r\nf 1 2 4 3\r\n"),
+    (".off", "OFF\r\n4 1 0\r\n0 0 0\r\n1 0 0\r\n0 1 0\r\n1 1 0\r\n4 0 1 3 2\r\n"),
+])
+@pytest.mark.parametrize("encoding, bom", [("utf-16-le", codecs.BOM_UTF16_LE), ("utf-16-be", codecs.BOM_UTF16_BE)])
+def test_a_utf16_template_is_read_and_written_back_in_utf16(tmp_path, suffix, text, encoding, bom):
+    path = tmp_path / f"notepad{suffix}"
+    path.write_bytes(bom + text.encode(encoding))
+    template = read_template(path)
+    assert template.vertices.shape == (4, 3) and template.polygons.sizes.tolist() == [4]
+    template.write(tmp_path / f"out{suffix}", template.vertices + [0.0, 0.0, 0.5])
+    written = (tmp_path / f"out{suffix}").read_bytes()
+    assert written.startswith(bom)
+    old, new = text.split("\r\n"), written[2:].decode(encoding).split("\r\n")  # CRLF kept
+    rows = range(1, 5) if suffix == ".obj" else range(2, 6)
+    assert [line for k, line in enumerate(new) if k not in rows] == [line for k, line in enumerate(old) if k not in rows]
+    assert all(new[k].split()[-1] == "0.5" for k in rows)
+    np.testing.assert_allclose(read_template(tmp_path / f"out{suffix}").vertices, template.vertices + [0.0, 0.0, 0.5])
