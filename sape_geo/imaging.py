@@ -158,17 +158,18 @@ def _integer_values(array: np.ndarray) -> tuple[np.ndarray, int, str, tuple[floa
 
 def label_map_values(image: LoadedImage) -> np.ndarray | None:
     """The distinct values of a label map, in the file's stored units (``0, 1, 2`` for an 8-bit map of
-    three labels), or None when ``image`` is not one: see :data:`LABEL_MAP_SPAN`.
+    three labels), or None when ``image`` is not one: see :data:`LABEL_MAP_SPAN` (a colour image whose
+    channels are all equal, such as a palette PNG of grey entries, counts as grey).
 
     Example
     -------
     >>> label_map_values(image_from_array(np.array([[0, 1], [2, 2]], dtype=np.uint8)))
     array([0., 1., 2.])
     """
-    if not image.is_grey:
-        return None
     grey = image.pixels[..., 0]
     if not 0.0 < float(grey.max()) - float(grey.min()) < LABEL_MAP_SPAN:
+        return None
+    if not (image.is_grey or (image.pixels == image.pixels[..., :1]).all()):  # a palette PNG of grey entries is grey
         return None
     values = np.unique(grey).astype(np.float64)
     if values.size > LABEL_MAP_MAX_LABELS:

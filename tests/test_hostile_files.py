@@ -359,13 +359,14 @@ def test_a_label_map_of_three_labels_is_refused_as_a_silhouette_naming_its_label
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
-def test_a_label_map_is_a_grey_image_stretched_from_its_smallest_to_its_largest_label(tmp_path, dtype):
+@pytest.mark.parametrize("mode", ["L", "I;16", "P"])
+def test_a_label_map_is_a_grey_image_stretched_from_its_smallest_to_its_largest_label(tmp_path, mode):
     from PIL import Image
 
     from sape_geo_plugins.image.task import load_image_task
 
-    Image.fromarray(LABELS.astype(dtype)).save(tmp_path / "segmentation.png")
+    saved = Image.fromarray(LABELS.astype(np.uint16 if mode == "I;16" else np.uint8))
+    (saved.convert("P") if mode == "P" else saved).save(tmp_path / "segmentation.png")  # P: a palette of grey entries
     image = load_image_task(tmp_path / "segmentation.png").image
     assert sorted(np.unique(image.values).tolist()) == [0.0, 0.5, 1.0]
     assert image.source["value_rule"] == "a label map of 3 labels (0, 1, 2): stretched from 0 to 2 onto [0, 1]"
