@@ -8,14 +8,15 @@ back. Lines keep their own line ends (a writer gives back every line it does not
 
 - **OBJ**: ``v`` (3 coordinates; more numbers, a ``w`` or a colour, may follow), ``vt``, ``vn``, ``f``
   (corners ``v``, ``v/vt``, ``v//vn`` or ``v/vt/vn``; negative indices count back from the latest
-  entry), ``l`` / ``p`` (checked), ``g`` and ``o`` (the groups of the faces that follow); other lines are
-  kept and not read.
+  entry), ``l`` / ``p`` (their vertices checked), ``g`` and ``o`` (the groups of the faces that follow);
+  other lines are kept and not read.
 - **OFF** (``OFF``, ``COFF``, ``NOFF``, ``CNOFF``): counts on the keyword's line or the next, a vertex a
   line (colours or normals may follow), faces of any size.
 
-A malformed entry, a face that refers to a missing vertex, ``vt`` or ``vn`` (those two only where the
-file will be written back: ``check_references``), an OBJ line continuation (``\\``) and binary OFF
-are a :class:`~sape_geo.geometry.checks.MeshInputError` naming the file and its line.
+A malformed entry, a face that refers to a missing vertex, ``vt`` or ``vn`` (``vt``, ``vn`` and ``l`` /
+``p`` only where the file will be written back: ``check_references``), an OBJ line continuation
+(``\\``) and binary OFF are a :class:`~sape_geo.geometry.checks.MeshInputError` naming the file and
+its line.
 """
 
 from __future__ import annotations
