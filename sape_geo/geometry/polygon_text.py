@@ -65,6 +65,15 @@ def parse_floats(tokens: list[bytes], path: Path, where: str, count: int = 3) ->
     return values
 
 
+def _xyz(tokens: list[bytes], path: Path, number: int) -> list[float]:
+    """The first three of ``tokens`` as numbers; :func:`parse_floats` names line ``number`` when they are
+    not (the message is built only then: a file has a vertex a line)."""
+    try:
+        return [float(tokens[0]), float(tokens[1]), float(tokens[2])]
+    except (ValueError, IndexError):
+        return parse_floats(tokens, path, f"line {number}")
+
+
 # ----- OBJ ------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -91,6 +100,17 @@ def _resolve(token: bytes, count: int, what: str, path: Path, number: int) -> in
     return resolved
 
 
+def _plain_corners(tokens: list[bytes], count: int, with_attributes: bool) -> list[int] | None:
+    """The 0-based vertex ids of a face's corner ``tokens`` when every one is a 1-based index up to
+    ``count`` (``v``; with ``with_attributes``, ``v/vt/vn`` of which only ``v`` is read): the common case,
+    read in one pass for speed. None otherwise (negative indices, errors): resolve them one by one."""
+    try:
+        corners = [int(token.split(b"/", 1)[0]) - 1 for token in tokens] if with_attributes else [int(token) - 1 for token in tokens]
+    except ValueError:
+        return None
+    return corners if len(corners) >= 3 and min(corners) >= 0 and max(corners) < count else None
+
+
 def parse_obj(
     path: Path, data: bytes, check_references: bool = True
 ) -> tuple[np.ndarray, Polygons, dict[str, np.ndarray], ObjLayout]:
@@ -115,22 +135,30 @@ def parse_obj(
     current_object: tuple[str, ...] = ()
     for index, raw in enumerate(lines):
         number = index + 1
-        body = raw.split(b"#", 1)[0]
-        if body.rstrip().endswith(b"\\"):
+        body = raw.split(b"#", 1)[0] if b"#" in raw else raw
+        if b"\\" in body and body.rstrip().endswith(b"\\"):
             raise MeshInputError(f"{path}, line {number}: a line continuation ('\\') is not read; join the line first")
         tokens = body.split()
         if not tokens:
             continue
         keyword = tokens[0]
         if keyword == b"v":
-            vertices.append(parse_floats(tokens[1:], path, f"line {number}"))
+            vertices.append(_xyz(tokens[1:], path, number))
             vertex_lines.append(index)
         elif keyword == b"vt":
             textures += 1
         elif keyword == b"vn":
-            normals.append(parse_floats(tokens[1:], path, f"line {number}"))
+            normals.append(_xyz(tokens[1:], path, number))
             normal_lines.append(index)
         elif keyword == b"f":
+            # Without attributes to check (a target, or corners without "/"), plain corners are read at once.
+            slashes = b"/" in body
+            face = _plain_corners(tokens[1:], len(vertices), slashes) if not (check_references and slashes) else None
+            if face is not None:
+                faces.append(face)
+                face_groups.append(current + current_object)
+                corner_normals.extend([-1] * len(face) if check_references else ())
+                continue
             face = []
             for token in tokens[1:]:
                 parts = token.split(b"/")
@@ -205,7 +233,7 @@ def parse_off(path: Path, data: bytes) -> tuple[np.ndarray, Polygons, TextLayout
     face_rows = rest[1 + num_vertices:1 + num_vertices + num_faces]
     if len(vertex_rows) < num_vertices or len(face_rows) < num_faces:
         raise MeshInputError(f"{path}: the file declares {num_vertices} vertices and {num_faces} faces but ends early")
-    vertices = [parse_floats(tokens, path, f"line {k + 1}") for k, tokens in vertex_rows]
+    vertices = [_xyz(tokens, path, k + 1) for k, tokens in vertex_rows]
     faces = []
     for k, tokens in face_rows:
         try:
