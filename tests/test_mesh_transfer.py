@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from sape_geo.geometry.landmarks import LandmarkError
+from sape_geo.geometry.metrics import best_rotations
 from sape_geo.geometry.mesh_io import MeshInputError, load_mesh
 from sape_geo.methods import MethodConfig, ModelSpec, build_model
 from sape_geo.networks import FieldModel
@@ -385,6 +386,37 @@ def test_inversion_barrier_is_zero_on_the_source_and_charges_a_turned_triangle(p
     barrier_loss, _ = task.loss(turned - task.initial, batch)
     plain_loss, _ = MeshTransferTask(prepared, FAST).loss(turned - task.initial, batch)
     assert float(barrier_loss) > float(plain_loss)
+
+
+def test_inversion_barrier_measures_again_only_around_turned_triangles_and_matches_a_full_measure(prepared, monkeypatch):
+    import sape_geo_plugins.mesh_transfer.task as task_module
+
+    settings = TransferSettings(surface_samples=800, target_batch=800, inversion_weight=1.0)
+    task = MeshTransferTask(prepared, settings)
+    source = torch.tensor(prepared.normalisation.apply(prepared.source_vertices), dtype=torch.float32)
+    task.inversion_excess(source)  # the first measure: every triangle
+    face = task.faces[0]
+    turned = source.clone()
+    turned[face[0]] = turned[face[1]] + turned[face[2]] - turned[face[0]]  # corner 0 mirrored across its edge
+    measured = []
+    monkeypatch.setattr(task_module, "best_rotations", lambda covariances: measured.append(len(covariances)) or best_rotations(covariances))
+    again = task.inversion_excess(turned)
+    assert 0 < measured[0] < 0.2 * task.faces.shape[0]  # only the triangles around the turned one
+    full = MeshTransferTask(prepared, settings).inversion_excess(turned)
+    assert float(again[0]) > 0.5
+    torch.testing.assert_close(again, full, atol=1e-6, rtol=0)
+    # a triangle that keeps its normal while everything around it turns over (a half-turn about its first
+    # edge): its own normal agrees with the one it was given, but it is measured again too
+    task = MeshTransferTask(prepared, settings)
+    task.inversion_excess(source)
+    axis = source[face[1]] - source[face[0]]
+    axis = axis / axis.norm()
+    half_turn = 2.0 * torch.outer(axis, axis) - torch.eye(3)
+    left_behind = source[face[0]] + (source - source[face[0]]) @ half_turn.T
+    left_behind[face[2]] = source[face[2]]
+    again = task.inversion_excess(left_behind)
+    assert float(again[0]) > 0.5
+    torch.testing.assert_close(again, MeshTransferTask(prepared, settings).inversion_excess(left_behind), atol=1e-6, rtol=0)
 
 
 def test_sape_epsilon_follows_the_initialisation_residuals(prepared):
