@@ -378,7 +378,10 @@ class MeshTransferTask(Task):
                 moved[faces[agreement < REMEASURE_AGREEMENT]] = True
                 turned = np.flatnonzero(moved[faces].any(axis=1))
             if turned.size:
-                rotations = best_rotations(vertex_covariances(source, current.numpy(), faces)[faces[turned]].sum(axis=1))
+                corners = np.zeros(source.shape[0], dtype=bool)
+                corners[faces[turned]] = True
+                around = faces[corners[faces].any(axis=1)]  # every triangle at those corners: their covariances whole
+                rotations = best_rotations(vertex_covariances(source, current.numpy(), around)[faces[turned]].sum(axis=1))
                 rotated = np.einsum("kab,kb->ka", rotations, source_normals[turned])
                 self._rotated_normals[turned] = rotated / np.maximum(np.linalg.norm(rotated, axis=1, keepdims=True), 1e-300)
             agreement = (current_normals * self._rotated_normals).sum(axis=1)
