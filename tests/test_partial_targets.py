@@ -48,7 +48,7 @@ def test_the_unseen_side_stays_near_its_initialisation(tmp_path):
     moved = np.linalg.norm(result.vertices - SPHERE.vertices, axis=1)
     radius = np.linalg.norm(result.vertices, axis=1)
     assert result.metrics["partial_data_term"] is True
-    assert moved[lower].mean() < 0.05  # measured 0.007
+    assert moved[lower].mean() < 0.05  # measured 2e-4 (0.007 with the Laplacian hold and a uniform pull)
     assert abs(radius[upper].mean() - 1.1) < 0.03  # the observed side fits the scan
     observed = np.load(tmp_path / "run" / "observed.npy")
     assert observed.shape == (len(SPHERE.vertices),) and observed.dtype == np.float32
@@ -60,6 +60,21 @@ def test_the_unseen_side_stays_near_its_initialisation(tmp_path):
 
     old = _fit_onto_upper_half("off")
     assert np.linalg.norm(old.vertices - SPHERE.vertices, axis=1)[lower].mean() > 0.5  # collapsed onto the seen half (0.9)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_far_from_the_scan_the_unseen_side_does_not_drift(monkeypatch):
+    """The network's low frequencies carried the whole unseen side along with the observed one (the back
+    of the benchmark's hand moved with its palm, setting the Hausdorff); the pull towards the
+    initialisation grows with the distance from the observed region, so the far side stays put."""
+    import sape_geo_plugins.mesh_transfer.task as task
+
+    pole = SPHERE.vertices[:, 2] < -0.8  # about 0.4 of the diagonal from the scanned upper half
+    moved = np.linalg.norm(_fit_onto_upper_half("auto").vertices - SPHERE.vertices, axis=1)
+    assert moved[pole].mean() < 5e-4  # measured 1e-4
+    monkeypatch.setattr(task, "TRUST_GAIN", 0.0)  # the uniform pull of before: the pole drifted with the scan's side
+    drifted = np.linalg.norm(_fit_onto_upper_half("auto").vertices - SPHERE.vertices, axis=1)
+    assert drifted[pole].mean() > 2e-3  # measured 3.0e-3
 
 
 def test_a_closed_target_surface_keeps_the_symmetric_chamfer():

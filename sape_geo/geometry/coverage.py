@@ -18,6 +18,7 @@ from __future__ import annotations
 import igl
 import numpy as np
 import scipy.sparse
+import scipy.sparse.csgraph
 
 from sape_geo.geometry.mesh_io import face_areas
 from sape_geo.geometry.surface_chamfer import closest_barycentric
@@ -98,6 +99,24 @@ def observed_confidence(
     cumulative = np.cumsum(areas[supported][order])
     typical = density[supported][order][np.searchsorted(cumulative, 0.5 * cumulative[-1])]
     return np.clip((density / typical - UNOBSERVED_DENSITY) / (OBSERVED_DENSITY - UNOBSERVED_DENSITY), 0.0, 1.0)
+
+
+def distance_from_observed(vertices: np.ndarray, faces: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Per vertex ``(n,)``: the shortest path along the mesh's edges to a vertex of ``observed`` ``(n,)``
+    (bool), over the bounding-box diagonal of ``vertices`` ``(n, 3)``; 0 on the observed vertices, 1 at
+    most (a part no path reaches from the observed region, and any vertex when nothing is observed,
+    gets 1: as far as anything can be)."""
+    count = vertices.shape[0]
+    faces = np.asarray(faces, dtype=np.int64)
+    edges = np.vstack([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    lengths = np.linalg.norm(vertices[edges[:, 0]] - vertices[edges[:, 1]], axis=1)
+    graph = scipy.sparse.coo_matrix((lengths, (edges[:, 0], edges[:, 1])), shape=(count, count)).tocsr()
+    graph = graph.maximum(graph.T)
+    diagonal = max(float(np.linalg.norm(np.ptp(vertices, axis=0))), 1e-300)
+    if not np.any(observed):
+        return np.ones(count)
+    distance = scipy.sparse.csgraph.dijkstra(graph, indices=np.flatnonzero(observed), min_only=True) / diagonal
+    return np.minimum(np.nan_to_num(distance, posinf=1.0), 1.0)
 
 
 def observed_fraction(confidence: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -> float:
