@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from sape_geo.geometry.landmarks import LandmarkError
-from sape_geo.geometry.metrics import best_rotations
 from sape_geo.geometry.mesh_io import MeshInputError, load_mesh
+from sape_geo.geometry.rotations import best_rotations
 from sape_geo.methods import MethodConfig, ModelSpec, build_model
 from sape_geo.networks import FieldModel
 from sape_geo.runs import RunDirectory

@@ -30,7 +30,8 @@ from sape_geo.fitting import Batch, FitConfig, NetworkFree, Task
 from sape_geo.geometry.chamfer import chamfer_distance, mean_per_nearest, nearest_squared_distances
 from sape_geo.geometry.coverage import distance_from_observed, is_nearly_closed, observed_confidence, observed_fraction
 from sape_geo.geometry.energies import SourceFrames, arap_energy_per_triangle, arap_ratio, barycentric_points, conformal_ratio, sample_barycentric
-from sape_geo.geometry.metrics import SurfaceDistance, best_rotations, interior_edge_faces, vertex_covariances
+from sape_geo.geometry.metrics import SurfaceDistance, interior_edge_faces
+from sape_geo.geometry.rotations import best_rotations, vertex_covariances
 from sape_geo.geometry.surface_chamfer import closest_barycentric, closest_barycentric_torch, surface_chamfer
 from sape_geo.config import MaskDomain
 from sape_geo.networks import FieldModel
