@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse
 import scipy.sparse.csgraph
 
-from sape_geo.geometry.mesh_io import face_areas
+from sape_geo.geometry.mesh_io import bbox_diagonal, face_areas
 from sape_geo.geometry.surface_chamfer import closest_barycentric
 
 # The confidence rises linearly from 0 where a vertex's neighbourhood receives UNOBSERVED_DENSITY of the
@@ -107,14 +107,14 @@ def distance_from_observed(vertices: np.ndarray, faces: np.ndarray, observed: np
     most (a part no path reaches from the observed region, and any vertex when nothing is observed,
     gets 1: as far as anything can be)."""
     count = vertices.shape[0]
+    if not np.any(observed):
+        return np.ones(count)
     faces = np.asarray(faces, dtype=np.int64)
     edges = np.vstack([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
     lengths = np.linalg.norm(vertices[edges[:, 0]] - vertices[edges[:, 1]], axis=1)
     graph = scipy.sparse.coo_matrix((lengths, (edges[:, 0], edges[:, 1])), shape=(count, count)).tocsr()
     graph = graph.maximum(graph.T)
-    diagonal = max(float(np.linalg.norm(np.ptp(vertices, axis=0))), 1e-300)
-    if not np.any(observed):
-        return np.ones(count)
+    diagonal = max(bbox_diagonal(vertices), 1e-300)
     distance = scipy.sparse.csgraph.dijkstra(graph, indices=np.flatnonzero(observed), min_only=True) / diagonal
     return np.minimum(np.nan_to_num(distance, posinf=1.0), 1.0)
 
