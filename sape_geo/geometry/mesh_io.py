@@ -282,10 +282,11 @@ def read_polygon_text(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     MeshInputError : a malformed entry or a face that refers to a missing vertex; names the line.
     """
     path = Path(path)
+    data = path.read_bytes()
     if path.suffix.lower() == ".obj":  # a broken vt or vn reference does not matter to positions and faces
-        vertices, polygons = parse_obj(path, path.read_bytes(), check_references=False)[:2]
+        vertices, polygons = parse_obj(path, data, check_references=False)[:2]
     else:
-        vertices, polygons = parse_off(path, path.read_bytes())[:2]
+        vertices, polygons = parse_off(path, data)[:2]
     return vertices, polygons.triangulate()[0]
 
 

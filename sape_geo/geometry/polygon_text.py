@@ -155,24 +155,20 @@ def parse_obj(
             slashes = b"/" in body
             face = _plain_corners(tokens[1:], len(vertices), slashes) if not (check_references and slashes) else None
             if face is not None:
-                faces.append(face)
-                face_groups.append(current + current_object)
                 corner_normals.extend([-1] * len(face) if check_references else ())
-                continue
-            face = []
-            for token in tokens[1:]:
-                parts = token.split(b"/")
-                if not check_references:
+            else:
+                face = []
+                for token in tokens[1:]:
+                    parts = token.split(b"/")
+                    if check_references and len(parts) > 3:
+                        raise MeshInputError(f"{path}, line {number}: malformed face corner {token.decode(errors='replace')!r}")
                     face.append(_resolve(parts[0], len(vertices), "vertex", path, number))
-                    continue
-                if len(parts) > 3:
-                    raise MeshInputError(f"{path}, line {number}: malformed face corner {token.decode(errors='replace')!r}")
-                face.append(_resolve(parts[0], len(vertices), "vertex", path, number))
-                if len(parts) > 1 and parts[1]:
-                    _resolve(parts[1], textures, "texture coordinate (vt)", path, number)
-                corner_normals.append(_resolve(parts[2], len(normals), "normal (vn)", path, number) if len(parts) > 2 and parts[2] else -1)
-            if len(face) < 3:
-                raise MeshInputError(f"{path}, line {number}: a face needs at least 3 vertices: {raw.strip().decode(errors='replace')!r}")
+                    if check_references:
+                        if len(parts) > 1 and parts[1]:
+                            _resolve(parts[1], textures, "texture coordinate (vt)", path, number)
+                        corner_normals.append(_resolve(parts[2], len(normals), "normal (vn)", path, number) if len(parts) > 2 and parts[2] else -1)
+                if len(face) < 3:
+                    raise MeshInputError(f"{path}, line {number}: a face needs at least 3 vertices: {raw.strip().decode(errors='replace')!r}")
             faces.append(face)
             face_groups.append(current + current_object)
         elif keyword in (b"l", b"p") and check_references:
