@@ -138,7 +138,8 @@ class MeshTransferTask(Task):
         self.prepared = prepared
         self.settings = settings
         normalised = prepared.normalisation
-        self.initial = torch.tensor(normalised.apply(prepared.initial_vertices), dtype=torch.float32)
+        initial = normalised.apply(prepared.initial_vertices)  # float64; the hold's rest frames and the trust pull's distances read it too
+        self.initial = torch.tensor(initial, dtype=torch.float32)
         self.index = torch.arange(self.initial.shape[0])
         # Energies and samples use the usable faces only (degenerate/duplicated ones have no frame);
         # the exported result keeps every face (see PreparedTransfer.source_faces).
@@ -204,7 +205,6 @@ class MeshTransferTask(Task):
         self.initial_observed_fraction = 1.0
         self.partial = self._choose_partial()
         if self.partial:
-            initial = normalised.apply(prepared.initial_vertices)
             self.hold_frames = _rest_frames(initial, prepared.energy_faces)
             far = distance_from_observed(initial, prepared.energy_faces, self.observed.numpy() >= 0.5)
             self.anchor_weights = torch.tensor(ANCHOR_WEIGHT * (1.0 + TRUST_GAIN * (far / TRUST_LENGTH) ** 2), dtype=torch.float32)
