@@ -291,8 +291,8 @@ def foreground_mask(image: LoadedImage) -> tuple[np.ndarray, str]:
     if labels is not None:
         # A label mask (a 0/1 PNG, a 0/1 integer array): two values, however close, are background and
         # shape; stretched to 0 and 1 they split as any two-tone image.
-        image = stretch_label_map(grey_image)
-    grey = image.pixels.mean(axis=2)
+        image = grey_image = stretch_label_map(grey_image)
+    grey = grey_image.pixels[..., 0]
     low, high = float(grey.min()), float(grey.max())
     if labels is None and high - low < MIN_CONTRAST:
         # A uniform image: by the MPEG-7 convention (white shape on black) light means all shape.
