@@ -389,7 +389,7 @@ def test_inversion_barrier_is_zero_on_the_source_and_charges_a_turned_triangle(p
 
 
 def test_inversion_barrier_measures_again_only_around_turned_triangles_and_matches_a_full_measure(prepared, monkeypatch):
-    import sape_geo_plugins.mesh_transfer.task as task_module
+    import sape_geo.geometry.metrics as metrics_module
 
     settings = TransferSettings(surface_samples=800, target_batch=800, inversion_weight=1.0)
     task = MeshTransferTask(prepared, settings)
@@ -399,7 +399,7 @@ def test_inversion_barrier_measures_again_only_around_turned_triangles_and_match
     turned = source.clone()
     turned[face[0]] = turned[face[1]] + turned[face[2]] - turned[face[0]]  # corner 0 mirrored across its edge
     measured = []
-    monkeypatch.setattr(task_module, "best_rotations", lambda covariances: measured.append(len(covariances)) or best_rotations(covariances))
+    monkeypatch.setattr(metrics_module, "best_rotations", lambda covariances: measured.append(len(covariances)) or best_rotations(covariances))
     again = task.inversion_excess(turned)
     assert 0 < measured[0] < 0.2 * task.faces.shape[0]  # only the triangles around the turned one
     full = MeshTransferTask(prepared, settings).inversion_excess(turned)

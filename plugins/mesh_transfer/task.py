@@ -30,8 +30,7 @@ from sape_geo.fitting import Batch, FitConfig, NetworkFree, Task
 from sape_geo.geometry.chamfer import chamfer_distance, mean_per_nearest, nearest_squared_distances
 from sape_geo.geometry.coverage import distance_from_observed, is_nearly_closed, observed_confidence, observed_fraction
 from sape_geo.geometry.energies import SourceFrames, arap_energy_per_triangle, arap_ratio, barycentric_points, conformal_ratio, sample_barycentric
-from sape_geo.geometry.metrics import SurfaceDistance, interior_edge_faces
-from sape_geo.geometry.rotations import best_rotations, vertex_covariances
+from sape_geo.geometry.metrics import SurfaceDistance, interior_edge_faces, local_rotations
 from sape_geo.geometry.surface_chamfer import closest_barycentric, closest_barycentric_torch, surface_chamfer
 from sape_geo.config import MaskDomain
 from sape_geo.networks import FieldModel
@@ -394,10 +393,7 @@ class MeshTransferTask(Task):
                 moved[faces[agreement < REMEASURE_AGREEMENT]] = True
                 turned = np.flatnonzero(moved[faces].any(axis=1))
             if turned.size:
-                corners = np.zeros(source.shape[0], dtype=bool)
-                corners[faces[turned]] = True
-                around = faces[corners[faces].any(axis=1)]  # every triangle at those corners: their covariances whole
-                rotations = best_rotations(vertex_covariances(source, current.numpy(), around)[faces[turned]].sum(axis=1))
+                rotations = local_rotations(source, current.numpy(), faces, turned)
                 rotated = np.einsum("kab,kb->ka", rotations, source_normals[turned])
                 self._rotated_normals[turned] = rotated / np.maximum(np.linalg.norm(rotated, axis=1, keepdims=True), 1e-300)
             agreement = (current_normals * self._rotated_normals).sum(axis=1)

@@ -245,10 +245,17 @@ def folded_edges(vertices: np.ndarray, faces: np.ndarray, angle_degrees: float =
     return int(folded_edge_mask(vertices, faces, angle_degrees).sum())
 
 
-def local_rotations(source: np.ndarray, result: np.ndarray, faces: np.ndarray) -> np.ndarray:
+def local_rotations(source: np.ndarray, result: np.ndarray, faces: np.ndarray, triangles: np.ndarray | None = None) -> np.ndarray:
     """``(m, 3, 3)`` per triangle: the best-fit rotation (det +1) of the edges of all triangles around its
-    three corners, source -> result (see ``inverted_triangles`` in the module docstring)."""
-    return best_rotations(vertex_covariances(source, result, faces)[faces].sum(axis=1))
+    three corners, source -> result (see ``inverted_triangles`` in the module docstring). ``triangles``:
+    indices into ``faces`` ``(k,)`` to measure only those, ``(k, 3, 3)``; the covariances are then summed
+    over the triangles at their corners only (each corner's covariance whole: the same rotations)."""
+    if triangles is None:
+        return best_rotations(vertex_covariances(source, result, faces)[faces].sum(axis=1))
+    corners = np.zeros(source.shape[0], dtype=bool)
+    corners[faces[triangles]] = True
+    around = faces[corners[faces].any(axis=1)]
+    return best_rotations(vertex_covariances(source, result, around)[faces[triangles]].sum(axis=1))
 
 
 def inverted_triangle_mask(source: np.ndarray, result: np.ndarray, faces: np.ndarray) -> np.ndarray:
