@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from sape_geo.geometry.coverage import observed_confidence, observed_fraction
+from sape_geo.geometry.coverage import distance_from_observed, observed_confidence, observed_fraction
 
 SPHERE = trimesh.creation.icosphere(subdivisions=2)  # 162 vertices, radius 1
 
@@ -166,3 +166,18 @@ def test_collinear_landmarks_on_a_scan_exit_2_with_one_line(tmp_path, capsys):
     code = main(["transfer", str(source), str(scan), "--landmarks", str(marks), "--out", str(tmp_path / "run"), "--steps", "2"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and "landmarks lie on one line" in err[-1] and not (tmp_path / "run").exists()
+
+
+def test_distance_from_observed_does_not_depend_on_face_orientation():
+    # a mesh whose faces are oriented inconsistently lists an edge twice in one direction: it must
+    # still count once, at its own length
+    sphere = trimesh.creation.icosphere(subdivisions=3)
+    observed = sphere.vertices[:, 2] > 0.3
+    oriented = distance_from_observed(sphere.vertices, sphere.faces, observed)
+    mixed = sphere.faces.copy()
+    mixed[::2] = mixed[::2, ::-1]
+    assert np.array_equal(distance_from_observed(sphere.vertices, mixed, observed), oriented)
+    assert oriented[observed].max() == 0.0 and oriented[~observed].min() > 0.0
+    # the pole farthest from the cap is about the arc from z = 0.3 down to z = -1, over the diagonal
+    arc = np.pi / 2 + np.arcsin(0.3)
+    assert oriented[np.argmin(sphere.vertices[:, 2])] == pytest.approx(arc / np.linalg.norm(np.ptp(sphere.vertices, axis=0)), rel=0.1)

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse
 import scipy.sparse.csgraph
 
-from sape_geo.geometry.mesh_io import bbox_diagonal, face_areas
+from sape_geo.geometry.mesh_io import bbox_diagonal, edge_face_counts, face_areas
 from sape_geo.geometry.surface_chamfer import closest_barycentric
 
 # The confidence rises linearly from 0 where a vertex's neighbourhood receives UNOBSERVED_DENSITY of the
@@ -109,13 +109,14 @@ def distance_from_observed(vertices: np.ndarray, faces: np.ndarray, observed: np
     count = vertices.shape[0]
     if not np.any(observed):
         return np.ones(count)
-    faces = np.asarray(faces, dtype=np.int64)
-    edges = np.vstack([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    # each undirected edge once: the face-wise edge list repeats an edge two faces use in the same direction
+    # (faces oriented inconsistently), and a sparse matrix would add up the repeats into a longer edge
+    edges, _ = edge_face_counts(np.asarray(faces, dtype=np.int64))
     lengths = np.linalg.norm(vertices[edges[:, 0]] - vertices[edges[:, 1]], axis=1)
     graph = scipy.sparse.coo_matrix((lengths, (edges[:, 0], edges[:, 1])), shape=(count, count)).tocsr()
-    graph = graph.maximum(graph.T)
     diagonal = max(bbox_diagonal(vertices), 1e-300)
-    distance = scipy.sparse.csgraph.dijkstra(graph, indices=np.flatnonzero(observed), min_only=True) / diagonal
+    distance = scipy.sparse.csgraph.dijkstra(graph, directed=False, indices=np.flatnonzero(observed),
+                                             min_only=True) / diagonal
     return np.minimum(np.nan_to_num(distance, posinf=1.0), 1.0)
 
 
